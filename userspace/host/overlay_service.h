@@ -1,0 +1,83 @@
+#pragma once
+// Everything the host's control API does, independent of HTTP. Each method takes the route's
+// path and query parameters as the raw strings the client sent (validation lives here, so a bad
+// value is rejected the same way whatever transport carried it) and returns the JSON body of a
+// 2xx answer, or throws ApiError(status, message) which the HTTP layer renders as
+// {"error": message}. Methods are safe to call from several threads at once.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/api_error.h"
+#include "host/host_config.h"
+
+namespace kohaku {
+
+using QueryParams = std::map<std::string, std::string>;
+
+// Wall-clock milliseconds since the epoch; injected so tests can move time.
+using Clock = std::function<int64_t()>;
+int64_t system_clock_ms();
+
+struct RunnerAllocation;  // host/runner_registry.h
+
+// Told about allocations as they come and go, so the network side (vxkr devices, BPF maps)
+// follows the state. Called with the service's lock released, in the order changes happened.
+class AllocationObserver {
+ public:
+  virtual ~AllocationObserver() = default;
+  virtual void on_allocated(const RunnerAllocation& allocation) = 0;  // new or changed
+  virtual void on_released(const RunnerAllocation& allocation) = 0;   // evicted or released
+};
+
+class OverlayService {
+ public:
+  // Loads state from config.state_dir (creating it), replaying anything a crash left behind.
+  OverlayService(const HostConfig& config, Clock clock = system_clock_ms);
+  ~OverlayService();
+  OverlayService(const OverlayService&) = delete;
+  OverlayService& operator=(const OverlayService&) = delete;
+
+  void set_observer(AllocationObserver* observer);
+
+  // POST /api/register, body JSON object.
+  nlohmann::json register_runner(const nlohmann::json& body);
+  // PUT /api/heartbeat/{hostname}; 404 when unknown.
+  nlohmann::json heartbeat(const std::string& hostname, const nlohmann::json& body);
+  // GET /api/nodes
+  nlohmann::json nodes();
+  // GET /api/overlay/status
+  nlohmann::json overlay_status();
+  // POST /api/overlay/release/{runner}  (runner = hostname or runner_<id>)
+  nlohmann::json release_runner(const std::string& runner);
+  // POST /api/overlay/cleanup
+  nlohmann::json cleanup();
+
+  // /api/overlay/ip/...
+  nlohmann::json ip_available(const QueryParams& q);     // GET available
+  nlohmann::json ip_info(const std::string& runner);     // GET info/{runner}
+  nlohmann::json ip_reserve(const QueryParams& q);       // POST reserve
+  nlohmann::json ip_release(const QueryParams& q);       // POST release
+  nlohmann::json ip_reservations(const QueryParams& q);  // GET reservations
+  nlohmann::json ip_validate(const QueryParams& q);      // POST validate
+  nlohmann::json ip_use(const QueryParams& q);           // POST use
+  nlohmann::json ip_stats();                             // GET stats
+
+  // Periodic work: marks runners inactive after the heartbeat timeout, expires unused
+  // reservations. The daemon calls it every CLEANUP_CHECK_INTERVAL_SECONDS.
+  void tick();
+
+  // Snapshot of all allocations (for the network side's reconciliation at start-up).
+  std::vector<RunnerAllocation> allocations() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kohaku
