@@ -1,0 +1,34 @@
+#pragma once
+// Value checks both daemons' configs share. Each reads one key of a loaded ConfigFile and
+// throws ConfigError "<where>: KEY = <value>: why" when the value is unusable.
+#include <cstdint>
+#include <string_view>
+
+#include "config_file.h"
+#include "ipv4.h"
+
+namespace kohaku {
+
+// How forwarding/NAT is done: TC eBPF programs (default) or the kernel's own path.
+enum class Datapath { kBpf, kKernel };
+std::string_view datapath_name(Datapath datapath);  // "bpf" / "kernel"
+
+int64_t check_int_range(const ConfigFile& file, std::string_view key, int64_t min, int64_t max,
+                        std::string_view why = {});
+uint16_t check_port(const ConfigFile& file, std::string_view key);
+Ipv4Addr check_ipv4(const ConfigFile& file, std::string_view key);
+// VXLAN inner MTU: 576 (IPv4 minimum) up to 9000 - 50 bytes of VXLAN encapsulation.
+uint32_t check_overlay_mtu(const ConfigFile& file, std::string_view key);
+Datapath check_datapath(const ConfigFile& file, std::string_view key);
+// Bearer token: empty (auth off) or printable ASCII without spaces.
+std::string check_token(const ConfigFile& file, std::string_view key);
+// Non-empty absolute path.
+std::string check_absolute_path(const ConfigFile& file, std::string_view key);
+std::string check_non_empty(const ConfigFile& file, std::string_view key);
+
+inline constexpr uint32_t kVxlanOverhead = 50;  // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+inline constexpr uint32_t kMaxVni = 16777215;   // 24 bits
+inline constexpr uint32_t kMinOverlayMtu = 576;
+inline constexpr uint32_t kMaxUnderlayMtu = 9000;
+
+}  // namespace kohaku

@@ -1,0 +1,41 @@
+#pragma once
+// Command line shared by kohaku-hostd and kohaku-runnerd:
+//   --config PATH | --config=PATH      the Python-style config file (at most once)
+//   --set KEY=VALUE | --set=KEY=VALUE  an override, applied after the file, in order
+//   -h | --help                        usage
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kohaku {
+
+// A bad command line. what() says what is wrong; usage() is the text to print after it.
+class UsageError : public std::runtime_error {
+ public:
+  UsageError(const std::string& what, std::string usage)
+      : std::runtime_error(what), usage_(std::move(usage)) {}
+  const std::string& usage() const { return usage_; }
+
+ private:
+  std::string usage_;
+};
+
+struct DaemonArgs {
+  std::optional<std::string> config_path;
+  std::vector<std::string> overrides;  // "KEY=VALUE", command-line order
+  bool help = false;
+};
+
+// program: e.g. "kohaku-hostd"; example_config: e.g. "host_config.py" (shown in the usage).
+std::string daemon_usage(std::string_view program, std::string_view example_config);
+
+// args excludes argv[0]. Throws UsageError for unknown flags, missing values, stray arguments,
+// a repeated --config, or a --set without '='.
+DaemonArgs parse_daemon_args(const std::vector<std::string>& args, std::string_view program,
+                             std::string_view example_config);
+DaemonArgs parse_daemon_args(int argc, char** argv, std::string_view example_config);
+
+}  // namespace kohaku

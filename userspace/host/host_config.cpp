@@ -1,0 +1,101 @@
+#include "host_config.h"
+
+#include "common/log.h"
+
+namespace kohaku {
+
+ConfigSchema host_config_schema() {
+  ConfigSchema s;
+  s.add_string("HOST_REACHABLE_ADDRESS", "127.0.0.1")
+      .add_int("HOST_PORT", 8000)
+      .add_string("HOST_BIND_IP", "0.0.0.0")
+      .add_bool("OVERLAY_ENABLED", false)
+      .add_string("OVERLAY_SUBNET", "10.128.0.0/12/6/14")
+      .add_int("OVERLAY_VXLAN_ID", 100)
+      .add_int("OVERLAY_VXLAN_PORT", 4789)
+      .add_int("OVERLAY_MTU", 1450)
+      .add_int("HEARTBEAT_INTERVAL_SECONDS", 5)
+      .add_int("HEARTBEAT_TIMEOUT_FACTOR", 6)
+      .add_int("CLEANUP_CHECK_INTERVAL_SECONDS", 10)
+      .add_string("STATE_DIR", "/var/lib/kohaku")
+      .add_string("OVERLAY_API_TOKEN", "", /*nullable=*/true)
+      .add_string("OVERLAY_DATAPATH", "bpf")
+      .add_string("BPF_PIN_ROOT", "/sys/fs/bpf/kohaku");
+  return s;
+}
+
+HostConfig host_config_from(const ConfigFile& file) {
+  HostConfig c;
+  c.host_reachable_address = check_ipv4(file, "HOST_REACHABLE_ADDRESS");
+  c.host_port = check_port(file, "HOST_PORT");
+  c.host_bind_ip = check_ipv4(file, "HOST_BIND_IP");
+  c.overlay_enabled = file.get_bool("OVERLAY_ENABLED");
+  try {
+    c.overlay_subnet = SubnetScheme::parse(file.get_string("OVERLAY_SUBNET"));
+  } catch (const std::invalid_argument& e) {
+    // The scheme's message already names the key and the value.
+    throw ConfigError(file.where("OVERLAY_SUBNET") + ": " + e.what());
+  }
+
+  int64_t vni_base = file.get_int("OVERLAY_VXLAN_ID");
+  int64_t max_id = c.overlay_subnet.max_runner_id();
+  if (vni_base < 1)
+    file.fail("OVERLAY_VXLAN_ID", "must be at least 1 (runner N uses VNI base + N)");
+  if (vni_base + max_id > kMaxVni) {
+    // Blame whichever of the two the operator actually wrote.
+    std::string_view key = !file.is_set("OVERLAY_VXLAN_ID") && file.is_set("OVERLAY_SUBNET")
+                               ? "OVERLAY_SUBNET"
+                               : "OVERLAY_VXLAN_ID";
+    file.fail(key, "VNIs would run up to " + std::to_string(vni_base) + " + " +
+                       std::to_string(max_id) + " = " + std::to_string(vni_base + max_id) +
+                       " for runner ids 1.." + std::to_string(max_id) + " of OVERLAY_SUBNET " +
+                       c.overlay_subnet.to_string() + ", over the 24-bit VNI limit " +
+                       std::to_string(kMaxVni));
+  }
+  c.overlay_vxlan_id = static_cast<uint32_t>(vni_base);
+  c.overlay_vxlan_port = check_port(file, "OVERLAY_VXLAN_PORT");
+  c.overlay_mtu = check_overlay_mtu(file, "OVERLAY_MTU");
+
+  c.heartbeat_interval_seconds = static_cast<uint32_t>(
+      check_int_range(file, "HEARTBEAT_INTERVAL_SECONDS", 1, 86400, "seconds between heartbeats"));
+  c.heartbeat_timeout_factor = static_cast<uint32_t>(check_int_range(
+      file, "HEARTBEAT_TIMEOUT_FACTOR", 1, 1000, "missed heartbeats before a runner is inactive"));
+  c.cleanup_check_interval_seconds = static_cast<uint32_t>(
+      check_int_range(file, "CLEANUP_CHECK_INTERVAL_SECONDS", 1, 86400, "seconds"));
+
+  c.state_dir = check_non_empty(file, "STATE_DIR");
+  // None means "no token" as in KohakuRiver, where auth is simply absent.
+  if (file.get_optional_string("OVERLAY_API_TOKEN"))
+    c.overlay_api_token = check_token(file, "OVERLAY_API_TOKEN");
+  c.overlay_datapath = check_datapath(file, "OVERLAY_DATAPATH");
+  c.bpf_pin_root = check_absolute_path(file, "BPF_PIN_ROOT");
+
+  if (c.overlay_enabled &&
+      (c.host_reachable_address.is_loopback() || c.host_reachable_address.is_unspecified())) {
+    std::string_view key = file.is_set("HOST_REACHABLE_ADDRESS") || !file.is_set("OVERLAY_ENABLED")
+                               ? "HOST_REACHABLE_ADDRESS"
+                               : "OVERLAY_ENABLED";
+    std::string addr = c.host_reachable_address.to_string();
+    std::string why = "HOST_REACHABLE_ADDRESS = '" + addr + "'";
+    if (!file.is_set("HOST_REACHABLE_ADDRESS")) why += " (the default)";
+    why += std::string(c.host_reachable_address.is_loopback() ? " is a loopback address"
+                                                              : " is not a concrete address") +
+           " and OVERLAY_ENABLED = True: runners would build VXLAN tunnels to " + addr +
+           "; set HOST_REACHABLE_ADDRESS to an address runners can reach";
+    throw ConfigError(file.where(key) + ": " + why);
+  }
+  return c;
+}
+
+HostConfig load_host_config(const DaemonArgs& args, std::vector<std::string>* warnings) {
+  ConfigFile file(host_config_schema());
+  if (args.config_path) file.load(*args.config_path);
+  for (const auto& o : args.overrides) file.apply_override(o);
+  if (warnings)
+    warnings->insert(warnings->end(), file.warnings().begin(), file.warnings().end());
+  else
+    for (const auto& w : file.warnings()) log::warn("config", w);
+  return host_config_from(file);
+}
+
+}  // namespace kohaku

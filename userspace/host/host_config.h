@@ -1,0 +1,47 @@
+#pragma once
+// kohaku-hostd's configuration (host_config.py + --set), typed and validated.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/config_checks.h"
+#include "common/config_file.h"
+#include "common/daemon_args.h"
+#include "common/ipv4.h"
+#include "common/subnet_scheme.h"
+
+namespace kohaku {
+
+struct HostConfig {
+  Ipv4Addr host_reachable_address = Ipv4Addr::parse("127.0.0.1");  // VXLAN local, told to runners
+  uint16_t host_port = 8000;
+  Ipv4Addr host_bind_ip = Ipv4Addr::parse("0.0.0.0");
+  bool overlay_enabled = false;
+  SubnetScheme overlay_subnet = SubnetScheme::parse("10.128.0.0/12/6/14");
+  uint32_t overlay_vxlan_id = 100;  // VNI base: runner id N uses VNI base + N
+  uint16_t overlay_vxlan_port = 4789;
+  uint32_t overlay_mtu = 1450;
+  uint32_t heartbeat_interval_seconds = 5;
+  uint32_t heartbeat_timeout_factor = 6;
+  uint32_t cleanup_check_interval_seconds = 10;
+  std::string state_dir = "/var/lib/kohaku";
+  std::string overlay_api_token;  // empty: mutating routes need no Authorization
+  Datapath overlay_datapath = Datapath::kBpf;
+  std::string bpf_pin_root = "/sys/fs/bpf/kohaku";
+
+  // A runner without a heartbeat for this long is inactive.
+  int64_t heartbeat_timeout_ms() const {
+    return int64_t{heartbeat_interval_seconds} * heartbeat_timeout_factor * 1000;
+  }
+};
+
+// The keys of host_config.py with KohakuRiver's defaults.
+ConfigSchema host_config_schema();
+// Typed and validated values; throws ConfigError naming the key, its value, why, and where it
+// was set.
+HostConfig host_config_from(const ConfigFile& file);
+// --config file (if any) then every --set, then validation. Warnings go to `warnings` when
+// given, else to the log.
+HostConfig load_host_config(const DaemonArgs& args, std::vector<std::string>* warnings = nullptr);
+
+}  // namespace kohaku
