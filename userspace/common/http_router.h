@@ -1,0 +1,110 @@
+#pragma once
+// Transport-independent request routing for the daemons' JSON APIs: verb + path patterns with
+// `{param}` segments, query strings, bearer-token checks and the mapping of every failure to a
+// JSON `{"error": ...}` body. Holds no Beast types so callers and tests compile fast; the HTTP
+// server (http_server.h) only converts wire messages to Request/Response and back.
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kohaku::http {
+
+using Params = std::map<std::string, std::string>;
+
+struct Request {
+  std::string method;  // upper case, e.g. "GET"
+  std::string target;  // as received: path plus optional "?query"
+  std::string body;
+  std::map<std::string, std::string> headers;  // names lower-cased
+
+  // Filled by Router::handle before the handler runs.
+  std::string path;    // percent-decoded path of target
+  Params query;        // percent-decoded query parameters; a repeated key keeps the last value
+  Params path_params;  // values of the pattern's {param} segments, percent-decoded
+
+  std::string header(std::string_view lower_name) const;
+  // The body as JSON; throws ApiError(400) when it is not valid JSON. An empty body is `{}` so
+  // routes whose fields are all optional accept a bare POST.
+  nlohmann::json json() const;
+};
+
+struct Response {
+  int status = 200;
+  nlohmann::json body = nlohmann::json::object();
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers, e.g. Allow
+
+  static Response error(int status, std::string_view message);
+};
+
+// Whether a route needs the bearer token (when one is configured).
+enum class Access { kRead, kMutating };
+
+using Handler = std::function<nlohmann::json(const Request&)>;
+
+class Router {
+ public:
+  // pattern: "/api/heartbeat/{hostname}"; a {name} segment matches one non-empty path segment.
+  // Throws std::invalid_argument for a malformed pattern or a duplicate (method, pattern).
+  void add(std::string method, std::string_view pattern, Access access, Handler handler);
+  void get(std::string_view pattern, Handler h) {
+    add("GET", pattern, Access::kRead, std::move(h));
+  }
+  void post(std::string_view pattern, Handler h) {
+    add("POST", pattern, Access::kMutating, std::move(h));
+  }
+  void put(std::string_view pattern, Handler h) {
+    add("PUT", pattern, Access::kMutating, std::move(h));
+  }
+  void del(std::string_view pattern, Handler h) {
+    add("DELETE", pattern, Access::kMutating, std::move(h));
+  }
+
+  // Empty token: no authentication. Otherwise mutating routes need "Authorization: Bearer <t>".
+  void set_bearer_token(std::string token) { token_ = std::move(token); }
+
+  // Routes, authenticates, runs the handler. Never throws: unknown path 404, known path with
+  // another method 405 (+Allow), bad query encoding or JSON 400, missing/wrong token 401,
+  // ApiError its status, anything else 500 (logged with the request line).
+  Response handle(Request& request) const;
+
+ private:
+  struct Segment {
+    std::string text;
+    bool is_param = false;
+  };
+  struct Route {
+    std::string method;
+    std::string pattern;
+    std::vector<Segment> segments;
+    Access access;
+    Handler handler;
+  };
+
+  static std::vector<std::string> split_path(std::string_view path);
+  static std::optional<int> match(const Route& route, const std::vector<std::string>& parts,
+                                  Params* params);
+  bool authorized(const Request& request) const;
+
+  std::vector<Route> routes_;
+  std::string token_;
+};
+
+// "%41+b" -> "A b" (plus_as_space for query strings). nullopt on a truncated or non-hex escape.
+std::optional<std::string> percent_decode(std::string_view text, bool plus_as_space);
+// Encodes everything but RFC 3986 unreserved characters.
+std::string percent_encode(std::string_view text);
+// "a=1&b=x%20y" -> {a:1, b:"x y"}; nullopt on a bad escape. A key without '=' maps to "".
+std::optional<Params> parse_query(std::string_view query);
+// {a:1, b:"x y"} -> "a=1&b=x%20y" (no leading '?').
+std::string build_query(const Params& params);
+
+// Length-independent-time comparison for secrets.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace kohaku::http

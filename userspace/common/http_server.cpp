@@ -1,0 +1,302 @@
+#include "http_server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "log.h"
+
+namespace kohaku::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using error_code = boost::system::error_code;
+
+constexpr std::chrono::seconds kDrainTimeout{5};
+constexpr size_t kDrainLimit = 64u << 20;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+// One client connection: read a request, answer it, repeat while keep-alive holds.
+// Every step runs on the connection's strand; the shared_ptr captured by each pending
+// operation keeps the session alive exactly as long as the connection is in use.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const Router& router, const ServerOptions& options)
+      : stream_(std::move(socket)), router_(router), options_(options) {}
+
+  void run() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::read_header, shared_from_this()));
+  }
+
+ private:
+  void read_header() {
+    parser_.emplace();
+    parser_->body_limit(options_.body_limit);
+    parser_->header_limit(static_cast<std::uint32_t>(options_.header_limit));
+    stream_.expires_after(options_.idle_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  void on_header(error_code ec, size_t) {
+    if (ec) return on_read_error(ec);
+    const auto& req = parser_->get();
+    if (auto len = parser_->content_length(); len && *len > options_.body_limit) {
+      return send(Response::error(413, "request body of " + std::to_string(*len) +
+                                           " bytes exceeds the limit of " +
+                                           std::to_string(options_.body_limit)),
+                  req.version(), false);
+    }
+    if (beast::iequals(req[bhttp::field::expect], "100-continue")) {
+      auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
+                                                                       req.version());
+      bhttp::async_write(stream_, *cont, [self = shared_from_this(), cont](error_code ec, size_t) {
+        if (ec) return self->close();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    stream_.expires_after(options_.idle_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&Session::on_body, shared_from_this()));
+  }
+
+  void on_body(error_code ec, size_t) {
+    if (ec) return on_read_error(ec);
+    bhttp::request<bhttp::string_body> msg = parser_->release();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    req.body = std::move(msg.body());
+    for (const auto& field : msg) {
+      auto name = field.name_string();
+      req.headers[lower(std::string_view(name.data(), name.size()))] = std::string(field.value());
+    }
+    Response res;
+    try {
+      res = router_.handle(req);
+    } catch (const std::exception& e) {  // Router::handle does not throw; belt and braces
+      log::error("http", req.method + " " + req.target + " failed: " + e.what());
+      res = Response::error(500, "internal error");
+    }
+    log::debug("http", req.method + " " + req.target + " -> " + std::to_string(res.status));
+    send(res, msg.version(), msg.keep_alive());
+  }
+
+  void on_read_error(error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
+        ec.category() != bhttp::make_error_code(bhttp::error::end_of_stream).category())
+      return close();  // the peer went away or stalled: nobody to answer
+    unsigned version = parser_ && parser_->is_header_done() ? parser_->get().version() : 11;
+    if (ec == bhttp::error::body_limit) {
+      return send(Response::error(413, "request body exceeds the limit of " +
+                                           std::to_string(options_.body_limit) + " bytes"),
+                  version, false);
+    }
+    if (ec == bhttp::error::header_limit) {
+      return send(Response::error(431, "request header block too large"), version, false);
+    }
+    send(Response::error(400, "malformed HTTP request: " + ec.message()), version, false);
+  }
+
+  void send(const Response& r, unsigned version, bool keep_alive) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->version(version);
+    res->result(static_cast<unsigned>(r.status));
+    res->set(bhttp::field::server, "kohaku-overlay");
+    res->set(bhttp::field::content_type, "application/json");
+    for (const auto& [name, value] : r.headers) res->set(name, value);
+    // replace: a message may echo client bytes that are not valid UTF-8.
+    res->body() = r.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    res->body().push_back('\n');
+    res->keep_alive(keep_alive);
+    res->prepare_payload();
+    stream_.expires_after(options_.idle_timeout);
+    bhttp::async_write(stream_, *res, [self = shared_from_this(), res](error_code ec, size_t) {
+      if (ec) return self->close();
+      if (res->need_eof()) return self->drain_and_close();
+      self->read_header();
+    });
+  }
+
+  // After an early answer (413, 400) the client may still be sending; closing with unread data
+  // would reset the connection and could destroy our answer before the client reads it. So
+  // half-close and swallow what remains, bounded in time and size.
+  void drain_and_close() {
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    stream_.expires_after(kDrainTimeout);
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(discard_),
+                            [self = shared_from_this()](error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kDrainLimit) return self->close();
+                              self->drain();
+                            });
+  }
+
+  void close() {
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  const Router& router_;
+  const ServerOptions& options_;
+  std::array<char, 16384> discard_{};
+  size_t drained_ = 0;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(const Router& r, ServerOptions o)
+      : router(r),
+        options(std::move(o)),
+        ioc(static_cast<int>(std::max(1u, options.threads))),
+        acceptor(net::make_strand(ioc)),
+        retry_timer(acceptor.get_executor()) {}
+
+  void accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+      if (ec) {
+        // E.g. EMFILE: keep serving the connections we have and try again shortly.
+        log::warn("http", "accept failed: " + ec.message());
+        retry_timer.expires_after(std::chrono::milliseconds(100));
+        retry_timer.async_wait([this](error_code ec) {
+          if (!ec) accept();
+        });
+        return;
+      }
+      std::make_shared<Session>(std::move(socket), router, options)->run();
+      accept();
+    });
+  }
+
+  const Router& router;
+  ServerOptions options;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::steady_timer retry_timer;
+  tcp::endpoint bound;
+  std::vector<std::thread> threads;
+  bool started = false;
+  bool stopped = false;
+};
+
+HttpServer::HttpServer(const Router& router, ServerOptions options)
+    : impl_(std::make_unique<Impl>(router, std::move(options))) {
+  auto& o = impl_->options;
+  std::string where = o.address + ":" + std::to_string(o.port);
+  error_code ec;
+  auto addr = net::ip::make_address(o.address, ec);
+  if (ec) throw std::runtime_error("invalid listen address '" + o.address + "': " + ec.message());
+  tcp::endpoint ep(addr, o.port);
+  auto& acc = impl_->acceptor;
+  auto check = [&](const char* what) {
+    if (ec)
+      throw std::runtime_error(std::string("cannot listen on ") + where + ": " + what + ": " +
+                               ec.message());
+  };
+  acc.open(ep.protocol(), ec);
+  check("socket");
+  acc.set_option(net::socket_base::reuse_address(true), ec);
+  check("SO_REUSEADDR");
+  acc.bind(ep, ec);
+  check("bind");
+  acc.listen(net::socket_base::max_listen_connections, ec);
+  check("listen");
+  impl_->bound = acc.local_endpoint(ec);
+  check("getsockname");
+}
+
+HttpServer::~HttpServer() {
+  stop();
+}
+
+void HttpServer::start() {
+  if (impl_->started) return;
+  impl_->started = true;
+  net::dispatch(impl_->acceptor.get_executor(), [impl = impl_.get()] { impl->accept(); });
+  unsigned n = std::max(1u, impl_->options.threads);
+  for (unsigned i = 0; i < n; ++i)
+    impl_->threads.emplace_back([impl = impl_.get()] {
+      for (;;) {
+        try {
+          impl->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          // Handlers catch everything; this guards the loop against a bug killing the daemon.
+          log::error("http", std::string("I/O thread caught: ") + e.what());
+        }
+      }
+    });
+}
+
+void HttpServer::stop() {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  net::post(impl_->acceptor.get_executor(), [impl = impl_.get()] {
+    error_code ec;
+    impl->acceptor.close(ec);
+    impl->retry_timer.cancel();
+  });
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+uint16_t HttpServer::port() const {
+  return impl_->bound.port();
+}
+
+std::string HttpServer::address() const {
+  return impl_->bound.address().to_string();
+}
+
+std::string HttpServer::url() const {
+  auto addr = impl_->bound.address();
+  std::string host;
+  if (addr.is_unspecified())
+    host = addr.is_v6() ? "[::1]" : "127.0.0.1";
+  else
+    host = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
+  return "http://" + host + ":" + std::to_string(port());
+}
+
+}  // namespace kohaku::http

@@ -1,0 +1,48 @@
+#pragma once
+// HTTP/1.1 server (Boost.Beast) that feeds every request to a Router. I/O is asynchronous, so a
+// slow or idle client holds no thread; handlers run on a small pool of I/O threads and must be
+// thread-safe. Beast stays inside http_server.cpp to keep this header cheap to include.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "http_router.h"
+
+namespace kohaku::http {
+
+struct ServerOptions {
+  std::string address = "0.0.0.0";  // IPv4 or IPv6 literal
+  uint16_t port = 0;                // 0: the kernel picks one; see HttpServer::port()
+  size_t body_limit = 1 << 20;      // larger bodies get 413
+  size_t header_limit = 16 * 1024;  // larger header blocks get 431
+  // A connection that sends nothing for this long (idle keep-alive or a stalled request) is closed.
+  std::chrono::seconds idle_timeout{30};
+  unsigned threads = 4;
+};
+
+class HttpServer {
+ public:
+  // Binds and listens immediately, so the port is known (and taken) before start().
+  // Throws std::runtime_error naming the address when it cannot. `router` must outlive the server.
+  HttpServer(const Router& router, ServerOptions options);
+  ~HttpServer();  // stop()
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Starts accepting and serving on options.threads background threads.
+  void start();
+  // Stops accepting, abandons open connections and joins the threads. Idempotent.
+  void stop();
+
+  uint16_t port() const;        // the bound port (the real one when options.port was 0)
+  std::string address() const;  // the bound address
+  std::string url() const;      // "http://address:port" (a wildcard address shown as 127.0.0.1)
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kohaku::http
