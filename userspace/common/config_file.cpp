@@ -370,6 +370,9 @@ void ConfigFile::parse(std::string_view text, const std::string& source_name) {
   auto warnings = warnings_;
   std::map<std::string, int, std::less<>> first_line;
 
+  // Editors on other systems save with a byte-order mark; it is not part of the first key.
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+
   int line_no = 0;
   bool in_def = false;          // inside an ignored `def` block
   bool def_is_template = true;  // the block only does `return Config.from_globals()`

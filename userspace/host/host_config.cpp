@@ -42,15 +42,11 @@ HostConfig host_config_from(const ConfigFile& file) {
   if (vni_base < 1)
     file.fail("OVERLAY_VXLAN_ID", "must be at least 1 (runner N uses VNI base + N)");
   if (vni_base + max_id > kMaxVni) {
-    // Blame whichever of the two the operator actually wrote.
-    std::string_view key = !file.is_set("OVERLAY_VXLAN_ID") && file.is_set("OVERLAY_SUBNET")
-                               ? "OVERLAY_SUBNET"
-                               : "OVERLAY_VXLAN_ID";
-    file.fail(key, "VNIs would run up to " + std::to_string(vni_base) + " + " +
-                       std::to_string(max_id) + " = " + std::to_string(vni_base + max_id) +
-                       " for runner ids 1.." + std::to_string(max_id) + " of OVERLAY_SUBNET " +
-                       c.overlay_subnet.to_string() + ", over the 24-bit VNI limit " +
-                       std::to_string(kMaxVni));
+    file.fail("OVERLAY_VXLAN_ID",
+              "VNIs would run up to " + std::to_string(vni_base) + " + " + std::to_string(max_id) +
+                  " = " + std::to_string(vni_base + max_id) + " for runner ids 1.." +
+                  std::to_string(max_id) + " of OVERLAY_SUBNET " + c.overlay_subnet.to_string() +
+                  ", over the 24-bit VNI limit " + std::to_string(kMaxVni));
   }
   c.overlay_vxlan_id = static_cast<uint32_t>(vni_base);
   c.overlay_vxlan_port = check_port(file, "OVERLAY_VXLAN_PORT");

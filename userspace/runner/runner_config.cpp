@@ -126,10 +126,18 @@ RunnerConfig runner_config_from(const ConfigFile& file) {
     file.fail("DOCKER_NETWORK_SUBNET", "too small: a /30 or larger is needed for containers");
   c.docker_network_subnet = *subnet;
   c.docker_network_gateway = check_ipv4(file, "DOCKER_NETWORK_GATEWAY");
-  if (!subnet->contains(c.docker_network_gateway))
-    file.fail("DOCKER_NETWORK_GATEWAY", "not inside DOCKER_NETWORK_SUBNET " + subnet->to_string() +
-                                            " (set at " + file.where("DOCKER_NETWORK_SUBNET") +
-                                            ")");
+  if (!subnet->contains(c.docker_network_gateway)) {
+    // Blame the key the operator wrote; a default gateway only mismatches because of the subnet.
+    if (!file.is_set("DOCKER_NETWORK_GATEWAY"))
+      file.fail("DOCKER_NETWORK_SUBNET", "does not contain DOCKER_NETWORK_GATEWAY " +
+                                             c.docker_network_gateway.to_string() +
+                                             " (the default); set DOCKER_NETWORK_GATEWAY too");
+    file.fail("DOCKER_NETWORK_GATEWAY",
+              "not inside DOCKER_NETWORK_SUBNET " + subnet->to_string() +
+                  (file.is_set("DOCKER_NETWORK_SUBNET")
+                       ? " (set at " + file.where("DOCKER_NETWORK_SUBNET") + ")"
+                       : std::string(" (the default)")));
+  }
   if (c.docker_network_gateway == subnet->first() || c.docker_network_gateway == subnet->last())
     file.fail("DOCKER_NETWORK_GATEWAY", "is the network or broadcast address of " +
                                             subnet->to_string() + "; pick a usable address");
