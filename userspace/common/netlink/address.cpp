@@ -1,0 +1,142 @@
+#include "common/netlink/address.h"
+
+#include <netlink/route/addr.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <charconv>
+#include <new>
+#include <stdexcept>
+
+#include "common/log.h"
+#include "common/netlink/link.h"
+
+namespace kohaku::netlink {
+namespace {
+
+constexpr std::string_view kLog = "netlink";
+
+int require_ifindex(const NlSocket& sock, std::string_view dev, const std::string& what) {
+  LinkPtr link = fetch_link(sock, dev);
+  if (!link) throw NetlinkError(what, "No such device", NLE_OBJ_NOTFOUND, ENODEV);
+  return rtnl_link_get_ifindex(link.get());
+}
+
+RtAddrPtr build(int ifindex, const IfAddr& a) {
+  RtAddrPtr obj(rtnl_addr_alloc());
+  if (!obj) throw std::bad_alloc();
+  rtnl_addr_set_ifindex(obj.get(), ifindex);
+  rtnl_addr_set_family(obj.get(), AF_INET);
+  AddrPtr local = make_nl_addr(a.addr, a.prefix);
+  rtnl_addr_set_local(obj.get(), local.get());
+  rtnl_addr_set_prefixlen(obj.get(), a.prefix);
+  return obj;
+}
+
+std::vector<IfAddr> list_on(const NlSocket& sock, int ifindex, const std::string& what) {
+  nl_cache* raw = nullptr;
+  sock.check(rtnl_addr_alloc_cache(sock.get(), &raw), what);
+  CachePtr cache(raw);
+  std::vector<IfAddr> out;
+  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
+    auto* a = reinterpret_cast<rtnl_addr*>(o);
+    if (rtnl_addr_get_ifindex(a) != ifindex || rtnl_addr_get_family(a) != AF_INET) continue;
+    auto ip = to_ipv4(rtnl_addr_get_local(a));
+    if (!ip) continue;
+    out.push_back(IfAddr{*ip, static_cast<uint8_t>(rtnl_addr_get_prefixlen(a))});
+  }
+  return out;
+}
+
+std::string on(std::string_view verb, const IfAddr& a, std::string_view dev) {
+  return std::string(verb) + " address " + a.to_string() + " on " + std::string(dev);
+}
+
+}  // namespace
+
+std::optional<IfAddr> IfAddr::try_parse(std::string_view text) {
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto ip = Ipv4Addr::try_parse(text.substr(0, slash));
+  std::string_view p = text.substr(slash + 1);
+  unsigned prefix = 0;
+  auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
+  if (!ip || p.empty() || ec != std::errc() || end != p.data() + p.size() || prefix > 32 ||
+      (p.size() > 1 && p[0] == '0')) {
+    return std::nullopt;
+  }
+  return IfAddr{*ip, static_cast<uint8_t>(prefix)};
+}
+
+IfAddr IfAddr::parse(std::string_view text) {
+  auto a = try_parse(text);
+  if (!a) {
+    throw std::invalid_argument("invalid interface address '" + std::string(text) +
+                                "': want a.b.c.d/prefix");
+  }
+  return *a;
+}
+
+std::string IfAddr::to_string() const {
+  return addr.to_string() + "/" + std::to_string(prefix);
+}
+
+std::vector<IfAddr> list_addresses(std::string_view dev) {
+  std::string what = "list addresses on " + std::string(dev);
+  NlSocket sock;
+  return list_on(sock, require_ifindex(sock, dev, what), what);
+}
+
+void add_address(std::string_view dev, const IfAddr& a) {
+  std::string what = on("add", a, dev);
+  NlSocket sock;
+  RtAddrPtr obj = build(require_ifindex(sock, dev, what), a);
+  sock.check(rtnl_addr_add(sock.get(), obj.get(), NLM_F_EXCL), what);
+}
+
+void delete_address(std::string_view dev, const IfAddr& a) {
+  std::string what = on("delete", a, dev);
+  NlSocket sock;
+  RtAddrPtr obj = build(require_ifindex(sock, dev, what), a);
+  sock.check(rtnl_addr_delete(sock.get(), obj.get(), 0), what);
+}
+
+EnsureAction ensure_address(std::string_view dev, const IfAddr& a) {
+  std::string what = on("ensure", a, dev);
+  NlSocket sock;
+  int ifindex = require_ifindex(sock, dev, what);
+  bool present = false;
+  std::string removed;
+  // Remove strays first: an old address in the same subnet would otherwise stay primary.
+  for (const IfAddr& have : list_on(sock, ifindex, what)) {
+    if (have == a) {
+      present = true;
+      continue;
+    }
+    RtAddrPtr obj = build(ifindex, have);
+    sock.check(rtnl_addr_delete(sock.get(), obj.get(), 0), on("delete stray", have, dev));
+    removed += (removed.empty() ? "" : ", ") + have.to_string();
+  }
+  if (present && !removed.empty()) {
+    // Deleting a primary drops its secondaries unless promote_secondaries is set: look again.
+    auto now = list_on(sock, ifindex, what);
+    present = std::find(now.begin(), now.end(), a) != now.end();
+  }
+  bool added = !present;
+  if (!present) {
+    RtAddrPtr obj = build(ifindex, a);
+    sock.check(rtnl_addr_add(sock.get(), obj.get(), NLM_F_EXCL), on("add", a, dev));
+  }
+  if (!removed.empty()) {
+    log::warn(kLog, "address on " + std::string(dev) + " repaired: removed " + removed +
+                        (added ? ", added " : ", kept ") + a.to_string());
+    return EnsureAction::kRepaired;
+  }
+  if (added) {
+    log::info(kLog, "added address " + a.to_string() + " on " + std::string(dev));
+    return EnsureAction::kCreated;
+  }
+  return EnsureAction::kKept;
+}
+
+}  // namespace kohaku::netlink

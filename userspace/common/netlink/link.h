@@ -1,0 +1,56 @@
+#pragma once
+// Generic link operations on the calling thread's network namespace: lookup, list, state, MTU,
+// master, rename, move to another namespace, delete. Each call uses its own netlink socket.
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/netlink/nl_objects.h"
+#include "common/netlink/nl_socket.h"
+
+namespace kohaku::netlink {
+
+struct LinkInfo {
+  std::string name;
+  int ifindex = 0;
+  std::string kind;  // IFLA_INFO_KIND ("vxlan", "bridge", "veth"...); empty for e.g. loopback
+  unsigned mtu = 0;
+  bool admin_up = false;  // IFF_UP
+  bool lower_up = false;  // IFF_LOWER_UP: carrier
+  int master_ifindex = 0;
+};
+
+// Throws std::invalid_argument unless `name` is a usable interface name (1..15 bytes, no '/',
+// ':' or whitespace, not "." or "..").
+void validate_link_name(std::string_view name);
+
+std::optional<LinkInfo> find_link(std::string_view name);
+LinkInfo get_link(std::string_view name);  // throws NetlinkError "look up link X: No such device"
+bool link_exists(std::string_view name);
+// Links whose name starts with `name_prefix` and, when `kind` is not empty, of that kind.
+std::vector<LinkInfo> list_links(std::string_view name_prefix = {}, std::string_view kind = {});
+
+void set_link_up(std::string_view name, bool up = true);
+void set_link_mtu(std::string_view name, unsigned mtu);
+// Enslaves `name` to `master` (a bridge); clear_link_master releases it.
+void set_link_master(std::string_view name, std::string_view master);
+void clear_link_master(std::string_view name);
+void rename_link(std::string_view name, std::string_view new_name);
+// Moves the link into the namespace `netns_fd` refers to, renamed there when new_name is given.
+void move_link_to_netns(std::string_view name, int netns_fd, std::string_view new_name = {});
+
+void delete_link(std::string_view name);  // throws when missing
+bool delete_link_if_exists(std::string_view name);
+
+// Building blocks for the typed link modules.
+LinkPtr fetch_link(const NlSocket& sock, std::string_view name);  // null when missing
+LinkInfo describe_link(rtnl_link* link);
+// Applies `changes` (only the attributes set on it) to `orig`; throws with `operation`.
+void change_link(const NlSocket& sock, rtnl_link* orig, rtnl_link* changes,
+                 std::string_view operation);
+LinkPtr alloc_link();
+
+}  // namespace kohaku::netlink

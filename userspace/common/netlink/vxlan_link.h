@@ -1,0 +1,49 @@
+#pragma once
+// Point-to-point VXLAN links: create, read back, list, and "ensure" (keep / repair / recreate).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/ipv4.h"
+#include "common/netlink/ensure.h"
+#include "common/netlink/link.h"
+
+namespace kohaku::netlink {
+
+struct VxlanSpec {
+  std::string name;
+  uint32_t vni = 0;               // 0..16777215
+  std::optional<Ipv4Addr> local;  // source address of the tunnel; none = kernel picks
+  Ipv4Addr remote;                // unicast peer (no multicast group, no FDB entries needed)
+  uint16_t port = 4789;           // UDP destination port
+  unsigned mtu = 1450;
+  bool learning = false;     // false = "nolearning"
+  std::string underlay_dev;  // optional: bind the tunnel to this physical device
+  bool up = true;
+};
+
+struct VxlanInfo {
+  LinkInfo link;
+  uint32_t vni = 0;
+  std::optional<Ipv4Addr> local;
+  std::optional<Ipv4Addr> remote;
+  uint16_t port = 0;
+  bool learning = false;
+  int underlay_ifindex = 0;  // 0 = not bound to a device
+};
+
+// Throws std::invalid_argument for a bad name, VNI > 2^24-1, port 0, MTU outside 68..65535 or a
+// multicast/unspecified/loopback remote.
+void validate(const VxlanSpec& spec);
+
+void create_vxlan(const VxlanSpec& spec);  // errors: "create vxlan NAME (VNI n, remote r): ..."
+std::optional<VxlanInfo> find_vxlan(std::string_view name);  // nullopt: missing or not vxlan
+std::vector<VxlanInfo> list_vxlans(std::string_view name_prefix = {});
+
+// Keeps a matching device; changes MTU/up state in place; recreates it when VNI, local, remote,
+// port, learning, underlay device or link kind differ (the kernel cannot change those). Every
+// repair is logged with what differed.
+EnsureAction ensure_vxlan(const VxlanSpec& spec);
+
+}  // namespace kohaku::netlink
