@@ -153,7 +153,7 @@ TEST(ConfigFile, AnnotationMustAgreeWithLiteralAndKey) {
   EXPECT_EQ(short_error("\nCOUNT: int = 'x'\n"),
             "host_config.py:2: COUNT is annotated int but the value is str 'x'");
   EXPECT_EQ(short_error("COUNT: str = 'x'\n"),
-            "host_config.py:1: COUNT is annotated str but it is a int key");
+            "host_config.py:1: COUNT is annotated str but the key's type is int");
   EXPECT_EQ(short_error("COUNT: Port = 1\n"),
             "host_config.py:1: COUNT: unknown type annotation 'Port' (expected int)");
   EXPECT_EQ(short_error("RATIO: float = 1\n"), "");

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -32,5 +33,23 @@ class ConfigTestDir {
  private:
   std::filesystem::path path_;
 };
+
+// The ```python block that follows `heading` in docs/configuration.md, so the documented
+// examples are known to load.
+inline std::string documented_example(const std::string& heading) {
+  auto doc = std::filesystem::path(__FILE__).parent_path() / "../../docs/configuration.md";
+  std::ifstream in(doc);
+  if (!in) throw std::runtime_error("cannot open " + doc.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string s = text.str();
+  auto at = s.find(heading);
+  if (at == std::string::npos) throw std::runtime_error("no '" + heading + "' in " + doc.string());
+  auto begin = s.find("```python\n", at);
+  auto end = s.find("```", begin + 10);
+  if (begin == std::string::npos || end == std::string::npos)
+    throw std::runtime_error("no python block after '" + heading + "'");
+  return s.substr(begin + 10, end - begin - 10);
+}
 
 }  // namespace kohaku::test_support

@@ -114,6 +114,14 @@ TEST(HostConfig, ReadsAKohakuRiverStyleFile) {
             std::vector<std::string>{"host_config.py:19: unknown key SHARED_DIR (ignored)"});
 }
 
+TEST(HostConfig, DocumentedExampleLoads) {
+  auto r = load(test_support::documented_example("Example `host_config.py`"));
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
+  EXPECT_TRUE(r.config->overlay_enabled);
+  EXPECT_EQ(r.config->host_reachable_address.to_string(), "192.168.1.10");
+}
+
 TEST(HostConfig, OverridesWinOverTheFile) {
   auto r = load("HOST_PORT = 9000\nOVERLAY_DATAPATH = 'kernel'\n",
                 {"HOST_PORT=9100", "OVERLAY_DATAPATH=bpf", "STATE_DIR=/srv/kohaku",

@@ -136,6 +136,15 @@ TEST(RunnerConfig, ReadsAKohakuRiverStyleFile) {
             std::vector<std::string>{"runner_config.py:25: unknown key NUM_CORES (ignored)"});
 }
 
+TEST(RunnerConfig, DocumentedExampleLoads) {
+  auto r = load(test_support::documented_example("Example `runner_config.py`"));
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
+  EXPECT_TRUE(r.config->overlay_enabled);
+  EXPECT_EQ(r.config->host_address, "192.168.1.10");
+  EXPECT_EQ(r.config->runner_hostname, machine_hostname());
+}
+
 TEST(RunnerConfig, HostnameDefaultsToTheMachinesAndOverridesWin) {
   auto none = load("RUNNER_HOSTNAME = None\n");
   ASSERT_TRUE(none.config) << none.error;

@@ -442,7 +442,7 @@ void ConfigFile::parse(std::string_view text, const std::string& source_name) {
                              "' (expected " + std::string(config_type_name(spec.type)) + ")"};
         if (ann->type != spec.type)
           throw LiteralError{spec.name + " is annotated " + std::string(*annotation) +
-                             " but it is a " + std::string(config_type_name(spec.type)) + " key"};
+                             " but the key's type is " + std::string(config_type_name(spec.type))};
         bool none = std::holds_alternative<std::monostate>(value);
         bool fits = none ? ann->nullable
                          : type_of(value) == ann->type || (ann->type == ConfigType::kFloat &&
