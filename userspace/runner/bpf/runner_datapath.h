@@ -1,0 +1,119 @@
+#pragma once
+// The runner's BPF data plane as one object: the masquerade programs for the uplink
+// (runner_nat_egress / runner_nat_ingress), the forward filter for the overlay bridge
+// (runner_forward_filter) and the maps they share (runner_ct, runner_config, runner_policy,
+// runner_stats; layouts in bpf/lib/runner_maps.h).
+//
+// With a pin root the maps are pinned under <pin_root>/runner/ and adopted by the next daemon:
+// the conntrack table survives a restart, attach() replaces the running filters atomically, so
+// no flow is dropped. Maps whose shape changed (struct layout, conntrack size) are recreated;
+// entries are copied over when key and value layouts still match (only max_entries changed).
+// Without a pin root (tests) nothing outlives the object except attached filters.
+//
+// Not thread safe: the daemon drives it from one thread.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "lib/runner_maps.h"
+#include "runner/bpf/conntrack_table.h"
+#include "runner/bpf/deny_rule.h"
+#include "runner/bpf/nat_config.h"
+#include "runner/bpf/tc_filter.h"
+
+struct runner_nat_egress;
+struct runner_nat_ingress;
+struct runner_forward_filter;
+
+namespace kohaku::runner {
+
+// Fixed TC filter identity of the runner's programs ("kr" = 0x6b72).
+inline constexpr TcFilterId kRunnerTcFilter{0x6b72, 0x6b72};
+
+struct DatapathOptions {
+  std::string pin_root;                    // e.g. /sys/fs/bpf/kohaku; empty = do not pin
+  uint32_t conntrack_max_entries = 65536;  // map entries (two per flow)
+};
+
+struct TableUsage {
+  uint64_t entries = 0;      // conntrack entries now (two per flow)
+  uint64_t max_entries = 0;  // capacity; the LRU evicts the least recently used beyond it
+};
+
+class RunnerDatapath {
+ public:
+  // Loads the programs and creates or adopts the maps. Throws std::runtime_error (what, path,
+  // errno text) when the kernel refuses, the pin root is not on bpffs, or options are invalid.
+  static std::unique_ptr<RunnerDatapath> open(const DatapathOptions& options);
+  ~RunnerDatapath();
+  RunnerDatapath(const RunnerDatapath&) = delete;
+  RunnerDatapath& operator=(const RunnerDatapath&) = delete;
+
+  // True when the conntrack table came from pins of a previous daemon (flows kept).
+  bool adopted_conntrack() const { return adopted_ct_; }
+  std::string pin_dir() const { return pin_dir_; }
+
+  // Writes the configuration and enables translation/filtering. Validates first (throws
+  // std::invalid_argument and changes nothing).
+  void configure(const NatConfig& config);
+  // The configuration in the map, if enabled (e.g. adopted from the previous daemon).
+  std::optional<NatConfig> configuration() const;
+  // Programs pass every packet untouched (flows stay in the table).
+  void disable();
+
+  // Uplink: masquerade egress + reverse ingress. Bridge: forward filter on its egress.
+  void attach_uplink(int ifindex);
+  void detach_uplink(int ifindex);
+  void attach_bridge(int ifindex);
+  void detach_bridge(int ifindex);
+
+  // Deny rules: add returns false when the rule exists, remove false when it did not.
+  bool add_deny_rule(const DenyRule& rule);
+  bool remove_deny_rule(const DenyRule& rule);
+  std::vector<DenyRuleStatus> deny_rules() const;
+
+  // Garbage collection of expired flows (see conntrack_table.h); call every few seconds.
+  ConntrackSweep collect_garbage() { return collect_garbage(monotonic_now_ns()); }
+  ConntrackSweep collect_garbage(uint64_t now_ns);
+  std::vector<ConntrackRecord> conntrack() const;
+  TableUsage table_usage() const;
+
+  // Counters summed over CPUs, and the same as (name, value) pairs for status output.
+  runner_stats counters() const;
+  static std::vector<std::pair<std::string, uint64_t>> named_counters(const runner_stats& s);
+
+  // Removes the pins (switching to the kernel datapath); attached filters must be detached first.
+  void unpin();
+
+  int nat_egress_fd() const;
+  int nat_ingress_fd() const;
+  int forward_filter_fd() const;
+  int conntrack_fd() const;
+
+ private:
+  RunnerDatapath() = default;
+  int map_fd(const char* name) const;
+  void write_config(const runner_config& value);
+  runner_config read_config() const;
+  uint32_t count_rules() const;
+
+  struct EgressDeleter {
+    void operator()(runner_nat_egress* s) const;
+  };
+  struct IngressDeleter {
+    void operator()(runner_nat_ingress* s) const;
+  };
+  struct FilterDeleter {
+    void operator()(runner_forward_filter* s) const;
+  };
+  std::unique_ptr<runner_nat_egress, EgressDeleter> egress_;
+  std::unique_ptr<runner_nat_ingress, IngressDeleter> ingress_;
+  std::unique_ptr<runner_forward_filter, FilterDeleter> filter_;
+  std::string pin_dir_;
+  bool adopted_ct_ = false;
+};
+
+}  // namespace kohaku::runner
