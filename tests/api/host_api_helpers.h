@@ -1,0 +1,39 @@
+#pragma once
+// Shorthands for the host API calls most tests need, asserting the call succeeded.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/http_client.h"
+
+namespace kohaku::test {
+
+using nlohmann::json;
+
+// POST /api/register for a runner at http://<ip>:8001; returns the answer (200 expected).
+inline json register_runner(const http::HttpClient& c, const std::string& hostname,
+                            const std::string& ip, json extra = json::object()) {
+  json body = {{"hostname", hostname}, {"url", "http://" + ip + ":8001"}};
+  body.update(extra);
+  auto res = c.post("/api/register", body);
+  EXPECT_EQ(res.status, 200) << res.body;
+  return res.json();
+}
+
+// POST /api/overlay/ip/reserve; returns the answer (200 expected).
+inline json reserve_ip(const http::HttpClient& c, const std::string& runner,
+                       std::optional<std::string> ip = std::nullopt,
+                       std::optional<std::string> ttl = std::nullopt) {
+  auto res = c.post(http::with_query("/api/overlay/ip/reserve",
+                                     {{"runner", runner}, {"ip", ip}, {"ttl", ttl}}));
+  EXPECT_EQ(res.status, 200) << res.body;
+  return res.json();
+}
+
+inline json get_json(const http::HttpClient& c, const std::string& target) {
+  auto res = c.get(target);
+  EXPECT_EQ(res.status, 200) << target << ": " << res.body;
+  return res.json();
+}
+
+}  // namespace kohaku::test

@@ -1,0 +1,307 @@
+#include "commands.h"
+
+#include <unistd.h>
+
+#include <functional>
+#include <iostream>
+#include <map>
+
+#include "common/http_router.h"
+#include "table.h"
+
+namespace kohakuctl {
+namespace {
+
+using kohaku::http::ClientResponse;
+using kohaku::http::HttpClient;
+using kohaku::http::percent_encode;
+using kohaku::http::with_query;
+using nlohmann::json;
+
+json checked(const ClientResponse& res) {
+  if (!res.ok())
+    throw CommandError(res.error_message() + " (HTTP " + std::to_string(res.status) + ")");
+  return res.json();
+}
+
+void expect_args(const Invocation& inv, size_t command_words, size_t positional,
+                 const char* synopsis) {
+  if (inv.words.size() != command_words + positional)
+    throw UsageError(std::string("usage: kohakuctl ") + synopsis);
+}
+
+void reject_options(const Invocation& inv, std::initializer_list<const char*> allowed,
+                    const char* synopsis) {
+  auto is_allowed = [&](const char* name) {
+    for (const char* a : allowed)
+      if (std::string_view(a) == name) return true;
+    return false;
+  };
+  auto check = [&](const std::optional<std::string>& v, const char* name) {
+    if (v && !is_allowed(name))
+      throw UsageError(std::string(name) + " does not apply here; usage: kohakuctl " + synopsis);
+  };
+  check(inv.ip, "--ip");
+  check(inv.ttl, "--ttl");
+  check(inv.runner, "--runner");
+  check(inv.limit, "--limit");
+  if (inv.force && !is_allowed("-f"))
+    throw UsageError(std::string("-f does not apply here; usage: kohakuctl ") + synopsis);
+}
+
+// Destructive verbs ask first; without a terminal to ask on they refuse rather than guess.
+void confirm(const Invocation& inv, const std::string& question) {
+  if (inv.force) return;
+  if (!isatty(STDIN_FILENO))
+    throw CommandError("refusing to " + question +
+                       " without confirmation: stdin is not a terminal (pass -f to skip the "
+                       "question)");
+  std::cerr << "About to " << question << ". Continue? [y/N] " << std::flush;
+  std::string answer;
+  std::getline(std::cin, answer);
+  if (answer != "y" && answer != "Y" && answer != "yes")
+    throw CommandError("aborted: nothing changed");
+}
+
+void print_json(std::ostream& out, const json& j) {
+  out << j.dump(2) << "\n";
+}
+
+int node_overlay(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  json j = checked(c.get("/api/overlay/status"));
+  if (inv.json) return print_json(out, j), 0;
+  bool enabled = j.value("enabled", false);
+  if (!enabled) {
+    out << "Overlay network is disabled on the host (OVERLAY_ENABLED = False)\n";
+    return 0;
+  }
+  const json& stats = j.contains("stats") ? j["stats"] : json::object();
+  print_key_values(out, {{"Overlay network", field(stats, "overlay_network")},
+                         {"Subnet config", field(j, "subnet_config")},
+                         {"Host overlay IP", field(j, "host_ip")},
+                         {"VXLAN id base", field(stats, "base_vxlan_id")},
+                         {"VXLAN port", field(stats, "vxlan_port")},
+                         {"MTU", field(stats, "mtu")},
+                         {"Runners", field(stats, "active_allocations") + " active, " +
+                                         field(stats, "inactive_allocations") + " inactive, " +
+                                         field(stats, "available_ids") + " ids free of " +
+                                         field(stats, "max_runners")}});
+  out << "\n";
+  Table t({"Runner", "ID", "Subnet", "Gateway", "Physical IP", "Device", "Active", "Last used"});
+  for (const auto& a : j.value("allocations", json::array()))
+    t.add_row({field(a, "runner_name"), field(a, "runner_id"), field(a, "subnet"),
+               field(a, "gateway"), field(a, "physical_ip"), field(a, "vxlan_device"),
+               field(a, "is_active"), field(a, "last_used")});
+  if (t.empty())
+    out << "No runner allocations\n";
+  else
+    t.print(out);
+  return 0;
+}
+
+int node_summary(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  json j = checked(c.get("/api/nodes"));
+  if (inv.json) return print_json(out, j), 0;
+  // Either a bare list or {"nodes": [...]}: print whatever fields the host reports.
+  json nodes = j.is_array() ? j : j.value("nodes", json::array());
+  if (nodes.empty()) {
+    out << "No registered nodes\n";
+    return 0;
+  }
+  print_object_list(out, nodes,
+                    {"hostname", "status", "url", "physical_ip", "runner_id", "overlay_subnet",
+                     "vxlan_device", "last_heartbeat", "registered_at"});
+  out << "\n" << nodes.size() << " node(s)\n";
+  return 0;
+}
+
+int overlay_release(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  const std::string& runner = inv.words[1];
+  confirm(inv, "release the overlay allocation of runner '" + runner + "'");
+  json j = checked(c.post("/api/overlay/release/" + percent_encode(runner)));
+  if (inv.json) return print_json(out, j), 0;
+  if (j.value("released", false)) {
+    out << "Released overlay allocation of " << field(j, "runner_name") << "\n";
+    return 0;
+  }
+  out << "Not released: " << field(j, "reason") << "\n";
+  return 1;
+}
+
+int overlay_cleanup(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  confirm(inv, "release every inactive runner's overlay allocation");
+  json j = checked(c.post("/api/overlay/cleanup"));
+  if (inv.json) return print_json(out, j), 0;
+  out << "Cleaned up " << field(j, "cleaned_count") << " inactive allocation(s)\n";
+  return 0;
+}
+
+int ip_reserve(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  json j = checked(c.post(with_query(
+      "/api/overlay/ip/reserve", {{"runner", inv.words[1]}, {"ip", inv.ip}, {"ttl", inv.ttl}})));
+  if (inv.json) return print_json(out, j), 0;
+  print_key_values(out, {{"IP", field(j, "ip")},
+                         {"Runner", field(j, "runner")},
+                         {"Token", field(j, "token")},
+                         {"Expires at", field(j, "expires_at")},
+                         {"TTL (s)", field(j, "ttl_seconds")}});
+  return 0;
+}
+
+int ip_release(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  json j = checked(c.post(with_query("/api/overlay/ip/release", {{"token", inv.words[1]}})));
+  if (inv.json) return print_json(out, j), 0;
+  if (j.contains("message"))
+    out << field(j, "message") << "\n";
+  else
+    out << "Released reservation" << (j.contains("ip") ? " of " + field(j, "ip") : "") << "\n";
+  return 0;
+}
+
+int ip_list(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  json j = checked(c.get(with_query("/api/overlay/ip/reservations",
+                                    {{"runner", inv.runner}, {"include_used", "true"}})));
+  if (inv.json) return print_json(out, j), 0;
+  Table t({"IP", "Runner", "Token", "Created", "Expires", "Used", "Container"});
+  for (const auto& r : j.value("reservations", json::array()))
+    t.add_row({field(r, "ip"), field(r, "runner"), field(r, "token"), field(r, "created_at"),
+               field(r, "expires_at"), field(r, "is_used"), field(r, "container_id")});
+  if (t.empty()) {
+    out << "No IP reservations\n";
+  } else {
+    t.print(out);
+  }
+  return 0;
+}
+
+int ip_info(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  json j = checked(c.get("/api/overlay/ip/info/" + percent_encode(inv.words[1])));
+  if (inv.json) return print_json(out, j), 0;
+  const json& range = j.contains("ip_range") ? j["ip_range"] : json::object();
+  print_key_values(out, {{"Runner", field(j, "runner_name")},
+                         {"Runner ID", field(j, "runner_id")},
+                         {"Subnet", field(j, "subnet")},
+                         {"Gateway", field(j, "gateway")},
+                         {"IP range", field(range, "first") + " - " + field(range, "last")},
+                         {"Total IPs", field(j, "total_ips")},
+                         {"Available", field(j, "available")},
+                         {"Reserved", field(j, "reserved")},
+                         {"Used", field(j, "used")}});
+  return 0;
+}
+
+int ip_available(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  json j = checked(c.get(
+      with_query("/api/overlay/ip/available", {{"runner", inv.runner}, {"limit", inv.limit}})));
+  if (inv.json) return print_json(out, j), 0;
+  json by_runner = j.value("available_ips", json::object());
+  if (by_runner.empty()) {
+    out << "No runners\n";
+    return 0;
+  }
+  Table t({"Runner", "Shown", "Available IPs"});
+  for (const auto& [runner, ips] : by_runner.items()) {
+    std::string list;
+    for (const auto& ip : ips) list += (list.empty() ? "" : " ") + cell(ip);
+    t.add_row({runner, std::to_string(ips.size()), list.empty() ? "-" : list});
+  }
+  t.print(out);
+  return 0;
+}
+
+int ip_stats(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  json j = checked(c.get("/api/overlay/ip/stats"));
+  if (inv.json) return print_json(out, j), 0;
+  print_key_values(out, {{"Total reservations", field(j, "total_reservations")},
+                         {"Pending reservations", field(j, "pending_reservations")},
+                         {"In-use reservations", field(j, "in_use_reservations")},
+                         {"Total used IPs", field(j, "total_used_ips")},
+                         {"Runners with used IPs", field(j, "runners_with_used_ips")}});
+  return 0;
+}
+
+int ip_validate(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  json j = checked(c.post(with_query("/api/overlay/ip/validate", {{"token", inv.words[1]}})));
+  bool valid = j.value("valid", false);
+  if (inv.json) {
+    print_json(out, j);
+  } else {
+    print_key_values(out, {{"Valid", valid ? "yes" : "no"},
+                           {"IP", field(j, "ip")},
+                           {"Runner", field(j, "runner")},
+                           {"Expires at", field(j, "expires_at")},
+                           {"In use", field(j, "is_used")}});
+  }
+  return valid ? 0 : 1;  // scripts can test the token with the exit status alone
+}
+
+struct Verb {
+  size_t command_words;
+  size_t positional;
+  std::initializer_list<const char*> options;
+  const char* synopsis;
+  std::function<int(const Invocation&, const HttpClient&, std::ostream&)> run;
+};
+
+const std::map<std::string, Verb>& verbs() {
+  static const std::map<std::string, Verb> table = {
+      {"node overlay", {2, 0, {}, "node overlay", node_overlay}},
+      {"node summary", {2, 0, {}, "node summary", node_summary}},
+      {"overlay-release", {1, 1, {"-f"}, "overlay-release RUNNER [-f]", overlay_release}},
+      {"overlay-cleanup", {1, 0, {"-f"}, "overlay-cleanup [-f]", overlay_cleanup}},
+      {"ip-reserve",
+       {1, 1, {"--ip", "--ttl"}, "ip-reserve RUNNER [--ip IP] [--ttl S]", ip_reserve}},
+      {"ip-release", {1, 1, {}, "ip-release TOKEN", ip_release}},
+      {"ip-list", {1, 0, {"--runner"}, "ip-list [--runner R]", ip_list}},
+      {"ip-info", {1, 1, {}, "ip-info RUNNER", ip_info}},
+      {"ip-available",
+       {1, 0, {"--runner", "--limit"}, "ip-available [--runner R] [--limit N]", ip_available}},
+      {"ip-stats", {1, 0, {}, "ip-stats", ip_stats}},
+      {"ip-validate", {1, 1, {}, "ip-validate TOKEN", ip_validate}},
+  };
+  return table;
+}
+
+}  // namespace
+
+int run_command(const Invocation& inv, const HttpClient& client, std::ostream& out) {
+  if (inv.words.empty()) throw UsageError("no command given");
+  const auto& table = verbs();
+  auto it = table.end();
+  if (inv.words[0] == "node") {
+    if (inv.words.size() < 2) throw UsageError("usage: kohakuctl node overlay | node summary");
+    it = table.find("node " + inv.words[1]);
+  } else {
+    it = table.find(inv.words[0]);
+  }
+  if (it == table.end()) throw UsageError("unknown command '" + inv.words[0] + "'");
+  const Verb& v = it->second;
+  expect_args(inv, v.command_words, v.positional, v.synopsis);
+  reject_options(inv, v.options, v.synopsis);
+  return v.run(inv, client, out);
+}
+
+const char* usage_text() {
+  return "usage: kohakuctl [--host URL] [--token T] [--json] COMMAND\n"
+         "\n"
+         "commands:\n"
+         "  node overlay                            overlay status and runner allocations\n"
+         "  node summary                            registered nodes\n"
+         "  overlay-release RUNNER [-f]             release a runner's overlay allocation\n"
+         "  overlay-cleanup [-f]                    release all inactive allocations\n"
+         "  ip-reserve RUNNER [--ip IP] [--ttl S]   reserve a container IP (ttl 60..1800 s)\n"
+         "  ip-release TOKEN                        release a reservation\n"
+         "  ip-list [--runner R]                    list reservations\n"
+         "  ip-info RUNNER                          a runner's subnet and IP usage\n"
+         "  ip-available [--runner R] [--limit N]   free container IPs\n"
+         "  ip-stats                                reservation statistics\n"
+         "  ip-validate TOKEN                       check a reservation token (exit 1 if invalid)\n"
+         "\n"
+         "options:\n"
+         "  --host URL    host API (default: $KOHAKU_HOST, else http://127.0.0.1:8000)\n"
+         "  --token T     bearer token for mutating calls (default: $KOHAKU_TOKEN)\n"
+         "  --json        print the API's JSON instead of tables\n"
+         "  -f, --force   do not ask for confirmation\n";
+}
+
+}  // namespace kohakuctl

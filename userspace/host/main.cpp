@@ -1,0 +1,133 @@
+// kohaku-hostd: the Host's control plane. Loads host_config.py (+ --set), restores the overlay
+// state from STATE_DIR, serves the HTTP API and runs the periodic cleanup until SIGTERM/SIGINT.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <csignal>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/daemon_args.h"
+#include "common/http_server.h"
+#include "common/log.h"
+#include "host/host_api.h"
+#include "host/host_config.h"
+#include "host/overlay_service.h"
+
+namespace {
+
+constexpr std::string_view kProgram = "kohaku-hostd";
+
+std::string config_summary(const kohaku::HostConfig& c) {
+  std::string s = "overlay=" + std::string(c.overlay_enabled ? "enabled" : "disabled");
+  s += " subnet=" + c.overlay_subnet.to_string();
+  s += " host_reachable_address=" + c.host_reachable_address.to_string();
+  s += " vxlan_id=" + std::to_string(c.overlay_vxlan_id);
+  s += " vxlan_port=" + std::to_string(c.overlay_vxlan_port);
+  s += " mtu=" + std::to_string(c.overlay_mtu);
+  s += " heartbeat=" + std::to_string(c.heartbeat_interval_seconds) + "s x" +
+       std::to_string(c.heartbeat_timeout_factor);
+  s += " cleanup_every=" + std::to_string(c.cleanup_check_interval_seconds) + "s";
+  s += " state_dir=" + c.state_dir;
+  s += " datapath=" + std::string(kohaku::datapath_name(c.overlay_datapath));
+  s += " auth=" + std::string(c.overlay_api_token.empty() ? "off" : "bearer-token");
+  return s;
+}
+
+int run(const kohaku::DaemonArgs& args) {
+  using namespace kohaku;
+  HostConfig config;
+  try {
+    config = load_host_config(args);
+  } catch (const std::exception& e) {
+    std::cerr << kProgram << ": " << e.what() << "\n";
+    return 2;
+  }
+
+  std::unique_ptr<OverlayService> service;
+  try {
+    service = std::make_unique<OverlayService>(config);
+  } catch (const std::exception& e) {
+    log::error("hostd",
+               std::string("cannot restore state from ") + config.state_dir + ": " + e.what());
+    return 1;
+  }
+
+  // Network side hook: the component that keeps vxkr<id> devices and the BPF routing maps in
+  // step with the allocations plugs in here. It must first reconcile with
+  // service->allocations(), then receive changes through the observer.
+  AllocationObserver* network = nullptr;
+  service->set_observer(network);
+
+  http::Router router;
+  router.set_bearer_token(config.overlay_api_token);
+  register_host_api(router, *service);
+
+  http::ServerOptions options;
+  options.address = config.host_bind_ip.to_string();
+  options.port = config.host_port;
+  std::optional<http::HttpServer> server;
+  try {
+    server.emplace(router, options);
+  } catch (const std::exception& e) {
+    log::error("hostd", e.what());
+    return 1;
+  }
+  server->start();
+  log::info("hostd", "serving the API on " + server->address() + ":" +
+                         std::to_string(server->port()) + " (" + config_summary(config) + ")");
+
+  boost::asio::io_context ioc;
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    log::info("hostd", std::string("received ") + (signo == SIGTERM ? "SIGTERM" : "SIGINT") +
+                           ", shutting down");
+    ioc.stop();
+  });
+
+  boost::asio::steady_timer timer(ioc);
+  const auto interval = std::chrono::seconds(config.cleanup_check_interval_seconds);
+  std::function<void()> schedule_tick = [&] {
+    timer.expires_after(interval);
+    timer.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      try {
+        service->tick();
+      } catch (const std::exception& e) {
+        // Keep serving: a failed cleanup pass is retried on the next tick.
+        log::error("hostd", std::string("periodic cleanup failed: ") + e.what());
+      }
+      schedule_tick();
+    });
+  };
+  schedule_tick();
+
+  ioc.run();
+  server->stop();
+  log::info("hostd", "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A client that disconnects mid-reply must not kill the daemon.
+  std::signal(SIGPIPE, SIG_IGN);
+  kohaku::DaemonArgs args;
+  try {
+    args = kohaku::parse_daemon_args(argc, argv, "host_config.py");
+  } catch (const kohaku::UsageError& e) {
+    std::cerr << e.what() << "\n\n" << e.usage();
+    return 2;
+  }
+  if (args.help) {
+    std::cout << kohaku::daemon_usage(kProgram, "host_config.py");
+    return 0;
+  }
+  return run(args);
+}
