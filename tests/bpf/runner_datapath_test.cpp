@@ -1,0 +1,196 @@
+// RunnerDatapath beyond single packets: configuration validation, garbage collection of
+// expired flows, pin adoption across a daemon restart, and TC attach/detach on a real device
+// (loopback of a private network namespace).
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "runner_fixture.h"
+
+namespace kohaku::test {
+namespace {
+
+using RunnerDatapathLife = RunnerDatapathTest;
+constexpr uint64_t kSec = 1'000'000'000ull;
+
+TEST_F(RunnerDatapathLife, InvalidConfigRejectedAndOldOneKept) {
+  auto bad = config();
+  bad.uplink = Ipv4Addr{ip("10.9.9.9")};  // inside the overlay
+  EXPECT_THROW(dp_->configure(bad), std::invalid_argument);
+  bad = config();
+  bad.port_min = 40000;
+  bad.port_max = 30000;
+  EXPECT_THROW(dp_->configure(bad), std::invalid_argument);
+  bad = config();
+  bad.timeouts.udp = 0;
+  EXPECT_THROW(dp_->configure(bad), std::invalid_argument);
+  auto now = dp_->configuration();
+  ASSERT_TRUE(now);
+  EXPECT_EQ(*now, config());
+}
+
+TEST_F(RunnerDatapathLife, GarbageCollectionRemovesExpiredFlowsOnly) {
+  ASSERT_EQ(egress(udp_frame(kWorkload1, kServer, 50000, 53, {1})).verdict, TC_ACT_OK);
+  ASSERT_EQ(egress(tcp_frame(kWorkload1, kServer, 40000, 443, kSyn)).verdict, TC_ACT_OK);
+  ASSERT_EQ(ingress(tcp_frame(kServer, kUplink, 443, 40000, kSyn | kAck)).verdict, TC_ACT_OK);
+  ASSERT_EQ(egress(tcp_frame(kWorkload1, kServer, 40000, 443, kAck)).verdict, TC_ACT_OK);
+  EXPECT_EQ(dp_->table_usage().entries, 4u);
+  EXPECT_EQ(dp_->table_usage().max_entries, 4096u);
+
+  uint64_t now = runner::monotonic_now_ns();
+  auto early = dp_->collect_garbage(now + 20 * kSec);  // UDP unreplied lives 30 s
+  EXPECT_EQ(early.flows_expired, 0u);
+  EXPECT_EQ(early.flows_live, 2u);
+  EXPECT_EQ(dp_->table_usage().entries, 4u);
+
+  auto later = dp_->collect_garbage(now + 31 * kSec);
+  EXPECT_EQ(later.flows_expired, 1u);
+  EXPECT_EQ(later.flows_live, 1u);
+  EXPECT_EQ(dp_->table_usage().entries, 2u);
+  EXPECT_FALSE(ct_entry(kWorkload1, kServer, 50000, 53, kProtoUdp));
+  EXPECT_FALSE(ct_entry(kServer, kUplink, 53, 50000, kProtoUdp));
+  // The established TCP flow (5 days) survives a day.
+  EXPECT_EQ(dp_->collect_garbage(now + 86400 * kSec).flows_expired, 0u);
+  EXPECT_TRUE(ct_entry(kWorkload1, kServer, 40000, 443, kProtoTcp));
+
+  // A reply after collection finds no flow: it is no longer translated.
+  Bytes late = udp_frame(kServer, kUplink, 53, 50000, {2});
+  EXPECT_EQ(ingress(late).out, late);
+}
+
+TEST_F(RunnerDatapathLife, GarbageCollectionRemovesOrphanedReplyHalves) {
+  ASSERT_EQ(egress(udp_frame(kWorkload1, kServer, 50000, 53, {1})).verdict, TC_ACT_OK);
+  // Drop the ORIGINAL half, as an LRU eviction would.
+  runner_ct_key k{};
+  for (const auto& r : dp_->conntrack())
+    if (r.entry.dir == RUNNER_CT_ORIGINAL) k = r.key;
+  ASSERT_EQ(bpf_map_delete_elem(dp_->conntrack_fd(), &k), 0);
+  uint64_t now = runner::monotonic_now_ns();
+  EXPECT_EQ(dp_->collect_garbage(now).orphans_removed, 0u);  // young: may be a flow in setup
+  EXPECT_EQ(dp_->collect_garbage(now + 11 * kSec).orphans_removed, 1u);
+  EXPECT_EQ(dp_->table_usage().entries, 0u);
+}
+
+TEST_F(RunnerDatapathLife, EvictedReplyHalfIsRestoredByTraffic) {
+  ASSERT_EQ(egress(udp_frame(kWorkload1, kServer, 50000, 53, {1})).verdict, TC_ACT_OK);
+  auto reply = ct_entry(kServer, kUplink, 53, 50000, kProtoUdp);
+  ASSERT_TRUE(reply);
+  runner_ct_key k{};
+  for (const auto& r : dp_->conntrack())
+    if (r.entry.dir == RUNNER_CT_REPLY) k = r.key;
+  ASSERT_EQ(bpf_map_delete_elem(dp_->conntrack_fd(), &k), 0);
+  ASSERT_EQ(egress(udp_frame(kWorkload1, kServer, 50000, 53, {1})).verdict, TC_ACT_OK);
+  EXPECT_TRUE(ct_entry(kServer, kUplink, 53, 50000, kProtoUdp));
+  EXPECT_EQ(dp_->counters().ct_peer_missing, 1u);
+  auto back = ingress(udp_frame(kServer, kUplink, 53, 50000, {2}));
+  EXPECT_EQ(parse_eth_ipv4(back.out)->dst, kWorkload1);
+}
+
+// A private directory on bpffs (mounted at /sys/fs/bpf when missing), removed afterwards.
+class PinRoot {
+ public:
+  PinRoot() {
+    std::filesystem::create_directories("/sys/fs/bpf");
+    struct statfs st {};
+    if (statfs("/sys/fs/bpf", &st) != 0 || st.f_type != 0xcafe4a11)
+      mount("bpf", "/sys/fs/bpf", "bpf", 0, nullptr);
+    path_ = "/sys/fs/bpf/kohaku-test-" + std::to_string(getpid());
+    std::filesystem::create_directories(path_);
+  }
+  ~PinRoot() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST_F(RunnerDatapathLife, PinnedFlowsSurviveARestart) {
+  PinRoot root;
+  runner::DatapathOptions options{root.path(), 4096};
+  uint16_t external = 0;
+  {
+    auto first = runner::RunnerDatapath::open(options);
+    EXPECT_FALSE(first->adopted_conntrack());
+    first->configure(config());
+    auto out =
+        run_prog(first->nat_egress_fd(), echo_frame(kWorkload1, kServer, kIcmpEchoRequest, 5, 1));
+    external = parse_eth_ipv4(out.out)->l4.icmp_id;
+    for (const char* pin : {"runner_ct", "runner_config", "runner_policy", "runner_stats",
+                            "nat_egress", "nat_ingress", "forward_filter"})
+      EXPECT_TRUE(std::filesystem::exists(root.path() + "/runner/" + pin)) << pin;
+  }  // the daemon exits: pins stay
+
+  auto second = runner::RunnerDatapath::open(options);
+  EXPECT_TRUE(second->adopted_conntrack());
+  ASSERT_TRUE(second->configuration());
+  EXPECT_EQ(*second->configuration(), config());
+  auto back =
+      run_prog(second->nat_ingress_fd(), echo_frame(kServer, kUplink, kIcmpEchoReply, external, 1));
+  auto v = parse_eth_ipv4(back.out);
+  EXPECT_EQ(v->dst, kWorkload1);
+  EXPECT_EQ(v->l4.icmp_id, 5);
+  EXPECT_EQ(second->counters().egress_translated, 1u);  // counters adopted too
+
+  // A resized table is recreated and the flows copied over.
+  second.reset();
+  runner::DatapathOptions bigger{root.path(), 8192};
+  auto third = runner::RunnerDatapath::open(bigger);
+  EXPECT_TRUE(third->adopted_conntrack());
+  EXPECT_EQ(third->table_usage().max_entries, 8192u);
+  EXPECT_EQ(third->table_usage().entries, 2u);
+  third->unpin();
+  EXPECT_FALSE(std::filesystem::exists(root.path() + "/runner"));
+}
+
+TEST(RunnerDatapathOpen, RejectsPinRootOutsideBpffs) {
+  std::string dir = "/tmp/kohaku-not-bpffs-" + std::to_string(getpid());
+  runner::DatapathOptions options{dir, 4096};
+  EXPECT_THROW(runner::RunnerDatapath::open(options), std::runtime_error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RunnerDatapathAttach, AttachReplaceDetachOnLoopbackOfPrivateNamespace) {
+  auto dp = runner::RunnerDatapath::open({});
+  std::string failure;
+  // unshare() moves only this thread into a new network namespace: the root one is untouched.
+  std::thread t([&] {
+    if (unshare(CLONE_NEWNET) != 0) {
+      failure = "unshare(CLONE_NEWNET) failed";
+      return;
+    }
+    int lo = static_cast<int>(if_nametoindex("lo"));
+    auto prog_id = [](int fd) {
+      bpf_prog_info info{};
+      uint32_t len = sizeof(info);
+      bpf_obj_get_info_by_fd(fd, &info, &len);
+      return info.id;
+    };
+    dp->attach_uplink(lo);
+    dp->attach_uplink(lo);  // a restarted daemon: replaced, not duplicated
+    dp->attach_bridge(lo);
+    auto eg =
+        runner::tc_attached_program(lo, runner::TcDirection::kEgress, runner::kRunnerTcFilter);
+    auto in =
+        runner::tc_attached_program(lo, runner::TcDirection::kIngress, runner::kRunnerTcFilter);
+    if (!eg || *eg != prog_id(dp->forward_filter_fd()))
+      failure += "egress filter not the bridge program; ";
+    if (!in || *in != prog_id(dp->nat_ingress_fd())) failure += "ingress filter not nat_ingress; ";
+    dp->detach_bridge(lo);
+    dp->detach_uplink(lo);
+    if (runner::tc_attached_program(lo, runner::TcDirection::kIngress, runner::kRunnerTcFilter))
+      failure += "ingress filter still attached; ";
+    if (runner::tc_detach(lo, runner::TcDirection::kEgress, runner::kRunnerTcFilter))
+      failure += "second detach reported success; ";
+  });
+  t.join();
+  EXPECT_EQ(failure, "");
+}
+
+}  // namespace
+}  // namespace kohaku::test
