@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/api_error.h"
 #include "host/host_config.h"
@@ -74,6 +75,16 @@ class OverlayService {
 
   // Snapshot of all allocations (for the network side's reconciliation at start-up).
   std::vector<RunnerAllocation> allocations() const;
+
+  // Recovery (network side, at start-up): records an inactive placeholder "runner_<id>" for an
+  // existing vxkr device whose remote is physical_ip, so the id is not handed to someone else;
+  // the runner registering from physical_ip takes it over. False when the id is outside the
+  // pool or already held (nothing changes then). The observer is not told: the device exists.
+  bool adopt_placeholder(uint32_t id, Ipv4Addr physical_ip);
+
+  // Writes a fresh snapshot and empties the journal now (it also happens by itself when the
+  // journal grows, and at start-up).
+  void compact();
 
  private:
   struct Impl;

@@ -1,0 +1,154 @@
+#include "host/runner_registry.h"
+
+#include <gtest/gtest.h>
+
+#include "common/api_error.h"
+
+namespace kohaku {
+namespace {
+
+Ipv4Addr ip(const char* text) {
+  return Ipv4Addr::parse(text);
+}
+
+// Three runner ids (NODE_BITS=2): small enough to fill.
+class RunnerRegistryTest : public ::testing::Test {
+ protected:
+  RunnerRegistry reg{SubnetScheme::parse("10.0.0.0/22/2/8")};
+
+  RunnerAllocation add(const std::string& host, const char* addr, int64_t now) {
+    return reg
+        .register_runner(host, ip(addr), std::string("http://") + addr + ":8001", {}, now, true)
+        .allocation;
+  }
+};
+
+TEST_F(RunnerRegistryTest, HandsOutLowestFreeIdAndReusesReleasedOnes) {
+  EXPECT_EQ(add("a", "192.168.0.1", 1).id, 1u);
+  EXPECT_EQ(add("b", "192.168.0.2", 2).id, 2u);
+  EXPECT_EQ(add("c", "192.168.0.3", 3).id, 3u);
+  EXPECT_EQ(reg.free_id_count(), 0u);
+  auto released = reg.release(2);
+  EXPECT_EQ(released.hostname, "b");
+  EXPECT_EQ(reg.find_hostname("b")->id, 0u) << "a released node stays known, without overlay";
+  EXPECT_EQ(add("d", "192.168.0.4", 4).id, 2u);
+  EXPECT_EQ(reg.find_id(2)->hostname, "d");
+  EXPECT_EQ(reg.find_id(2)->subnet.to_string(), "10.0.2.0/24");
+}
+
+TEST_F(RunnerRegistryTest, ReconnectKeepsIdAndSubnetAlsoWithNewPhysicalIp) {
+  add("a", "192.168.0.1", 1);
+  add("b", "192.168.0.2", 2);
+  auto again = reg.register_runner("b", ip("192.168.9.9"), "http://192.168.9.9:8001", {}, 50, true);
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.allocation.id, 2u);
+  EXPECT_EQ(again.allocation.subnet.to_string(), "10.0.2.0/24");
+  EXPECT_EQ(again.allocation.physical_ip, ip("192.168.9.9"));
+  EXPECT_EQ(reg.find_hostname("b")->url, "http://192.168.9.9:8001");
+  EXPECT_EQ(reg.allocations().size(), 2u);
+}
+
+TEST_F(RunnerRegistryTest, FullPoolEvictsLeastRecentlyUsedInactiveRunner) {
+  add("a", "192.168.0.1", 1000);
+  add("b", "192.168.0.2", 2000);
+  add("c", "192.168.0.3", 3000);
+  reg.heartbeat("a", 9000);             // a is now the most recently used
+  auto gone = reg.expire(12000, 5000);  // b and c have not been seen for > 5 s
+  ASSERT_EQ(gone.size(), 2u);
+  EXPECT_TRUE(reg.find_hostname("a")->is_active);
+
+  auto d = reg.register_runner("d", ip("192.168.0.4"), "http://192.168.0.4:1", {}, 13000, true);
+  ASSERT_TRUE(d.evicted.has_value());
+  EXPECT_EQ(d.evicted->hostname, "b");  // least recently used among the inactive ones
+  EXPECT_EQ(d.evicted->id, 2u);
+  EXPECT_EQ(d.allocation.id, 2u);
+  EXPECT_EQ(reg.find_hostname("b")->id, 0u);
+  EXPECT_EQ(reg.find_id(3)->hostname, "c");
+}
+
+TEST_F(RunnerRegistryTest, FullPoolOfActiveRunnersRefusesWithClearError) {
+  add("a", "192.168.0.1", 1);
+  add("b", "192.168.0.2", 2);
+  add("c", "192.168.0.3", 3);
+  try {
+    add("d", "192.168.0.4", 4);
+    FAIL() << "expected ApiError";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status(), 503);
+    EXPECT_NE(std::string(e.what()).find("pool of 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("active"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(reg.find_hostname("d"), nullptr) << "a refused registration changes nothing";
+}
+
+TEST_F(RunnerRegistryTest, InactiveAfterTimeoutAndActiveAgainOnHeartbeat) {
+  add("a", "192.168.0.1", 0);
+  EXPECT_TRUE(reg.expire(30000, 30000).empty()) << "exactly the timeout is still alive";
+  auto gone = reg.expire(30001, 30000);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_FALSE(reg.find_hostname("a")->is_active);
+  ASSERT_NE(reg.heartbeat("a", 30002), nullptr);
+  EXPECT_TRUE(reg.find_hostname("a")->is_active);
+  EXPECT_EQ(reg.find_hostname("a")->last_used_ms, 30002);
+  EXPECT_EQ(reg.heartbeat("nobody", 1), nullptr);
+}
+
+TEST_F(RunnerRegistryTest, PlaceholderIsTakenOverByRunnerWithItsPhysicalIp) {
+  auto p = reg.adopt_placeholder(3, ip("192.168.0.7"), 1);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->hostname, "runner_3");
+  EXPECT_FALSE(p->is_active);
+  EXPECT_FALSE(reg.adopt_placeholder(3, ip("192.168.0.8"), 1)) << "id already held";
+  EXPECT_FALSE(reg.adopt_placeholder(4, ip("192.168.0.8"), 1)) << "outside the pool";
+  EXPECT_EQ(reg.resolve("runner_3")->hostname, "runner_3");
+
+  EXPECT_EQ(add("other", "192.168.0.1", 2).id, 1u) << "another address gets the lowest free id";
+  auto taker = add("gpu7", "192.168.0.7", 3);
+  EXPECT_EQ(taker.id, 3u);
+  EXPECT_EQ(reg.find_hostname("runner_3"), nullptr);
+  EXPECT_EQ(reg.resolve("runner_3")->hostname, "gpu7") << "runner_<id> names the holder";
+  EXPECT_TRUE(reg.nodes().size() == 2u);
+}
+
+TEST_F(RunnerRegistryTest, NodesWithoutOverlayNeverTouchIds) {
+  for (int i = 0; i < 5; ++i)
+    reg.register_runner("n" + std::to_string(i), ip("192.168.0.1"), "http://192.168.0.1:1", {}, i,
+                        false);
+  EXPECT_EQ(reg.nodes().size(), 5u);
+  EXPECT_TRUE(reg.allocations().empty());
+  // Enabling the overlay later: the known node gets an id on its next registration.
+  EXPECT_EQ(add("n3", "192.168.0.1", 10).id, 1u);
+}
+
+TEST_F(RunnerRegistryTest, JsonRoundTripAndReplayDropIdsOutsideThePool) {
+  auto a = add("a", "192.168.0.1", 5);
+  auto copy = RunnerRegistry::from_json(RunnerRegistry::to_json(a));
+  EXPECT_EQ(copy.hostname, "a");
+  EXPECT_EQ(copy.id, 1u);
+  EXPECT_EQ(copy.physical_ip, a.physical_ip);
+  EXPECT_EQ(copy.last_used_ms, 5);
+
+  RunnerRegistry fresh{SubnetScheme::parse("10.0.0.0/22/2/8")};
+  copy.id = 9;  // e.g. NODE_BITS shrank between runs
+  fresh.put(copy);
+  EXPECT_EQ(fresh.find_hostname("a")->id, 0u);
+  EXPECT_THROW(RunnerRegistry::from_json(nlohmann::json{{"id", 1}}), std::invalid_argument);
+}
+
+TEST_F(RunnerRegistryTest, DirtyListNamesEveryTouchedHostOnce) {
+  add("a", "192.168.0.1", 1);
+  reg.heartbeat("a", 2);
+  add("b", "192.168.0.2", 3);
+  auto dirty = reg.take_dirty();
+  EXPECT_EQ(dirty, (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(reg.take_dirty().empty());
+}
+
+TEST(RunnerRegistryNames, ParsesPlaceholderNamesStrictly) {
+  EXPECT_EQ(RunnerRegistry::parse_placeholder_name("runner_12"), 12u);
+  for (const char* bad : {"runner_", "runner_0", "runner_012", "runner_1x", "runner", "x_1"})
+    EXPECT_EQ(RunnerRegistry::parse_placeholder_name(bad), 0u) << bad;
+}
+
+}  // namespace
+}  // namespace kohaku

@@ -1,0 +1,251 @@
+#include "runner_registry.h"
+
+#include <algorithm>
+#include <charconv>
+#include <stdexcept>
+
+#include "common/api_error.h"
+
+namespace kohaku {
+
+uint32_t RunnerRegistry::parse_placeholder_name(std::string_view name) {
+  constexpr std::string_view kPrefix = "runner_";
+  if (name.size() <= kPrefix.size() || name.substr(0, kPrefix.size()) != kPrefix) return 0;
+  auto digits = name.substr(kPrefix.size());
+  if (digits[0] == '0') return 0;
+  uint32_t id = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (ec != std::errc() || ptr != digits.data() + digits.size()) return 0;
+  return id;
+}
+
+uint32_t RunnerRegistry::lowest_free_id() const {
+  for (uint32_t id = 1; id <= scheme_.max_runner_id(); ++id)
+    if (!host_of_id_.contains(id)) return id;
+  return 0;
+}
+
+void RunnerRegistry::set_id(RunnerAllocation& a, uint32_t id) {
+  if (a.id != 0) host_of_id_.erase(a.id);
+  a.id = id;
+  if (id != 0) {
+    a.subnet = scheme_.runner_subnet(id);
+    host_of_id_[id] = a.hostname;
+  } else {
+    a.subnet = Ipv4Cidr{};
+  }
+}
+
+RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& hostname,
+                                                             Ipv4Addr physical_ip,
+                                                             const std::string& url,
+                                                             nlohmann::json details, int64_t now_ms,
+                                                             bool allocate_id) {
+  Registration result;
+  auto it = by_host_.find(hostname);
+  bool needs_id = allocate_id && (it == by_host_.end() || it->second.id == 0);
+  uint32_t takeover_id = 0;
+  if (needs_id) {
+    // A device recovered at start-up belongs to whoever registers from its remote address.
+    for (const auto& [id, holder] : host_of_id_) {
+      const auto& p = by_host_.at(holder);
+      if (p.placeholder && p.physical_ip == physical_ip) {
+        takeover_id = id;
+        break;
+      }
+    }
+  }
+
+  uint32_t new_id = 0;
+  if (takeover_id != 0) {
+    auto placeholder = by_host_.at(host_of_id_.at(takeover_id));
+    host_of_id_.erase(takeover_id);
+    by_host_.erase(placeholder.hostname);
+    touch(placeholder.hostname);
+    new_id = takeover_id;
+  } else if (needs_id) {
+    new_id = lowest_free_id();
+    if (new_id == 0) {
+      const RunnerAllocation* victim = nullptr;
+      for (const auto& [id, holder] : host_of_id_) {
+        const auto& a = by_host_.at(holder);
+        if (a.is_active || a.hostname == hostname) continue;
+        if (victim == nullptr || a.last_used_ms < victim->last_used_ms) victim = &a;
+      }
+      if (victim == nullptr)
+        throw ApiError(503, "overlay pool of " + std::to_string(scheme_.max_runner_id()) +
+                                " runner ids is full and all of them are active; cannot "
+                                "allocate one for '" +
+                                hostname + "'");
+      new_id = victim->id;
+      result.evicted = *victim;
+      release(victim->id);
+    }
+  }
+
+  if (it == by_host_.end()) {
+    RunnerAllocation a;
+    a.hostname = hostname;
+    a.created_ms = now_ms;
+    it = by_host_.emplace(hostname, std::move(a)).first;
+    result.created = true;
+  }
+  RunnerAllocation& a = it->second;
+  a.physical_ip = physical_ip;
+  a.url = url;
+  a.details = std::move(details);
+  a.is_active = true;
+  a.placeholder = false;
+  a.last_used_ms = now_ms;
+  a.last_seen_ms = now_ms;
+  if (new_id != 0) set_id(a, new_id);
+  touch(hostname);
+  result.allocation = a;
+  return result;
+}
+
+const RunnerAllocation* RunnerRegistry::heartbeat(const std::string& hostname, int64_t now_ms) {
+  auto it = by_host_.find(hostname);
+  if (it == by_host_.end() || it->second.placeholder) return nullptr;
+  it->second.is_active = true;
+  it->second.last_used_ms = now_ms;
+  it->second.last_seen_ms = now_ms;
+  touch(hostname);
+  return &it->second;
+}
+
+std::vector<RunnerAllocation> RunnerRegistry::expire(int64_t now_ms, int64_t timeout_ms) {
+  std::vector<RunnerAllocation> gone;
+  for (auto& [hostname, a] : by_host_) {
+    if (a.is_active && now_ms - a.last_seen_ms > timeout_ms) {
+      a.is_active = false;
+      touch(hostname);
+      gone.push_back(a);
+    }
+  }
+  return gone;
+}
+
+std::optional<RunnerAllocation> RunnerRegistry::adopt_placeholder(uint32_t id, Ipv4Addr physical_ip,
+                                                                  int64_t now_ms) {
+  if (!scheme_.valid_runner_id(id) || host_of_id_.contains(id)) return std::nullopt;
+  RunnerAllocation a;
+  a.hostname = placeholder_name(id);
+  if (by_host_.contains(a.hostname)) return std::nullopt;
+  a.physical_ip = physical_ip;
+  a.placeholder = true;
+  a.created_ms = a.last_used_ms = a.last_seen_ms = now_ms;
+  auto& stored = by_host_.emplace(a.hostname, std::move(a)).first->second;
+  set_id(stored, id);
+  touch(stored.hostname);
+  return stored;
+}
+
+RunnerAllocation RunnerRegistry::release(uint32_t id) {
+  auto holder = host_of_id_.find(id);
+  if (holder == host_of_id_.end())
+    throw std::out_of_range("runner id " + std::to_string(id) + " is not allocated");
+  auto it = by_host_.find(holder->second);
+  RunnerAllocation before = it->second;
+  touch(before.hostname);
+  if (before.placeholder) {
+    host_of_id_.erase(holder);
+    by_host_.erase(it);
+  } else {
+    set_id(it->second, 0);
+  }
+  return before;
+}
+
+const RunnerAllocation* RunnerRegistry::find_hostname(const std::string& hostname) const {
+  auto it = by_host_.find(hostname);
+  return it == by_host_.end() ? nullptr : &it->second;
+}
+
+const RunnerAllocation* RunnerRegistry::find_id(uint32_t id) const {
+  auto it = host_of_id_.find(id);
+  return it == host_of_id_.end() ? nullptr : &by_host_.at(it->second);
+}
+
+const RunnerAllocation* RunnerRegistry::resolve(const std::string& name) const {
+  if (const auto* a = find_hostname(name)) return a;
+  uint32_t id = parse_placeholder_name(name);
+  return id == 0 ? nullptr : find_id(id);
+}
+
+std::vector<RunnerAllocation> RunnerRegistry::nodes() const {
+  std::vector<RunnerAllocation> out;
+  for (const auto& [hostname, a] : by_host_)
+    if (!a.placeholder) out.push_back(a);
+  return out;
+}
+
+std::vector<RunnerAllocation> RunnerRegistry::allocations() const {
+  std::vector<RunnerAllocation> out;
+  for (const auto& [id, hostname] : host_of_id_) out.push_back(by_host_.at(hostname));
+  return out;
+}
+
+uint32_t RunnerRegistry::free_id_count() const {
+  return scheme_.max_runner_id() - static_cast<uint32_t>(host_of_id_.size());
+}
+
+std::vector<std::string> RunnerRegistry::take_dirty() {
+  std::vector<std::string> out;
+  for (auto& h : dirty_)
+    if (std::find(out.begin(), out.end(), h) == out.end()) out.push_back(std::move(h));
+  dirty_.clear();
+  return out;
+}
+
+void RunnerRegistry::put(RunnerAllocation a) {
+  erase(a.hostname);
+  uint32_t id = a.id;
+  if (id != 0 && (!scheme_.valid_runner_id(id) || host_of_id_.contains(id))) id = 0;
+  a.id = 0;
+  if (a.placeholder && id == 0) return;  // a placeholder is nothing without its id
+  auto& stored = by_host_.insert_or_assign(a.hostname, std::move(a)).first->second;
+  set_id(stored, id);
+}
+
+void RunnerRegistry::erase(const std::string& hostname) {
+  auto it = by_host_.find(hostname);
+  if (it == by_host_.end()) return;
+  if (it->second.id != 0) host_of_id_.erase(it->second.id);
+  by_host_.erase(it);
+}
+
+nlohmann::json RunnerRegistry::to_json(const RunnerAllocation& a) {
+  return {{"id", a.id},
+          {"hostname", a.hostname},
+          {"physical_ip", a.physical_ip.to_string()},
+          {"url", a.url},
+          {"is_active", a.is_active},
+          {"placeholder", a.placeholder},
+          {"created_ms", a.created_ms},
+          {"last_used_ms", a.last_used_ms},
+          {"last_seen_ms", a.last_seen_ms},
+          {"details", a.details}};
+}
+
+RunnerAllocation RunnerRegistry::from_json(const nlohmann::json& j) {
+  try {
+    RunnerAllocation a;
+    a.id = j.at("id").get<uint32_t>();
+    a.hostname = j.at("hostname").get<std::string>();
+    a.physical_ip = Ipv4Addr::parse(j.at("physical_ip").get<std::string>());
+    a.url = j.at("url").get<std::string>();
+    a.is_active = j.at("is_active").get<bool>();
+    a.placeholder = j.at("placeholder").get<bool>();
+    a.created_ms = j.at("created_ms").get<int64_t>();
+    a.last_used_ms = j.at("last_used_ms").get<int64_t>();
+    a.last_seen_ms = j.at("last_seen_ms").get<int64_t>();
+    a.details = j.value("details", nlohmann::json::object());
+    if (a.hostname.empty()) throw std::invalid_argument("empty hostname");
+    return a;
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("bad runner record: ") + e.what());
+  }
+}
+
+}  // namespace kohaku

@@ -1,0 +1,103 @@
+#pragma once
+// Which runners (nodes) the host knows and which overlay runner id each one holds.
+//
+// Id rules users rely on:
+//  - a new runner gets the lowest free id in 1..scheme.max_runner_id();
+//  - a hostname keeps its id (and so its subnet) on reconnect, also when its physical IP changed;
+//  - a runner whose physical IP matches a recovery placeholder "runner_<id>" takes that id over;
+//  - when every id is taken, the least recently used *inactive* runner is evicted (ties: lowest
+//    id); when all are active, registration fails with ApiError 503.
+// Not thread-safe: OverlayService serialises access. Every change records the hostname it
+// touched so the caller can journal exactly what changed (take_dirty()).
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ipv4.h"
+#include "common/subnet_scheme.h"
+
+namespace kohaku {
+
+struct RunnerAllocation {
+  uint32_t id = 0;  // overlay runner id; 0 = a registered node without an overlay allocation
+  std::string hostname;
+  Ipv4Addr physical_ip;
+  std::string url;
+  Ipv4Cidr subnet;           // scheme.runner_subnet(id) when id != 0
+  bool is_active = false;    // heard from within the heartbeat timeout
+  bool placeholder = false;  // "runner_<id>" recovered from an existing device, not a node
+  int64_t created_ms = 0;
+  int64_t last_used_ms = 0;  // last register/heartbeat: the LRU order for eviction
+  int64_t last_seen_ms = 0;  // liveness clock; restarted on host start-up (grace period)
+  nlohmann::json details = nlohmann::json::object();  // other register fields (cores, gpus...)
+
+  bool has_overlay() const { return id != 0; }
+};
+
+class RunnerRegistry {
+ public:
+  explicit RunnerRegistry(const SubnetScheme& scheme) : scheme_(scheme) {}
+
+  struct Registration {
+    RunnerAllocation allocation;
+    bool created = false;                     // the hostname was not known before
+    std::optional<RunnerAllocation> evicted;  // as it was before losing its id
+  };
+  // Registers or re-registers hostname. With allocate_id false (overlay disabled) the node is
+  // recorded without touching ids. Throws ApiError(503) when the pool is full and all active.
+  Registration register_runner(const std::string& hostname, Ipv4Addr physical_ip,
+                               const std::string& url, nlohmann::json details, int64_t now_ms,
+                               bool allocate_id);
+
+  // Marks hostname active and used now; nullptr when unknown.
+  const RunnerAllocation* heartbeat(const std::string& hostname, int64_t now_ms);
+  // Marks inactive every active runner not seen for timeout_ms; returns those.
+  std::vector<RunnerAllocation> expire(int64_t now_ms, int64_t timeout_ms);
+
+  // Records an inactive placeholder "runner_<id>" for a device found at start-up. Returns it,
+  // or nullopt when id is outside the pool or already held (then nothing changes).
+  std::optional<RunnerAllocation> adopt_placeholder(uint32_t id, Ipv4Addr physical_ip,
+                                                    int64_t now_ms);
+
+  // Takes the overlay id away from the runner holding it (a placeholder disappears, a node
+  // stays as a node without overlay). Returns the allocation as it was.
+  RunnerAllocation release(uint32_t id);
+
+  // Lookups. resolve() accepts a hostname or "runner_<id>".
+  const RunnerAllocation* find_hostname(const std::string& hostname) const;
+  const RunnerAllocation* find_id(uint32_t id) const;
+  const RunnerAllocation* resolve(const std::string& name) const;
+
+  std::vector<RunnerAllocation> nodes() const;        // real nodes, by hostname
+  std::vector<RunnerAllocation> allocations() const;  // holders of an id, by id
+  uint32_t free_id_count() const;
+  const SubnetScheme& scheme() const { return scheme_; }
+
+  // For persistence: hostnames changed since the last call (present = put, absent = erased).
+  std::vector<std::string> take_dirty();
+  void put(RunnerAllocation allocation);  // replay; fills subnet, drops ids outside the pool
+  void erase(const std::string& hostname);
+  static nlohmann::json to_json(const RunnerAllocation& a);
+  static RunnerAllocation from_json(const nlohmann::json& j);  // throws std::invalid_argument
+
+  static std::string placeholder_name(uint32_t id) { return "runner_" + std::to_string(id); }
+  // id when name is "runner_<id>" (no leading zeros), else 0.
+  static uint32_t parse_placeholder_name(std::string_view name);
+
+ private:
+  uint32_t lowest_free_id() const;
+  void set_id(RunnerAllocation& a, uint32_t id);
+  void touch(const std::string& hostname) { dirty_.push_back(hostname); }
+
+  SubnetScheme scheme_;
+  std::map<std::string, RunnerAllocation> by_host_;
+  std::map<uint32_t, std::string> host_of_id_;
+  std::vector<std::string> dirty_;
+};
+
+}  // namespace kohaku

@@ -1,0 +1,93 @@
+#include "state_store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+namespace kohaku {
+
+StateStore::StateStore(const std::filesystem::path& dir, Options options)
+    : dir_(dir), options_(options) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec)
+    throw std::runtime_error("cannot create state directory " + dir_.string() + ": " +
+                             ec.message());
+  ::chmod(dir_.c_str(), 0700);
+
+  auto lock_path = dir_ / "lock";
+  lock_fd_ = UniqueFd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock_fd_.valid())
+    throw std::runtime_error("cannot open " + lock_path.string() + ": " + std::strerror(errno));
+  if (::flock(lock_fd_.get(), LOCK_EX | LOCK_NB) != 0)
+    throw std::runtime_error("state directory " + dir_.string() +
+                             " is in use by another process (" + lock_path.string() +
+                             " is locked)");
+
+  auto snapshot_path = dir_ / kSnapshotName;
+  uint64_t snapshot_seq = 0;
+  if (std::filesystem::exists(snapshot_path)) {
+    // The snapshot is only ever replaced by rename, so a parse error is real damage.
+    nlohmann::json doc;
+    try {
+      doc = nlohmann::json::parse(read_whole_file(snapshot_path));
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error("snapshot " + snapshot_path.string() + " is corrupted: " + e.what());
+    }
+    if (!doc.is_object() || doc.value("format", 0) != 1 || !doc.contains("seq") ||
+        !doc["seq"].is_number_unsigned() || !doc.contains("state"))
+      throw std::runtime_error("snapshot " + snapshot_path.string() +
+                               " has an unknown format (expected format 1 with seq and state)");
+    snapshot_seq = doc["seq"].get<uint64_t>();
+    snapshot_ = std::move(doc["state"]);
+  }
+  seq_ = snapshot_seq;
+
+  std::vector<std::string> lines;
+  journal_ = std::make_unique<AppendJournal>(dir_ / kJournalName, lines);
+  uint64_t offset = 0;
+  for (const auto& line : lines) {
+    nlohmann::json record;
+    try {
+      record = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      // The checksum matched, so this was written like this: a bug, not a crash.
+      throw std::runtime_error("journal " + journal_->path().string() + " record at byte offset " +
+                               std::to_string(offset) + " is not JSON: " + e.what());
+    }
+    if (!record.is_object() || !record.contains("seq") || !record["seq"].is_number_unsigned())
+      throw std::runtime_error("journal " + journal_->path().string() + " record at byte offset " +
+                               std::to_string(offset) + " has no seq");
+    offset += AppendJournal::encode(line).size();
+    uint64_t seq = record["seq"].get<uint64_t>();
+    if (seq <= snapshot_seq) continue;  // already in the snapshot (crash during compaction)
+    seq_ = std::max(seq_, seq);
+    records_.push_back(std::move(record));
+  }
+}
+
+void StateStore::append(nlohmann::json record, bool durable) {
+  record["seq"] = seq_ + 1;
+  journal_->append(record.dump(), durable);
+  ++seq_;
+}
+
+bool StateStore::compaction_due() const {
+  return journal_->size_bytes() > options_.compact_bytes ||
+         journal_->record_count() > options_.compact_records;
+}
+
+void StateStore::compact(const nlohmann::json& state) {
+  nlohmann::json doc = {{"format", 1}, {"seq", seq_}, {"state", state}};
+  write_file_atomically(dir_ / kSnapshotName, doc.dump());
+  // A crash here leaves journal records with seq <= the snapshot's: load() skips them.
+  journal_->truncate();
+}
+
+}  // namespace kohaku
