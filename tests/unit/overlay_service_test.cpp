@@ -457,5 +457,30 @@ TEST_F(OverlayServiceTest, PlaceholderFromRecoveryIsTakenOverBySamePhysicalIp) {
   EXPECT_EQ(svc->allocations().size(), 2u);
 }
 
+// The journal record of one registration lists every host it touched; replaying it must give
+// the evicted id to the new holder whatever order the hosts appear in.
+TEST_F(OverlayServiceTest, EvictionSurvivesRestartWhateverTheRecordOrder) {
+  svc.reset();
+  config.overlay_subnet = SubnetScheme::parse("10.0.0.0/22/2/8");  // 3 runner ids
+  config.overlay_enabled = false;
+  start();
+  reg("a-node", "192.168.1.1");  // known node without an id, sorts first
+  svc.reset();
+  config.overlay_enabled = true;
+  start();
+  reg("b", "192.168.1.2");
+  reg("c", "192.168.1.3");
+  reg("d", "192.168.1.4");
+  advance_ms(60'000);  // everyone inactive; b is the least recently used
+  EXPECT_EQ(reg("a-node", "192.168.1.1")["overlay"]["runner_id"], 1);
+  restart();
+  auto all = svc->allocations();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].hostname, "a-node");
+  EXPECT_EQ(all[0].id, 1u);
+  EXPECT_EQ(all[1].hostname, "c");
+  EXPECT_EQ(all[2].hostname, "d");
+}
+
 }  // namespace
 }  // namespace kohaku

@@ -201,7 +201,16 @@ std::vector<std::string> RunnerRegistry::take_dirty() {
 void RunnerRegistry::put(RunnerAllocation a) {
   erase(a.hostname);
   uint32_t id = a.id;
-  if (id != 0 && (!scheme_.valid_runner_id(id) || host_of_id_.contains(id))) id = 0;
+  if (id != 0 && !scheme_.valid_runner_id(id)) id = 0;
+  // The record being replayed is newer than whatever holds the id now (a batch lists the new
+  // holder and the old one in any order): take the id over.
+  if (auto holder = host_of_id_.find(id); id != 0 && holder != host_of_id_.end()) {
+    auto& old = by_host_.at(holder->second);
+    if (old.placeholder)
+      erase(old.hostname);
+    else
+      set_id(old, 0);
+  }
   a.id = 0;
   if (a.placeholder && id == 0) return;  // a placeholder is nothing without its id
   auto& stored = by_host_.insert_or_assign(a.hostname, std::move(a)).first->second;

@@ -80,7 +80,9 @@ class RunnerRegistry {
 
   // For persistence: hostnames changed since the last call (present = put, absent = erased).
   std::vector<std::string> take_dirty();
-  void put(RunnerAllocation allocation);  // replay; fills subnet, drops ids outside the pool
+  // Replay: stores the record as the newest truth (its id is taken from any other holder),
+  // fills subnet, drops an id outside the pool.
+  void put(RunnerAllocation allocation);
   void erase(const std::string& hostname);
   static nlohmann::json to_json(const RunnerAllocation& a);
   static RunnerAllocation from_json(const nlohmann::json& j);  // throws std::invalid_argument
