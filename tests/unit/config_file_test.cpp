@@ -242,6 +242,54 @@ TEST(ConfigFile, UnknownAndRepeatedKeysAreWarnings) {
   EXPECT_EQ(f.warnings()[3], path + ":7: unknown key FOO (ignored)");
 }
 
+TEST(ConfigFile, SkipsDocstringsFunctionsAndMultiLineUnknownValues) {
+  ConfigFile f(test_schema());
+  f.parse(
+      "\"\"\"\n"
+      "Module docstring: it's free text, # and 'quotes' included.\n"
+      "\"\"\"\n"
+      "'''One-line docstring'''\n"
+      "MOUNTS: list[str] = [\n"
+      "    \"/a:/b\",  # comment ]\n"
+      "    '/c:/d(',\n"
+      "]\n"
+      "COUNT = 3\n"
+      "EXTRA = {'k': ('\\d', 2),\n"
+      "         'm': 3}\n"
+      "def config_gen():\n"
+      "    \"\"\"Builds the config; don't edit.\n"
+      "    x = 1 inside the docstring is text\n"
+      "    \"\"\"\n"
+      "# a comment between body lines\n"
+      "    return Config.from_globals()\n"
+      "\n"
+      "NAME = 'after'\n",
+      "t.py");
+  EXPECT_EQ(f.get_int("COUNT"), 3);
+  EXPECT_EQ(f.get_string("NAME"), "after");
+  EXPECT_EQ(f.warnings(), (std::vector<std::string>{"t.py:5: unknown key MOUNTS (ignored)",
+                                                    "t.py:10: unknown key EXTRA (ignored)"}));
+}
+
+TEST(ConfigFile, FunctionsThatComputeSomethingAreReported) {
+  ConfigFile f(test_schema());
+  f.parse("def config_gen():\n    return {'COUNT': 5}\nCOUNT = 1\n", "t.py");
+  f.parse("def helper(x):\n    return x\n", "u.py");
+  f.parse("def config_gen():\n    \"\"\"Doc.\"\"\"\n", "v.py");
+  EXPECT_EQ(f.warnings(), (std::vector<std::string>{
+                              "t.py:1: function ignored (only KEY = literal lines are read)",
+                              "u.py:1: function ignored (only KEY = literal lines are read)",
+                              "v.py:1: function ignored (only KEY = literal lines are read)"}));
+}
+
+TEST(ConfigFile, UnclosedPythonConstructsAreErrors) {
+  EXPECT_EQ(short_error("COUNT = 1\n\"\"\"\nnever closed\n"),
+            "host_config.py:3: unterminated docstring");
+  EXPECT_EQ(short_error("OTHER = [\n  1,\n"),
+            "host_config.py:2: bracket opened at line 1 is never closed");
+  EXPECT_EQ(short_error("def config_gen()\n"), "host_config.py:1: malformed line: def without ':'");
+}
+
 TEST(ConfigFile, OverridesAreTyped) {
   ConfigFile f(test_schema());
   f.parse("COUNT = 1\n", "t.py");

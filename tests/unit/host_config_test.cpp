@@ -122,6 +122,48 @@ TEST(HostConfig, DocumentedExampleLoads) {
   EXPECT_EQ(r.config->host_reachable_address.to_string(), "192.168.1.10");
 }
 
+// Shaped like the file `kohakuriver init config --host` writes, with the overlay keys added:
+// everything KohakuRiver-only is a warning, nothing stops the load.
+TEST(HostConfig, StockKohakuRiverFileLoads) {
+  auto r = load(
+      "\"\"\"\n"
+      "Host configuration for the cluster's host.\n"
+      "\n"
+      "Loaded by the host daemon; edit the variables below.\n"
+      "\"\"\"\n"
+      "from kohakuengine import Config\n"
+      "\n"
+      "from kohakuriver.models.enums import LogLevel\n"
+      "\n"
+      "# ===== Network =====\n"
+      "HOST_BIND_IP: str = \"0.0.0.0\"\n"
+      "HOST_PORT: int = 8000\n"
+      "HOST_SSH_PROXY_PORT: int = 8002\n"
+      "HOST_REACHABLE_ADDRESS: str = \"10.20.0.1\"\n"
+      "SHARED_DIR: str = \"/mnt/cluster-share\"\n"
+      "ADDITIONAL_MOUNTS: list[str] = [\n"
+      "    \"/data:/data\",\n"
+      "]\n"
+      "TASKS_PRIVILEGED: bool = False\n"
+      "LOG_LEVEL: LogLevel = LogLevel.INFO\n"
+      "OVERLAY_ENABLED: bool = True\n"
+      "\n"
+      "\n"
+      "def config_gen():\n"
+      "    \"\"\"Generate configuration from module globals.\"\"\"\n"
+      "    return Config.from_globals()\n");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_TRUE(r.config->overlay_enabled);
+  EXPECT_EQ(r.config->host_reachable_address.to_string(), "10.20.0.1");
+  EXPECT_EQ(r.warnings, (std::vector<std::string>{
+                            "host_config.py:13: unknown key HOST_SSH_PROXY_PORT (ignored)",
+                            "host_config.py:15: unknown key SHARED_DIR (ignored)",
+                            "host_config.py:16: unknown key ADDITIONAL_MOUNTS (ignored)",
+                            "host_config.py:19: unknown key TASKS_PRIVILEGED (ignored)",
+                            "host_config.py:20: unknown key LOG_LEVEL (ignored)",
+                        }));
+}
+
 TEST(HostConfig, OverridesWinOverTheFile) {
   auto r = load("HOST_PORT = 9000\nOVERLAY_DATAPATH = 'kernel'\n",
                 {"HOST_PORT=9100", "OVERLAY_DATAPATH=bpf", "STATE_DIR=/srv/kohaku",

@@ -263,6 +263,126 @@ bool starts_with_word(std::string_view line, std::string_view word) {
   return line.starts_with(word) && line.size() > word.size() && is_space(line[word.size()]);
 }
 
+// Net count of ( [ { minus ) ] } outside string literals (comment already removed).
+int bracket_balance(std::string_view code) {
+  int depth = 0;
+  for (size_t i = 0; i < code.size(); ++i) {
+    char c = code[i];
+    if (c == '\'' || c == '"') {
+      // Skipped leniently: this is a value we ignore, its escapes are not ours to judge.
+      for (++i; i < code.size() && code[i] != c; ++i)
+        if (code[i] == '\\') ++i;
+    } else if (c == '(' || c == '[' || c == '{') {
+      ++depth;
+    } else if (c == ')' || c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return depth;
+}
+
+bool opens_docstring(std::string_view line) {
+  return line.starts_with("\"\"\"") || line.starts_with("'''");
+}
+
+size_t count_triple_quotes(std::string_view line) {
+  size_t n = 0;
+  for (std::string_view q : {"\"\"\"", "'''"})
+    for (auto at = line.find(q); at != std::string_view::npos; at = line.find(q, at + 3)) ++n;
+  return n;
+}
+
+// The parts of a KohakuRiver config that are Python but not settings: docstrings, the
+// `def config_gen()` block, and multi-line values of keys we do not know (lists, dicts). They
+// are skipped line by line so that a stock KohakuRiver file loads unchanged.
+class SkippedPython {
+ public:
+  SkippedPython(const std::string& source_name, std::vector<std::string>& warnings)
+      : source_name_(source_name), warnings_(warnings) {}
+
+  // True when `raw` belongs to a construct being skipped (or starts one).
+  bool consume(std::string_view raw, int line_no) {
+    std::string_view line = trim(raw);
+    if (!docstring_quote_.empty()) {
+      if (line.find(docstring_quote_) != std::string_view::npos) docstring_quote_ = {};
+      return true;
+    }
+    if (def_line_) {
+      if (line.empty() || line.starts_with('#') || is_space(raw[0])) {
+        note_def_body(line);
+        return true;
+      }
+      end_def();
+    }
+    if (open_brackets_ > 0) {
+      open_brackets_ += bracket_balance(strip_comment(raw));
+      return true;
+    }
+    if (opens_docstring(line)) {
+      // A bare string statement (the module docstring); it may close on the same line.
+      if (line.find(line.substr(0, 3), 3) == std::string_view::npos)
+        docstring_quote_ = line.substr(0, 3);
+      return true;
+    }
+    if (starts_with_word(line, "import") || starts_with_word(line, "from")) return true;
+    if (starts_with_word(line, "def")) {
+      if (!trim(strip_comment(line)).ends_with(":"))
+        throw LiteralError{"malformed line: def without ':'"};
+      def_line_ = line_no;
+      def_is_template_ = line.starts_with("def config_gen(");
+      def_returns_globals_ = false;
+      def_docstring_ = false;
+      return true;
+    }
+    return false;
+  }
+
+  // After an unknown key's value: if it opens brackets, its continuation lines are skipped.
+  void skip_value(std::string_view value, int line_no) {
+    open_brackets_ = bracket_balance(value);
+    if (open_brackets_ > 0) bracket_line_ = line_no;
+  }
+
+  // At end of input: anything still open is an error; a finished def may warn.
+  void finish() {
+    if (!docstring_quote_.empty()) throw LiteralError{"unterminated docstring"};
+    if (open_brackets_ > 0)
+      throw LiteralError{"bracket opened at line " + std::to_string(bracket_line_) +
+                         " is never closed"};
+    end_def();
+  }
+
+ private:
+  // KohakuRiver's template body is a docstring, comments and `return Config.from_globals()`;
+  // anything else may compute settings we would not see, so the operator is told.
+  void note_def_body(std::string_view line) {
+    bool doc_line = def_docstring_ || opens_docstring(line);
+    if (count_triple_quotes(line) % 2) def_docstring_ = !def_docstring_;
+    if (line.empty() || doc_line || line.starts_with('#')) return;
+    if (line == "return Config.from_globals()")
+      def_returns_globals_ = true;
+    else
+      def_is_template_ = false;
+  }
+
+  void end_def() {
+    if (def_line_ && !(def_is_template_ && def_returns_globals_))
+      warnings_.push_back(source_name_ + ":" + std::to_string(def_line_) +
+                          ": function ignored (only KEY = literal lines are read)");
+    def_line_ = 0;
+  }
+
+  const std::string& source_name_;
+  std::vector<std::string>& warnings_;
+  std::string_view docstring_quote_;  // """ or ''' while inside a docstring
+  int def_line_ = 0;                  // line of the `def` being skipped, 0 when none
+  bool def_is_template_ = false;
+  bool def_returns_globals_ = false;
+  bool def_docstring_ = false;
+  int open_brackets_ = 0;
+  int bracket_line_ = 0;
+};
+
 }  // namespace
 
 std::string_view config_type_name(ConfigType type) {
@@ -373,17 +493,8 @@ void ConfigFile::parse(std::string_view text, const std::string& source_name) {
   // Editors on other systems save with a byte-order mark; it is not part of the first key.
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
 
+  SkippedPython skipped(source_name, warnings);
   int line_no = 0;
-  bool in_def = false;          // inside an ignored `def` block
-  bool def_is_template = true;  // the block only does `return Config.from_globals()`
-  int def_line = 0;
-  auto end_def = [&] {
-    if (in_def && !def_is_template)
-      warnings.push_back(source_name + ":" + std::to_string(def_line) +
-                         ": function ignored (only KEY = literal lines are read)");
-    in_def = false;
-  };
-
   while (!text.empty()) {
     ++line_no;
     auto nl = text.find('\n');
@@ -392,25 +503,10 @@ void ConfigFile::parse(std::string_view text, const std::string& source_name) {
     std::string at = source_name + ":" + std::to_string(line_no);
 
     try {
+      if (skipped.consume(raw, line_no)) continue;
       std::string_view line = trim(strip_comment(raw));
       if (line.empty()) continue;
-      bool indented = is_space(raw[0]);
-      if (in_def) {
-        if (indented) {
-          if (line != "return Config.from_globals()") def_is_template = false;
-          continue;
-        }
-        end_def();
-      }
-      if (indented) throw LiteralError{"unexpected indentation"};
-      if (starts_with_word(line, "import") || starts_with_word(line, "from")) continue;
-      if (starts_with_word(line, "def")) {
-        if (!line.ends_with(":")) throw LiteralError{"malformed line: def without ':'"};
-        in_def = true;
-        def_is_template = line.starts_with("def config_gen(");
-        def_line = line_no;
-        continue;
-      }
+      if (is_space(raw[0])) throw LiteralError{"unexpected indentation"};
 
       std::string_view rest = line;
       std::string_view key = take_identifier(rest);
@@ -431,6 +527,7 @@ void ConfigFile::parse(std::string_view text, const std::string& source_name) {
       auto it = entries.find(key);
       if (it == entries.end()) {
         warnings.push_back(at + ": unknown key " + std::string(key) + " (ignored)");
+        skipped.skip_value(rest, line_no);
         continue;
       }
       const ConfigKeySpec& spec = it->second.spec;
@@ -456,12 +553,15 @@ void ConfigFile::parse(std::string_view text, const std::string& source_name) {
         warnings.push_back(at + ": " + spec.name + " set again (first set at line " +
                            std::to_string(f->second) + "); the last value wins");
       it->second.where = at;
-      it->second.line = line_no;
     } catch (const LiteralError& e) {
       throw ConfigError(at + ": " + e.what);
     }
   }
-  end_def();
+  try {
+    skipped.finish();
+  } catch (const LiteralError& e) {
+    throw ConfigError(source_name + ":" + std::to_string(line_no) + ": " + e.what);
+  }
   entries_ = std::move(entries);
   warnings_ = std::move(warnings);
 }
@@ -484,7 +584,6 @@ void ConfigFile::apply_override(std::string_view assignment) {
       value = coerce(spec, parse_literal(text));
     it->second.value = std::move(value);
     it->second.where = at;
-    it->second.line = 0;
   } catch (const LiteralError& e) {
     throw ConfigError(at + ": " + e.what);
   }

@@ -6,7 +6,9 @@
 // can point at the exact line. Accepted lines:
 //   KEY: type = literal        KEY = literal        # comment        (blank)
 //   import x / from x import y              (ignored: KohakuRiver templates start with one)
+//   """docstring"""                         (ignored, also over several lines)
 //   def config_gen(): + indented body       (ignored; a warning unless it only returns globals)
+//   UNKNOWN_KEY = [ ... several lines ... ] (ignored with the "unknown key" warning)
 // Literals: 'str' / "str" with \\ \' \" \n \t \r \0 escapes, ints (Python underscores, sign),
 // floats, True/False, None (only for keys declared nullable). Anything computed is refused.
 #include <cstdint>
@@ -97,7 +99,6 @@ class ConfigFile {
     ConfigKeySpec spec;
     ConfigValue value;
     std::string where = "default";
-    int line = 0;  // in the last file, for "first set at line N" warnings
   };
   const Entry& entry(std::string_view key, ConfigType type) const;
   const Entry& entry(std::string_view key) const;
