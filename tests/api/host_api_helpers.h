@@ -24,8 +24,8 @@ inline json register_runner(const http::HttpClient& c, const std::string& hostna
 inline json reserve_ip(const http::HttpClient& c, const std::string& runner,
                        std::optional<std::string> ip = std::nullopt,
                        std::optional<std::string> ttl = std::nullopt) {
-  auto res = c.post(http::with_query("/api/overlay/ip/reserve",
-                                     {{"runner", runner}, {"ip", ip}, {"ttl", ttl}}));
+  auto res = c.post(
+      http::with_query("/api/overlay/ip/reserve", {{"runner", runner}, {"ip", ip}, {"ttl", ttl}}));
   EXPECT_EQ(res.status, 200) << res.body;
   return res.json();
 }

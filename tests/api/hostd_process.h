@@ -28,7 +28,9 @@ using Deadline = std::chrono::steady_clock::time_point;
 inline Deadline deadline_in(std::chrono::milliseconds d) {
   return std::chrono::steady_clock::now() + d;
 }
-inline bool past(Deadline d) { return std::chrono::steady_clock::now() >= d; }
+inline bool past(Deadline d) {
+  return std::chrono::steady_clock::now() >= d;
+}
 
 inline std::string bin_path(const std::string& name) {
   return std::string(KOHAKU_BIN_DIR) + "/" + name;
@@ -201,9 +203,9 @@ class Hostd {
     return code;
   }
 
-  // SIGTERM and wait; returns the exit status.
-  int stop() {
-    ::kill(pid_, SIGTERM);
+  // Signals (SIGTERM by default) and waits; returns the exit status.
+  int stop(int signo = SIGTERM) {
+    ::kill(pid_, signo);
     int code = wait_exit(pid_, deadline_in(std::chrono::seconds(10)));
     if (code == -1) kill9();
     pid_ = -1;

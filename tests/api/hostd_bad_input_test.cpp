@@ -1,0 +1,188 @@
+// Every class of bad input gets a 4xx JSON error from kohaku-hostd and changes nothing.
+#include <gtest/gtest.h>
+
+#include "host_api_helpers.h"
+#include "hostd_process.h"
+
+namespace kohaku::test {
+namespace {
+
+// The state a request could have changed, as the API shows it.
+json snapshot(const http::HttpClient& c) {
+  return {{"nodes", get_json(c, "/api/nodes")},
+          {"status", get_json(c, "/api/overlay/status")["allocations"]},
+          {"reservations", get_json(c, "/api/overlay/ip/reservations?include_used=true")},
+          {"stats", get_json(c, "/api/overlay/ip/stats")}};
+}
+
+class HostdBadInput : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    hostd_.start();
+    register_runner(c(), "gpu-1", "10.1.0.5");
+    token_ = reserve_ip(c(), "gpu-1")["token"];
+    before_ = snapshot(c());
+  }
+  void TearDown() override {
+    if (!HasFailure()) EXPECT_EQ(snapshot(c()), before_) << "a rejected request changed state";
+  }
+
+  http::HttpClient c() const { return hostd_.client(); }
+
+  // Sends the request and checks the status and that the body is {"error": "<text>"}.
+  void expect_error(const std::string& method, const std::string& target, int status,
+                    const std::string& body = {}, const std::string& mention = {}) {
+    auto res = c().request(method, target, body, body.empty() ? "" : "application/json");
+    EXPECT_EQ(res.status, status) << method << " " << target << ": " << res.body;
+    json j = json::parse(res.body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error") && j["error"].is_string())
+        << method << " " << target << ": " << res.body;
+    EXPECT_FALSE(j["error"].get<std::string>().empty());
+    if (!mention.empty()) {
+      EXPECT_NE(j["error"].get<std::string>().find(mention), std::string::npos)
+          << "error for " << method << " " << target << " should mention '" << mention
+          << "': " << res.body;
+    }
+  }
+
+  Hostd hostd_;
+  std::string token_;
+  json before_;
+};
+
+TEST_F(HostdBadInput, MalformedJson) {
+  expect_error("POST", "/api/register", 400, "{\"hostname\": \"x\",", "JSON");
+  expect_error("POST", "/api/register", 400, "not json at all", "JSON");
+  expect_error("PUT", "/api/heartbeat/gpu-1", 400, "{]");
+  expect_error("POST", "/api/register", 400, "[1, 2]");  // valid JSON, not an object
+}
+
+TEST_F(HostdBadInput, BadRegisterFields) {
+  expect_error("POST", "/api/register", 400, R"({"url": "http://10.1.0.9:8001"})", "hostname");
+  expect_error("POST", "/api/register", 400, R"({"hostname": "x"})", "url");
+  expect_error("POST", "/api/register", 400, R"({"hostname": 5, "url": "http://10.1.0.9:1"})");
+  expect_error("POST", "/api/register", 400, R"({"hostname": "x", "url": "http://10.1.0.300:1"})");
+  expect_error("POST", "/api/register", 400, R"({"hostname": "x", "url": "http://127.0.0.1:1"})");
+  expect_error("POST", "/api/register", 400, R"({"hostname": "a b", "url": "http://10.1.0.9:1"})");
+  expect_error("POST", "/api/register", 400,
+               R"({"hostname": "x", "url": "http://10.1.0.9:1", "vxlan_id": "100"})");
+}
+
+TEST_F(HostdBadInput, VxlanSettingsMismatchIs409NamingBothValues) {
+  auto res = c().post("/api/register",
+                      json{{"hostname", "x"}, {"url", "http://10.1.0.9:8001"}, {"vxlan_id", 200}});
+  EXPECT_EQ(res.status, 409);
+  std::string msg = res.error_message();
+  EXPECT_NE(msg.find("200"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("100"), std::string::npos) << msg;
+  EXPECT_EQ(c().post("/api/register",
+                     json{{"hostname", "x"}, {"url", "http://10.1.0.9:8001"}, {"mtu", 9000}})
+                .status,
+            409);
+  EXPECT_EQ(c().post("/api/register",
+                     json{{"hostname", "x"}, {"url", "http://10.1.0.9:8001"}, {"vxlan_port", 8472}})
+                .status,
+            409);
+}
+
+TEST_F(HostdBadInput, BadIp) {
+  expect_error("POST", "/api/overlay/ip/reserve?runner=gpu-1&ip=10.128.64.300", 400, {},
+               "10.128.64.300");
+  expect_error("POST", "/api/overlay/ip/reserve?runner=gpu-1&ip=banana", 400);
+  expect_error("POST", "/api/overlay/ip/reserve?runner=gpu-1&ip=010.128.64.5", 400);
+  // Outside the runner's container range: another subnet, the gateway, the host's .254.
+  expect_error("POST", "/api/overlay/ip/reserve?runner=gpu-1&ip=10.128.128.5", 400);
+  expect_error("POST", "/api/overlay/ip/reserve?runner=gpu-1&ip=10.128.64.1", 400);
+  expect_error("POST", "/api/overlay/ip/reserve?runner=gpu-1&ip=10.128.64.254", 400);
+  // Already reserved.
+  expect_error("POST", "/api/overlay/ip/reserve?runner=gpu-1&ip=10.128.64.2", 409);
+}
+
+TEST_F(HostdBadInput, TtlOutOfRange) {
+  for (const char* ttl : {"59", "1801", "0", "-5", "abc", "300s", "1e3", ""}) {
+    if (std::string(ttl).empty()) continue;  // empty means default
+    expect_error("POST", std::string("/api/overlay/ip/reserve?runner=gpu-1&ttl=") + ttl, 400, {},
+                 "ttl");
+  }
+  expect_error("GET", "/api/overlay/ip/available?limit=0", 400, {}, "limit");
+  expect_error("GET", "/api/overlay/ip/available?limit=1001", 400, {}, "limit");
+  expect_error("GET", "/api/overlay/ip/reservations?include_used=maybe", 400);
+}
+
+TEST_F(HostdBadInput, HugeBody) {
+  std::string huge = "{\"hostname\": \"x\", \"url\": \"http://10.1.0.9:1\", \"pad\": \"" +
+                     std::string(2 << 20, 'a') + "\"}";
+  expect_error("POST", "/api/register", 413, huge);
+  // The daemon keeps serving.
+  EXPECT_EQ(c().get("/healthz").status, 200);
+}
+
+TEST_F(HostdBadInput, UnknownRoute) {
+  expect_error("GET", "/api/nope", 404);
+  expect_error("GET", "/", 404);
+  expect_error("GET", "/api/overlay/status/extra", 404);
+  expect_error("POST", "/api/overlay/ip/frobnicate", 404);
+}
+
+TEST_F(HostdBadInput, UnknownRunnerOrToken) {
+  expect_error("GET", "/api/overlay/ip/info/ghost", 404, {}, "ghost");
+  expect_error("POST", "/api/overlay/ip/reserve?runner=ghost", 404, {}, "ghost");
+  expect_error("GET", "/api/overlay/ip/available?runner=ghost", 404);
+  expect_error("GET", "/api/overlay/ip/reservations?runner=ghost", 404);
+  expect_error("POST", "/api/overlay/release/ghost", 404);
+  expect_error("PUT", "/api/heartbeat/ghost", 404, "{}");
+  expect_error("POST", "/api/overlay/ip/release?token=0123456789abcdef0123456789abcdef", 404);
+  expect_error("POST", "/api/overlay/ip/use?token=0123456789abcdef&container_id=c1", 404);
+}
+
+TEST_F(HostdBadInput, WrongMethod) {
+  expect_error("GET", "/api/register", 405);
+  expect_error("DELETE", "/api/overlay/status", 405);
+  expect_error("POST", "/api/nodes", 405);
+  expect_error("GET", "/api/overlay/ip/reserve?runner=gpu-1", 405);
+  expect_error("PUT", "/api/overlay/cleanup", 405);
+  auto res = c().request("GET", "/api/overlay/ip/release");
+  EXPECT_EQ(res.headers["allow"], "POST");
+}
+
+TEST_F(HostdBadInput, MissingParams) {
+  expect_error("POST", "/api/overlay/ip/reserve", 400, {}, "runner");
+  expect_error("POST", "/api/overlay/ip/release", 400, {}, "token");
+  expect_error("POST", "/api/overlay/ip/validate", 400, {}, "token");
+  expect_error("POST", "/api/overlay/ip/use?token=" + token_, 400, {}, "container_id");
+  expect_error("POST", "/api/overlay/ip/use?container_id=c1", 400);
+}
+
+TEST_F(HostdBadInput, BrokenQueryEncoding) {
+  expect_error("POST", "/api/overlay/ip/reserve?runner=gpu%2", 400);
+  expect_error("GET", "/api/overlay/ip/info/gpu%zz", 400, {}, "percent-encoding");
+}
+
+TEST(HostdOverlayDisabled, IpAndOverlayRoutesAre400) {
+  Hostd hostd({"OVERLAY_ENABLED=False"});
+  hostd.start();
+  auto c = hostd.client();
+  json status = get_json(c, "/api/overlay/status");
+  EXPECT_EQ(status["enabled"], false);
+  // Registration still works (it is the cluster's membership), without an overlay block.
+  json reg = register_runner(c, "gpu-1", "10.1.0.5");
+  EXPECT_FALSE(reg.contains("overlay"));
+  for (auto [method, target] : std::vector<std::pair<std::string, std::string>>{
+           {"POST", "/api/overlay/ip/reserve?runner=gpu-1"},
+           {"GET", "/api/overlay/ip/available"},
+           {"GET", "/api/overlay/ip/info/gpu-1"},
+           {"POST", "/api/overlay/ip/release?token=x"},
+           {"GET", "/api/overlay/ip/reservations"},
+           {"POST", "/api/overlay/ip/validate?token=x"},
+           {"POST", "/api/overlay/ip/use?token=x&container_id=c"},
+           {"GET", "/api/overlay/ip/stats"},
+           {"POST", "/api/overlay/release/gpu-1"},
+           {"POST", "/api/overlay/cleanup"}}) {
+    auto res = c.request(method, target);
+    EXPECT_EQ(res.status, 400) << method << " " << target << ": " << res.body;
+    EXPECT_NE(res.error_message().find("disabled"), std::string::npos) << res.body;
+  }
+}
+
+}  // namespace
+}  // namespace kohaku::test
