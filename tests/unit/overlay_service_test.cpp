@@ -1,9 +1,12 @@
 #include "host/overlay_service.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -480,6 +483,67 @@ TEST_F(OverlayServiceTest, EvictionSurvivesRestartWhateverTheRecordOrder) {
   EXPECT_EQ(all[0].id, 1u);
   EXPECT_EQ(all[1].hostname, "c");
   EXPECT_EQ(all[2].hostname, "d");
+}
+
+// A real kill -9 at arbitrary moments while reservations are being made: everything the
+// service answered before the kill is there after a restart, nothing appears twice.
+TEST_F(OverlayServiceTest, KillNineWhileReservingLosesNothingAnsweredAndDuplicatesNothing) {
+  reg("gpu1", "192.168.1.21");
+  std::set<std::string> answered_tokens;
+  for (int round = 0; round < 3; ++round) {
+    svc.reset();  // the child owns the state directory while it runs
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::close(fds[0]);
+      try {
+        OverlayService s(config, [this] { return now.load(); });
+        while (true) {
+          std::string token = s.ip_reserve({{"runner", "gpu1"}, {"ttl", "1800"}})["token"];
+          token.push_back('\n');
+          if (::write(fds[1], token.data(), token.size()) != static_cast<ssize_t>(token.size()))
+            ::_exit(2);
+        }
+      } catch (...) {
+        ::_exit(3);
+      }
+    }
+    ::close(fds[1]);
+    // Kill after a different number of answers each round, while the child keeps writing.
+    size_t want = 5 + static_cast<size_t>(round) * 17;
+    std::string buffer;
+    size_t seen = 0;
+    char chunk[512];
+    while (seen < want) {
+      ssize_t n = ::read(fds[0], chunk, sizeof chunk);
+      ASSERT_GT(n, 0) << "child died on its own";
+      buffer.append(chunk, static_cast<size_t>(n));
+      seen = static_cast<size_t>(std::count(buffer.begin(), buffer.end(), '\n'));
+    }
+    ::kill(child, SIGKILL);
+    int wstatus = 0;
+    ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
+    ASSERT_TRUE(WIFSIGNALED(wstatus));
+    ssize_t n;
+    while ((n = ::read(fds[0], chunk, sizeof chunk)) > 0) buffer.append(chunk, size_t(n));
+    ::close(fds[0]);
+    for (size_t pos = 0, nl; (nl = buffer.find('\n', pos)) != std::string::npos; pos = nl + 1)
+      answered_tokens.insert(buffer.substr(pos, nl - pos));
+
+    start();
+    for (const auto& token : answered_tokens)
+      EXPECT_TRUE(svc->ip_validate({{"token", token}})["valid"].get<bool>()) << token;
+    auto info = svc->ip_info("gpu1");
+    // At most one reservation was stored but not yet answered when the kill landed.
+    EXPECT_GE(info["reserved"].get<size_t>(), answered_tokens.size());
+    EXPECT_LE(info["reserved"].get<size_t>(), answered_tokens.size() + round + 1);
+    auto list = svc->ip_reservations({});
+    std::set<std::string> ips;
+    for (const auto& r : list["reservations"]) ips.insert(r["ip"].get<std::string>());
+    EXPECT_EQ(ips.size(), list["reservations"].size()) << "an IP was handed out twice";
+  }
 }
 
 }  // namespace
