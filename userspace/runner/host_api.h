@@ -1,0 +1,85 @@
+#pragma once
+// Typed calls to kohaku-hostd's API, as the runner uses them. Every call sends the bearer token
+// when one is configured. Non-2xx answers throw HostApiError carrying the status and the host's
+// `error` text; transport failures throw HostApiError with status 0.
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "common/http_client.h"
+#include "common/http_router.h"
+#include "common/ipv4.h"
+
+namespace kohaku::runner {
+
+class HostApiError : public std::runtime_error {
+ public:
+  HostApiError(int status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  int status() const { return status_; }  // 0: the host did not answer
+
+ private:
+  int status_;
+};
+
+// The overlay part of the register answer.
+struct OverlayAssignment {
+  uint32_t runner_id = 0;
+  Ipv4Cidr subnet;                   // this runner's subnet
+  Ipv4Addr gateway;                  // bridge address, subnet+1
+  Ipv4Addr host_overlay_ip;          // the host's anchor address
+  Ipv4Addr host_physical_ip;         // VXLAN remote
+  Ipv4Cidr network;                  // the whole overlay network, routed via host_on_subnet
+  Ipv4Addr host_on_subnet;           // the host's address on this runner's subnet (.254)
+  std::optional<uint32_t> vxlan_id;  // the host's VNI base, when it says
+  std::optional<uint16_t> vxlan_port;
+  std::optional<uint32_t> mtu;
+
+  // Throws std::invalid_argument naming the field when `overlay` is incomplete or malformed.
+  static OverlayAssignment from_json(const nlohmann::json& overlay);
+  nlohmann::json to_json() const;
+  bool operator==(const OverlayAssignment&) const = default;
+};
+
+struct Reservation {
+  Ipv4Addr ip;
+  std::string token;
+};
+
+class HostApi {
+ public:
+  HostApi(const std::string& base_url, const std::string& bearer_token,
+          std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  const std::string& base_url() const { return base_url_; }
+
+  // POST /api/register; returns the whole answer.
+  nlohmann::json register_runner(const nlohmann::json& body) const;
+  // PUT /api/heartbeat/{hostname}; throws HostApiError(404) when the host forgot us.
+  void heartbeat(const std::string& hostname, const nlohmann::json& body) const;
+
+  // POST /api/overlay/ip/reserve?runner=&ip=&ttl=
+  Reservation reserve(const std::string& runner, std::optional<Ipv4Addr> ip,
+                      std::optional<int> ttl_seconds = std::nullopt) const;
+  // POST /api/overlay/ip/validate?token=&runner=; returns the answer ({valid, ip, is_used...}).
+  nlohmann::json validate(const std::string& token, const std::string& runner) const;
+  // POST /api/overlay/ip/use?token=&container_id=
+  void use_token(const std::string& token, const std::string& container_id) const;
+  // POST /api/overlay/ip/use?runner=&ip=&container_id=  (an address Docker chose)
+  void use_ip(const std::string& runner, Ipv4Addr ip, const std::string& container_id) const;
+  // POST /api/overlay/ip/release?token=
+  void release_token(const std::string& token) const;
+  // POST /api/overlay/ip/release?container_id=&runner=
+  void release_container(const std::string& container_id, const std::string& runner) const;
+
+ private:
+  nlohmann::json call(std::string_view method, const std::string& target,
+                      const std::optional<nlohmann::json>& body) const;
+
+  std::string base_url_;
+  http::HttpClient client_;
+};
+
+}  // namespace kohaku::runner

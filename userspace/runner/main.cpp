@@ -1,0 +1,116 @@
+// kohaku-runnerd: the Runner's agent. Loads runner_config.py (+ --set), serves the runner API,
+// registers with the host and keeps the overlay, the workloads and the Docker network in shape
+// until SIGTERM/SIGINT. On exit every device stays in place so workloads keep talking while the
+// daemon restarts.
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include "common/daemon_args.h"
+#include "common/http_server.h"
+#include "common/log.h"
+#include "runner/runner_agent.h"
+#include "runner/runner_api.h"
+#include "runner/runner_config.h"
+
+namespace {
+
+constexpr std::string_view kProgram = "kohaku-runnerd";
+
+std::string config_summary(const kohaku::RunnerConfig& c, const std::string& hostname) {
+  std::string s = "hostname=" + hostname;
+  s += " host=" + c.host_url();
+  s += " overlay=" + std::string(c.overlay_enabled ? "enabled" : "disabled");
+  s += " vxlan_id=" + std::to_string(c.overlay_vxlan_id);
+  s += " vxlan_port=" + std::to_string(c.overlay_vxlan_port);
+  s += " mtu=" + std::to_string(c.overlay_mtu);
+  s += " heartbeat=" + std::to_string(c.heartbeat_interval_seconds) + "s";
+  s += " docker_socket=" + c.docker_socket;
+  s += " state_dir=" + c.state_dir;
+  s += " datapath=" + std::string(kohaku::datapath_name(c.overlay_datapath));
+  s += " auth=" + std::string(c.overlay_api_token.empty() ? "off" : "bearer-token");
+  return s;
+}
+
+int run(const kohaku::DaemonArgs& args) {
+  using namespace kohaku;
+  RunnerConfig config;
+  try {
+    config = load_runner_config(args);
+  } catch (const std::exception& e) {
+    std::cerr << kProgram << ": " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    std::filesystem::create_directories(config.state_dir);
+  } catch (const std::exception& e) {
+    log::error("runnerd", "cannot create STATE_DIR " + config.state_dir + ": " + e.what());
+    return 1;
+  }
+
+  // Signals are taken synchronously by this thread; every thread started below inherits the
+  // blocked mask, so none of them is interrupted by SIGTERM.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::optional<runner::RunnerAgent> agent;
+  try {
+    agent.emplace(config);
+  } catch (const std::exception& e) {
+    log::error("runnerd",
+               std::string("cannot load state from ") + config.state_dir + ": " + e.what());
+    return 1;
+  }
+
+  http::Router router;
+  router.set_bearer_token(config.overlay_api_token);
+  runner::add_runner_routes(router, *agent);
+  http::ServerOptions options;
+  options.address = config.runner_bind_ip.to_string();
+  options.port = config.runner_port;
+  options.threads = 2;
+  std::optional<http::HttpServer> server;
+  try {
+    server.emplace(router, options);
+  } catch (const std::exception& e) {
+    log::error("runnerd", e.what());
+    return 1;
+  }
+  server->start();
+  agent->start();
+  log::info("runnerd", "ready: API on " + server->address() + ":" + std::to_string(server->port()) +
+                           " (" + config_summary(config, agent->hostname()) + ")");
+
+  int signo = 0;
+  sigwait(&signals, &signo);
+  log::info("runnerd", std::string("received ") + (signo == SIGTERM ? "SIGTERM" : "SIGINT") +
+                           ", shutting down (overlay devices and workloads stay in place)");
+  server->stop();
+  agent->stop();
+  log::info("runnerd", "stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A client that disconnects mid-reply must not kill the daemon.
+  std::signal(SIGPIPE, SIG_IGN);
+  kohaku::DaemonArgs args;
+  try {
+    args = kohaku::parse_daemon_args(argc, argv, "runner_config.py");
+  } catch (const kohaku::UsageError& e) {
+    std::cerr << e.what() << "\n\n" << e.usage();
+    return 2;
+  }
+  if (args.help) {
+    std::cout << kohaku::daemon_usage(kProgram, "runner_config.py");
+    return 0;
+  }
+  return run(args);
+}

@@ -1,0 +1,206 @@
+#include "runner/overlay_setup.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "common/netlink/bridge_link.h"
+#include "common/netlink/sysctl.h"
+
+namespace kohaku::runner {
+
+using nlohmann::json;
+namespace nl = kohaku::netlink;
+
+namespace {
+
+constexpr std::string_view kLog = "overlay";
+
+std::string opt_addr(const std::optional<Ipv4Addr>& a) {
+  return a ? a->to_string() : std::string("none");
+}
+
+void note(ApplyResult& result, nl::EnsureAction action, const std::string& what) {
+  if (action == nl::EnsureAction::kKept) return;
+  result.changed = true;
+  result.repairs.push_back(what + " " + std::string(nl::to_string(action)));
+}
+
+json link_json(const std::optional<nl::LinkInfo>& link) {
+  if (!link) return json{{"exists", false}};
+  return json{{"exists", true},       {"kind", link->kind},
+              {"up", link->admin_up}, {"carrier", link->lower_up},
+              {"mtu", link->mtu},     {"ifindex", link->ifindex}};
+}
+
+}  // namespace
+
+OverlayPlan make_overlay_plan(const OverlayAssignment& a, Ipv4Addr local_ip, uint32_t vni_base,
+                              uint16_t port, unsigned mtu) {
+  OverlayPlan plan;
+  plan.bridge_address = nl::IfAddr{a.gateway, a.subnet.prefix};
+  plan.mtu = mtu;
+  plan.vxlan.name = kOverlayVxlan;
+  plan.vxlan.vni = vni_base + a.runner_id;
+  plan.vxlan.local = local_ip;
+  plan.vxlan.remote = a.host_physical_ip;
+  plan.vxlan.port = port;
+  plan.vxlan.mtu = mtu;
+  plan.vxlan.learning = false;
+  plan.route.dst = a.network;
+  plan.route.gateway = a.host_on_subnet;
+  plan.route.dev = plan.bridge;
+  return plan;
+}
+
+std::vector<std::string> vxlan_drift(const nl::VxlanSpec& want,
+                                     const std::optional<nl::VxlanInfo>& have) {
+  if (!have) return {"missing"};
+  std::vector<std::string> out;
+  if (have->vni != want.vni) {
+    out.push_back("VNI " + std::to_string(have->vni) + ", want " + std::to_string(want.vni));
+  }
+  if (have->remote != std::optional(want.remote)) {
+    out.push_back("remote " + opt_addr(have->remote) + ", want " + want.remote.to_string());
+  }
+  if (want.local && have->local != want.local) {
+    out.push_back("local " + opt_addr(have->local) + ", want " + want.local->to_string());
+  }
+  if (have->port != want.port) {
+    out.push_back("port " + std::to_string(have->port) + ", want " + std::to_string(want.port));
+  }
+  if (have->link.mtu != want.mtu) {
+    out.push_back("MTU " + std::to_string(have->link.mtu) + ", want " + std::to_string(want.mtu));
+  }
+  if (have->learning != want.learning) {
+    out.push_back(std::string("learning ") + (have->learning ? "on" : "off") + ", want " +
+                  (want.learning ? "on" : "off"));
+  }
+  if (want.up && !have->link.admin_up) out.push_back("down, want up");
+  return out;
+}
+
+std::vector<std::string> bridge_drift(const OverlayPlan& plan,
+                                      const std::optional<nl::LinkInfo>& have,
+                                      const std::vector<nl::IfAddr>& addresses) {
+  if (!have) return {"missing"};
+  std::vector<std::string> out;
+  if (have->kind != "bridge") out.push_back("kind '" + have->kind + "', want bridge");
+  if (have->mtu != plan.mtu) {
+    out.push_back("MTU " + std::to_string(have->mtu) + ", want " + std::to_string(plan.mtu));
+  }
+  if (!have->admin_up) out.push_back("down, want up");
+  if (std::find(addresses.begin(), addresses.end(), plan.bridge_address) == addresses.end()) {
+    out.push_back("address " + plan.bridge_address.to_string() + " missing");
+  }
+  return out;
+}
+
+ApplyResult apply_overlay(const OverlayPlan& plan) {
+  ApplyResult result;
+
+  // Say what drifted before the ensure_* calls repair it, so the log reads as a diagnosis.
+  const auto bridge = nl::find_link(plan.bridge);
+  const auto bdrift = bridge_drift(
+      plan, bridge, bridge ? nl::list_addresses(plan.bridge) : std::vector<nl::IfAddr>{});
+  if (bridge && !bdrift.empty()) {
+    std::string text;
+    for (const auto& d : bdrift) text += (text.empty() ? "" : "; ") + d;
+    log::warn(kLog, "bridge " + plan.bridge + " drifted: " + text + "; repairing");
+  }
+  const auto vx = nl::find_vxlan(plan.vxlan.name);
+  const auto vdrift = vxlan_drift(plan.vxlan, vx);
+  if (!vdrift.empty() && (vx || nl::link_exists(plan.vxlan.name) || bridge)) {
+    std::string text;
+    for (const auto& d : vdrift) text += (text.empty() ? "" : "; ") + d;
+    log::warn(kLog, plan.vxlan.name + " drifted: " + text + "; repairing");
+  }
+
+  note(result, nl::ensure_bridge(plan.bridge, plan.mtu, true), "bridge " + plan.bridge);
+  // Other addresses on the bridge (e.g. from an old subnet after the host re-assigned us) would
+  // keep stale connected routes, so the bridge holds exactly the gateway address.
+  note(result, nl::ensure_address(plan.bridge, plan.bridge_address),
+       "address " + plan.bridge_address.to_string() + " on " + plan.bridge);
+  note(result, nl::ensure_vxlan(plan.vxlan), plan.vxlan.name);
+  note(result, nl::ensure_bridge_port(plan.bridge, plan.vxlan.name),
+       plan.vxlan.name + " as port of " + plan.bridge);
+  note(result, nl::ensure_route(plan.route), "route " + nl::to_string(plan.route));
+  if (nl::ensure_sysctl("net.ipv4.ip_forward", "1")) {
+    result.changed = true;
+    result.repairs.push_back("net.ipv4.ip_forward set to 1");
+  }
+  return result;
+}
+
+json observe_overlay(const std::optional<OverlayPlan>& plan) {
+  json out = json::object();
+  const std::string bridge_name = plan ? plan->bridge : kOverlayBridge;
+  try {
+    const auto bridge = nl::find_link(bridge_name);
+    json b = link_json(bridge);
+    b["name"] = bridge_name;
+    if (bridge) {
+      json addrs = json::array();
+      for (const auto& a : nl::list_addresses(bridge_name)) addrs.push_back(a.to_string());
+      b["addresses"] = addrs;
+      b["ports"] = nl::bridge_ports(bridge_name);
+    }
+    if (plan) {
+      const auto addrs = bridge ? nl::list_addresses(bridge_name) : std::vector<nl::IfAddr>{};
+      b["drift"] = bridge_drift(*plan, bridge, addrs);
+    }
+    out["bridge"] = b;
+
+    const auto vx = nl::find_vxlan(kOverlayVxlan);
+    json v = vx ? link_json(vx->link) : link_json(std::nullopt);
+    v["name"] = kOverlayVxlan;
+    if (vx) {
+      v["vni"] = vx->vni;
+      v["local"] = opt_addr(vx->local);
+      v["remote"] = opt_addr(vx->remote);
+      v["port"] = vx->port;
+      v["learning"] = vx->learning;
+      v["enslaved"] = bridge && vx->link.master_ifindex == bridge->ifindex;
+    }
+    if (plan) v["drift"] = vxlan_drift(plan->vxlan, vx);
+    out["vxlan"] = v;
+
+    if (plan) {
+      const auto route = nl::find_route(plan->route.dst);
+      json r = {{"dst", plan->route.dst.to_string()},
+                {"want_via", plan->route.gateway ? plan->route.gateway->to_string() : ""}};
+      r["present"] = route.has_value();
+      if (route) {
+        r["via"] = opt_addr(route->gateway);
+        r["dev"] = route->dev;
+      }
+      out["route"] = r;
+    }
+    out["ip_forward"] = nl::read_sysctl("net.ipv4.ip_forward") == "1";
+  } catch (const std::exception& e) {
+    out["error"] = e.what();
+  }
+  return out;
+}
+
+DefaultNetworkPlan make_default_plan(const std::string& network_name, Ipv4Cidr subnet,
+                                     Ipv4Addr gateway) {
+  DefaultNetworkPlan plan;
+  // Interface names stop at 15 bytes; "kohakuriver-net" fits exactly.
+  plan.bridge = network_name.size() <= 15 ? network_name : network_name.substr(0, 15);
+  plan.gateway_address = nl::IfAddr{gateway, subnet.prefix};
+  return plan;
+}
+
+ApplyResult apply_default_network(const DefaultNetworkPlan& plan) {
+  ApplyResult result;
+  note(result, nl::ensure_bridge(plan.bridge, plan.mtu, true), "bridge " + plan.bridge);
+  note(result, nl::ensure_address(plan.bridge, plan.gateway_address),
+       "address " + plan.gateway_address.to_string() + " on " + plan.bridge);
+  if (nl::ensure_sysctl("net.ipv4.ip_forward", "1")) {
+    result.changed = true;
+    result.repairs.push_back("net.ipv4.ip_forward set to 1");
+  }
+  return result;
+}
+
+}  // namespace kohaku::runner

@@ -1,0 +1,85 @@
+#pragma once
+// The runner's control loop: register with the host (retrying; a refusal is logged with the
+// host's words and retried slowly), heartbeat, re-register when the host forgot us (404) or
+// came back after an outage, and after each of those re-apply the overlay; on every heartbeat
+// repair the bridge/vxlan0/route, the workloads' ports and the Docker network, and report
+// Docker's container addresses to the host. When the overlay is disabled or cannot be set up,
+// new workloads go to the default network and status() says why.
+#include <nlohmann/json.hpp>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "runner/docker_network_sync.h"
+#include "runner/host_api.h"
+#include "runner/overlay_setup.h"
+#include "runner/runner_config.h"
+#include "runner/workload_manager.h"
+
+namespace kohaku::runner {
+
+class RunnerAgent {
+ public:
+  // Loads persisted workloads (throws when the state is corrupt). Starts nothing yet.
+  explicit RunnerAgent(RunnerConfig config);
+  ~RunnerAgent();  // stop()
+  RunnerAgent(const RunnerAgent&) = delete;
+  RunnerAgent& operator=(const RunnerAgent&) = delete;
+
+  void start();  // the loop runs on its own thread
+  // Ends the loop. Devices, workloads and the Docker network stay as they are.
+  void stop();
+
+  WorkloadManager& workloads() { return workloads_; }
+  // GET /api/overlay/status
+  nlohmann::json status() const;
+  const std::string& hostname() const { return hostname_; }
+
+ private:
+  enum class State { kDisabled, kRegistering, kRefused, kActive, kSetupFailed };
+  static const char* state_name(State s);
+
+  void loop();
+  // One pass; returns how long to wait before the next.
+  std::chrono::seconds step();
+  bool try_register();  // true: registered and overlay applied
+  void apply_current_overlay(bool announce);
+  void use_default_network(const std::string& why);
+  void sync_docker();
+  void set_state(State state, const std::string& reason);
+  std::pair<State, std::string> current_state() const;
+  bool sleep_for(std::chrono::seconds d);  // false when stopping
+
+  const RunnerConfig config_;
+  const std::string hostname_;
+  std::shared_ptr<HostApi> host_;
+  DockerNetworkSync docker_;
+  WorkloadManager workloads_;
+
+  // Loop-thread state (status() reads it under mu_).
+  mutable std::mutex mu_;
+  State state_ = State::kRegistering;
+  std::string reason_;
+  std::optional<Ipv4Addr> physical_;
+  std::optional<OverlayAssignment> assignment_;
+  std::optional<OverlayPlan> plan_;
+  std::optional<DefaultNetworkPlan> default_plan_;
+  bool registered_ = false;
+  bool host_unreachable_ = false;
+  int heartbeats_since_register_ = 0;
+  int registrations_ = 0;
+  int64_t last_heartbeat_ms_ = 0;
+  int64_t last_register_ms_ = 0;
+  std::vector<nlohmann::json> recent_repairs_;  // newest last, bounded
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace kohaku::runner
