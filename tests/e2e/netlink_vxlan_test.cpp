@@ -137,6 +137,7 @@ TEST_F(VxlanTest, EnsureRepairsMtuAndStateInPlace) {
 struct Drift {
   const char* name;
   void (*apply)(VxlanSpec&);
+  friend void PrintTo(const Drift& d, std::ostream* os) { *os << d.name; }
 };
 
 class VxlanDriftTest : public VxlanTest, public ::testing::WithParamInterface<Drift> {};
