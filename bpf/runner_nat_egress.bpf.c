@@ -36,6 +36,40 @@ drop:
 	return TC_ACT_SHOT;
 }
 
+/* Reserves the port of a flow the runner itself opened from the uplink address, so masquerade
+ * never hands out a (remote, port) pair the runner's sockets use: the kernel picks ephemeral
+ * ports without knowing our table, and both default to 32768 and up. A port masquerade handed
+ * out first cannot be taken back from its workload; that case is only counted. */
+KH_INLINE void rn_track_host_flow(const struct runner_config *cfg, struct runner_stats *stats,
+				  const struct rn_pkt *p)
+{
+	struct runner_ct_key key;
+	struct runner_ct_entry *e;
+	__u64 now = bpf_ktime_get_ns();
+
+	rn_ct_key_reversed(&key, p);
+	e = bpf_map_lookup_elem(&runner_ct, &key);
+	if (!e) {
+		struct runner_ct_entry v = {
+			.created_ns = now,
+			.nat_port = p->sport,
+			.dir = RUNNER_CT_REPLY,
+			.flags = RUNNER_CT_HOST,
+		};
+
+		rn_set_addr(v.nat_addr, p->saddr);
+		if (bpf_map_update_elem(&runner_ct, &key, &v, BPF_NOEXIST))
+			return;
+		e = bpf_map_lookup_elem(&runner_ct, &key);
+		if (!e)
+			return;
+	} else if (!(e->flags & RUNNER_CT_HOST)) {
+		RUNNER_COUNT(stats, host_port_conflicts);
+		return;
+	}
+	rn_ct_touch(cfg, e, p->proto, p->tcp_flags, RUNNER_CT_ORIGINAL, now);
+}
+
 /* Finds or creates the flow of an outgoing packet; returns its ORIGINAL entry or NULL (drop). */
 KH_INLINE struct runner_ct_entry *rn_egress_flow(const struct runner_config *cfg,
 						 struct runner_stats *stats, const struct rn_pkt *p,
@@ -140,10 +174,14 @@ int runner_nat_egress(struct __sk_buff *skb)
 	if (!rn_in_overlay(cfg, p.saddr)) {
 		/* The runner's own traffic, including the VXLAN underlay it encapsulates: its
 		 * source is the uplink address, never an overlay one, so it is never rewritten. */
-		if (p.proto == IPPROTO_UDP && p.has_ports && p.dport == cfg->vxlan_port)
+		if (p.proto == IPPROTO_UDP && p.has_ports && p.dport == cfg->vxlan_port) {
 			RUNNER_COUNT(stats, passed_vxlan_underlay);
-		else
-			RUNNER_COUNT(stats, passed_not_overlay);
+			return TC_ACT_OK;
+		}
+		if (p.saddr == rn_addr(cfg->uplink_addr) && !p.fragment && p.has_ports &&
+		    (p.proto != IPPROTO_ICMP || p.icmp_type == ICMP_ECHO))
+			rn_track_host_flow(cfg, stats, &p);
+		RUNNER_COUNT(stats, passed_not_overlay);
 		return TC_ACT_OK;
 	}
 	if (rn_in_overlay(cfg, p.daddr)) {

@@ -3,8 +3,8 @@
  * A packet to the uplink address whose tuple is the REPLY key of a tracked flow gets the
  * workload's address and original port (or ICMP echo identifier) back as its destination; an
  * ICMP error quoting a masqueraded packet gets the outer destination and the quoted source
- * translated. Everything else -- the runner's own traffic, the VXLAN underlay -- passes
- * untouched to the host stack. Whether a translated packet may enter the overlay is the
+ * translated. Everything else -- the runner's own traffic (whose flows only refresh their port
+ * reservation), the VXLAN underlay -- passes untouched to the host stack. Whether a translated packet may enter the overlay is the
  * forward filter's decision (runner_forward_filter on the overlay bridge).
  */
 #include "lib/nat.h"
@@ -23,7 +23,7 @@ KH_INLINE int rn_ingress_icmp_error(struct __sk_buff *skb, const struct runner_c
 		return TC_ACT_OK;
 	rn_ct_key_reversed(&key, &in);
 	reply = bpf_map_lookup_elem(&runner_ct, &key);
-	if (!reply || reply->dir != RUNNER_CT_REPLY)
+	if (!reply || reply->dir != RUNNER_CT_REPLY || (reply->flags & RUNNER_CT_HOST))
 		return TC_ACT_OK;
 	rn_ct_original_of_reply(&orig_key, &key, reply);
 	if (!bpf_map_lookup_elem(&runner_ct, &orig_key)) {
@@ -75,6 +75,12 @@ int runner_nat_ingress(struct __sk_buff *skb)
 	reply = bpf_map_lookup_elem(&runner_ct, &key);
 	if (!reply || reply->dir != RUNNER_CT_REPLY) {
 		RUNNER_COUNT(stats, passed_not_overlay); /* the runner's own traffic */
+		return TC_ACT_OK;
+	}
+	if (reply->flags & RUNNER_CT_HOST) {
+		/* A reply to the runner's own flow: keep its reservation alive, do not translate. */
+		rn_ct_touch(cfg, reply, p.proto, p.tcp_flags, RUNNER_CT_REPLY, bpf_ktime_get_ns());
+		RUNNER_COUNT(stats, passed_not_overlay);
 		return TC_ACT_OK;
 	}
 	rn_ct_original_of_reply(&orig_key, &key, reply);

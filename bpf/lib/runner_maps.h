@@ -45,16 +45,21 @@ enum runner_ct_flags {
 	RUNNER_CT_SEEN_REPLY = 1 << 0,
 	RUNNER_CT_FIN_ORIGINAL = 1 << 1,
 	RUNNER_CT_FIN_REPLY = 1 << 2,
+	RUNNER_CT_HOST = 1 << 3, /* a flow of the runner itself (see struct runner_ct_entry) */
 };
 
 /* Two entries per flow. The ORIGINAL entry is authoritative: it carries the state, the expiry
  * and the translated source (nat_addr:nat_port = uplink address and external port). The REPLY
  * entry maps a reply back: nat_addr:nat_port = the workload's address and original port. Each
- * entry holds what is needed to build its peer's key, so either half finds the other. */
+ * entry holds what is needed to build its peer's key, so either half finds the other.
+ * The runner's own flows on the uplink address get one REPLY-keyed entry flagged
+ * RUNNER_CT_HOST (nat_addr:nat_port = the uplink address and the runner's own port, state and
+ * expiry kept in it): it reserves the port so masquerade never hands it out while the runner
+ * uses it, and replies matching it go to the runner untranslated. */
 struct runner_ct_entry {
 	__u64 created_ns;
 	__u64 last_seen_ns;
-	__u64 expires_ns; /* ORIGINAL only: last_seen_ns + timeout of the current state */
+	__u64 expires_ns; /* ORIGINAL and HOST: last_seen_ns + timeout of the current state */
 	__u64 packets_original;
 	__u64 packets_reply;
 	__u8 nat_addr[4];
@@ -129,6 +134,7 @@ struct runner_stats {
 	__u64 policy_denied;             /* dropped by an operator deny rule */
 	__u64 passed_not_overlay;        /* uplink traffic that is none of our business */
 	__u64 passed_vxlan_underlay;
+	__u64 host_port_conflicts; /* a runner flow reuses a port masquerade handed out first */
 };
 
 #define RUNNER_CT_DEFAULT_MAX_ENTRIES 262144

@@ -64,6 +64,17 @@ TEST_F(RunnerDatapathLife, GarbageCollectionRemovesExpiredFlowsOnly) {
   EXPECT_EQ(ingress(late).out, late);
 }
 
+TEST_F(RunnerDatapathLife, GarbageCollectionExpiresRunnerOwnFlows) {
+  ASSERT_EQ(egress(udp_frame(kUplink, kServer, 45000, 53, {1})).verdict, TC_ACT_OK);
+  uint64_t now = runner::monotonic_now_ns();
+  auto early = dp_->collect_garbage(now + 20 * kSec);
+  EXPECT_EQ(early.host_flows_live, 1u);
+  EXPECT_EQ(early.orphans_removed, 0u);  // a reservation is no orphan
+  auto later = dp_->collect_garbage(now + 31 * kSec);
+  EXPECT_EQ(later.host_flows_expired, 1u);
+  EXPECT_EQ(dp_->table_usage().entries, 0u);
+}
+
 TEST_F(RunnerDatapathLife, GarbageCollectionRemovesOrphanedReplyHalves) {
   ASSERT_EQ(egress(udp_frame(kWorkload1, kServer, 50000, 53, {1})).verdict, TC_ACT_OK);
   // Drop the ORIGINAL half, as an LRU eviction would.

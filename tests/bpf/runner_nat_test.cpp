@@ -70,6 +70,9 @@ TEST_F(RunnerNat, TcpSynDataFinRoundTrip) {
   EXPECT_EQ(c.egress_translated, 3u);
   EXPECT_EQ(c.ingress_translated, 3u);
   EXPECT_EQ(c.ct_created, 1u);
+  // Every counter has a name in the status output.
+  EXPECT_EQ(runner::RunnerDatapath::named_counters(c).size() * sizeof(uint64_t),
+            sizeof(runner_stats));
 }
 
 TEST_F(RunnerNat, RstClosesFlowWithShortTimeout) {
@@ -317,7 +320,45 @@ TEST_F(RunnerNat, TrafficNotFromOverlayUntouched) {
   EXPECT_EQ(r.out, own);
   Bytes other = udp_frame(ip("172.16.0.1"), kServer, 1, 2, {3});
   EXPECT_EQ(egress(other).out, other);
-  EXPECT_EQ(dp_->table_usage().entries, 0u);
+  // Only the runner's own flow is remembered (as a port reservation), never translated.
+  EXPECT_EQ(dp_->table_usage().entries, 1u);
+  EXPECT_EQ(dp_->counters().egress_translated, 0u);
+}
+
+TEST_F(RunnerNat, RunnerOwnFlowsReserveTheirPorts) {
+  // The runner's own connection from the uplink address, port 40000, to the server.
+  Bytes own = tcp_frame(kUplink, kServer, 40000, 443, kSyn);
+  EXPECT_EQ(egress(own).out, own);
+  auto host = ct_entry(kServer, kUplink, 443, 40000, kProtoTcp);
+  ASSERT_TRUE(host);
+  EXPECT_TRUE(host->flags & RUNNER_CT_HOST);
+  EXPECT_EQ(host->tcp_state, RUNNER_TCP_SYN_SENT);
+
+  // A workload using the same port to the same server must get another external port.
+  auto w = passed(egress(tcp_frame(kWorkload1, kServer, 40000, 443, kSyn)));
+  EXPECT_NE(w.l4.sport, 40000);
+
+  // The server's answer to the runner stays with the runner, the other goes to the workload.
+  Bytes to_runner = tcp_frame(kServer, kUplink, 443, 40000, kSyn | kAck);
+  auto r = ingress(to_runner);
+  EXPECT_EQ(r.verdict, TC_ACT_OK);
+  EXPECT_EQ(r.out, to_runner);
+  EXPECT_EQ(ct_entry(kServer, kUplink, 443, 40000, kProtoTcp)->tcp_state, RUNNER_TCP_SYN_RECV);
+  auto tw = passed(ingress(tcp_frame(kServer, kUplink, 443, w.l4.sport, kSyn | kAck)));
+  EXPECT_EQ(tw.dst, kWorkload1);
+  EXPECT_EQ(tw.l4.dport, 40000);
+
+  // An ICMP error about the runner's own flow is not translated either.
+  Bytes quoted = ipv4(kUplink, kServer, kProtoTcp, tcp(kUplink, kServer, 40000, 443, kSyn));
+  Bytes err = frame(kRouter, kUplink, kProtoIcmp, icmp_error(kIcmpDestUnreach, 1, quoted));
+  EXPECT_EQ(ingress(err).out, err);
+
+  // The other order: the runner reuses a port masquerade already handed out. Counted.
+  auto w2 = passed(egress(udp_frame(kWorkload2, kServer, 47000, 53, {1})));
+  ASSERT_EQ(w2.l4.sport, 47000);
+  Bytes own_udp = udp_frame(kUplink, kServer, 47000, 53, {2});
+  EXPECT_EQ(egress(own_udp).out, own_udp);
+  EXPECT_EQ(dp_->counters().host_port_conflicts, 1u);
 }
 
 TEST_F(RunnerNat, UnsolicitedInboundPassesUntranslatedToHost) {

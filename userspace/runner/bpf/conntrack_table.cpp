@@ -73,6 +73,19 @@ ConntrackSweep sweep_conntrack(int fd, uint64_t now_ns, uint64_t orphan_grace_ns
     if (bpf_map_lookup_elem(fd, &key, &e) != 0) continue;  // gone meanwhile
     ++s.scanned;
     runner_ct_key peer = conntrack_peer_key(key, e);
+    if (e.flags & RUNNER_CT_HOST) {
+      // The runner's own flow: a single entry with its own expiry.
+      if (e.expires_ns > now_ns) {
+        ++s.host_flows_live;
+        continue;
+      }
+      if (bpf_map_lookup_elem(fd, &key, &e) == 0 && e.expires_ns > now_ns) {
+        ++s.host_flows_live;
+        continue;
+      }
+      if (bpf_map_delete_elem(fd, &key) == 0) ++s.host_flows_expired;
+      continue;
+    }
     if (e.dir == RUNNER_CT_ORIGINAL) {
       if (e.expires_ns > now_ns) {
         ++s.flows_live;

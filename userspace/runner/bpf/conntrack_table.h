@@ -24,6 +24,8 @@ struct ConntrackSweep {
   uint64_t flows_live = 0;       // ORIGINAL entries not yet expired
   uint64_t flows_expired = 0;    // flows deleted (both halves)
   uint64_t orphans_removed = 0;  // REPLY entries whose ORIGINAL half was gone
+  uint64_t host_flows_live = 0;  // port reservations of the runner's own flows
+  uint64_t host_flows_expired = 0;
 };
 
 // CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads.
@@ -33,7 +35,8 @@ uint64_t monotonic_now_ns();
 std::vector<ConntrackRecord> list_conntrack(int map_fd);
 uint64_t count_conntrack(int map_fd);
 
-// Deletes flows whose ORIGINAL entry expired at or before now_ns, and REPLY entries left
+// Deletes flows whose ORIGINAL entry expired at or before now_ns, expired reservations of
+// the runner's own flows (RUNNER_CT_HOST), and REPLY entries left
 // without an ORIGINAL half for longer than orphan_grace_ns (a flow being created inserts its
 // REPLY half first, so a young orphan may be a flow a CPU is setting up right now).
 ConntrackSweep sweep_conntrack(int map_fd, uint64_t now_ns,

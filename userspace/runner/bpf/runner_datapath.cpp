@@ -364,7 +364,8 @@ std::vector<std::pair<std::string, uint64_t>> RunnerDatapath::named_counters(
           KOHAKU_COUNTER(dropped_unsupported),     KOHAKU_COUNTER(dropped_untracked_icmp_error),
           KOHAKU_COUNTER(forward_allowed),         KOHAKU_COUNTER(forward_dropped_untracked),
           KOHAKU_COUNTER(forward_dropped_spoofed), KOHAKU_COUNTER(policy_denied),
-          KOHAKU_COUNTER(passed_not_overlay),      KOHAKU_COUNTER(passed_vxlan_underlay)};
+          KOHAKU_COUNTER(passed_not_overlay),      KOHAKU_COUNTER(passed_vxlan_underlay),
+          KOHAKU_COUNTER(host_port_conflicts)};
 #undef KOHAKU_COUNTER
 }
 
