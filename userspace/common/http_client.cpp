@@ -138,7 +138,9 @@ ClientResponse HttpClient::request(
   if (full_target.empty()) full_target = "/";
   req.target(full_target);
   req.version(11);
-  req.set(bhttp::field::host, base_.host + ":" + std::to_string(base_.port));
+  bool v6 = base_.host.find(':') != std::string::npos;
+  req.set(bhttp::field::host,
+          (v6 ? "[" + base_.host + "]" : base_.host) + ":" + std::to_string(base_.port));
   req.set(bhttp::field::user_agent, "kohaku-overlay");
   req.set(bhttp::field::accept, "application/json");
   if (!options_.bearer_token.empty())
