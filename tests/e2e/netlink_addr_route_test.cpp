@@ -175,6 +175,22 @@ TEST_F(RouteTest, EnsureRouteKeepsAndRepairs) {
   EXPECT_EQ(find_route(r.dst)->gateway, r.gateway);
 }
 
+TEST_F(RouteTest, ForeignRoutesAreDeletedAndReplaced) {
+  // Added by iproute2 (protocol "boot") and a blackhole under the same key as ours.
+  ASSERT_EQ(testing::run_cmd("ip route add 10.61.0.0/16 via 10.50.0.7").status, 0);
+  RouteSpec r{.dst = Ipv4Cidr::parse("10.61.0.0/16"), .gateway = Ipv4Addr::parse("10.50.0.7")};
+  delete_route(r);
+  EXPECT_FALSE(find_route(r.dst));
+  ASSERT_EQ(testing::run_cmd("ip route add blackhole 10.62.0.0/16").status, 0);
+  r.dst = Ipv4Cidr::parse("10.62.0.0/16");
+  EXPECT_EQ(ensure_route(r), EnsureAction::kCreated);
+  auto got = find_route(r.dst);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->gateway, r.gateway);
+  EXPECT_EQ(testing::run_cmd("ip route show 10.62.0.0/16").out.find("blackhole"),
+            std::string::npos);
+}
+
 TEST_F(RouteTest, RoutesInAnotherNamespace) {
   Netns other = Netns::create();
   auto routes = run_in_netns(other, [] {

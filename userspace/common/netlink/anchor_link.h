@@ -17,6 +17,8 @@ namespace kohaku::netlink {
 // without ports: the address is still local and answers, but the link never has carrier and
 // traffic routed to it waits on ARP instead of being dropped. A veth with the peer kept down was
 // rejected: it leaves a second device that anyone could bring up, move or enslave.
+// (Where dummy or ifb is a loadable module, its first use loads it, and the module creates its
+// default dummy0 / ifb0-1 devices in the initial namespace; they stay down and unused.)
 inline constexpr std::array<std::string_view, 3> kAnchorKinds = {"dummy", "ifb", "bridge"};
 
 struct AnchorResult {

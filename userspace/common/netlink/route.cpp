@@ -126,6 +126,8 @@ void delete_route(const RouteSpec& r) {
   std::string what = "delete route " + to_string(r);
   NlSocket sock;
   RoutePtr route = build(sock, r, what);
+  // Match routes whoever added them (iproute2 uses "boot", the kernel "kernel").
+  rtnl_route_set_protocol(route.get(), RTPROT_UNSPEC);
   sock.check(rtnl_route_delete(sock.get(), route.get(), 0), what);
 }
 
@@ -145,7 +147,9 @@ EnsureAction ensure_route(const RouteSpec& r) {
   RoutePtr route = build(sock, r, what);  // validates input and resolves dev first
   auto have = find_on(sock, r.dst, r.table, r.metric);
   if (!have) {
-    sock.check(rtnl_route_add(sock.get(), route.get(), NLM_F_EXCL), what);
+    // REPLACE, not EXCL: a route of another type (blackhole, multipath) under the same key is
+    // invisible to find_on but must give way too.
+    sock.check(rtnl_route_add(sock.get(), route.get(), NLM_F_REPLACE), what);
     log::info(kLog, "added route " + to_string(r));
     return EnsureAction::kCreated;
   }

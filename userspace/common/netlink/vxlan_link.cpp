@@ -75,7 +75,7 @@ std::string identity_drift(const VxlanInfo& have, const VxlanSpec& want, int wan
 
 }  // namespace
 
-void validate(const VxlanSpec& spec) {
+void validate_vxlan_spec(const VxlanSpec& spec) {
   validate_link_name(spec.name);
   auto bad = [&spec](const std::string& why) {
     throw std::invalid_argument("invalid vxlan spec for " + spec.name + ": " + why);
@@ -94,7 +94,7 @@ void validate(const VxlanSpec& spec) {
 }
 
 void create_vxlan(const VxlanSpec& spec) {
-  validate(spec);
+  validate_vxlan_spec(spec);
   std::string what = "create vxlan " + describe(spec);
   NlSocket sock;
   LinkPtr link(rtnl_link_vxlan_alloc());
@@ -146,7 +146,7 @@ std::vector<VxlanInfo> list_vxlans(std::string_view name_prefix) {
 }
 
 EnsureAction ensure_vxlan(const VxlanSpec& spec) {
-  validate(spec);
+  validate_vxlan_spec(spec);
   NlSocket sock;
   LinkPtr link = fetch_link(sock, spec.name);
   if (!link) {

@@ -35,7 +35,7 @@ struct VxlanInfo {
 
 // Throws std::invalid_argument for a bad name, VNI > 2^24-1, port 0, MTU outside 68..65535 or a
 // multicast/unspecified/loopback remote.
-void validate(const VxlanSpec& spec);
+void validate_vxlan_spec(const VxlanSpec& spec);
 
 void create_vxlan(const VxlanSpec& spec);  // errors: "create vxlan NAME (VNI n, remote r): ..."
 std::optional<VxlanInfo> find_vxlan(std::string_view name);  // nullopt: missing or not vxlan
@@ -43,7 +43,8 @@ std::vector<VxlanInfo> list_vxlans(std::string_view name_prefix = {});
 
 // Keeps a matching device; changes MTU/up state in place; recreates it when VNI, local, remote,
 // port, learning, underlay device or link kind differ (the kernel cannot change those). Every
-// repair is logged with what differed.
+// repair is logged with what differed. A recreated device starts bare: ensure its address and
+// bridge membership after this call.
 EnsureAction ensure_vxlan(const VxlanSpec& spec);
 
 }  // namespace kohaku::netlink
