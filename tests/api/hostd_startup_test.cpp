@@ -82,6 +82,17 @@ TEST(HostdStartup, PortInUseIsReportedWithTheAddress) {
       << second.log();
 }
 
+TEST(HostdStartup, UnusableStateDirIsReported) {
+  TempDir tmp;
+  auto blocker = tmp.path() / "not-a-dir";  // a file where a directory is needed
+  write_file(blocker, "x");
+  Hostd bad({"STATE_DIR=" + (blocker / "state").string()});
+  int code = bad.run_expecting_exit();
+  EXPECT_NE(code, 0);
+  EXPECT_NE(code, -1);
+  EXPECT_NE(bad.log().find(blocker.string()), std::string::npos) << bad.log();
+}
+
 TEST(HostdStartup, SigintAlsoStopsCleanly) {
   Hostd hostd;
   hostd.start();

@@ -1,5 +1,7 @@
 // kohakuctl against a running kohaku-hostd: human tables, --json, exit codes, errors.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <pty.h>
 
 #include "host_api_helpers.h"
 #include "hostd_process.h"
@@ -129,6 +131,54 @@ TEST_F(Kohakuctl, DestructiveVerbsNeedForceWithoutATerminal) {
   auto forced = ctl({"overlay-cleanup", "-f"});
   EXPECT_EQ(forced.exit_code, 0) << forced.err;
   EXPECT_TRUE(has(forced.out, "Cleaned up 0")) << forced.out;  // the runner is active
+}
+
+// Runs kohakuctl on a pseudo-terminal, answers its question with `answer`, returns exit status
+// and everything it wrote to the terminal.
+ProcessResult ctl_on_tty(const std::vector<std::string>& args, const std::string& answer) {
+  std::vector<std::string> argv{bin_path("kohakuctl")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  int master = -1;
+  pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid == 0) {
+    ::unsetenv("KOHAKU_HOST");
+    ::unsetenv("KOHAKU_TOKEN");
+    std::vector<char*> a;
+    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    ::execv(a[0], a.data());
+    ::_exit(127);
+  }
+  ProcessResult r;
+  auto deadline = deadline_in(std::chrono::seconds(10));
+  bool answered = false;
+  char buf[512];
+  while (!past(deadline)) {
+    pollfd p{master, POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      ssize_t n = ::read(master, buf, sizeof buf);
+      if (n <= 0) break;  // EIO once the child is gone
+      r.out.append(buf, static_cast<size_t>(n));
+    }
+    if (!answered && r.out.find("[y/N]") != std::string::npos) {
+      std::string line = answer + "\n";
+      (void)!::write(master, line.data(), line.size());
+      answered = true;
+    }
+  }
+  r.exit_code = wait_exit(pid, deadline_in(std::chrono::seconds(5)));
+  ::close(master);
+  return r;
+}
+
+TEST_F(Kohakuctl, AsksOnATerminal) {
+  auto no = ctl_on_tty({"--host", hostd_.url(), "overlay-cleanup"}, "n");
+  EXPECT_EQ(no.exit_code, 1) << no.out;
+  EXPECT_TRUE(has(no.out, "Continue? [y/N]")) << no.out;
+  EXPECT_TRUE(has(no.out, "aborted")) << no.out;
+  auto yes = ctl_on_tty({"--host", hostd_.url(), "overlay-cleanup"}, "y");
+  EXPECT_EQ(yes.exit_code, 0) << yes.out;
+  EXPECT_TRUE(has(yes.out, "Cleaned up 0")) << yes.out;
 }
 
 TEST_F(Kohakuctl, HostAndTokenFromEnvironment) {
