@@ -546,5 +546,25 @@ TEST_F(OverlayServiceTest, KillNineWhileReservingLosesNothingAnsweredAndDuplicat
   }
 }
 
+TEST_F(OverlayServiceTest, RoutineHeartbeatsReachTheJournalOncePerMinute) {
+  reg("gpu1", "192.168.1.21");
+  auto journal = fs::path(config.state_dir) / StateStore::kJournalName;
+  auto size = fs::file_size(journal);
+  for (int i = 0; i < 10; ++i) {
+    advance_ms(5'000);
+    svc->heartbeat("gpu1", json::object());
+  }
+  EXPECT_EQ(fs::file_size(journal), size) << "50 s of heartbeats wrote nothing";
+  advance_ms(10'000);
+  svc->heartbeat("gpu1", json::object());
+  EXPECT_GT(fs::file_size(journal), size);
+  int64_t recorded = now.load();
+  advance_ms(5'000);
+  svc->heartbeat("gpu1", json::object());
+  restart();
+  EXPECT_EQ(svc->allocations().at(0).last_used_ms, recorded);
+  EXPECT_TRUE(svc->allocations().at(0).is_active);
+}
+
 }  // namespace
 }  // namespace kohaku

@@ -9,6 +9,7 @@
 #include <deque>
 #include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "common/log.h"
 #include "host/ip_reservations.h"
@@ -30,6 +31,9 @@ namespace {
 constexpr const char* kComponent = "overlay";
 constexpr int64_t kMinTtl = 60, kMaxTtl = 1800, kDefaultTtl = 300;
 constexpr int64_t kDefaultLimit = 100, kMaxLimit = 1000;
+// A heartbeat of an active runner only moves its timestamps; journal that at most this often
+// (a crash then costs at most this much of last_used, which only orders evictions).
+constexpr int64_t kHeartbeatJournalIntervalMs = 60'000;
 
 // ISO-8601 UTC with second precision, the way KohakuRiver's clients print times.
 json iso_time(int64_t ms) {
@@ -187,6 +191,8 @@ struct OverlayService::Impl {
   IpReservationBook book;
   StateStore store;
   std::deque<Event> events;
+  // last_used_ms of each node as the journal last recorded it.
+  std::unordered_map<std::string, int64_t> journaled_last_used;
 
   std::mutex notify_mu;  // held while calling the observer, so calls stay in order
   AllocationObserver* observer = nullptr;
@@ -255,10 +261,13 @@ struct OverlayService::Impl {
   void commit(bool durable) {
     json changes = json::array();
     for (const auto& hostname : registry.take_dirty()) {
-      if (const auto* a = registry.find_hostname(hostname))
+      if (const auto* a = registry.find_hostname(hostname)) {
         changes.push_back({{"op", "put_node"}, {"node", RunnerRegistry::to_json(*a)}});
-      else
+        journaled_last_used[hostname] = a->last_used_ms;
+      } else {
         changes.push_back({{"op", "del_node"}, {"hostname", hostname}});
+        journaled_last_used.erase(hostname);
+      }
     }
     for (const auto& [runner_id, ip] : book.take_dirty()) {
       if (const auto* e = book.find(runner_id, Ipv4Addr{ip}))
@@ -335,6 +344,7 @@ struct OverlayService::Impl {
       }
     registry.take_dirty();
     book.take_dirty();
+    for (const auto& a : registry.nodes()) journaled_last_used[a.hostname] = a.last_used_ms;
     // Start every run from a snapshot: it records the layout, and the journal (with any torn
     // tail already cut off) starts empty.
     store.compact(state_json());
@@ -463,8 +473,11 @@ json OverlayService::heartbeat(const std::string& hostname, const json& body) {
     if (m.config.overlay_enabled && !before->has_overlay())
       throw ApiError(404, "runner '" + hostname + "' has no overlay allocation; register again");
     bool was_active = before->is_active;
-    m.registry.heartbeat(hostname, now);
-    // A routine heartbeat only moves timestamps: it survives kill -9 without an fsync.
+    auto journaled = m.journaled_last_used.find(hostname);
+    bool record = !was_active || journaled == m.journaled_last_used.end() ||
+                  now - journaled->second >= kHeartbeatJournalIntervalMs;
+    m.registry.heartbeat(hostname, now, record);
+    // Coming back to life must be durable; a routine heartbeat survives kill -9 without fsync.
     m.commit(!was_active);
   }
   return {{"message", "Heartbeat received"}};

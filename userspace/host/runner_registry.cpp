@@ -104,13 +104,14 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
   return result;
 }
 
-const RunnerAllocation* RunnerRegistry::heartbeat(const std::string& hostname, int64_t now_ms) {
+const RunnerAllocation* RunnerRegistry::heartbeat(const std::string& hostname, int64_t now_ms,
+                                                  bool record) {
   auto it = by_host_.find(hostname);
   if (it == by_host_.end() || it->second.placeholder) return nullptr;
   it->second.is_active = true;
   it->second.last_used_ms = now_ms;
   it->second.last_seen_ms = now_ms;
-  touch(hostname);
+  if (record) touch(hostname);
   return &it->second;
 }
 

@@ -54,8 +54,10 @@ class RunnerRegistry {
                                const std::string& url, nlohmann::json details, int64_t now_ms,
                                bool allocate_id);
 
-  // Marks hostname active and used now; nullptr when unknown.
-  const RunnerAllocation* heartbeat(const std::string& hostname, int64_t now_ms);
+  // Marks hostname active and used now; nullptr when unknown. With record false the change is
+  // left out of take_dirty() (a routine heartbeat that need not reach the journal).
+  const RunnerAllocation* heartbeat(const std::string& hostname, int64_t now_ms,
+                                    bool record = true);
   // Marks inactive every active runner not seen for timeout_ms; returns those.
   std::vector<RunnerAllocation> expire(int64_t now_ms, int64_t timeout_ms);
 
