@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <future>
 #include <set>
@@ -564,6 +566,36 @@ TEST_F(OverlayServiceTest, RoutineHeartbeatsReachTheJournalOncePerMinute) {
   restart();
   EXPECT_EQ(svc->allocations().at(0).last_used_ms, recorded);
   EXPECT_TRUE(svc->allocations().at(0).is_active);
+}
+
+TEST_F(OverlayServiceTest, ObserverMayCallBackIntoTheService) {
+  Recorder rec;
+  svc->set_observer(&rec);
+  reg("a", "192.168.1.1");
+  reg("b", "192.168.1.2");
+  advance_ms(40'000);
+  svc->tick();
+  bool nested = false;
+  // Releasing "a" makes the observer clean up the rest from inside its callback.
+  rec.during_call = [&] {
+    if (nested) return;
+    nested = true;
+    svc->cleanup();
+  };
+  auto done = std::make_shared<std::promise<void>>();
+  auto finished = done->get_future();
+  std::thread([this, done] {
+    svc->release_runner("a");
+    done->set_value();
+  }).detach();
+  if (finished.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    std::fprintf(stderr, "release_runner deadlocked in a re-entrant observer call\n");
+    std::_Exit(1);  // the stuck thread still uses the service; tearing it down would crash
+  }
+  EXPECT_EQ(rec.events,
+            (std::vector<std::string>{"allocated a 1 192.168.1.1", "allocated b 2 192.168.1.2",
+                                      "released a 1", "released b 2"}));
+  EXPECT_TRUE(svc->allocations().empty());
 }
 
 }  // namespace

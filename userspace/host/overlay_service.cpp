@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include <deque>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <unordered_map>
 
 #include "common/log.h"
@@ -196,11 +198,20 @@ struct OverlayService::Impl {
 
   std::mutex notify_mu;  // held while calling the observer, so calls stay in order
   AllocationObserver* observer = nullptr;
+  // The thread inside the observer, so a callback that calls back into the service does not
+  // wait for itself: the loop it is called from delivers what that call queued.
+  std::atomic<std::thread::id> delivering{};
 
   // Delivers queued events with mu released; notify_mu keeps them in order even when several
   // threads finish operations at once. Called without mu held.
   void flush() {
+    if (delivering.load() == std::this_thread::get_id()) return;
     std::lock_guard notify(notify_mu);
+    delivering = std::this_thread::get_id();
+    struct Reset {
+      std::atomic<std::thread::id>& id;
+      ~Reset() { id = std::thread::id(); }
+    } reset{delivering};
     while (true) {
       Event e;
       {
