@@ -1,0 +1,518 @@
+#include "host/bpf/host_datapath.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+#include <system_error>
+
+#include "common/log.h"
+#include "host/bpf/bpffs.h"
+#include "host/bpf/map_layout.h"
+#include "host/bpf/tc_ingress.h"
+#include "host/bpf/unique_fd.h"
+#include "host_forward.skel.h"
+
+namespace kohaku::bpf {
+namespace {
+
+constexpr std::string_view kLog = "bpf-host";
+constexpr const char* kProgramPin = "host_forward";
+constexpr TcFilterId kFilter{KH_HOST_TC_HANDLE, KH_HOST_TC_PRIORITY};
+
+static_assert(sizeof(host_stats) % sizeof(uint64_t) == 0, "host_stats must be all __u64");
+constexpr size_t kStatsFields = sizeof(host_stats) / sizeof(uint64_t);
+
+[[noreturn]] void fail(int err, const std::string& what) {
+  throw std::system_error(err < 0 ? -err : err, std::generic_category(), what);
+}
+
+std::array<uint8_t, 4> to_bytes(Ipv4Addr a) {
+  uint32_t be = a.network_order();
+  std::array<uint8_t, 4> out{};
+  std::memcpy(out.data(), &be, 4);
+  return out;
+}
+
+Ipv4Addr from_bytes(const uint8_t* b) {
+  uint32_t be;
+  std::memcpy(&be, b, 4);
+  return Ipv4Addr::from_network_order(be);
+}
+
+host_route_key route_key(const Ipv4Cidr& subnet) {
+  host_route_key k{};
+  k.prefixlen = subnet.prefix;
+  auto b = to_bytes(subnet.addr);
+  std::memcpy(k.addr, b.data(), 4);
+  return k;
+}
+
+Ipv4Cidr route_subnet(const host_route_key& k) {
+  return Ipv4Cidr{from_bytes(k.addr), static_cast<uint8_t>(k.prefixlen)};
+}
+
+host_addr_key addr_key(Ipv4Addr a) {
+  host_addr_key k{};
+  auto b = to_bytes(a);
+  std::memcpy(k.addr, b.data(), 4);
+  return k;
+}
+
+bool overlaps(const Ipv4Cidr& a, const Ipv4Cidr& b) {
+  return a.contains(b) || b.contains(a);
+}
+
+// All keys of a map; entries are read after the walk so a concurrent delete cannot derail it.
+template <typename Key>
+std::vector<Key> keys_of(int fd) {
+  std::vector<Key> keys;
+  Key key{}, next{};
+  const Key* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  return keys;
+}
+
+template <typename Key, typename Value>
+std::vector<std::pair<Key, Value>> entries_of(int fd) {
+  std::vector<std::pair<Key, Value>> out;
+  for (const Key& k : keys_of<Key>(fd)) {
+    Value v{};
+    if (bpf_map_lookup_elem(fd, &k, &v) == 0) out.emplace_back(k, v);
+  }
+  return out;
+}
+
+void update(int fd, const void* key, const void* value, const char* map, uint64_t flags = BPF_ANY) {
+  if (bpf_map_update_elem(fd, key, value, flags) != 0)
+    fail(errno, std::string("cannot update BPF map ") + map);
+}
+
+bool erase(int fd, const void* key, const char* map) {
+  if (bpf_map_delete_elem(fd, key) == 0) return true;
+  if (errno == ENOENT) return false;
+  fail(errno, std::string("cannot delete from BPF map ") + map);
+}
+
+size_t possible_cpus() {
+  int n = libbpf_num_possible_cpus();
+  if (n <= 0) fail(n, "cannot count possible CPUs");
+  return static_cast<size_t>(n);
+}
+
+MapLayout wanted_layout(const bpf_object* obj, const bpf_map* map) {
+  const btf* b = bpf_object__btf(obj);
+  return MapLayout{static_cast<uint32_t>(bpf_map__type(map)),
+                   bpf_map__key_size(map),
+                   bpf_map__value_size(map),
+                   bpf_map__max_entries(map),
+                   bpf_map__map_flags(map),
+                   type_signature(b, bpf_map__btf_key_type_id(map)),
+                   type_signature(b, bpf_map__btf_value_type_id(map))};
+}
+
+bool is_percpu(uint32_t type) {
+  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+size_t round8(size_t n) {
+  return (n + 7) / 8 * 8;
+}
+
+// A pinned map moved aside because its layout differs from this build's.
+struct Displaced {
+  std::string name;
+  std::string pin;    // where the map was pinned
+  std::string aside;  // where it is pinned during the migration
+  UniqueFd fd;
+};
+
+// Copies the entries of an old map into the new one by field name; entries whose key cannot be
+// rebuilt are skipped (reconcile() restores what the daemon knows). Returns entries carried.
+size_t carry_entries(const Displaced& old, const bpf_object* obj, const bpf_map* map) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(old.fd.get(), &info, &len) != 0 || info.btf_id == 0) return 0;
+  struct BtfFree {
+    void operator()(btf* b) const { btf__free(b); }
+  };
+  std::unique_ptr<btf, BtfFree> old_btf(btf__load_from_kernel_by_id(info.btf_id));
+  if (!old_btf) return 0;
+  const btf* new_btf = bpf_object__btf(obj);
+  bool old_percpu = is_percpu(info.type);
+  bool new_percpu = is_percpu(bpf_map__type(map));
+  size_t copies = old_percpu && new_percpu ? possible_cpus() : 1;
+  if (old_percpu != new_percpu) return 0;
+  size_t old_stride = old_percpu ? round8(info.value_size) : info.value_size;
+  size_t new_stride = new_percpu ? round8(bpf_map__value_size(map)) : bpf_map__value_size(map);
+
+  std::vector<uint8_t> key(info.key_size), next(info.key_size), value(old_stride * copies);
+  std::vector<uint8_t> new_key(bpf_map__key_size(map)), new_value(new_stride * copies);
+  size_t carried = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(old.fd.get(), prev, next.data()) == 0) {
+    key = next;
+    prev = key.data();
+    if (bpf_map_lookup_elem(old.fd.get(), key.data(), value.data()) != 0) continue;
+    std::fill(new_key.begin(), new_key.end(), 0);
+    std::fill(new_value.begin(), new_value.end(), 0);
+    if (!convert_by_field_name(old_btf.get(), info.btf_key_type_id, key.data(), new_btf,
+                               bpf_map__btf_key_type_id(map), new_key.data()))
+      continue;
+    for (size_t cpu = 0; cpu < copies; ++cpu)
+      convert_by_field_name(old_btf.get(), info.btf_value_type_id, value.data() + cpu * old_stride,
+                            new_btf, bpf_map__btf_value_type_id(map),
+                            new_value.data() + cpu * new_stride);
+    if (bpf_map_update_elem(bpf_map__fd(map), new_key.data(), new_value.data(), BPF_ANY) == 0)
+      ++carried;
+  }
+  return carried;
+}
+
+struct CounterName {
+  std::string_view name;
+  size_t offset;
+};
+
+#define KH_COUNTER(field)               \
+  CounterName {                         \
+#field, offsetof(host_stats, field) \
+  }
+constexpr CounterName kCounterNames[] = {
+    KH_COUNTER(fwd_packets),      KH_COUNTER(fwd_bytes),       KH_COUNTER(fwd_neigh),
+    KH_COUNTER(fwd_no_fib),       KH_COUNTER(pass_bytes),      KH_COUNTER(pass_non_ipv4),
+    KH_COUNTER(pass_malformed),   KH_COUNTER(pass_ip_options), KH_COUNTER(pass_fragment),
+    KH_COUNTER(pass_l2_not_host), KH_COUNTER(pass_to_host),    KH_COUNTER(pass_no_route),
+    KH_COUNTER(pass_ttl),         KH_COUNTER(pass_oversize),   KH_COUNTER(pass_fib),
+    KH_COUNTER(pass_unmanaged),   KH_COUNTER(drop_bytes),      KH_COUNTER(drop_spoofed),
+};
+#undef KH_COUNTER
+static_assert(std::size(kCounterNames) == kStatsFields, "every host_stats field needs a name");
+
+uint64_t field(const host_stats& s, size_t offset) {
+  uint64_t v;
+  std::memcpy(&v, reinterpret_cast<const uint8_t*>(&s) + offset, sizeof(v));
+  return v;
+}
+
+}  // namespace
+
+uint64_t RunnerCounters::pass_packets() const {
+  uint64_t n = 0;
+  const __u64* first = &sum.pass_non_ipv4;
+  for (int i = 0; i < HOST_PASS_MAX; ++i) n += first[i];
+  return n;
+}
+
+uint64_t RunnerCounters::drop_packets() const {
+  uint64_t n = 0;
+  const __u64* first = &sum.drop_spoofed;
+  for (int i = 0; i < HOST_DROP_MAX; ++i) n += first[i];
+  return n;
+}
+
+std::vector<std::pair<std::string_view, uint64_t>> RunnerCounters::named() const {
+  std::vector<std::pair<std::string_view, uint64_t>> out;
+  for (const auto& c : kCounterNames) out.emplace_back(c.name, field(sum, c.offset));
+  return out;
+}
+
+HostDatapath::HostDatapath(const HostDatapathOptions& options)
+    : skel_(nullptr, host_forward__destroy) {
+  load(options);
+}
+
+HostDatapath::~HostDatapath() = default;
+
+void HostDatapath::load(const HostDatapathOptions& options) {
+  if (options.pin) {
+    pin_dir_ = options.pin_root + "/host";
+    ensure_bpffs_dir(pin_dir_);
+  }
+  bpf_object_open_opts open_opts{};
+  open_opts.sz = sizeof(open_opts);
+  open_opts.pin_root_path = options.pin ? pin_dir_.c_str() : nullptr;
+  skel_.reset(host_forward__open_opts(&open_opts));
+  if (!skel_) fail(errno, "cannot open BPF program host_forward");
+  bpf_object* obj = skel_->obj;
+
+  std::vector<Displaced> displaced;
+  bpf_map* map;
+  bpf_object__for_each_map(map, obj) {
+    if (!options.pin) {
+      bpf_map__set_pin_path(map, nullptr);
+      continue;
+    }
+    std::string pin = pin_dir_ + "/" + bpf_map__name(map);
+    if (!std::filesystem::exists(pin)) continue;
+    UniqueFd fd(bpf_obj_get(pin.c_str()));
+    if (!fd) fail(errno, "cannot open pinned BPF map " + pin);
+    MapLayout have;
+    try {
+      have = map_layout_of_fd(fd.get());
+    } catch (const std::exception& e) {
+      throw std::runtime_error("pinned " + pin + ": " + e.what());
+    }
+    MapLayout want = wanted_layout(obj, map);
+    if (have == want) continue;
+    log::warn(kLog, "pinned map " + pin + " has another layout (" + have.describe() +
+                        "; this build: " + want.describe() + "): migrating");
+    // bpffs reserves dots in names, hence the prefix rather than a suffix.
+    std::string aside = pin_dir_ + "/migrating_" + bpf_map__name(map);
+    std::filesystem::remove(aside);
+    if (std::rename(pin.c_str(), aside.c_str()) != 0) fail(errno, "cannot move aside " + pin);
+    displaced.push_back(Displaced{bpf_map__name(map), pin, aside, std::move(fd)});
+  }
+
+  if (int err = host_forward__load(skel_.get()); err) {
+    int saved = errno;
+    for (const Displaced& d : displaced) std::rename(d.aside.c_str(), d.pin.c_str());
+    fail(err ? err : saved, "cannot load BPF program host_forward" +
+                                (options.pin ? " with maps pinned in " + pin_dir_ : ""));
+  }
+
+  for (Displaced& d : displaced) {
+    const bpf_map* m = bpf_object__find_map_by_name(obj, d.name.c_str());
+    size_t carried = carry_entries(d, obj, m);
+    log::info(kLog, "migrated map " + d.name + ": carried " + std::to_string(carried) +
+                        " entries over by field name");
+    std::filesystem::remove(d.aside);
+    migrated_.push_back(d.name);
+  }
+
+  if (options.pin) pin_program();
+  ensure_stats_entry(0);
+}
+
+void HostDatapath::pin_program() {
+  // Pin under a temporary name and rename over the old pin, so the path always names a program.
+  std::string path = pin_dir_ + "/" + kProgramPin;
+  std::string tmp = pin_dir_ + "/new_" + kProgramPin;
+  std::filesystem::remove(tmp);
+  if (int err = bpf_program__pin(skel_->progs.host_forward, tmp.c_str()); err)
+    fail(err, "cannot pin BPF program at " + tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno, "cannot pin BPF program at " + path);
+}
+
+int HostDatapath::program_fd() const {
+  return bpf_program__fd(skel_->progs.host_forward);
+}
+
+uint32_t HostDatapath::program_id() const {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (int err = bpf_obj_get_info_by_fd(program_fd(), &info, &len); err)
+    fail(err, "cannot read BPF program info");
+  return info.id;
+}
+
+int HostDatapath::map_fd(std::string_view name) const {
+  const bpf_map* m = bpf_object__find_map_by_name(skel_->obj, std::string(name).c_str());
+  if (!m) throw std::invalid_argument("no BPF map named " + std::string(name));
+  return bpf_map__fd(m);
+}
+
+void HostDatapath::ensure_stats_entry(uint32_t runner_id) {
+  host_stats_key key{runner_id};
+  std::vector<host_stats> zero(possible_cpus());
+  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.host_stats), &key, zero.data(), BPF_NOEXIST) !=
+          0 &&
+      errno != EEXIST)
+    fail(errno, "cannot create counters of runner " + std::to_string(runner_id));
+}
+
+void HostDatapath::upsert_runner(const RunnerRoute& r) {
+  if (r.runner_id == 0) throw std::invalid_argument("runner id 0 is reserved");
+  if (r.ifindex == 0)
+    throw std::invalid_argument("runner " + std::to_string(r.runner_id) + ": ifindex 0");
+  if (r.subnet.prefix > 32 || (r.subnet.addr.value & ~r.subnet.mask()) != 0)
+    throw std::invalid_argument("runner " + std::to_string(r.runner_id) + ": bad subnet " +
+                                r.subnet.to_string());
+  int routes = bpf_map__fd(skel_->maps.host_routes);
+  int ingress = bpf_map__fd(skel_->maps.host_ingress);
+  auto existing = entries_of<host_route_key, host_route>(routes);
+  for (const auto& [k, v] : existing)
+    if (v.runner_id != r.runner_id && overlaps(route_subnet(k), r.subnet))
+      throw std::invalid_argument(
+          "runner " + std::to_string(r.runner_id) + ": subnet " + r.subnet.to_string() +
+          " overlaps " + route_subnet(k).to_string() + " of runner " + std::to_string(v.runner_id));
+
+  // New entries first, stale ones after: the runner stays routable throughout.
+  ensure_stats_entry(r.runner_id);
+  host_route_key rk = route_key(r.subnet);
+  host_route rv{r.ifindex, r.runner_id};
+  update(routes, &rk, &rv, "host_routes");
+  host_ingress_key ik{r.ifindex};
+  host_ingress iv{};
+  iv.runner_id = r.runner_id;
+  iv.prefixlen = r.subnet.prefix;
+  std::memcpy(iv.subnet, rk.addr, 4);
+  update(ingress, &ik, &iv, "host_ingress");
+
+  for (const auto& [k, v] : existing)
+    if (v.runner_id == r.runner_id && route_subnet(k) != r.subnet) erase(routes, &k, "host_routes");
+  for (const auto& [k, v] : entries_of<host_ingress_key, host_ingress>(ingress))
+    if (v.runner_id == r.runner_id && k.ifindex != r.ifindex) erase(ingress, &k, "host_ingress");
+}
+
+bool HostDatapath::remove_runner(uint32_t runner_id) {
+  if (runner_id == 0) return false;
+  bool removed = false;
+  int routes = bpf_map__fd(skel_->maps.host_routes);
+  int ingress = bpf_map__fd(skel_->maps.host_ingress);
+  for (const auto& [k, v] : entries_of<host_route_key, host_route>(routes))
+    if (v.runner_id == runner_id) removed |= erase(routes, &k, "host_routes");
+  for (const auto& [k, v] : entries_of<host_ingress_key, host_ingress>(ingress))
+    if (v.runner_id == runner_id) removed |= erase(ingress, &k, "host_ingress");
+  host_stats_key sk{runner_id};
+  removed |= erase(bpf_map__fd(skel_->maps.host_stats), &sk, "host_stats");
+  return removed;
+}
+
+std::vector<RunnerRoute> HostDatapath::runners() const {
+  std::vector<RunnerRoute> out;
+  for (const auto& [k, v] :
+       entries_of<host_ingress_key, host_ingress>(bpf_map__fd(skel_->maps.host_ingress)))
+    out.push_back(RunnerRoute{
+        v.runner_id, Ipv4Cidr{from_bytes(v.subnet), static_cast<uint8_t>(v.prefixlen)}, k.ifindex});
+  std::sort(out.begin(), out.end(), [](const RunnerRoute& a, const RunnerRoute& b) {
+    return std::tie(a.runner_id, a.ifindex) < std::tie(b.runner_id, b.ifindex);
+  });
+  return out;
+}
+
+void HostDatapath::add_host_address(const HostAddress& a) {
+  if (a.addr.is_unspecified()) throw std::invalid_argument("host address 0.0.0.0");
+  host_addr_key k = addr_key(a.addr);
+  host_addr v{a.ifindex};
+  update(bpf_map__fd(skel_->maps.host_addrs), &k, &v, "host_addrs");
+}
+
+bool HostDatapath::remove_host_address(Ipv4Addr a) {
+  host_addr_key k = addr_key(a);
+  return erase(bpf_map__fd(skel_->maps.host_addrs), &k, "host_addrs");
+}
+
+std::vector<HostAddress> HostDatapath::host_addresses() const {
+  std::vector<HostAddress> out;
+  for (const auto& [k, v] :
+       entries_of<host_addr_key, host_addr>(bpf_map__fd(skel_->maps.host_addrs)))
+    out.push_back(HostAddress{from_bytes(k.addr), v.ifindex});
+  std::sort(out.begin(), out.end(),
+            [](const HostAddress& a, const HostAddress& b) { return a.addr < b.addr; });
+  return out;
+}
+
+void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
+                             const std::vector<HostAddress>& want_addrs) {
+  // Validate everything before the first write so bad input changes nothing.
+  std::set<uint32_t> ids, ifindexes;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const RunnerRoute& r = want[i];
+    std::string who = "runner " + std::to_string(r.runner_id);
+    if (r.runner_id == 0) throw std::invalid_argument("runner id 0 is reserved");
+    if (r.ifindex == 0) throw std::invalid_argument(who + ": ifindex 0");
+    if ((r.subnet.addr.value & ~r.subnet.mask()) != 0)
+      throw std::invalid_argument(who + ": bad subnet " + r.subnet.to_string());
+    if (!ids.insert(r.runner_id).second) throw std::invalid_argument(who + " listed twice");
+    if (!ifindexes.insert(r.ifindex).second)
+      throw std::invalid_argument(who + ": ifindex " + std::to_string(r.ifindex) +
+                                  " used by two runners");
+    for (size_t j = 0; j < i; ++j)
+      if (overlaps(want[j].subnet, r.subnet))
+        throw std::invalid_argument(who + ": subnet " + r.subnet.to_string() + " overlaps " +
+                                    want[j].subnet.to_string() + " of runner " +
+                                    std::to_string(want[j].runner_id));
+  }
+  for (const HostAddress& a : want_addrs)
+    if (a.addr.is_unspecified()) throw std::invalid_argument("host address 0.0.0.0");
+
+  int routes = bpf_map__fd(skel_->maps.host_routes);
+  int ingress = bpf_map__fd(skel_->maps.host_ingress);
+  int addrs = bpf_map__fd(skel_->maps.host_addrs);
+  int stats = bpf_map__fd(skel_->maps.host_stats);
+  std::set<std::pair<uint64_t, uint64_t>> keep_routes;   // (prefixlen<<32|addr, ifindex<<32|id)
+  std::set<std::pair<uint32_t, uint32_t>> keep_ingress;  // (ifindex, id)
+  for (const RunnerRoute& r : want) {
+    ensure_stats_entry(r.runner_id);
+    host_route_key rk = route_key(r.subnet);
+    host_route rv{r.ifindex, r.runner_id};
+    update(routes, &rk, &rv, "host_routes");
+    host_ingress_key ik{r.ifindex};
+    host_ingress iv{};
+    iv.runner_id = r.runner_id;
+    iv.prefixlen = r.subnet.prefix;
+    std::memcpy(iv.subnet, rk.addr, 4);
+    update(ingress, &ik, &iv, "host_ingress");
+    keep_routes.emplace(uint64_t{rk.prefixlen} << 32 | r.subnet.addr.value,
+                        uint64_t{r.ifindex} << 32 | r.runner_id);
+    keep_ingress.emplace(r.ifindex, r.runner_id);
+  }
+  for (const auto& [k, v] : entries_of<host_route_key, host_route>(routes))
+    if (!keep_routes.count({uint64_t{k.prefixlen} << 32 | route_subnet(k).addr.value,
+                            uint64_t{v.ifindex} << 32 | v.runner_id}))
+      erase(routes, &k, "host_routes");
+  for (const auto& [k, v] : entries_of<host_ingress_key, host_ingress>(ingress))
+    if (!keep_ingress.count({k.ifindex, v.runner_id})) erase(ingress, &k, "host_ingress");
+  for (const host_stats_key& k : keys_of<host_stats_key>(stats))
+    if (k.runner_id != 0 && !ids.count(k.runner_id)) erase(stats, &k, "host_stats");
+
+  std::set<uint32_t> keep_addrs;
+  for (const HostAddress& a : want_addrs) {
+    add_host_address(a);
+    keep_addrs.insert(a.addr.value);
+  }
+  for (const HostAddress& a : host_addresses())
+    if (!keep_addrs.count(a.addr.value)) remove_host_address(a.addr);
+}
+
+void HostDatapath::attach(uint32_t ifindex) {
+  tc_ingress_attach(static_cast<int>(ifindex), program_fd(), kFilter);
+}
+
+bool HostDatapath::detach(uint32_t ifindex) {
+  return tc_ingress_detach(static_cast<int>(ifindex), kFilter);
+}
+
+std::optional<uint32_t> HostDatapath::attached_program_id(uint32_t ifindex) const {
+  return tc_ingress_program_id(static_cast<int>(ifindex), kFilter);
+}
+
+std::optional<RunnerCounters> HostDatapath::counters(uint32_t runner_id) const {
+  host_stats_key key{runner_id};
+  std::vector<host_stats> per_cpu(possible_cpus());
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.host_stats), &key, per_cpu.data()) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    fail(errno, "cannot read counters of runner " + std::to_string(runner_id));
+  }
+  RunnerCounters c;
+  auto* total = reinterpret_cast<uint64_t*>(&c.sum);
+  for (const host_stats& s : per_cpu) {
+    const auto* f = reinterpret_cast<const uint64_t*>(&s);
+    for (size_t i = 0; i < kStatsFields; ++i) total[i] += f[i];
+  }
+  return c;
+}
+
+std::map<uint32_t, RunnerCounters> HostDatapath::all_counters() const {
+  std::map<uint32_t, RunnerCounters> out;
+  for (const host_stats_key& k : keys_of<host_stats_key>(bpf_map__fd(skel_->maps.host_stats)))
+    if (auto c = counters(k.runner_id)) out.emplace(k.runner_id, *c);
+  return out;
+}
+
+}  // namespace kohaku::bpf
