@@ -40,6 +40,12 @@ json ipv4_ipam_config(const json& inspected) {
 
 }  // namespace
 
+Ipv4Cidr upper_half(const Ipv4Cidr& subnet) {
+  if (subnet.prefix >= 31) return Ipv4Cidr{};
+  return Ipv4Cidr{Ipv4Addr{subnet.addr.value + static_cast<uint32_t>(subnet.size() / 2)},
+                  static_cast<uint8_t>(subnet.prefix + 1)};
+}
+
 DockerNetworkSpec overlay_network_spec(std::string name, std::string bridge, Ipv4Cidr subnet,
                                        Ipv4Addr gateway, Ipv4Addr host_address, uint32_t mtu) {
   DockerNetworkSpec spec;
@@ -48,11 +54,11 @@ DockerNetworkSpec overlay_network_spec(std::string name, std::string bridge, Ipv
   spec.subnet = subnet;
   spec.gateway = gateway;
   spec.mtu = mtu;
-  if (subnet.prefix < 31) {
-    spec.ip_range = Ipv4Cidr{Ipv4Addr{subnet.addr.value + static_cast<uint32_t>(subnet.size() / 2)},
-                             static_cast<uint8_t>(subnet.prefix + 1)};
-  }
+  spec.ip_range = upper_half(subnet);
   spec.excluded["kohaku-host"] = host_address;
+  // Docker hands out the range's first address first; x.y.128.0 is valid but confuses people
+  // and some tools, so the dynamic range starts one above it.
+  if (spec.ip_range.prefix != 0) spec.excluded["kohaku-range-base"] = spec.ip_range.first();
   spec.masquerade = false;
   return spec;
 }
@@ -163,8 +169,9 @@ std::map<std::string, Ipv4Addr> container_addresses(const json& inspected) {
     return out;
   }
   for (const auto& [id, endpoint] : inspected["Containers"].items()) {
-    // Docker also lists load-balancer endpoints ("lb-<network>") on some drivers: skip them.
-    if (id.rfind("lb-", 0) == 0) continue;
+    // Keys that are not container ids: load-balancer endpoints ("lb-<network>") and endpoints
+    // of containers still being started ("ep-<endpoint id>"), which reappear under the real id.
+    if (id.rfind("lb-", 0) == 0 || id.rfind("ep-", 0) == 0) continue;
     // "10.1.0.5/16": the address part only.
     const std::string text = string_at(endpoint, "IPv4Address");
     const auto addr = Ipv4Addr::try_parse(text.substr(0, text.find('/')));

@@ -28,6 +28,9 @@ struct DockerNetworkSpec {
   bool masquerade = false;
 };
 
+// The upper half of `subnet` (prefix 0, meaning unset, for a /31 or /32).
+Ipv4Cidr upper_half(const Ipv4Cidr& subnet);
+
 // The overlay network's spec: bridge, subnet/gateway, MTU, the host's .254 address excluded,
 // dynamic addresses from the upper half of the subnet.
 DockerNetworkSpec overlay_network_spec(std::string name, std::string bridge, Ipv4Cidr subnet,

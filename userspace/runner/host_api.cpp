@@ -39,7 +39,7 @@ Ipv4Cidr required_cidr(const json& object, const char* key) {
 template <typename T>
 std::optional<T> optional_uint(const json& object, const char* key) {
   if (!object.contains(key) || object[key].is_null()) return std::nullopt;
-  if (!object[key].is_number_unsigned()) {
+  if (!object[key].is_number_integer() || object[key].get<int64_t>() < 0) {
     throw std::invalid_argument(std::string("overlay answer: '") + key + "' is not a number");
   }
   return object[key].get<T>();
@@ -50,8 +50,8 @@ std::optional<T> optional_uint(const json& object, const char* key) {
 OverlayAssignment OverlayAssignment::from_json(const json& overlay) {
   if (!overlay.is_object()) throw std::invalid_argument("overlay answer is not an object");
   OverlayAssignment a;
-  if (!overlay.contains("runner_id") || !overlay["runner_id"].is_number_unsigned() ||
-      overlay["runner_id"].get<uint32_t>() == 0) {
+  if (!overlay.contains("runner_id") || !overlay["runner_id"].is_number_integer() ||
+      overlay["runner_id"].get<int64_t>() <= 0) {
     throw std::invalid_argument("overlay answer: 'runner_id' missing or not a positive number");
   }
   a.runner_id = overlay["runner_id"].get<uint32_t>();

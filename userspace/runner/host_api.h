@@ -33,7 +33,7 @@ struct OverlayAssignment {
   Ipv4Addr host_physical_ip;         // VXLAN remote
   Ipv4Cidr network;                  // the whole overlay network, routed via host_on_subnet
   Ipv4Addr host_on_subnet;           // the host's address on this runner's subnet (.254)
-  std::optional<uint32_t> vxlan_id;  // the host's VNI base, when it says
+  std::optional<uint32_t> vxlan_id;  // this runner's VNI (base + id), when the host says
   std::optional<uint16_t> vxlan_port;
   std::optional<uint32_t> mtu;
 

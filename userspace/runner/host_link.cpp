@@ -87,9 +87,11 @@ OverlayAssignment parse_register_answer(const json& answer) {
 }
 
 std::string parameter_mismatch(const OverlayAssignment& a, const RunnerConfig& config) {
-  if (a.vxlan_id && *a.vxlan_id != config.overlay_vxlan_id) {
-    return "host OVERLAY_VXLAN_ID is " + std::to_string(*a.vxlan_id) + ", ours is " +
-           std::to_string(config.overlay_vxlan_id);
+  if (a.vxlan_id && *a.vxlan_id != config.overlay_vxlan_id + a.runner_id) {
+    return "host uses VNI " + std::to_string(*a.vxlan_id) + " for runner id " +
+           std::to_string(a.runner_id) + ", ours would be " +
+           std::to_string(config.overlay_vxlan_id + a.runner_id) + " (OVERLAY_VXLAN_ID " +
+           std::to_string(config.overlay_vxlan_id) + " + id)";
   }
   if (a.vxlan_port && *a.vxlan_port != config.overlay_vxlan_port) {
     return "host OVERLAY_VXLAN_PORT is " + std::to_string(*a.vxlan_port) + ", ours is " +

@@ -1,9 +1,13 @@
 #include "runner/overlay_setup.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <stdexcept>
 
 #include "common/log.h"
 #include "common/netlink/bridge_link.h"
+#include "common/netlink/nl_objects.h"
+#include "common/netlink/nl_socket.h"
 #include "common/netlink/sysctl.h"
 
 namespace kohaku::runner {
@@ -25,6 +29,25 @@ void note(ApplyResult& result, nl::EnsureAction action, const std::string& what)
   result.repairs.push_back(what + " " + std::string(nl::to_string(action)));
 }
 
+// Keeps the bridge's MAC at `mac` (see bridge_mac_for).
+nl::EnsureAction ensure_link_mac(const std::string& name, const std::array<uint8_t, 6>& mac) {
+  nl::NlSocket sock;
+  nl::LinkPtr link = nl::fetch_link(sock, name);
+  if (!link) throw std::runtime_error("set MAC of " + name + ": no such device");
+  nl_addr* have = rtnl_link_get_addr(link.get());
+  if (have && nl_addr_get_len(have) == mac.size() &&
+      std::equal(mac.begin(), mac.end(),
+                 static_cast<const uint8_t*>(nl_addr_get_binary_addr(have)))) {
+    return nl::EnsureAction::kKept;
+  }
+  nl::AddrPtr want(nl_addr_build(AF_LLC, mac.data(), mac.size()));
+  if (!want) throw std::runtime_error("set MAC of " + name + ": out of memory");
+  nl::LinkPtr change = nl::alloc_link();
+  rtnl_link_set_addr(change.get(), want.get());
+  nl::change_link(sock, link.get(), change.get(), "set MAC " + mac_to_string(mac) + " on " + name);
+  return nl::EnsureAction::kRepaired;
+}
+
 json link_json(const std::optional<nl::LinkInfo>& link) {
   if (!link) return json{{"exists", false}};
   return json{{"exists", true},       {"kind", link->kind},
@@ -34,10 +57,28 @@ json link_json(const std::optional<nl::LinkInfo>& link) {
 
 }  // namespace
 
+std::array<uint8_t, 6> bridge_mac_for(Ipv4Addr gateway) {
+  const uint32_t v = gateway.value;
+  return {0x02,
+          0x6b,
+          static_cast<uint8_t>(v >> 24),
+          static_cast<uint8_t>(v >> 16),
+          static_cast<uint8_t>(v >> 8),
+          static_cast<uint8_t>(v)};
+}
+
+std::string mac_to_string(const std::array<uint8_t, 6>& mac) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                mac[4], mac[5]);
+  return buf;
+}
+
 OverlayPlan make_overlay_plan(const OverlayAssignment& a, Ipv4Addr local_ip, uint32_t vni_base,
                               uint16_t port, unsigned mtu) {
   OverlayPlan plan;
   plan.bridge_address = nl::IfAddr{a.gateway, a.subnet.prefix};
+  plan.bridge_mac = bridge_mac_for(a.gateway);
   plan.mtu = mtu;
   plan.vxlan.name = kOverlayVxlan;
   plan.vxlan.vni = vni_base + a.runner_id;
@@ -116,6 +157,8 @@ ApplyResult apply_overlay(const OverlayPlan& plan) {
   }
 
   note(result, nl::ensure_bridge(plan.bridge, plan.mtu, true), "bridge " + plan.bridge);
+  note(result, ensure_link_mac(plan.bridge, plan.bridge_mac),
+       "MAC " + mac_to_string(plan.bridge_mac) + " of " + plan.bridge);
   // Other addresses on the bridge (e.g. from an old subnet after the host re-assigned us) would
   // keep stale connected routes, so the bridge holds exactly the gateway address.
   note(result, nl::ensure_address(plan.bridge, plan.bridge_address),
@@ -188,12 +231,15 @@ DefaultNetworkPlan make_default_plan(const std::string& network_name, Ipv4Cidr s
   // Interface names stop at 15 bytes; "kohakuriver-net" fits exactly.
   plan.bridge = network_name.size() <= 15 ? network_name : network_name.substr(0, 15);
   plan.gateway_address = nl::IfAddr{gateway, subnet.prefix};
+  plan.bridge_mac = bridge_mac_for(gateway);
   return plan;
 }
 
 ApplyResult apply_default_network(const DefaultNetworkPlan& plan) {
   ApplyResult result;
   note(result, nl::ensure_bridge(plan.bridge, plan.mtu, true), "bridge " + plan.bridge);
+  note(result, ensure_link_mac(plan.bridge, plan.bridge_mac),
+       "MAC " + mac_to_string(plan.bridge_mac) + " of " + plan.bridge);
   note(result, nl::ensure_address(plan.bridge, plan.gateway_address),
        "address " + plan.gateway_address.to_string() + " on " + plan.bridge);
   if (nl::ensure_sysctl("net.ipv4.ip_forward", "1")) {

@@ -7,6 +7,8 @@
 // Nothing here is ever torn down on shutdown: workloads keep talking while the runner restarts.
 #include <nlohmann/json.hpp>
 
+#include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,9 +25,17 @@ namespace kohaku::runner {
 inline constexpr const char* kOverlayBridge = "kohaku-overlay";
 inline constexpr const char* kOverlayVxlan = "vxlan0";
 
+// A fixed, locally administered MAC for a bridge whose gateway is `gateway`:
+// 02:6b:<gateway's four bytes>. Without it the kernel derives the bridge MAC from its ports, so
+// re-creating vxlan0 (or a restart that rebuilds the bridge) changes the gateway's MAC under the
+// workloads' ARP caches and their traffic stops until those entries time out.
+std::array<uint8_t, 6> bridge_mac_for(Ipv4Addr gateway);
+std::string mac_to_string(const std::array<uint8_t, 6>& mac);
+
 struct OverlayPlan {
   std::string bridge = kOverlayBridge;
   netlink::IfAddr bridge_address;  // gateway/prefix of the runner subnet
+  std::array<uint8_t, 6> bridge_mac{};
   unsigned mtu = 1450;
   netlink::VxlanSpec vxlan;
   netlink::RouteSpec route;  // overlay network via the host's address on the runner subnet
@@ -61,6 +71,7 @@ nlohmann::json observe_overlay(const std::optional<OverlayPlan>& plan);
 struct DefaultNetworkPlan {
   std::string bridge;  // DOCKER_NETWORK_NAME cut to an interface name
   netlink::IfAddr gateway_address;
+  std::array<uint8_t, 6> bridge_mac{};
   unsigned mtu = 1500;
 };
 DefaultNetworkPlan make_default_plan(const std::string& network_name, Ipv4Cidr subnet,

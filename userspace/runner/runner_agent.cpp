@@ -34,11 +34,9 @@ DockerNetworkSpec default_network_spec(const RunnerConfig& config, const std::st
   spec.subnet = config.docker_network_subnet;
   spec.gateway = config.docker_network_gateway;
   spec.mtu = 1500;
-  const auto& s = config.docker_network_subnet;
-  if (s.prefix < 31) {
-    spec.ip_range = Ipv4Cidr{Ipv4Addr{s.addr.value + static_cast<uint32_t>(s.size() / 2)},
-                             static_cast<uint8_t>(s.prefix + 1)};
-  }
+  // Docker picks from the upper half, the runner's own workloads from the bottom up.
+  spec.ip_range = upper_half(config.docker_network_subnet);
+  if (spec.ip_range.prefix != 0) spec.excluded["kohaku-range-base"] = spec.ip_range.first();
   spec.masquerade = true;  // the fallback network reaches the outside like any Docker network
   return spec;
 }
@@ -385,6 +383,8 @@ json RunnerAgent::status() const {
     out["url"] = physical_ ? json(runner_url(*physical_, config_.runner_port)) : json(nullptr);
     out["enabled"] = config_.overlay_enabled;
     out["state"] = state_name(state_);
+    // What scripts wait for: registered, devices applied, workloads go to the overlay.
+    out["overlay_ready"] = state_ == State::kActive;
     out["reason"] = reason_.empty() ? json(nullptr) : json(reason_);
     out["registered"] = registered_;
     out["registrations"] = registrations_;
