@@ -336,6 +336,7 @@ void HostDatapath::ensure_stats_entry(uint32_t runner_id) {
 }
 
 void HostDatapath::upsert_runner(const RunnerRoute& r) {
+  std::lock_guard lock(write_mu_);
   if (r.runner_id == 0) throw std::invalid_argument("runner id 0 is reserved");
   if (r.ifindex == 0)
     throw std::invalid_argument("runner " + std::to_string(r.runner_id) + ": ifindex 0");
@@ -370,6 +371,7 @@ void HostDatapath::upsert_runner(const RunnerRoute& r) {
 }
 
 bool HostDatapath::remove_runner(uint32_t runner_id) {
+  std::lock_guard lock(write_mu_);
   if (runner_id == 0) return false;
   bool removed = false;
   int routes = bpf_map__fd(skel_->maps.host_routes);
@@ -397,12 +399,22 @@ std::vector<RunnerRoute> HostDatapath::runners() const {
 
 void HostDatapath::add_host_address(const HostAddress& a) {
   if (a.addr.is_unspecified()) throw std::invalid_argument("host address 0.0.0.0");
+  std::lock_guard lock(write_mu_);
+  write_host_address(a);
+}
+
+bool HostDatapath::remove_host_address(Ipv4Addr a) {
+  std::lock_guard lock(write_mu_);
+  return erase_host_address(a);
+}
+
+void HostDatapath::write_host_address(const HostAddress& a) {
   host_addr_key k = addr_key(a.addr);
   host_addr v{a.ifindex};
   update(bpf_map__fd(skel_->maps.host_addrs), &k, &v, "host_addrs");
 }
 
-bool HostDatapath::remove_host_address(Ipv4Addr a) {
+bool HostDatapath::erase_host_address(Ipv4Addr a) {
   host_addr_key k = addr_key(a);
   return erase(bpf_map__fd(skel_->maps.host_addrs), &k, "host_addrs");
 }
@@ -419,6 +431,7 @@ std::vector<HostAddress> HostDatapath::host_addresses() const {
 
 void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
                              const std::vector<HostAddress>& want_addrs) {
+  std::lock_guard lock(write_mu_);
   // Validate everything before the first write so bad input changes nothing.
   std::set<uint32_t> ids, ifindexes;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -473,11 +486,11 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
 
   std::set<uint32_t> keep_addrs;
   for (const HostAddress& a : want_addrs) {
-    add_host_address(a);
+    write_host_address(a);
     keep_addrs.insert(a.addr.value);
   }
   for (const HostAddress& a : host_addresses())
-    if (!keep_addrs.count(a.addr.value)) remove_host_address(a.addr);
+    if (!keep_addrs.count(a.addr.value)) erase_host_address(a.addr);
 }
 
 void HostDatapath::attach(uint32_t ifindex) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,6 +58,7 @@ struct RunnerCounters {
   std::vector<std::pair<std::string_view, uint64_t>> named() const;
 };
 
+// Map updates are safe from several threads; attach/detach are independent per device.
 class HostDatapath {
  public:
   // Loads (or adopts) the program and maps; throws std::system_error / std::runtime_error with
@@ -100,7 +102,11 @@ class HostDatapath {
   void load(const HostDatapathOptions& options);
   void pin_program();
   void ensure_stats_entry(uint32_t runner_id);
+  void write_host_address(const HostAddress& addr);
+  bool erase_host_address(Ipv4Addr addr);
 
+  // Serializes map writers: upsert/remove/reconcile read-modify-write several maps.
+  std::mutex write_mu_;
   std::unique_ptr<host_forward, void (*)(host_forward*)> skel_;
   std::string pin_dir_;
   std::vector<std::string> migrated_;
