@@ -15,10 +15,12 @@ namespace kohaku {
 StateStore::StateStore(const std::filesystem::path& dir, Options options)
     : dir_(dir), options_(options) {
   std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
+  bool created = std::filesystem::create_directories(dir_, ec);
   if (ec)
     throw std::runtime_error("cannot create state directory " + dir_.string() + ": " +
                              ec.message());
+  // A new directory's own entry must be durable too, or a power loss can lose the whole tree.
+  if (created) fsync_directory(dir_.parent_path().empty() ? "." : dir_.parent_path());
   ::chmod(dir_.c_str(), 0700);
 
   auto lock_path = dir_ / "lock";
