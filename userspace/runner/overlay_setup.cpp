@@ -48,6 +48,24 @@ nl::EnsureAction ensure_link_mac(const std::string& name, const std::array<uint8
   return nl::EnsureAction::kRepaired;
 }
 
+// Forwarding on; ICMP redirects off. Traffic between two subnets leaves through the bridge it
+// came in on (workload -> gateway -> host's .254), so the kernel would tell workloads to talk to
+// the host directly, and a workload that obeys bypasses this runner's forward filter and NAT.
+// The kernel sends redirects when either "all" or the device asks for them, hence both.
+void ensure_forwarding(ApplyResult& result, const std::string& bridge) {
+  const std::pair<std::string, std::string> settings[] = {
+      {"net.ipv4.ip_forward", "1"},
+      {nl::ipv4_conf_key("all", "send_redirects"), "0"},
+      {nl::ipv4_conf_key(bridge, "send_redirects"), "0"},
+  };
+  for (const auto& [key, value] : settings) {
+    if (nl::ensure_sysctl(key, value)) {
+      result.changed = true;
+      result.repairs.push_back(key + " set to " + value);
+    }
+  }
+}
+
 json link_json(const std::optional<nl::LinkInfo>& link) {
   if (!link) return json{{"exists", false}};
   return json{{"exists", true},       {"kind", link->kind},
@@ -167,10 +185,7 @@ ApplyResult apply_overlay(const OverlayPlan& plan) {
   note(result, nl::ensure_bridge_port(plan.bridge, plan.vxlan.name),
        plan.vxlan.name + " as port of " + plan.bridge);
   note(result, nl::ensure_route(plan.route), "route " + nl::to_string(plan.route));
-  if (nl::ensure_sysctl("net.ipv4.ip_forward", "1")) {
-    result.changed = true;
-    result.repairs.push_back("net.ipv4.ip_forward set to 1");
-  }
+  ensure_forwarding(result, plan.bridge);
   return result;
 }
 
@@ -242,10 +257,7 @@ ApplyResult apply_default_network(const DefaultNetworkPlan& plan) {
        "MAC " + mac_to_string(plan.bridge_mac) + " of " + plan.bridge);
   note(result, nl::ensure_address(plan.bridge, plan.gateway_address),
        "address " + plan.gateway_address.to_string() + " on " + plan.bridge);
-  if (nl::ensure_sysctl("net.ipv4.ip_forward", "1")) {
-    result.changed = true;
-    result.repairs.push_back("net.ipv4.ip_forward set to 1");
-  }
+  ensure_forwarding(result, plan.bridge);
   return result;
 }
 

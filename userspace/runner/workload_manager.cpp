@@ -182,6 +182,11 @@ json WorkloadManager::attach(const json& body) {
   w.host_managed = net.host_managed;
   w.created_at_ms = now_ms();
   const unsigned long inode = ns->inode();
+  // A pid still in our namespace (e.g. a process not yet moved into its own) would get a veth
+  // and a default route in the runner's namespace: never.
+  if (inode == nl::Netns::current().inode()) {
+    throw ApiError(400, "that is the runner's own network namespace; give the workload's");
+  }
   for (const auto& other : workloads_) {
     if (other.release_pending || other.interface != w.interface) continue;
     if (netns_inode(other) == inode) {
