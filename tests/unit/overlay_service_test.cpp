@@ -598,5 +598,23 @@ TEST_F(OverlayServiceTest, ObserverMayCallBackIntoTheService) {
   EXPECT_TRUE(svc->allocations().empty());
 }
 
+TEST_F(OverlayServiceTest, SnapshotWithABadRecordStopsStartupNamingTheFile) {
+  svc.reset();
+  auto snapshot = fs::path(config.state_dir) / StateStore::kSnapshotName;
+  json doc = {{"format", 1},
+              {"seq", 0},
+              {"state",
+               {{"subnet_config", "10.128.0.0/12/6/14"},
+                {"nodes", json::array({{{"id", 1}}})},
+                {"ips", json::array()}}}};
+  write_file_atomically(snapshot, doc.dump());
+  try {
+    start();
+    FAIL() << "expected a startup error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(snapshot.string()), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace kohaku

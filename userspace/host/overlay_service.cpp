@@ -313,20 +313,27 @@ struct OverlayService::Impl {
     }
   }
 
+  void load_snapshot(const json& snapshot) {
+    std::string saved = snapshot.value("subnet_config", "");
+    for (const auto& n : snapshot.at("nodes")) registry.put(RunnerRegistry::from_json(n));
+    if (saved != scheme.to_string()) {
+      log::warn(kComponent, "OVERLAY_SUBNET changed from " + saved + " to " + scheme.to_string() +
+                                ": runners keep their ids, " +
+                                std::to_string(snapshot.at("ips").size()) +
+                                " IP reservations of the old layout are dropped");
+      return;
+    }
+    for (const auto& e : snapshot.at("ips")) book.put(IpReservationBook::from_json(e));
+  }
+
   void load() {
     json snapshot = store.take_snapshot();
-    bool scheme_changed = false;
     if (!snapshot.is_null()) {
-      std::string saved = snapshot.value("subnet_config", "");
-      scheme_changed = saved != scheme.to_string();
-      for (const auto& n : snapshot.at("nodes")) registry.put(RunnerRegistry::from_json(n));
-      if (scheme_changed) {
-        log::warn(kComponent, "OVERLAY_SUBNET changed from " + saved + " to " + scheme.to_string() +
-                                  ": runners keep their ids, " +
-                                  std::to_string(snapshot.at("ips").size()) +
-                                  " IP reservations of the old layout are dropped");
-      } else {
-        for (const auto& e : snapshot.at("ips")) book.put(IpReservationBook::from_json(e));
+      try {
+        load_snapshot(snapshot);
+      } catch (const std::exception& e) {
+        throw std::runtime_error("snapshot " + (store.dir() / StateStore::kSnapshotName).string() +
+                                 " cannot be loaded: " + e.what());
       }
     }
     size_t index = 0;
