@@ -113,26 +113,6 @@ size_t possible_cpus() {
   return static_cast<size_t>(n);
 }
 
-MapLayout wanted_layout(const bpf_object* obj, const bpf_map* map) {
-  const btf* b = bpf_object__btf(obj);
-  return MapLayout{static_cast<uint32_t>(bpf_map__type(map)),
-                   bpf_map__key_size(map),
-                   bpf_map__value_size(map),
-                   bpf_map__max_entries(map),
-                   bpf_map__map_flags(map),
-                   type_signature(b, bpf_map__btf_key_type_id(map)),
-                   type_signature(b, bpf_map__btf_value_type_id(map))};
-}
-
-bool is_percpu(uint32_t type) {
-  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
-         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
-}
-
-size_t round8(size_t n) {
-  return (n + 7) / 8 * 8;
-}
-
 // A pinned map moved aside because its layout differs from this build's.
 struct Displaced {
   std::string name;
@@ -140,48 +120,6 @@ struct Displaced {
   std::string aside;  // where it is pinned during the migration
   UniqueFd fd;
 };
-
-// Copies the entries of an old map into the new one by field name; entries whose key cannot be
-// rebuilt are skipped (reconcile() restores what the daemon knows). Returns entries carried.
-size_t carry_entries(const Displaced& old, const bpf_object* obj, const bpf_map* map) {
-  bpf_map_info info{};
-  uint32_t len = sizeof(info);
-  if (bpf_obj_get_info_by_fd(old.fd.get(), &info, &len) != 0 || info.btf_id == 0) return 0;
-  struct BtfFree {
-    void operator()(btf* b) const { btf__free(b); }
-  };
-  std::unique_ptr<btf, BtfFree> old_btf(btf__load_from_kernel_by_id(info.btf_id));
-  if (!old_btf) return 0;
-  const btf* new_btf = bpf_object__btf(obj);
-  bool old_percpu = is_percpu(info.type);
-  bool new_percpu = is_percpu(bpf_map__type(map));
-  size_t copies = old_percpu && new_percpu ? possible_cpus() : 1;
-  if (old_percpu != new_percpu) return 0;
-  size_t old_stride = old_percpu ? round8(info.value_size) : info.value_size;
-  size_t new_stride = new_percpu ? round8(bpf_map__value_size(map)) : bpf_map__value_size(map);
-
-  std::vector<uint8_t> key(info.key_size), next(info.key_size), value(old_stride * copies);
-  std::vector<uint8_t> new_key(bpf_map__key_size(map)), new_value(new_stride * copies);
-  size_t carried = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(old.fd.get(), prev, next.data()) == 0) {
-    key = next;
-    prev = key.data();
-    if (bpf_map_lookup_elem(old.fd.get(), key.data(), value.data()) != 0) continue;
-    std::fill(new_key.begin(), new_key.end(), 0);
-    std::fill(new_value.begin(), new_value.end(), 0);
-    if (!convert_by_field_name(old_btf.get(), info.btf_key_type_id, key.data(), new_btf,
-                               bpf_map__btf_key_type_id(map), new_key.data()))
-      continue;
-    for (size_t cpu = 0; cpu < copies; ++cpu)
-      convert_by_field_name(old_btf.get(), info.btf_value_type_id, value.data() + cpu * old_stride,
-                            new_btf, bpf_map__btf_value_type_id(map),
-                            new_value.data() + cpu * new_stride);
-    if (bpf_map_update_elem(bpf_map__fd(map), new_key.data(), new_value.data(), BPF_ANY) == 0)
-      ++carried;
-  }
-  return carried;
-}
 
 struct CounterName {
   std::string_view name;
@@ -267,7 +205,7 @@ void HostDatapath::load(const HostDatapathOptions& options) {
     } catch (const std::exception& e) {
       throw std::runtime_error("pinned " + pin + ": " + e.what());
     }
-    MapLayout want = wanted_layout(obj, map);
+    MapLayout want = map_layout_of(obj, map);
     if (have == want) continue;
     log::warn(kLog, "pinned map " + pin + " has another layout (" + have.describe() +
                         "; this build: " + want.describe() + "): migrating");
@@ -287,7 +225,7 @@ void HostDatapath::load(const HostDatapathOptions& options) {
 
   for (Displaced& d : displaced) {
     const bpf_map* m = bpf_object__find_map_by_name(obj, d.name.c_str());
-    size_t carried = carry_entries(d, obj, m);
+    size_t carried = carry_entries_by_field_name(d.fd.get(), obj, m);
     log::info(kLog, "migrated map " + d.name + ": carried " + std::to_string(carried) +
                         " entries over by field name");
     std::filesystem::remove(d.aside);
@@ -456,7 +394,6 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
 
   int routes = bpf_map__fd(skel_->maps.host_routes);
   int ingress = bpf_map__fd(skel_->maps.host_ingress);
-  int addrs = bpf_map__fd(skel_->maps.host_addrs);
   int stats = bpf_map__fd(skel_->maps.host_stats);
   std::set<std::pair<uint64_t, uint64_t>> keep_routes;   // (prefixlen<<32|addr, ifindex<<32|id)
   std::set<std::pair<uint32_t, uint32_t>> keep_ingress;  // (ifindex, id)

@@ -1,14 +1,17 @@
 #include "host/bpf/map_layout.h"
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/bpf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace kohaku::bpf {
 namespace {
@@ -56,6 +59,15 @@ struct BtfDeleter {
 size_t type_size(const btf* b, uint32_t id) {
   long n = btf__resolve_size(b, id);
   return n < 0 ? 0 : static_cast<size_t>(n);
+}
+
+bool is_percpu(uint32_t type) {
+  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH;
+}
+
+size_t round8(size_t n) {
+  return (n + 7) / 8 * 8;
 }
 
 }  // namespace
@@ -120,6 +132,61 @@ bool convert_by_field_name(const btf* src_btf, uint32_t src_id, const uint8_t* s
     complete = complete && found;
   }
   return complete;
+}
+
+}  // namespace kohaku::bpf
+
+namespace kohaku::bpf {
+
+MapLayout map_layout_of(const bpf_object* obj, const bpf_map* map) {
+  const btf* b = bpf_object__btf(obj);
+  return MapLayout{static_cast<uint32_t>(bpf_map__type(map)),
+                   bpf_map__key_size(map),
+                   bpf_map__value_size(map),
+                   bpf_map__max_entries(map),
+                   bpf_map__map_flags(map),
+                   type_signature(b, bpf_map__btf_key_type_id(map)),
+                   type_signature(b, bpf_map__btf_value_type_id(map))};
+}
+
+size_t carry_entries_by_field_name(int old_fd, const bpf_object* obj, const bpf_map* map) {
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(old_fd, &info, &len) != 0 || info.btf_id == 0) return 0;
+  std::unique_ptr<btf, BtfDeleter> old_btf(btf__load_from_kernel_by_id(info.btf_id));
+  if (!old_btf) return 0;
+  const btf* new_btf = bpf_object__btf(obj);
+  bool old_percpu = is_percpu(info.type);
+  bool new_percpu = is_percpu(bpf_map__type(map));
+  if (old_percpu != new_percpu) return 0;
+  int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return 0;
+  size_t copies = old_percpu ? static_cast<size_t>(cpus) : 1;
+  // Per-CPU values come as one slot per possible CPU, each rounded up to 8 bytes.
+  size_t old_stride = old_percpu ? round8(info.value_size) : info.value_size;
+  size_t new_stride = new_percpu ? round8(bpf_map__value_size(map)) : bpf_map__value_size(map);
+
+  std::vector<uint8_t> key(info.key_size), next(info.key_size), value(old_stride * copies);
+  std::vector<uint8_t> new_key(bpf_map__key_size(map)), new_value(new_stride * copies);
+  size_t carried = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(old_fd, prev, next.data()) == 0) {
+    key = next;
+    prev = key.data();
+    if (bpf_map_lookup_elem(old_fd, key.data(), value.data()) != 0) continue;
+    std::fill(new_key.begin(), new_key.end(), 0);
+    std::fill(new_value.begin(), new_value.end(), 0);
+    if (!convert_by_field_name(old_btf.get(), info.btf_key_type_id, key.data(), new_btf,
+                               bpf_map__btf_key_type_id(map), new_key.data()))
+      continue;
+    for (size_t cpu = 0; cpu < copies; ++cpu)
+      convert_by_field_name(old_btf.get(), info.btf_value_type_id, value.data() + cpu * old_stride,
+                            new_btf, bpf_map__btf_value_type_id(map),
+                            new_value.data() + cpu * new_stride);
+    if (bpf_map_update_elem(bpf_map__fd(map), new_key.data(), new_value.data(), BPF_ANY) == 0)
+      ++carried;
+  }
+  return carried;
 }
 
 }  // namespace kohaku::bpf
