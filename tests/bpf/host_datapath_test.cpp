@@ -201,6 +201,15 @@ TEST_F(HostDatapathPinTest, PinThatIsNotAMapIsRejectedUntouched) {
   EXPECT_TRUE(std::filesystem::exists(pin_dir_ + "/host_ingress"));
 }
 
+TEST_F(HostDatapathPinTest, SwitchingToKernelDatapathRemovesPins) {
+  open()->upsert_runner(kRunner1);
+  EXPECT_EQ(bpf::remove_host_pins(options_.pin_root), 5u);  // program + four maps
+  EXPECT_FALSE(std::filesystem::exists(pin_dir_));
+  EXPECT_EQ(bpf::remove_host_pins(options_.pin_root), 0u);
+  // Switching back starts from empty maps.
+  EXPECT_TRUE(open()->runners().empty());
+}
+
 TEST(HostDatapathMaps, BadInputIsRejectedAndChangesNothing) {
   HostDatapath dp(HostDatapathOptions{.pin = false});
   dp.upsert_runner(kRunner1);
@@ -297,6 +306,10 @@ TEST_F(HostDatapathDeviceTest, AttachReplacesAndDetachLeavesOtherFilters) {
   EXPECT_TRUE(second.detach(vxa_));
   EXPECT_FALSE(second.attached_program_id(vxa_));
   EXPECT_FALSE(second.detach(vxa_));
+  // Detaching without a loaded datapath (switch to the kernel path) finds the same filter.
+  second.attach(vxa_);
+  EXPECT_TRUE(bpf::detach_host_forward(vxa_));
+  EXPECT_FALSE(second.attached_program_id(vxa_));
   EXPECT_FALSE(second.detach(vxb_));  // never had a clsact hook
   EXPECT_EQ(bpf::tc_ingress_program_id(static_cast<int>(vxa_), other), other_id);
 }

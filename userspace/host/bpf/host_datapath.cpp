@@ -435,7 +435,24 @@ void HostDatapath::attach(uint32_t ifindex) {
 }
 
 bool HostDatapath::detach(uint32_t ifindex) {
+  return detach_host_forward(ifindex);
+}
+
+bool detach_host_forward(uint32_t ifindex) {
   return tc_ingress_detach(static_cast<int>(ifindex), kFilter);
+}
+
+size_t remove_host_pins(const std::string& pin_root) {
+  std::filesystem::path dir = std::filesystem::path(pin_root) / "host";
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return 0;
+  size_t removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::filesystem::remove(entry.path());  // throws filesystem_error naming the path
+    ++removed;
+  }
+  std::filesystem::remove(dir, ec);
+  return removed;
 }
 
 std::optional<uint32_t> HostDatapath::attached_program_id(uint32_t ifindex) const {

@@ -112,4 +112,11 @@ class HostDatapath {
   std::vector<std::string> migrated_;
 };
 
+// Leaving the BPF datapath (OVERLAY_DATAPATH switched to "kernel") without loading anything:
+// removes our filter from a device's TC ingress (false when it was not there)...
+bool detach_host_forward(uint32_t ifindex);
+// ...and the pins under <pin_root>/host/; the maps and program vanish with their last user.
+// Returns how many pins were removed; a missing directory is not an error.
+size_t remove_host_pins(const std::string& pin_root);
+
 }  // namespace kohaku::bpf
