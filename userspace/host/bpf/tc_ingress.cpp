@@ -1,9 +1,15 @@
 #include "host/bpf/tc_ingress.h"
 
 #include <bpf/libbpf.h>
+#include <linux/pkt_sched.h>
 #include <net/if.h>
+#include <netlink/netlink.h>
+#include <netlink/route/qdisc.h>
+#include <netlink/route/tc.h>
 
+#include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace kohaku::bpf {
@@ -32,11 +38,28 @@ bpf_tc_opts filter_opts(TcFilterId id) {
   return opts;
 }
 
+// Whether the device already has a clsact qdisc. Asked first because bpf_tc_hook_create() on an
+// existing hook makes libbpf log the kernel's "Exclusivity flag on" as a warning, once per device
+// on every daemon restart. Unknown (netlink trouble) counts as missing: the create call decides.
+bool has_clsact(int ifindex) {
+  std::unique_ptr<nl_sock, void (*)(nl_sock*)> sock(nl_socket_alloc(), nl_socket_free);
+  if (!sock || nl_connect(sock.get(), NETLINK_ROUTE) < 0) return false;
+  nl_cache* raw = nullptr;
+  if (rtnl_qdisc_alloc_cache(sock.get(), &raw) < 0) return false;
+  std::unique_ptr<nl_cache, void (*)(nl_cache*)> cache(raw, nl_cache_free);
+  rtnl_qdisc* q = rtnl_qdisc_get_by_parent(cache.get(), ifindex, TC_H_CLSACT);
+  if (!q) return false;
+  const char* kind = rtnl_tc_get_kind(TC_CAST(q));
+  bool clsact = kind && std::string_view(kind) == "clsact";
+  rtnl_qdisc_put(q);
+  return clsact;
+}
+
 }  // namespace
 
 void tc_ingress_attach(int ifindex, int prog_fd, TcFilterId id) {
   bpf_tc_hook hook = ingress_hook(ifindex);
-  int err = bpf_tc_hook_create(&hook);
+  int err = has_clsact(ifindex) ? 0 : bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST)
     throw std::system_error(-err, std::generic_category(),
                             "cannot create clsact hook on " + device(ifindex));
