@@ -105,8 +105,12 @@ int host_forward(struct __sk_buff *skb)
 
 	if (p.ip->ttl <= 1)
 		return pass(skb, st, HOST_PASS_TTL);
-	/* Judged per segment for GSO packets: their skb->len is the whole aggregate. */
-	if (bpf_check_mtu(skb, target, &mtu, 0, BPF_MTU_CHK_SEGS) != BPF_MTU_CHK_RET_SUCCESS)
+	/* Judged per segment for GSO packets: their skb->len is the whole aggregate. A negative
+	 * result means the target device is gone (a stale route): the kernel routes it instead. */
+	rc = bpf_check_mtu(skb, target, &mtu, 0, BPF_MTU_CHK_SEGS);
+	if (rc < 0)
+		return pass(skb, st, HOST_PASS_FIB);
+	if (rc != BPF_MTU_CHK_RET_SUCCESS)
 		return pass(skb, st, HOST_PASS_OVERSIZE);
 
 	fib.family = KH_AF_INET;

@@ -297,6 +297,14 @@ TEST_F(HostForwardTest, KernelRouteToAnotherDeviceWins) {
   EXPECT_EQ(stats(1).pass_fib, 2u);
 }
 
+TEST_F(HostForwardTest, RouteToVanishedDeviceIsLeftToTheKernel) {
+  // The tunnel was deleted before the daemon removed its route: nothing to redirect to.
+  dp_->upsert_runner({3, Ipv4Cidr::parse("10.3.0.0/16"), 999999});
+  expect_passed_untouched(from_runner1(kW1, ip("10.3.0.5")));
+  EXPECT_EQ(stats(1).pass_fib, 1u);
+  EXPECT_EQ(stats(1).pass_oversize, 0u);
+}
+
 TEST_F(HostForwardTest, UnregisteredIngressDeviceIsPassedAndCountedOnRunnerZero) {
   Bytes in = from_runner1(kW1, kW2);
   RunResult r = test_run(dp_->program_fd(), in, ifindex_of("vxb-peer"));
