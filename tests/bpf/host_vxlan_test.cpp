@@ -122,6 +122,21 @@ TEST_F(HostVxlanTest, WithKernelForwardingOnTrafficStillTakesTheFastPath) {
   EXPECT_EQ(hub_forwarded_datagrams(), before);
 }
 
+TEST_F(HostVxlanTest, KernelAnswersWhatTheProgramHandsOver) {
+  sh("echo 1 > /proc/sys/net/ipv4/conf/all/forwarding");
+  dp_->attach(ifindex_of("vxkr1"));
+  dp_->attach(ifindex_of("vxkr2"));
+  // TTL 1: the hub's kernel sends Time Exceeded back to runner 1.
+  std::string ttl = sh("ip netns exec " + r1_ + " ping -n -c 1 -W 2 -t 1 10.2.0.5; true");
+  EXPECT_NE(ttl.find("Time to live exceeded"), std::string::npos) << ttl;
+  EXPECT_GE(dp_->counters(1)->sum.pass_ttl, 1u);
+  // Larger than runner 2's tunnel with DF set: the hub's kernel sends Fragmentation Needed.
+  sh("ip link set vxkr2 mtu 1400");
+  std::string big = sh("ip netns exec " + r1_ + " ping -n -c 1 -W 2 -M do -s 1420 10.2.0.5; true");
+  EXPECT_NE(big.find("mtu = 1400"), std::string::npos) << big;
+  EXPECT_GE(dp_->counters(1)->sum.pass_oversize, 1u);
+}
+
 TEST_F(HostVxlanTest, SpoofedSourceNeverArrives) {
   dp_->attach(ifindex_of("vxkr1"));
   dp_->attach(ifindex_of("vxkr2"));
