@@ -115,8 +115,8 @@ json HostApi::register_runner(const json& body) const {
   return call("POST", "/api/register", body);
 }
 
-void HostApi::heartbeat(const std::string& hostname, const json& body) const {
-  call("PUT", "/api/heartbeat/" + http::percent_encode(hostname), body);
+json HostApi::heartbeat(const std::string& hostname, const json& body) const {
+  return call("PUT", "/api/heartbeat/" + http::percent_encode(hostname), body);
 }
 
 Reservation HostApi::reserve(const std::string& runner, std::optional<Ipv4Addr> ip,

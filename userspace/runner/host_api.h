@@ -57,8 +57,9 @@ class HostApi {
 
   // POST /api/register; returns the whole answer.
   nlohmann::json register_runner(const nlohmann::json& body) const;
-  // PUT /api/heartbeat/{hostname}; throws HostApiError(404) when the host forgot us.
-  void heartbeat(const std::string& hostname, const nlohmann::json& body) const;
+  // PUT /api/heartbeat/{hostname}; throws HostApiError(404) when the host forgot us. The
+  // answer may carry the current `overlay` block (as in the register answer).
+  nlohmann::json heartbeat(const std::string& hostname, const nlohmann::json& body) const;
 
   // POST /api/overlay/ip/reserve?runner=&ip=&ttl=
   Reservation reserve(const std::string& runner, std::optional<Ipv4Addr> ip,

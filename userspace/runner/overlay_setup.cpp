@@ -1,8 +1,12 @@
 #include "runner/overlay_setup.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <memory>
 #include <stdexcept>
+
+#include <netlink/route/neighbour.h>
 
 #include "common/log.h"
 #include "common/netlink/bridge_link.h"
@@ -63,6 +67,26 @@ void ensure_forwarding(ApplyResult& result, const std::string& bridge) {
       result.changed = true;
       result.repairs.push_back(key + " set to " + value);
     }
+  }
+}
+
+// Drops the ARP entry for `ip` on `dev` so the next packet resolves it afresh. Needed when the
+// tunnel was rebuilt: the host's end may be a new device with a new MAC, and a cached entry
+// would keep sending to the old one until it ages out (tens of seconds of lost traffic).
+void forget_neighbor(const std::string& dev, Ipv4Addr ip) {
+  const auto link = nl::find_link(dev);
+  if (!link) return;
+  nl::NlSocket sock;
+  std::unique_ptr<rtnl_neigh, decltype(&rtnl_neigh_put)> neigh(rtnl_neigh_alloc(), &rtnl_neigh_put);
+  if (!neigh) throw std::runtime_error("forget neighbor " + ip.to_string() + ": out of memory");
+  nl::AddrPtr dst = nl::make_nl_addr(ip);
+  rtnl_neigh_set_family(neigh.get(), AF_INET);
+  rtnl_neigh_set_ifindex(neigh.get(), link->ifindex);
+  rtnl_neigh_set_dst(neigh.get(), dst.get());
+  const int rc = rtnl_neigh_delete(sock.get(), neigh.get(), 0);
+  // No entry to forget is the common case, not an error.
+  if (rc < 0 && rc != -NLE_OBJ_NOTFOUND && sock.last_errno() != ENOENT) {
+    sock.fail(rc, "forget neighbor " + ip.to_string() + " on " + dev);
   }
 }
 
@@ -181,7 +205,11 @@ ApplyResult apply_overlay(const OverlayPlan& plan) {
   // keep stale connected routes, so the bridge holds exactly the gateway address.
   note(result, nl::ensure_address(plan.bridge, plan.bridge_address),
        "address " + plan.bridge_address.to_string() + " on " + plan.bridge);
-  note(result, nl::ensure_vxlan(plan.vxlan), plan.vxlan.name);
+  const nl::EnsureAction tunnel = nl::ensure_vxlan(plan.vxlan);
+  note(result, tunnel, plan.vxlan.name);
+  if (tunnel == nl::EnsureAction::kCreated || tunnel == nl::EnsureAction::kRecreated) {
+    forget_neighbor(plan.bridge, *plan.route.gateway);
+  }
   note(result, nl::ensure_bridge_port(plan.bridge, plan.vxlan.name),
        plan.vxlan.name + " as port of " + plan.bridge);
   note(result, nl::ensure_route(plan.route), "route " + nl::to_string(plan.route));

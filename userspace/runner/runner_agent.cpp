@@ -146,10 +146,12 @@ std::chrono::seconds RunnerAgent::step() {
   bool refused = false;
   if (registered_ && heartbeats_since_register_ < kReRegisterEvery) {
     try {
-      host_->heartbeat(hostname_, json{{"hostname", hostname_},
-                                       {"workloads", workloads_.count()},
-                                       {"overlay_state", state_name(current_state().first)}});
+      const json answer =
+          host_->heartbeat(hostname_, json{{"hostname", hostname_},
+                                           {"workloads", workloads_.count()},
+                                           {"overlay_state", state_name(current_state().first)}});
       ++heartbeats_since_register_;
+      follow_heartbeat_answer(answer);
       {
         std::lock_guard lock(mu_);
         last_heartbeat_ms_ = now_ms();
@@ -197,6 +199,32 @@ std::chrono::seconds RunnerAgent::step() {
   if (refused) return kRefusedRetry;
   if (!registered_) return std::min(interval, seconds(2));
   return interval;
+}
+
+void RunnerAgent::follow_heartbeat_answer(const json& answer) {
+  if (!config_.overlay_enabled || !answer.contains("overlay")) return;
+  OverlayAssignment a;
+  try {
+    a = OverlayAssignment::from_json(answer["overlay"]);
+  } catch (const std::invalid_argument& e) {
+    log::warn(kLog, std::string("ignoring the heartbeat answer's overlay block: ") + e.what());
+    return;
+  }
+  std::lock_guard lock(mu_);
+  if (!assignment_ || *assignment_ == a) return;
+  if (a.runner_id != assignment_->runner_id || a.subnet != assignment_->subnet ||
+      !parameter_mismatch(a, config_).empty()) {
+    // A new id or subnet is a new registration's business, with all its checks.
+    log::warn(kLog, "the host reports another allocation than ours; registering again");
+    registered_ = false;
+    return;
+  }
+  log::warn(kLog, "the host's overlay parameters changed (host address " +
+                      assignment_->host_physical_ip.to_string() + " -> " +
+                      a.host_physical_ip.to_string() + "); following");
+  assignment_ = a;
+  plan_ = make_overlay_plan(a, *physical_, config_.overlay_vxlan_id, config_.overlay_vxlan_port,
+                            config_.overlay_mtu);
 }
 
 bool RunnerAgent::try_register() {

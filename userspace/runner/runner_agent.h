@@ -46,7 +46,10 @@ class RunnerAgent {
   void loop();
   // One pass; returns how long to wait before the next.
   std::chrono::seconds step();
-  bool try_register();  // true: registered and overlay applied
+  bool try_register();
+  // A heartbeat answer carrying the overlay block: adopt a changed host address at once.
+  void follow_heartbeat_answer(
+      const nlohmann::json& answer);  // true: registered and overlay applied
   void apply_current_overlay(bool announce);
   void use_default_network(const std::string& why);
   void sync_docker();
