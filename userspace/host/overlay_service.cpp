@@ -480,6 +480,7 @@ json OverlayService::register_runner(const json& body) {
 
 json OverlayService::heartbeat(const std::string& hostname, const json& body) {
   auto& m = *impl_;
+  json answer = {{"message", "Heartbeat received"}};
   {
     std::lock_guard lock(m.mu);
     int64_t now = m.clock();
@@ -497,8 +498,14 @@ json OverlayService::heartbeat(const std::string& hostname, const json& body) {
     m.registry.heartbeat(hostname, now, record);
     // Coming back to life must be durable; a routine heartbeat survives kill -9 without fsync.
     m.commit(!was_active);
+    // The runner compares this with what it applied, so a host whose address changed across a
+    // restart is followed at the next heartbeat.
+    if (m.config.overlay_enabled) {
+      const auto* a = m.registry.find_hostname(hostname);
+      if (a != nullptr) answer["overlay"] = m.overlay_block(*a);
+    }
   }
-  return {{"message", "Heartbeat received"}};
+  return answer;
 }
 
 json OverlayService::nodes() {
