@@ -172,6 +172,43 @@ INSTANTIATE_TEST_SUITE_P(
                       Drift{"learning", [](VxlanSpec& s) { s.learning = true; }}),
     [](const auto& info) { return std::string(info.param.name); });
 
+TEST_F(VxlanTest, StableMacSurvivesRecreateAndIsRepairedInPlace) {
+  VxlanSpec s = spec();
+  s.mac = MacAddr::stable_for(Ipv4Addr::parse("10.3.0.254"));
+  EXPECT_EQ(s.mac->to_string(), "0a:6b:0a:03:00:fe");
+  ASSERT_EQ(ensure_vxlan(s), EnsureAction::kCreated);
+  EXPECT_EQ(testing::ip_link_json("vxkt1")["address"], "0a:6b:0a:03:00:fe");
+
+  // A recreate (new remote) must come back with the same MAC: neighbours cached it.
+  s.remote = Ipv4Addr::parse("192.0.2.9");
+  ASSERT_EQ(ensure_vxlan(s), EnsureAction::kRecreated);
+  EXPECT_EQ(get_link("vxkt1").mac, *s.mac);
+
+  // Someone changes the MAC by hand: repaired in place, same ifindex.
+  int ifindex = get_link("vxkt1").ifindex;
+  set_link_mac("vxkt1", MacAddr{{0x0a, 0, 0, 0, 0, 1}});
+  EXPECT_NE(get_link("vxkt1").mac, *s.mac);
+  ASSERT_EQ(ensure_vxlan(s), EnsureAction::kRepaired);
+  EXPECT_EQ(get_link("vxkt1").mac, *s.mac);
+  EXPECT_EQ(get_link("vxkt1").ifindex, ifindex);
+  EXPECT_EQ(ensure_vxlan(s), EnsureAction::kKept);
+}
+
+TEST_F(VxlanTest, BridgeKeepsFixedMacWhenPortsChange) {
+  auto mac = MacAddr::stable_for(Ipv4Addr::parse("10.3.0.1"));
+  ASSERT_EQ(ensure_bridge("kt-br", 1450, true, mac), EnsureAction::kCreated);
+  ensure_vxlan(spec());
+  ensure_bridge_port("kt-br", "vxkt1");
+  EXPECT_EQ(get_link("kt-br").mac, mac);
+  delete_link("vxkt1");
+  ensure_vxlan(spec());
+  ensure_bridge_port("kt-br", "vxkt1");
+  EXPECT_EQ(get_link("kt-br").mac, mac);
+  set_link_mac("kt-br", MacAddr{{0x0a, 0, 0, 0, 0, 2}});
+  EXPECT_EQ(ensure_bridge("kt-br", 1450, true, mac), EnsureAction::kRepaired);
+  EXPECT_EQ(get_link("kt-br").mac, mac);
+}
+
 TEST_F(VxlanTest, EnsureReplacesLinkOfOtherKind) {
   create_bridge("vxkt1");
   EXPECT_EQ(ensure_vxlan(spec()), EnsureAction::kRecreated);

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "host/host_api.h"
 #include "host/host_config.h"
+#include "host/host_tunnels.h"
 #include "host/overlay_service.h"
 
 namespace {
@@ -57,11 +58,19 @@ int run(const kohaku::DaemonArgs& args) {
     return 1;
   }
 
-  // Network side hook: the component that keeps vxkr<id> devices and the BPF routing maps in
-  // step with the allocations plugs in here. It must first reconcile with
-  // service->allocations(), then receive changes through the observer.
-  AllocationObserver* network = nullptr;
-  service->set_observer(network);
+  // The network side: vxkr<id> devices (and, with the BPF datapath, the routing maps) follow
+  // the allocations. It reconciles with the restored state before the API serves anything.
+  std::optional<HostTunnels> tunnels;
+  if (config.overlay_enabled) {
+    try {
+      tunnels.emplace(config);
+      tunnels->start(*service);
+    } catch (const std::exception& e) {
+      log::error("hostd", std::string("cannot set up the overlay network: ") + e.what());
+      return 1;
+    }
+    service->set_observer(&*tunnels);
+  }
 
   http::Router router;
   router.set_bearer_token(config.overlay_api_token);
@@ -98,6 +107,8 @@ int run(const kohaku::DaemonArgs& args) {
       if (ec) return;
       try {
         service->tick();
+        // Devices deleted or changed behind our back come back within one interval.
+        if (tunnels) tunnels->reconcile(service->allocations());
       } catch (const std::exception& e) {
         // Keep serving: a failed cleanup pass is retried on the next tick.
         log::error("hostd", std::string("periodic cleanup failed: ") + e.what());

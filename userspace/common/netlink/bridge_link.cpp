@@ -16,7 +16,7 @@ constexpr std::string_view kLog = "netlink";
 
 }  // namespace
 
-void create_bridge(std::string_view name, unsigned mtu, bool up) {
+void create_bridge(std::string_view name, unsigned mtu, bool up, std::optional<MacAddr> mac) {
   validate_link_name(name);
   std::string what = "create bridge " + std::string(name);
   if (mtu != 0) what += " (MTU " + std::to_string(mtu) + ")";
@@ -26,16 +26,18 @@ void create_bridge(std::string_view name, unsigned mtu, bool up) {
   rtnl_link_set_name(link.get(), std::string(name).c_str());
   if (mtu != 0) rtnl_link_set_mtu(link.get(), mtu);
   if (up) rtnl_link_set_flags(link.get(), IFF_UP);
+  if (mac) rtnl_link_set_addr(link.get(), make_mac_addr(*mac).get());
   sock.check(rtnl_link_add(sock.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL), what);
 }
 
-EnsureAction ensure_bridge(std::string_view name, unsigned mtu, bool up) {
+EnsureAction ensure_bridge(std::string_view name, unsigned mtu, bool up,
+                           std::optional<MacAddr> mac) {
   validate_link_name(name);
   std::string n(name);
   NlSocket sock;
   LinkPtr link = fetch_link(sock, name);
   if (!link) {
-    create_bridge(name, mtu, up);
+    create_bridge(name, mtu, up, mac);
     log::info(kLog, "created bridge " + n + (mtu ? " MTU " + std::to_string(mtu) : ""));
     return EnsureAction::kCreated;
   }
@@ -44,7 +46,7 @@ EnsureAction ensure_bridge(std::string_view name, unsigned mtu, bool up) {
     log::warn(kLog, "recreating bridge " + n + ": kind " +
                         (have.kind.empty() ? "none" : have.kind) + " -> bridge");
     delete_link(name);
-    create_bridge(name, mtu, up);
+    create_bridge(name, mtu, up, mac);
     return EnsureAction::kRecreated;
   }
   LinkPtr changes = alloc_link();
@@ -52,6 +54,11 @@ EnsureAction ensure_bridge(std::string_view name, unsigned mtu, bool up) {
   if (mtu != 0 && have.mtu != mtu) {
     rtnl_link_set_mtu(changes.get(), mtu);
     repaired = "MTU " + std::to_string(have.mtu) + " -> " + std::to_string(mtu);
+  }
+  if (mac && have.mac != *mac) {
+    rtnl_link_set_addr(changes.get(), make_mac_addr(*mac).get());
+    repaired += std::string(repaired.empty() ? "" : ", ") + "MAC " + have.mac.to_string() + " -> " +
+                mac->to_string();
   }
   if (have.admin_up != up) {
     if (up) {

@@ -2,7 +2,9 @@
 
 #include <net/if.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <new>
 #include <stdexcept>
 
@@ -25,6 +27,25 @@ LinkPtr require_link(const NlSocket& sock, std::string_view name, std::string_vi
 }
 
 }  // namespace
+
+MacAddr MacAddr::stable_for(Ipv4Addr owner) {
+  uint32_t v = owner.value;
+  return MacAddr{{0x0a, 0x6b, static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
+                  static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)}};
+}
+
+std::string MacAddr::to_string() const {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2],
+                bytes[3], bytes[4], bytes[5]);
+  return buf;
+}
+
+AddrPtr make_mac_addr(const MacAddr& mac) {
+  AddrPtr a(nl_addr_build(AF_LLC, mac.bytes.data(), mac.bytes.size()));
+  if (!a) throw std::bad_alloc();
+  return a;
+}
 
 void validate_link_name(std::string_view name) {
   bool bad = name.empty() || name.size() >= IFNAMSIZ || name == "." || name == "..";
@@ -66,6 +87,10 @@ LinkInfo describe_link(rtnl_link* link) {
   info.admin_up = (flags & IFF_UP) != 0;
   info.lower_up = (flags & kIffLowerUp) != 0;
   info.master_ifindex = rtnl_link_get_master(link);
+  if (nl_addr* a = rtnl_link_get_addr(link); a != nullptr && nl_addr_get_len(a) == 6) {
+    const auto* b = static_cast<const uint8_t*>(nl_addr_get_binary_addr(a));
+    std::copy(b, b + 6, info.mac.bytes.begin());
+  }
   return info;
 }
 
@@ -124,6 +149,15 @@ void set_link_mtu(std::string_view name, unsigned mtu) {
   LinkPtr link = require_link(sock, name, what);
   LinkPtr changes = alloc_link();
   rtnl_link_set_mtu(changes.get(), mtu);
+  change_link(sock, link.get(), changes.get(), what);
+}
+
+void set_link_mac(std::string_view name, const MacAddr& mac) {
+  std::string what = op("set MAC " + mac.to_string() + " on link", name);
+  NlSocket sock;
+  LinkPtr link = require_link(sock, name, what);
+  LinkPtr changes = alloc_link();
+  rtnl_link_set_addr(changes.get(), make_mac_addr(mac).get());
   change_link(sock, link.get(), changes.get(), what);
 }
 

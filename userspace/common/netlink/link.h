@@ -3,15 +3,30 @@
 // master, rename, move to another namespace, delete. Each call uses its own netlink socket.
 #include <sys/types.h>
 
+#include <array>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/ipv4.h"
 #include "common/netlink/nl_objects.h"
 #include "common/netlink/nl_socket.h"
 
 namespace kohaku::netlink {
+
+// An Ethernet address.
+struct MacAddr {
+  std::array<uint8_t, 6> bytes{};
+
+  // Locally administered unicast address 0a:6b:<a.b.c.d>: a stable MAC derived from an IPv4
+  // address the device owns, so a device that is recreated keeps the address its neighbours
+  // have cached (a new random MAC would black-hole traffic until their ARP entries expire).
+  static MacAddr stable_for(Ipv4Addr owner);
+  std::string to_string() const;
+  auto operator<=>(const MacAddr&) const = default;
+};
 
 struct LinkInfo {
   std::string name;
@@ -21,6 +36,7 @@ struct LinkInfo {
   bool admin_up = false;  // IFF_UP
   bool lower_up = false;  // IFF_LOWER_UP: carrier
   int master_ifindex = 0;
+  MacAddr mac;
 };
 
 // Throws std::invalid_argument unless `name` is a usable interface name (1..15 bytes, no '/',
@@ -35,6 +51,7 @@ std::vector<LinkInfo> list_links(std::string_view name_prefix = {}, std::string_
 
 void set_link_up(std::string_view name, bool up = true);
 void set_link_mtu(std::string_view name, unsigned mtu);
+void set_link_mac(std::string_view name, const MacAddr& mac);
 // Enslaves `name` to `master` (a bridge); clear_link_master releases it.
 void set_link_master(std::string_view name, std::string_view master);
 void clear_link_master(std::string_view name);
@@ -52,5 +69,6 @@ LinkInfo describe_link(rtnl_link* link);
 void change_link(const NlSocket& sock, rtnl_link* orig, rtnl_link* changes,
                  std::string_view operation);
 LinkPtr alloc_link();
+AddrPtr make_mac_addr(const MacAddr& mac);
 
 }  // namespace kohaku::netlink

@@ -102,6 +102,7 @@ void create_vxlan(const VxlanSpec& spec) {
   rtnl_link_set_name(link.get(), spec.name.c_str());
   rtnl_link_set_mtu(link.get(), spec.mtu);
   if (spec.up) rtnl_link_set_flags(link.get(), IFF_UP);
+  if (spec.mac) rtnl_link_set_addr(link.get(), make_mac_addr(*spec.mac).get());
   sock.check(rtnl_link_vxlan_set_id(link.get(), spec.vni), what);
   AddrPtr remote = make_nl_addr(spec.remote);
   sock.check(rtnl_link_vxlan_set_group(link.get(), remote.get()), what);
@@ -183,6 +184,11 @@ EnsureAction ensure_vxlan(const VxlanSpec& spec) {
   if (have.mtu != spec.mtu) {
     rtnl_link_set_mtu(changes.get(), spec.mtu);
     repaired = "MTU " + std::to_string(have.mtu) + " -> " + std::to_string(spec.mtu);
+  }
+  if (spec.mac && have.mac != *spec.mac) {
+    rtnl_link_set_addr(changes.get(), make_mac_addr(*spec.mac).get());
+    repaired += std::string(repaired.empty() ? "" : ", ") + "MAC " + have.mac.to_string() + " -> " +
+                spec.mac->to_string();
   }
   if (have.admin_up != spec.up) {
     if (spec.up) {

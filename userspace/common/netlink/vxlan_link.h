@@ -18,8 +18,9 @@ struct VxlanSpec {
   Ipv4Addr remote;                // unicast peer (no multicast group, no FDB entries needed)
   uint16_t port = 4789;           // UDP destination port
   unsigned mtu = 1450;
-  bool learning = false;     // false = "nolearning"
-  std::string underlay_dev;  // optional: bind the tunnel to this physical device
+  std::optional<MacAddr> mac;  // none = kernel picks a random one
+  bool learning = false;       // false = "nolearning"
+  std::string underlay_dev;    // optional: bind the tunnel to this physical device
   bool up = true;
 };
 

@@ -1,6 +1,7 @@
-// main() of kernel_tests: moves the whole process into a fresh network namespace (and a private
-// mount namespace with that namespace's /sys) before any test runs, so no test can reach the
-// root namespace's links, addresses, routes or firewall.
+// main() of the test binaries that touch the kernel (kernel_tests, api_tests): moves the whole
+// process into a fresh network namespace (and a private mount namespace with that namespace's
+// /sys and its own bpffs) before any test runs, so neither the tests nor the daemons they start
+// can reach the root namespace's links, addresses, routes, firewall or BPF pins.
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -24,24 +25,24 @@ bool only_listing(int argc, char** argv) {
 
 bool isolate() {
   if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) {
-    std::fprintf(stderr, "kernel_tests: unshare(CLONE_NEWNET|CLONE_NEWNS): %s (needs root)\n",
+    std::fprintf(stderr, "isolated test main: unshare(CLONE_NEWNET|CLONE_NEWNS): %s (needs root)\n",
                  std::strerror(errno));
     return false;
   }
   // Keep our mounts from propagating back to the host's mount namespace.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    std::fprintf(stderr, "kernel_tests: make / private: %s\n", std::strerror(errno));
+    std::fprintf(stderr, "isolated test main: make / private: %s\n", std::strerror(errno));
     return false;
   }
   // A sysfs mounted from inside the new namespace shows its links under /sys/class/net. bpffs
   // goes on top so BPF suites pin into a tree private to this process.
   if (::umount2("/sys", MNT_DETACH) != 0 ||
       ::mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-    std::fprintf(stderr, "kernel_tests: remount /sys: %s\n", std::strerror(errno));
+    std::fprintf(stderr, "isolated test main: remount /sys: %s\n", std::strerror(errno));
     return false;
   }
   if (::mount("bpffs", "/sys/fs/bpf", "bpf", 0, nullptr) != 0) {
-    std::fprintf(stderr, "kernel_tests: warning: mount bpffs: %s\n", std::strerror(errno));
+    std::fprintf(stderr, "isolated test main: warning: mount bpffs: %s\n", std::strerror(errno));
   }
   kohaku::netlink::set_link_up("lo");
   return true;

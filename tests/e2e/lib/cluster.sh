@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Builds throw-away clusters out of network namespaces for the end-to-end tests and the demo.
+#
+#   fabric   a namespace with bridge "fabric": the underlay every machine is cabled to
+#   hub      kohaku-hostd in its own namespace, uplink eth0 on the fabric
+#   runners  kohaku-runnerd each in its own namespace, uplink eth0 on the fabric
+#   workloads namespaces attached to a runner through its /api/workloads
+#
+# Every name starts with a per-run prefix, and an EXIT trap removes everything, also after a
+# failure: nothing is created in, or changed in, the root namespace.
+set -euo pipefail
+
+KOHAKU_BIN_DIR=${KOHAKU_BIN_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)/build/bin}
+CLUSTER_ID=${CLUSTER_ID:-$(printf 'k%04x' $((RANDOM % 65536)))}
+CLUSTER_DIR=$(mktemp -d "/tmp/kohaku-${CLUSTER_ID}.XXXXXX")
+UNDERLAY_NET=${UNDERLAY_NET:-198.18.$((RANDOM % 200 + 10))}
+CLUSTER_NETNS=()
+CLUSTER_PIDS=()
+CLUSTER_KEEP=${CLUSTER_KEEP:-0}
+declare -A HOST_IP=()   # machine name -> underlay address
+declare -A DAEMON_PID=() # machine name -> daemon pid
+
+ns_path() { echo "/var/run/netns/${CLUSTER_ID}-$1"; }
+ns_name() { echo "${CLUSTER_ID}-$1"; }
+# Runs a command inside machine $1's network namespace (clients only: daemons use run_daemon).
+in_ns() { local m=$1; shift; nsenter --net="$(ns_path "$m")" "$@"; }
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+fail() {
+  log "FAIL: $*"
+  dump_logs
+  exit 1
+}
+
+dump_logs() {
+  local f
+  for f in "$CLUSTER_DIR"/*.log; do
+    [[ -f $f ]] || continue
+    echo "----- $(basename "$f") (last 40 lines)" >&2
+    tail -n 40 "$f" >&2
+  done
+}
+
+# wait_for SECONDS DESCRIPTION CMD...: polls CMD until it succeeds or the deadline passes.
+wait_for() {
+  local seconds=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || fail "timed out after ${seconds}s waiting for: $what"
+    sleep 0.1
+  done
+}
+
+cluster_cleanup() {
+  local rc=$?
+  if [[ $CLUSTER_KEEP == 1 ]]; then
+    log "kept cluster ${CLUSTER_ID}; remove it with: $(cluster_teardown_hint)"
+    return $rc
+  fi
+  local pid
+  for pid in "${CLUSTER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${CLUSTER_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  local ns
+  for ((i = ${#CLUSTER_NETNS[@]} - 1; i >= 0; i--)); do
+    ns=${CLUSTER_NETNS[$i]}
+    # Pinned BPF objects of this cluster live under its own pin root.
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "/sys/fs/bpf/kohaku-${CLUSTER_ID}" 2>/dev/null || true
+  rm -rf "$CLUSTER_DIR"
+  return $rc
+}
+
+cluster_teardown_hint() {
+  echo "pkill -f kohaku-${CLUSTER_ID}; for n in \$(ip netns list | awk '/^${CLUSTER_ID}-/{print \$1}'); do ip netns del \$n; done; rm -rf /sys/fs/bpf/kohaku-${CLUSTER_ID} ${CLUSTER_DIR}"
+}
+
+trap cluster_cleanup EXIT
+
+new_ns() {
+  local ns
+  ns=$(ns_name "$1")
+  ip netns add "$ns"
+  CLUSTER_NETNS+=("$ns")
+  ip -n "$ns" link set lo up
+}
+
+# fabric_up: the underlay switch every machine plugs into.
+fabric_up() {
+  new_ns fabric
+  ip -n "$(ns_name fabric)" link add fabric type bridge
+  ip -n "$(ns_name fabric)" link set fabric up
+}
+
+# machine_up NAME HOSTNUM: a namespace with eth0 on the fabric at UNDERLAY_NET.HOSTNUM/24.
+machine_up() {
+  local m=$1 num=$2 ns
+  ns=$(ns_name "$m")
+  new_ns "$m"
+  ip -n "$(ns_name fabric)" link add "p-$m" type veth peer name eth0 netns "$ns"
+  ip -n "$(ns_name fabric)" link set "p-$m" master fabric up
+  ip -n "$ns" addr add "${UNDERLAY_NET}.${num}/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  HOST_IP[$m]="${UNDERLAY_NET}.${num}"
+}
+
+# run_daemon MACHINE LOGNAME CMD...: starts CMD in MACHINE's namespace (nsenter keeps the real
+# /sys/fs/bpf visible, so pins survive the process), output to $CLUSTER_DIR/LOGNAME.log.
+run_daemon() {
+  local m=$1 name=$2
+  shift 2
+  nsenter --net="$(ns_path "$m")" "$@" >>"$CLUSTER_DIR/$name.log" 2>&1 &
+  local pid=$!
+  CLUSTER_PIDS+=("$pid")
+  DAEMON_PID[$name]=$pid
+}
+
+http_ok() { in_ns "$1" curl -fsS -m 2 "$2"; }
+
+# hub_up MACHINE [--set K=V ...]: kohaku-hostd with the overlay on, state in the cluster dir.
+hub_up() {
+  local m=$1
+  shift
+  mkdir -p "$CLUSTER_DIR/$m-state"
+  run_daemon "$m" hostd-"$m" "$KOHAKU_BIN_DIR/kohaku-hostd" \
+    --set OVERLAY_ENABLED=True --set "HOST_REACHABLE_ADDRESS=${HOST_IP[$m]}" \
+    --set "STATE_DIR=$CLUSTER_DIR/$m-state" --set "BPF_PIN_ROOT=/sys/fs/bpf/kohaku-${CLUSTER_ID}/$m" \
+    --set HEARTBEAT_INTERVAL_SECONDS=1 --set CLEANUP_CHECK_INTERVAL_SECONDS=1 "$@"
+  wait_for 20 "kohaku-hostd on $m answering /healthz" http_ok "$m" http://127.0.0.1:8000/healthz
+}
+
+# runner_up MACHINE HUB [--set K=V ...]: kohaku-runnerd registered with HUB's hostd.
+runner_up() {
+  local m=$1 hub=$2
+  shift 2
+  mkdir -p "$CLUSTER_DIR/$m-state"
+  run_daemon "$m" runnerd-"$m" "$KOHAKU_BIN_DIR/kohaku-runnerd" \
+    --set OVERLAY_ENABLED=True --set "HOST_ADDRESS=${HOST_IP[$hub]}" --set "RUNNER_HOSTNAME=$m" \
+    --set "STATE_DIR=$CLUSTER_DIR/$m-state" --set "BPF_PIN_ROOT=/sys/fs/bpf/kohaku-${CLUSTER_ID}/$m" \
+    --set HEARTBEAT_INTERVAL_SECONDS=1 --set "DOCKER_SOCKET=$CLUSTER_DIR/no-docker.sock" "$@"
+  wait_for 20 "kohaku-runnerd on $m answering /healthz" http_ok "$m" http://127.0.0.1:8001/healthz
+}
+
+runner_overlay_ready() {
+  in_ns "$1" curl -fsS -m 2 http://127.0.0.1:8001/api/overlay/status | grep -q '"overlay_ready": *true'
+}
+
+# workload_up RUNNER NAME [TOKEN]: a namespace attached to RUNNER's bridge; prints its IP.
+workload_up() {
+  local r=$1 w=$2 token=${3:-}
+  new_ns "$w"
+  local body="{\"netns\": \"$(ns_path "$w")\", \"name\": \"$w\"${token:+, \"token\": \"$token\"}}"
+  local answer
+  answer=$(in_ns "$r" curl -fsS -m 10 -X POST -H 'Content-Type: application/json' \
+    -d "$body" http://127.0.0.1:8001/api/workloads) || fail "attaching workload $w on $r"
+  echo "$answer" | jq -r .ip
+}
+
+ctl() { local m=$1; shift; in_ns "$m" "$KOHAKU_BIN_DIR/kohakuctl" --host http://127.0.0.1:8000 "$@"; }
+
+can_ping() { in_ns "$1" ping -c 1 -W 1 "$2"; }

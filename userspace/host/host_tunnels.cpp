@@ -1,0 +1,129 @@
+#include "host/host_tunnels.h"
+
+#include <set>
+#include <string>
+
+#include "common/log.h"
+#include "common/netlink/address.h"
+#include "common/netlink/anchor_link.h"
+#include "common/netlink/link.h"
+#include "common/netlink/sysctl.h"
+#include "common/netlink/vxlan_link.h"
+#include "common/subnet_scheme.h"
+
+namespace kohaku {
+namespace {
+
+constexpr const char* kLog = "tunnels";
+
+}  // namespace
+
+HostTunnels::HostTunnels(const HostConfig& config) : config_(config) {}
+
+void HostTunnels::ensure_tunnel(const RunnerAllocation& a) {
+  const auto& scheme = config_.overlay_subnet;
+  netlink::VxlanSpec spec;
+  spec.name = host_vxlan_device_name(a.id);
+  spec.vni = config_.overlay_vxlan_id + a.id;
+  spec.local = config_.host_reachable_address;
+  spec.remote = a.physical_ip;
+  spec.port = config_.overlay_vxlan_port;
+  spec.mtu = config_.overlay_mtu;
+  spec.learning = false;
+  // Runners cache this device's MAC for <subnet>+254, their route to the rest of the overlay.
+  spec.mac = netlink::MacAddr::stable_for(scheme.host_ip_on_runner_subnet(a.id));
+  auto device = netlink::ensure_vxlan(spec);
+  auto address = netlink::ensure_address(
+      spec.name, netlink::IfAddr{scheme.host_ip_on_runner_subnet(a.id), scheme.runner_prefix()});
+  if (device != netlink::EnsureAction::kKept || address != netlink::EnsureAction::kKept) {
+    log::info(kLog, spec.name + " for " + a.hostname + " (VNI " + std::to_string(spec.vni) +
+                        ", remote " + a.physical_ip.to_string() + "): device " +
+                        std::string(netlink::to_string(device)) + ", address " +
+                        std::string(netlink::to_string(address)));
+  }
+}
+
+void HostTunnels::start(OverlayService& service) {
+  std::lock_guard lock(mutex_);
+  const auto& scheme = config_.overlay_subnet;
+  auto anchor = netlink::ensure_anchor(
+      kHostAnchorName, netlink::IfAddr{scheme.host_overlay_ip(), scheme.total_prefix()});
+  log::info(kLog, std::string(kHostAnchorName) + " (" + anchor.kind + ") holds " +
+                      scheme.host_overlay_ip().to_string() + "/" +
+                      std::to_string(scheme.total_prefix()) + ": " +
+                      std::string(netlink::to_string(anchor.action)));
+  // The kernel path routes between vxkr devices; the BPF path's fib lookups also need it on.
+  netlink::ensure_sysctl("net.ipv4.ip_forward", "1");
+
+  std::set<uint32_t> known;
+  for (const auto& a : service.allocations()) known.insert(a.id);
+  for (const auto& dev : netlink::list_vxlans("vxkr")) {
+    uint32_t id = runner_id_from_device_name(dev.link.name);
+    if (id == 0) continue;  // not ours (e.g. "vxkrfoo" made by hand beyond base 36 rules)
+    if (!scheme.valid_runner_id(id) || dev.vni != config_.overlay_vxlan_id + id) {
+      log::warn(kLog, "removing " + dev.link.name + ": VNI " + std::to_string(dev.vni) +
+                          " does not match runner id " + std::to_string(id) + " (expected " +
+                          std::to_string(config_.overlay_vxlan_id + id) + ")");
+      netlink::delete_link_if_exists(dev.link.name);
+      continue;
+    }
+    if (known.count(id) == 0) {
+      if (dev.remote && service.adopt_placeholder(id, *dev.remote)) {
+        log::info(kLog, "recovered " + dev.link.name + " as placeholder runner_" +
+                            std::to_string(id) + " (remote " + dev.remote->to_string() + ")");
+        known.insert(id);
+      } else {
+        log::warn(kLog, "removing " + dev.link.name + ": no allocation and cannot adopt it");
+        netlink::delete_link_if_exists(dev.link.name);
+      }
+    }
+  }
+  for (const auto& a : service.allocations()) {
+    try {
+      ensure_tunnel(a);
+    } catch (const std::exception& e) {
+      log::error(kLog, "runner " + a.hostname + ": " + e.what());
+    }
+  }
+}
+
+void HostTunnels::reconcile(const std::vector<RunnerAllocation>& allocations) {
+  std::lock_guard lock(mutex_);
+  std::set<std::string> wanted;
+  for (const auto& a : allocations) {
+    wanted.insert(host_vxlan_device_name(a.id));
+    try {
+      ensure_tunnel(a);
+    } catch (const std::exception& e) {
+      log::error(kLog, "runner " + a.hostname + ": " + e.what());
+    }
+  }
+  for (const auto& dev : netlink::list_vxlans("vxkr")) {
+    if (runner_id_from_device_name(dev.link.name) != 0 && wanted.count(dev.link.name) == 0) {
+      log::info(kLog, "removing " + dev.link.name + ": no runner holds it any more");
+      netlink::delete_link_if_exists(dev.link.name);
+    }
+  }
+}
+
+void HostTunnels::on_allocated(const RunnerAllocation& allocation) {
+  std::lock_guard lock(mutex_);
+  try {
+    ensure_tunnel(allocation);
+  } catch (const std::exception& e) {
+    log::error(kLog, "runner " + allocation.hostname + ": " + e.what());
+  }
+}
+
+void HostTunnels::on_released(const RunnerAllocation& allocation) {
+  std::lock_guard lock(mutex_);
+  auto name = host_vxlan_device_name(allocation.id);
+  try {
+    if (netlink::delete_link_if_exists(name))
+      log::info(kLog, "removed " + name + " of " + allocation.hostname);
+  } catch (const std::exception& e) {
+    log::error(kLog, "removing " + name + ": " + e.what());
+  }
+}
+
+}  // namespace kohaku
