@@ -183,7 +183,14 @@ void DockerNetworkSync::report(const HostApi& host, const std::string& runner) {
     current = containers_;
     reported = reported_;
   }
-  const ReportPlan plan = plan_reports(reported, current);
+  ReportPlan plan = plan_reports(reported, current);
+  bool reasserting;
+  {
+    std::lock_guard lock(mu_);
+    reasserting = reassert_;
+    reassert_ = false;
+  }
+  if (reasserting) plan.use = current;
   if (plan.use.empty() && plan.release.empty()) return;
 
   std::map<std::string, std::string> conflicts;
@@ -203,8 +210,10 @@ void DockerNetworkSync::report(const HostApi& host, const std::string& runner) {
   for (const auto& [id, ip] : plan.use) {
     try {
       host.use_ip(runner, ip, id);
-      log::info(kLog, "reported " + ip.to_string() + " of container " + short_id(id) +
-                          " to the host as used");
+      if (!reported.count(id) || reported[id] != ip) {
+        log::info(kLog, "reported " + ip.to_string() + " of container " + short_id(id) +
+                            " to the host as used");
+      }
       reported[id] = ip;
     } catch (const HostApiError& e) {
       if (e.status() == 0) continue;

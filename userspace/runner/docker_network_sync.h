@@ -42,6 +42,13 @@ class DockerNetworkSync {
   // One reporting pass against the host for the network ensure() manages. Never throws.
   void report(const HostApi& host, const std::string& runner);
 
+  // The next report() tells the host about every container again, not only changes (after a
+  // registration: the host may have lost its state).
+  void reassert() {
+    std::lock_guard lock(mu_);
+    reassert_ = true;
+  }
+
   // Container addresses Docker holds on `network` (empty when Docker is not there): used to
   // avoid them when the runner picks addresses itself.
   std::set<uint32_t> addresses_on(const std::string& network) const;
@@ -65,6 +72,7 @@ class DockerNetworkSync {
   std::map<std::string, std::string> container_names_;
   std::map<std::string, Ipv4Addr> reported_;      // told to the host as used
   std::map<std::string, std::string> conflicts_;  // container id -> host's refusal
+  bool reassert_ = false;
 };
 
 }  // namespace kohaku::runner

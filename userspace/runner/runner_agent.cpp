@@ -292,7 +292,11 @@ bool RunnerAgent::try_register() {
   }
   log::info(kLog, answer.value("message", std::string("registered")) + " at " + host_->base_url() +
                       " as " + runner_url(*physical_, config_.runner_port));
-  if (config_.overlay_enabled) apply_current_overlay(true);
+  if (config_.overlay_enabled) {
+    apply_current_overlay(true);
+    workloads_.reassert_addresses(assignment_->subnet);
+    docker_.reassert();
+  }
   return true;
 }
 

@@ -364,6 +364,25 @@ json WorkloadManager::get(const std::string& id) const {
   return out;
 }
 
+void WorkloadManager::reassert_addresses(const Ipv4Cidr& subnet) {
+  std::lock_guard lock(mu_);
+  if (!host_) return;
+  for (const auto& w : workloads_) {
+    if (w.release_pending || !w.host_managed) continue;
+    if (!subnet.contains(w.ip)) {
+      log::warn(kLog, "workload " + w.id + " keeps " + w.ip.to_string() + ", outside our subnet " +
+                          subnet.to_string() + " now; detach and attach it again");
+      continue;
+    }
+    try {
+      host_->use_ip(runner_name_, w.ip, w.id);
+    } catch (const HostApiError& e) {
+      log::error(kLog, "host does not accept " + w.ip.to_string() + " of workload " + w.id +
+                           " as in use: " + e.what());
+    }
+  }
+}
+
 size_t WorkloadManager::count() const {
   std::lock_guard lock(mu_);
   size_t n = 0;

@@ -75,6 +75,11 @@ class WorkloadManager {
   // may have recreated the bridge); pending host releases are retried. Never throws.
   void repair();
 
+  // After a registration: tells the host again that every overlay workload's address is in use
+  // (idempotent there), so a host that lost or rebuilt its state does not hand them out twice.
+  // Never throws; conflicts are logged.
+  void reassert_addresses(const Ipv4Cidr& subnet);
+
   size_t count() const;
 
  private:
