@@ -418,7 +418,7 @@ json RunnerAgent::status() const {
     // What scripts wait for: registered, devices applied, workloads go to the overlay.
     out["overlay_ready"] = state_ == State::kActive;
     out["reason"] = reason_.empty() ? json(nullptr) : json(reason_);
-    out["registered"] = registered_;
+    out["registered"] = registered_.load();
     out["registrations"] = registrations_;
     out["last_register_ms"] = last_register_ms_;
     out["last_heartbeat_ms"] = last_heartbeat_ms_;

@@ -7,6 +7,7 @@
 // new workloads go to the default network and status() says why.
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -71,7 +72,7 @@ class RunnerAgent {
   std::optional<OverlayAssignment> assignment_;
   std::optional<OverlayPlan> plan_;
   std::optional<DefaultNetworkPlan> default_plan_;
-  bool registered_ = false;
+  std::atomic<bool> registered_ = false;  // written by the loop, read by status()
   bool host_unreachable_ = false;
   int heartbeats_since_register_ = 0;
   int registrations_ = 0;
