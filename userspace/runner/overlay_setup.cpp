@@ -178,21 +178,21 @@ std::vector<std::string> bridge_drift(const OverlayPlan& plan,
   return out;
 }
 
-ApplyResult apply_overlay(const OverlayPlan& plan) {
+ApplyResult apply_overlay(const OverlayPlan& plan, bool log_drift) {
   ApplyResult result;
 
   // Say what drifted before the ensure_* calls repair it, so the log reads as a diagnosis.
   const auto bridge = nl::find_link(plan.bridge);
   const auto bdrift = bridge_drift(
       plan, bridge, bridge ? nl::list_addresses(plan.bridge) : std::vector<nl::IfAddr>{});
-  if (bridge && !bdrift.empty()) {
+  if (log_drift && bridge && !bdrift.empty()) {
     std::string text;
     for (const auto& d : bdrift) text += (text.empty() ? "" : "; ") + d;
     log::warn(kLog, "bridge " + plan.bridge + " drifted: " + text + "; repairing");
   }
   const auto vx = nl::find_vxlan(plan.vxlan.name);
   const auto vdrift = vxlan_drift(plan.vxlan, vx);
-  if (!vdrift.empty() && (vx || nl::link_exists(plan.vxlan.name) || bridge)) {
+  if (log_drift && !vdrift.empty() && (vx || nl::link_exists(plan.vxlan.name) || bridge)) {
     std::string text;
     for (const auto& d : vdrift) text += (text.empty() ? "" : "; ") + d;
     log::warn(kLog, plan.vxlan.name + " drifted: " + text + "; repairing");

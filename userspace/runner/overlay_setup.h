@@ -62,7 +62,9 @@ struct ApplyResult {
 
 // Brings the namespace to `plan`. Throws netlink::NetlinkError / std::exception naming the
 // object when the kernel refuses.
-ApplyResult apply_overlay(const OverlayPlan& plan);
+// log_drift false: do not describe drift before repairing it (the caller already reported this
+// state as failing and retries quietly).
+ApplyResult apply_overlay(const OverlayPlan& plan, bool log_drift = true);
 
 // Observed state of the bridge and vxlan0 for GET /api/overlay/status (never throws).
 nlohmann::json observe_overlay(const std::optional<OverlayPlan>& plan);

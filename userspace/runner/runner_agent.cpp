@@ -309,7 +309,7 @@ void RunnerAgent::apply_current_overlay(bool announce) {
     a = *assignment_;
   }
   try {
-    ApplyResult result = apply_overlay(plan);
+    ApplyResult result = apply_overlay(plan, current_state().first != State::kSetupFailed);
     if (result.changed) {
       std::lock_guard lock(mu_);
       for (const auto& r : result.repairs) {
