@@ -1,0 +1,255 @@
+// HTTP against a real kohaku-runnerd (and, where the host matters, a real kohaku-hostd) in the
+// test's private network namespace: status while the host is away, bad input and auth, a
+// refusal by the host with its reason, workloads on the default network attached to real
+// namespaces, and workloads surviving a daemon restart. The full overlay (both tunnel ends) needs
+// two namespaces and lives in tests/e2e.
+#include <sched.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <functional>
+
+#include "host_api_helpers.h"
+#include "hostd_process.h"
+
+namespace kohaku::test {
+namespace {
+
+using nlohmann::json;
+
+// Address on lo that the runner registers with: the host refuses loopback URLs.
+constexpr const char* kRunnerIp = "192.0.2.11";
+
+void ensure_runner_ip() {
+  static bool done = false;
+  if (done) return;
+  // Fails harmlessly when the address is already there.
+  run_program({"/usr/sbin/ip", "addr", "add", std::string(kRunnerIp) + "/32", "dev", "lo"});
+  done = true;
+}
+
+class Runnerd {
+ public:
+  explicit Runnerd(std::vector<std::string> sets) : sets_(std::move(sets)) {}
+  ~Runnerd() {
+    if (pid_ > 0) stop(SIGKILL);
+  }
+
+  void start() {
+    ensure_runner_ip();
+    if (port_ == 0) port_ = pick_free_port();
+    std::vector<std::string> argv{bin_path("kohaku-runnerd")};
+    for (const std::string& s :
+         {"STATE_DIR=" + (dir_.path() / "state").string(),
+          std::string("RUNNER_BIND_IP=") + kRunnerIp, "RUNNER_PORT=" + std::to_string(port_),
+          std::string("RUNNER_HOSTNAME=api-runner"), std::string("HEARTBEAT_INTERVAL_SECONDS=1"),
+          "DOCKER_SOCKET=" + (dir_.path() / "no-docker.sock").string()})
+      argv.insert(argv.end(), {"--set", s});
+    for (const auto& s : sets_) argv.insert(argv.end(), {"--set", s});
+    pid_ = spawn(argv, dir_.path() / "out", log_path());
+    const auto deadline = deadline_in(std::chrono::seconds(15));
+    while (!past(deadline)) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("kohaku-runnerd exited; log:\n" + log());
+      }
+      try {
+        if (client().get("/healthz").status == 200) return;
+      } catch (const http::ClientError&) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    throw std::runtime_error("kohaku-runnerd did not answer; log:\n" + log());
+  }
+
+  int stop(int signo = SIGTERM) {
+    ::kill(pid_, signo);
+    int code = wait_exit(pid_, deadline_in(std::chrono::seconds(10)));
+    if (code == -1) {
+      ::kill(pid_, SIGKILL);
+      wait_exit(pid_, deadline_in(std::chrono::seconds(5)));
+    }
+    pid_ = -1;
+    return code;
+  }
+
+  http::HttpClient client(std::string token = {}) const {
+    http::ClientOptions o;
+    o.bearer_token = std::move(token);
+    o.timeout = std::chrono::seconds(10);
+    return http::HttpClient("http://" + std::string(kRunnerIp) + ":" + std::to_string(port_), o);
+  }
+  std::filesystem::path log_path() const { return dir_.path() / "runnerd.log"; }
+  std::string log() const { return read_file(log_path()); }
+
+  // Polls the status until pred holds (10 s).
+  json wait_status(const std::function<bool(const json&)>& pred) const {
+    const auto deadline = deadline_in(std::chrono::seconds(10));
+    json s;
+    while (!past(deadline)) {
+      s = client().get("/api/overlay/status").json();
+      if (pred(s)) return s;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "status never matched; last: " << s.dump() << "\nlog:\n" << log();
+    return s;
+  }
+
+ private:
+  TempDir dir_;
+  std::vector<std::string> sets_;
+  uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+// A process alone in a fresh network namespace: a workload to attach by pid.
+class NamespacedProcess {
+ public:
+  NamespacedProcess() {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::close(fds[0]);
+      const char ok = ::unshare(CLONE_NEWNET) == 0 ? '1' : '0';
+      (void)!::write(fds[1], &ok, 1);
+      ::pause();
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+    char ok = 0;
+    (void)!::read(fds[0], &ok, 1);
+    ::close(fds[0]);
+    if (ok != '1') throw std::runtime_error("unshare(CLONE_NEWNET) failed in the child");
+  }
+  ~NamespacedProcess() { kill(); }
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+  pid_t pid() const { return pid_; }
+  // Runs a command inside the process's namespace.
+  ProcessResult run(const std::vector<std::string>& cmd) const {
+    std::vector<std::string> argv{"/usr/bin/nsenter",
+                                  "--net=/proc/" + std::to_string(pid_) + "/ns/net"};
+    argv.insert(argv.end(), cmd.begin(), cmd.end());
+    return run_program(argv);
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+json post_workload(const Runnerd& r, const json& body, int expect, const std::string& token = {}) {
+  auto res = r.client(token).post("/api/workloads", body);
+  EXPECT_EQ(res.status, expect) << body.dump() << " -> " << res.body;
+  return res.body.empty() ? json() : json::parse(res.body, nullptr, false);
+}
+
+TEST(RunnerdApi, HostUnreachableShowsRegisteringAndRefusesWorkloadsWith503) {
+  Runnerd r({"OVERLAY_ENABLED=True", "HOST_ADDRESS=127.0.0.1",
+             "HOST_PORT=" + std::to_string(pick_free_port())});
+  r.start();
+  json s = r.wait_status([](const json& s) { return s["state"] == "registering"; });
+  EXPECT_EQ(s["overlay_ready"], false);
+  EXPECT_NE(s["reason"].get<std::string>().find("host unreachable"), std::string::npos) << s;
+  EXPECT_TRUE(s["runner_id"].is_null());
+  EXPECT_EQ(s["vxlan"]["exists"], false);
+  NamespacedProcess w;
+  json e = post_workload(r, {{"pid", w.pid()}}, 503);
+  EXPECT_NE(e["error"].get<std::string>().find("no network"), std::string::npos) << e;
+  EXPECT_EQ(r.stop(), 0);
+}
+
+TEST(RunnerdApi, BadInputAndAuth) {
+  Runnerd r({"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1",
+             "HOST_PORT=" + std::to_string(pick_free_port()), "OVERLAY_API_TOKEN=tok3n"});
+  r.start();
+  NamespacedProcess w;
+  // Mutating routes need the token; reads do not.
+  post_workload(r, {{"pid", w.pid()}}, 401);
+  post_workload(r, {{"pid", w.pid()}}, 401, "wrong");
+  EXPECT_EQ(r.client().del("/api/workloads/wl-000000000000").status, 401);
+  EXPECT_EQ(r.client().get("/api/workloads").status, 200);
+  EXPECT_EQ(r.client().get("/api/overlay/status").status, 200);
+
+  auto raw = r.client("tok3n").request("POST", "/api/workloads", "{not json", "application/json");
+  EXPECT_EQ(raw.status, 400) << raw.body;
+  post_workload(r, json::object(), 400, "tok3n");
+  post_workload(r, {{"pid", w.pid()}, {"netns", "/proc/1/ns/net"}}, 400, "tok3n");
+  post_workload(r, {{"netns", "relative"}}, 400, "tok3n");
+  post_workload(r, {{"netns", "/nonexistent/ns"}}, 400, "tok3n");
+  post_workload(r, {{"pid", w.pid()}, {"colour", "red"}}, 400, "tok3n");
+  post_workload(r, {{"pid", w.pid()}, {"interface", "bad/name"}}, 400, "tok3n");
+  // The runner's own namespace (this test process shares it) is never a workload.
+  post_workload(r, {{"pid", ::getpid()}}, 400, "tok3n");
+  // A reservation token means nothing on the default network.
+  post_workload(r, {{"pid", w.pid()}, {"token", "abc"}}, 400, "tok3n");
+  EXPECT_EQ(r.client("tok3n").del("/api/workloads/wl-000000000000").status, 404);
+  EXPECT_EQ(r.client().get("/api/workloads/wl-000000000000").status, 404);
+  // Nothing was attached by any of that.
+  EXPECT_EQ(r.client().get("/api/workloads").json()["workloads"].size(), 0u);
+  EXPECT_NE(w.run({"ip", "link", "show", "eth0"}).exit_code, 0);
+}
+
+TEST(RunnerdApi, RefusedRegistrationIsExplainedAndWorkloadsUseTheDefaultNetwork) {
+  Hostd host;
+  host.start();
+  const std::string port = host.url().substr(host.url().rfind(':') + 1);
+  Runnerd r({"OVERLAY_ENABLED=True", "HOST_ADDRESS=127.0.0.1", "HOST_PORT=" + port,
+             "OVERLAY_VXLAN_ID=200"});
+  r.start();
+  json s = r.wait_status([](const json& s) { return s["state"] == "refused"; });
+  const std::string reason = s["reason"];
+  EXPECT_NE(reason.find("200"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("100"), std::string::npos) << reason;
+  EXPECT_NE(r.log().find("ERROR runner: the host refused registration"), std::string::npos)
+      << r.log();
+  EXPECT_EQ(s["overlay_ready"], false);
+  EXPECT_EQ(s["default_network"]["bridge"], "kohakuriver-net");
+
+  NamespacedProcess w;
+  json a = post_workload(r, {{"pid", w.pid()}, {"name", "fallback"}}, 200);
+  EXPECT_EQ(a["network"], "default");
+  EXPECT_EQ(a["ip"], "172.30.0.2");
+  EXPECT_EQ(a["gateway"], "172.30.0.1");
+  EXPECT_NE(w.run({"ip", "-4", "addr", "show", "eth0"}).out.find("172.30.0.2/16"),
+            std::string::npos);
+  EXPECT_EQ(w.run({"ping", "-c", "1", "-W", "2", "172.30.0.1"}).exit_code, 0);
+  EXPECT_EQ(get_json(host.client(), "/api/overlay/status")["allocations"].size(), 0u);
+}
+
+TEST(RunnerdApi, WorkloadsSurviveARestartAndGoWithTheirNamespace) {
+  const std::vector<std::string> sets = {"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1",
+                                         "HOST_PORT=" + std::to_string(pick_free_port())};
+  Runnerd r(sets);
+  r.start();
+  NamespacedProcess kept, dies;
+  json a = post_workload(r, {{"pid", kept.pid()}, {"name", "kept"}}, 200);
+  json b = post_workload(r, {{"pid", dies.pid()}, {"name", "dies"}}, 200);
+  ASSERT_TRUE(a.is_object() && b.is_object());
+  EXPECT_NE(a["ip"], b["ip"]);
+  EXPECT_EQ(kept.run({"ping", "-c", "1", "-W", "2", b["ip"]}).exit_code, 0);
+
+  // SIGTERM leaves everything in place; the next daemon knows both workloads.
+  EXPECT_EQ(r.stop(), 0);
+  EXPECT_EQ(kept.run({"ping", "-c", "1", "-W", "2", b["ip"]}).exit_code, 0);
+  r.start();
+  EXPECT_EQ(r.client().get("/api/workloads").json()["workloads"].size(), 2u);
+
+  // A namespace that dies takes its veth along; the runner forgets the workload.
+  dies.kill();
+  r.wait_status([](const json& s) { return s["workloads"].size() == 1; });
+
+  auto res = r.client().del("/api/workloads/" + a["id"].get<std::string>());
+  EXPECT_EQ(res.status, 200) << res.body;
+  EXPECT_NE(kept.run({"ip", "link", "show", "eth0"}).exit_code, 0);
+  EXPECT_EQ(r.client().get("/api/workloads").json()["workloads"].size(), 0u);
+}
+
+}  // namespace
+}  // namespace kohaku::test
