@@ -179,10 +179,7 @@ std::chrono::seconds RunnerAgent::step() {
     }
   }
   if (!registered_ || heartbeats_since_register_ >= kReRegisterEvery) {
-    if (!try_register()) {
-      std::lock_guard lock(mu_);
-      refused = state_ == State::kRefused;
-    }
+    if (!try_register()) refused = registration_refused_;
   } else if (config_.overlay_enabled && plan_) {
     apply_current_overlay(false);  // drift repair
   }
@@ -245,18 +242,21 @@ bool RunnerAgent::try_register() {
                   std::string("cannot register with the host yet: ") + e.what() + " (retrying)");
       }
       host_unreachable_ = true;
+      registration_refused_ = false;
       if (config_.overlay_enabled && !assignment_) {
         set_state(State::kRegistering, std::string("host unreachable: ") + e.what());
       }
       return false;
     }
     host_unreachable_ = false;
+    registration_refused_ = true;
     const std::string why = std::string("the host refused registration: ") + e.what();
     log::error(kLog, why + "; retrying every " + std::to_string(kRefusedRetry.count()) + " s");
     if (config_.overlay_enabled) set_state(State::kRefused, why);
     return false;
   }
   host_unreachable_ = false;
+  registration_refused_ = false;
 
   if (config_.overlay_enabled) {
     OverlayAssignment a;
@@ -269,6 +269,7 @@ bool RunnerAgent::try_register() {
       const std::string why = std::string("unusable register answer: ") + e.what();
       log::error(kLog, why + "; retrying every " + std::to_string(kRefusedRetry.count()) + " s");
       set_state(State::kRefused, why);
+      registration_refused_ = true;
       return false;
     }
     if (assignment_ && assignment_->subnet != a.subnet) {

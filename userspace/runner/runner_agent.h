@@ -74,6 +74,7 @@ class RunnerAgent {
   std::optional<DefaultNetworkPlan> default_plan_;
   std::atomic<bool> registered_ = false;  // written by the loop, read by status()
   bool host_unreachable_ = false;
+  bool registration_refused_ = false;  // the last attempt got a 4xx or an unusable answer
   int heartbeats_since_register_ = 0;
   int registrations_ = 0;
   int64_t last_heartbeat_ms_ = 0;
