@@ -1,0 +1,65 @@
+# Measurement 6: the control plane of a fresh kohaku-hostd (overlay on, 10.0.0.0/8/8/16) in its own
+# namespace per datapath (registration creates one vxkr device per runner).
+#   register: CTL_RUNNERS runners registered by 16 concurrent clients (physical addresses
+#     198.19.x.y that the hub namespace has no route to, so tunnels exist but carry nothing);
+#     time until all answered, and until all vxkr devices exist.
+#   restart: CTL_RESERVATIONS reservations spread over the runners; kohaku-hostd is stopped
+#     (SIGTERM) and started again: time from the start until /api/overlay/ip/stats answers with
+#     all reservations loaded.
+#   reservations: 64 concurrent clients reserve IPs for CTL_SECONDS: reservations/s and p99.
+
+CTL_URL=http://127.0.0.1:8000
+
+vxkr_count_is() { [[ $(in_ns "$1" ip -o link show type vxlan | grep -c ': vxkr') -ge $2 ]]; }
+
+# Same command line as cluster.sh's hub_up, without its polling (the measurement polls itself).
+hostd_start() {
+  local m=$1
+  shift
+  run_daemon "$m" hostd-"$m" "$KOHAKU_BIN_DIR/kohaku-hostd" \
+    --set OVERLAY_ENABLED=True --set "HOST_REACHABLE_ADDRESS=${HOST_IP[$m]}" \
+    --set "STATE_DIR=$CLUSTER_DIR/$m-state" --set "BPF_PIN_ROOT=/sys/fs/bpf/kohaku-${CLUSTER_ID}/$m" \
+    --set HEARTBEAT_INTERVAL_SECONDS=1 --set CLEANUP_CHECK_INTERVAL_SECONDS=1 "$@"
+}
+
+hostd_stop() {
+  local pid=${DAEMON_PID[hostd-$1]}
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+measure_control() {
+  local dp=$1 num=$2 m=ctl-$1 out t0
+  machine_up "$m" "$num"
+  hub_up "$m" "${HUB_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
+
+  t0=$(date +%s.%N)
+  out=$(in_ns "$m" "$BIN/bench_ctl_load" register --url $CTL_URL --count "$CTL_RUNNERS" \
+    --clients 16) || fail "registering $CTL_RUNNERS runners under $dp: $out"
+  record ctl_register_s "$dp" "$(kv wall_s "$out")"
+  wait_for 300 "$CTL_RUNNERS vxkr devices on $m" vxkr_count_is "$m" "$CTL_RUNNERS"
+  record ctl_register_tunnels_s "$dp" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f\n", b - a}')"
+
+  out=$(in_ns "$m" "$BIN/bench_ctl_load" fill --url $CTL_URL --count "$CTL_RUNNERS" \
+    --reservations "$CTL_RESERVATIONS" --clients 64) || fail "filling reservations under $dp: $out"
+  for ((i = 0; i < ROUNDS; i++)); do
+    hostd_stop "$m"
+    hostd_start "$m" "${HUB_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
+    out=$(in_ns "$m" "$BIN/bench_ctl_load" wait-serving --url $CTL_URL --timeout 120 \
+      --min-reservations "$CTL_RESERVATIONS") || fail "hostd on $m not serving after restart"
+    record ctl_restart_s "$dp" "$(kv serving_s "$out")"
+  done
+
+  local runners=()
+  for i in $(seq 1 16); do runners+=(--runner "$(printf 'bench-r%03d' "$i")"); done
+  for ((i = 0; i < ROUNDS; i++)); do
+    out=$(in_ns "$m" "$BIN/bench_ctl_load" reserve --url $CTL_URL "${runners[@]}" --clients 64 \
+      --seconds "$CTL_SECONDS") || fail "reservation load under $dp: $out"
+    [[ $(kv failures "$out") == 0 ]] || log "  reservation failures under $dp: $out"
+    record ctl_reservations_per_s "$dp" "$(kv per_s "$out")"
+    record ctl_reservation_p99_ms "$dp" "$(kv p99_ms "$out")"
+  done
+  hostd_stop "$m"
+  ip netns del "$(ns_name "$m")" 2>/dev/null || true
+}

@@ -1,0 +1,77 @@
+# Measurement 1: hub forwarding rate. trafgen (AF_PACKET TX ring, qdisc bypassed: no socket
+# layer) on r1's uplink sends VXLAN frames to the hub exactly as r1's vxlan0 would: outer
+# r1 -> hub UDP 4789, VNI of runner 1, inner Ethernet to the hub's vxkr1 MAC, inner IPv4/UDP
+# a1 -> b1 with an 18-byte payload (60-byte inner frame, 110-byte outer frame). The hub
+# decapsulates on vxkr1, routes to vxkr2 (kernel forwarding or the TC program) and encapsulates
+# to r2. An XDP counter on r2's uplink counts (and drops) the VXLAN frames arriving from the hub.
+# The ceiling: the same XDP counter in drop-all mode on the hub's own uplink, i.e. what the
+# generator, the veths and the fabric bridge can deliver to the hub at all.
+
+mac_bytes() { echo "0x${1//:/, 0x}"; }
+ip_bytes() { local IFS=.; set -- $1; echo "$1, $2, $3, $4"; }
+link_json() { in_ns "$1" ip -j -d link show dev "$2" | jq -r ".[0].$3"; }
+
+fwd_write_trafgen_conf() {
+  local hub_mac r1_mac vx_mac in_mac vni
+  hub_mac=$(link_json hub eth0 address)
+  r1_mac=$(link_json r1 eth0 address)
+  vx_mac=$(link_json hub vxkr1 address)
+  in_mac=$(link_json r1 vxlan0 address)
+  vni=$(link_json hub vxkr1 linkinfo.info_data.id)
+  cat >"$CLUSTER_DIR/vxlan.trafgen" <<CONF
+{
+  $(mac_bytes "$hub_mac"), $(mac_bytes "$r1_mac"), 0x08, 0x00,
+  0x45, 0x00, const16(96), const16(0), 0x40, 0x00, 64, 17, csumip(14, 33),
+  $(ip_bytes "${HOST_IP[r1]}"), $(ip_bytes "${HOST_IP[hub]}"),
+  const16(40001), const16(4789), const16(76), const16(0),
+  0x08, 0x00, 0x00, 0x00, $((vni >> 16 & 255)), $((vni >> 8 & 255)), $((vni & 255)), 0x00,
+  $(mac_bytes "$vx_mac"), $(mac_bytes "$in_mac"), 0x08, 0x00,
+  0x45, 0x00, const16(46), const16(0), 0x40, 0x00, 64, 17, csumip(64, 83),
+  $(ip_bytes "$A1"), $(ip_bytes "$B1"),
+  const16(40000), const16(9), const16(26), const16(0),
+  fill(0x5a, 18)
+}
+CONF
+}
+
+# trafgen_for SECONDS NS DEV CONF: the generator in the background (one process); sets GEN_PID.
+trafgen_for() {
+  local secs=$1 ns=$2 dev=$3 conf=$4
+  in_ns "$ns" timeout -s INT "$secs" trafgen --dev "$dev" --conf "$conf" --cpus 1 >/dev/null 2>&1 &
+  GEN_PID=$!
+}
+
+# count_while_generating COUNTER_NS COUNTER_DEV UDP_PORT GEN_NS GEN_DEV CONF [--saddr A]
+count_while_generating() {
+  local cns=$1 cdev=$2 port=$3 gns=$4 gdev=$5 conf=$6
+  shift 6
+  trafgen_for "$(awk -v w="$WARMUP" -v s="$WINDOW" 'BEGIN {print w + s + 1}')" "$gns" "$gdev" "$conf"
+  local out
+  out=$(in_ns "$cns" "$BIN/bench_xdp_count" --dev "$cdev" --udp-port "$port" \
+    --warmup "$WARMUP" --seconds "$WINDOW" "$@") || { kill "$GEN_PID" 2>/dev/null; fail "XDP counter on $cns/$cdev"; }
+  wait "$GEN_PID" 2>/dev/null || true
+  echo "$out"
+}
+
+measure_ceiling() {
+  fwd_write_trafgen_conf
+  local out
+  out=$(count_while_generating hub eth0 0 r1 eth0 "$CLUSTER_DIR/vxlan.trafgen")
+  record fwd_ceiling_pps ceiling "$(kv matched_pps "$out")"
+}
+
+measure_forwarding() {
+  local dp=$1
+  fwd_write_trafgen_conf
+  can_ping a1 "$B1" >/dev/null || fail "a1 cannot reach b1 before the forwarding run"
+  local out pps matched
+  out=$(count_while_generating r2 eth0 4789 r1 eth0 "$CLUSTER_DIR/vxlan.trafgen" \
+    --snmp-pid "${DAEMON_PID[hostd-hub]}")
+  pps=$(kv matched_pps "$out")
+  matched=$(kv matched "$out")
+  record fwd_pps "$dp" "$pps"
+  # Share of the counted packets the hub's kernel IP forwarding handled in the same window
+  # (~1 = kernel path, ~0 = the TC program redirected them).
+  record fwd_kernel_share "$dp" "$(awk -v f="$(kv ip_forwarded "$out")" -v m="$matched" \
+    'BEGIN { if (m > 0) printf "%.2f\n", f / m }')"
+}

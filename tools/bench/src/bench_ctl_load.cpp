@@ -1,0 +1,249 @@
+// bench_ctl_load: control-plane load against a running kohaku-hostd, through the project's own
+// HTTP client (one connection per request, as kohakuctl and the runners use it).
+//
+//   bench_ctl_load reserve  --url U --runner NAME [--runner NAME...] --clients 64 --seconds S
+//       clients reserve IPs (ttl 1800) in a loop for S seconds: reservations/s, p50/p99 latency
+//   bench_ctl_load register --url U --count 255 --ip-prefix 198.19 --clients C
+//       registers bench-r001..bench-rNNN (physical IPs <prefix>.x.y): wall time until all answered
+//   bench_ctl_load fill     --url U --count 255 --reservations 10000 --clients C
+//       spreads reservations over bench-r001..: state for the restart measurement
+//   bench_ctl_load wait-serving --url U --timeout S [--min-reservations N]
+//       polls /api/overlay/ip/stats every 2 ms; prints the seconds until it answered
+//
+// Every mode prints one line of key=value pairs; any failed request is counted, never hidden.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/http_client.h"
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using kohaku::http::HttpClient;
+
+struct Args {
+  std::string mode, url;
+  std::vector<std::string> runners;
+  int clients = 64;
+  double seconds = 3;
+  int count = 255;
+  std::string ip_prefix = "198.19";
+  int reservations = 10000;
+  double timeout = 30;
+  long min_reservations = 0;
+};
+
+Args parse(int argc, char** argv) {
+  if (argc < 2) throw std::invalid_argument("usage: bench_ctl_load MODE --url URL ...");
+  Args a;
+  a.mode = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    std::string k = argv[i];
+    if (i + 1 >= argc) throw std::invalid_argument("missing value after " + k);
+    std::string v = argv[++i];
+    if (k == "--url")
+      a.url = v;
+    else if (k == "--runner")
+      a.runners.push_back(v);
+    else if (k == "--clients")
+      a.clients = std::stoi(v);
+    else if (k == "--seconds")
+      a.seconds = std::stod(v);
+    else if (k == "--count")
+      a.count = std::stoi(v);
+    else if (k == "--ip-prefix")
+      a.ip_prefix = v;
+    else if (k == "--reservations")
+      a.reservations = std::stoi(v);
+    else if (k == "--timeout")
+      a.timeout = std::stod(v);
+    else if (k == "--min-reservations")
+      a.min_reservations = std::stol(v);
+    else
+      throw std::invalid_argument("unknown option " + k);
+  }
+  if (a.url.empty()) throw std::invalid_argument("--url is required");
+  if (a.clients < 1 || a.count < 1 || a.count > 65000)
+    throw std::invalid_argument("--clients and --count must be positive (count <= 65000)");
+  return a;
+}
+
+std::string runner_name(int i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "bench-r%03d", i);
+  return buf;
+}
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// Latencies and failures gathered from all client threads.
+struct Tally {
+  std::mutex mu;
+  std::vector<double> ms;
+  long failures = 0;
+  std::string first_error;
+
+  void add(const std::vector<double>& local, long fails, const std::string& err) {
+    std::lock_guard lock(mu);
+    ms.insert(ms.end(), local.begin(), local.end());
+    failures += fails;
+    if (first_error.empty()) first_error = err;
+  }
+  double percentile(double p) {
+    if (ms.empty()) return 0;
+    std::sort(ms.begin(), ms.end());
+    size_t i = std::min(ms.size() - 1, static_cast<size_t>(p * static_cast<double>(ms.size())));
+    return ms[i];
+  }
+};
+
+// Runs `clients` threads; each calls `job(thread, n)` until it returns false (n counts its calls)
+// and records the latency of every call that returned true.
+template <typename Job>
+double run_clients(int clients, Tally& tally, Job job) {
+  auto t0 = clock_type::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<double> local;
+      long fails = 0;
+      std::string err;
+      for (long n = 0;; ++n) {
+        auto s = clock_type::now();
+        std::string problem;
+        bool more = false;
+        try {
+          more = job(t, n, problem);
+        } catch (const std::exception& e) {
+          problem = e.what();
+          more = true;
+        }
+        if (!problem.empty()) {
+          ++fails;
+          if (err.empty()) err = problem;
+          if (!more) break;
+          continue;
+        }
+        if (!more) break;
+        local.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - s).count());
+      }
+      tally.add(local, fails, err);
+    });
+  }
+  for (auto& th : threads) th.join();
+  return seconds_since(t0);
+}
+
+void print_tally(const char* what, Tally& tally, double wall) {
+  std::printf("%s=%zu per_s=%.1f p50_ms=%.2f p99_ms=%.2f failures=%ld wall_s=%.3f%s%s\n", what,
+              tally.ms.size(), static_cast<double>(tally.ms.size()) / wall, tally.percentile(0.5),
+              tally.percentile(0.99), tally.failures, wall,
+              tally.first_error.empty() ? "" : " first_error=",
+              tally.first_error.empty() ? "" : ("'" + tally.first_error + "'").c_str());
+}
+
+int reserve(const Args& a) {
+  if (a.runners.empty()) throw std::invalid_argument("reserve needs --runner");
+  HttpClient client(a.url);
+  Tally tally;
+  auto deadline = clock_type::now() + std::chrono::duration<double>(a.seconds);
+  double wall = run_clients(a.clients, tally, [&](int t, long n, std::string& problem) {
+    if (clock_type::now() >= deadline) return false;
+    const auto& runner = a.runners[static_cast<size_t>(t + n) % a.runners.size()];
+    auto r = client.post("/api/overlay/ip/reserve?runner=" + runner + "&ttl=1800");
+    if (!r.ok()) problem = "HTTP " + std::to_string(r.status) + ": " + r.error_message();
+    return true;
+  });
+  print_tally("reservations", tally, wall);
+  return tally.ms.empty() ? 1 : 0;
+}
+
+int register_runners(const Args& a) {
+  HttpClient client(a.url);
+  Tally tally;
+  std::atomic<int> next{1};
+  double wall = run_clients(a.clients, tally, [&](int, long, std::string& problem) {
+    int i = next++;
+    if (i > a.count) return false;
+    nlohmann::json body = {{"hostname", runner_name(i)},
+                           {"url", "http://" + a.ip_prefix + "." + std::to_string(i / 250) + "." +
+                                       std::to_string(i % 250 + 1) + ":8001"}};
+    auto r = client.post("/api/register", body);
+    if (!r.ok()) problem = "HTTP " + std::to_string(r.status) + ": " + r.error_message();
+    return true;
+  });
+  print_tally("registered", tally, wall);
+  return tally.failures == 0 ? 0 : 1;
+}
+
+int fill(const Args& a) {
+  HttpClient client(a.url);
+  Tally tally;
+  std::atomic<int> next{0};
+  double wall = run_clients(a.clients, tally, [&](int, long, std::string& problem) {
+    int i = next++;
+    if (i >= a.reservations) return false;
+    auto r =
+        client.post("/api/overlay/ip/reserve?runner=" + runner_name(i % a.count + 1) + "&ttl=1800");
+    if (!r.ok()) problem = "HTTP " + std::to_string(r.status) + ": " + r.error_message();
+    return true;
+  });
+  print_tally("reserved", tally, wall);
+  return tally.failures == 0 ? 0 : 1;
+}
+
+int wait_serving(const Args& a) {
+  auto t0 = clock_type::now();
+  kohaku::http::ClientOptions options;
+  options.timeout = std::chrono::milliseconds(2000);
+  HttpClient client(a.url, options);
+  std::string last = "no answer";
+  while (seconds_since(t0) < a.timeout) {
+    try {
+      auto r = client.get("/api/overlay/ip/stats");
+      if (r.ok()) {
+        double answered = seconds_since(t0);
+        long total = r.json().value("total_reservations", -1L);
+        if (total < 0) total = r.json().value("reservations", -1L);
+        if (a.min_reservations == 0 || total >= a.min_reservations) {
+          std::printf("serving_s=%.3f reservations=%ld\n", answered, total);
+          return 0;
+        }
+        last = "answered with " + std::to_string(total) + " reservations";
+      } else {
+        last = "HTTP " + std::to_string(r.status);
+      }
+    } catch (const std::exception& e) {
+      last = e.what();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  std::fprintf(stderr, "bench_ctl_load: not serving after %.0fs: %s\n", a.timeout, last.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    Args a = parse(argc, argv);
+    if (a.mode == "reserve") return reserve(a);
+    if (a.mode == "register") return register_runners(a);
+    if (a.mode == "fill") return fill(a);
+    if (a.mode == "wait-serving") return wait_serving(a);
+    throw std::invalid_argument("unknown mode " + a.mode);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_ctl_load: %s\n", e.what());
+    return 2;
+  }
+}
