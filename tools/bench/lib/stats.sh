@@ -35,6 +35,3 @@ percentile() {
     if (NR == 0) exit
     i = int(p / 100 * NR + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; print a[i] }'
 }
-
-# cpu_softirq_ticks: softirq jiffies of all CPUs (/proc/stat, whole machine).
-cpu_softirq_ticks() { awk '/^cpu / {print $8}' /proc/stat; }
