@@ -11,6 +11,12 @@
 CTL_URL=http://127.0.0.1:8000
 
 vxkr_count_is() { [[ $(in_ns "$1" ip -o link show type vxlan | grep -c ': vxkr') -ge $2 ]]; }
+# All N tunnels exist and, under the bpf datapath, carry the TC program on their ingress.
+tunnels_ready() {
+  local m=$1 n=$2 dp=$3
+  vxkr_count_is "$m" "$n" || return 1
+  [[ $dp != bpf ]] || [[ $(in_ns "$m" bpftool net show 2>/dev/null | grep -c '^vxkr.*ingress') -ge $n ]]
+}
 
 # Same command line as cluster.sh's hub_up, without its polling (the measurement polls itself).
 hostd_start() {
@@ -37,17 +43,20 @@ measure_control() {
   t0=$(date +%s.%N)
   out=$(in_ns "$m" "$BIN/bench_ctl_load" register --url $CTL_URL --count "$CTL_RUNNERS" \
     --clients 16) || fail "registering $CTL_RUNNERS runners under $dp: $out"
+  log "  $out"
   record ctl_register_s "$dp" "$(kv wall_s "$out")"
-  wait_for 300 "$CTL_RUNNERS vxkr devices on $m" vxkr_count_is "$m" "$CTL_RUNNERS"
+  wait_for 300 "$CTL_RUNNERS vxkr devices ready on $m" tunnels_ready "$m" "$CTL_RUNNERS" "$dp"
   record ctl_register_tunnels_s "$dp" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f\n", b - a}')"
 
   out=$(in_ns "$m" "$BIN/bench_ctl_load" fill --url $CTL_URL --count "$CTL_RUNNERS" \
     --reservations "$CTL_RESERVATIONS" --clients 64) || fail "filling reservations under $dp: $out"
+  log "  fill: $out"
   for ((i = 0; i < ROUNDS; i++)); do
     hostd_stop "$m"
     hostd_start "$m" "${HUB_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
     out=$(in_ns "$m" "$BIN/bench_ctl_load" wait-serving --url $CTL_URL --timeout 120 \
       --min-reservations "$CTL_RESERVATIONS") || fail "hostd on $m not serving after restart"
+    log "  restart: $out"
     record ctl_restart_s "$dp" "$(kv serving_s "$out")"
   done
 

@@ -88,6 +88,7 @@ measure_nat() {
     --seconds "$NAT_SECONDS") || fail "connection storm through $mode NAT: $out"
   [[ $(kv failures "$out") == 0 ]] || log "  connection failures under $mode: $out"
   record nat_conns_per_s "$mode" "$(kv conns_per_s "$out")"
+  record nat_conn_failures "$mode" "$(kv failures "$out")"
   kill -TERM "${DAEMON_PID[connsrv-$NAT_SEQ]}" 2>/dev/null || true
   nat_testbed_down "$mode"
 }

@@ -41,6 +41,7 @@ results_table() {
   echo "|---|---|---|---|---|"
   row "4. masquerade, packets/s (one UDP flow, 106-byte frames)" nat_pps
   row "4. new TCP connections/s through masquerade" nat_conns_per_s
+  row "4. connections that failed (connect timed out after 1 s), per run" nat_conn_failures
   echo
   echo "### Control plane (kohaku-hostd with OVERLAY_DATAPATH set per column)"
   echo
@@ -49,7 +50,7 @@ results_table() {
   row "6. reservations/s, 64 concurrent clients" ctl_reservations_per_s
   row "6. reservation p99 latency, ms" ctl_reservation_p99_ms
   row "6. register $CTL_RUNNERS runners (16 clients), s until all answered" ctl_register_s
-  row "6. ... s until all $CTL_RUNNERS vxkr devices exist" ctl_register_tunnels_s
+  row "6. ... s until all $CTL_RUNNERS vxkr devices exist (bpf: with the TC program)" ctl_register_tunnels_s
   row "6. restart to serving, $CTL_RUNNERS runners + $CTL_RESERVATIONS reservations, s" ctl_restart_s
   echo
   echo "### 5. Per-program cost (BPF_PROG_TEST_RUN, mean ns per repetition, median of $PROG_ROUNDS runs of $PROG_REPEAT repetitions)"
