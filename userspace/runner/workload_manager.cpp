@@ -117,6 +117,7 @@ WorkloadManager::WorkloadManager(std::filesystem::path state_file, std::string r
       default_docker_network_(std::move(default_docker_network)),
       docker_addresses_(std::move(docker_addresses)) {
   workloads_ = store_.load();
+  publish_locked();
   if (!workloads_.empty()) {
     log::info(kLog, "loaded " + std::to_string(workloads_.size()) + " workload(s) from " +
                         store_.file().string());
@@ -134,7 +135,17 @@ void WorkloadManager::set_network(std::optional<AttachNetwork> network, std::str
   network_why_ = std::move(why);
 }
 
+void WorkloadManager::publish_locked() const {
+  json list = json::array();
+  for (const auto& w : workloads_) {
+    if (!w.release_pending) list.push_back(public_view(w));
+  }
+  std::lock_guard lock(snapshot_mu_);
+  snapshot_ = std::move(list);
+}
+
 void WorkloadManager::save_locked() const {
+  publish_locked();
   store_.save(workloads_);
 }
 
@@ -286,6 +297,7 @@ json WorkloadManager::attach(const json& body) {
   } catch (const std::exception& e) {
     // Unpersisted, a restart would forget the veth and leak the address: undo everything.
     workloads_.pop_back();
+    publish_locked();
     nl::delete_link_if_exists(w.host_veth);
     if (w.host_managed) release_at_host(w);
     throw ApiError(500, std::string("cannot persist the workload: ") + e.what());
@@ -341,12 +353,8 @@ json WorkloadManager::detach(const std::string& id) {
 }
 
 json WorkloadManager::list() const {
-  std::lock_guard lock(mu_);
-  json out = json::array();
-  for (const auto& w : workloads_) {
-    if (!w.release_pending) out.push_back(public_view(w));
-  }
-  return out;
+  std::lock_guard lock(snapshot_mu_);
+  return snapshot_;
 }
 
 json WorkloadManager::get(const std::string& id) const {
@@ -384,10 +392,8 @@ void WorkloadManager::reassert_addresses(const Ipv4Cidr& subnet) {
 }
 
 size_t WorkloadManager::count() const {
-  std::lock_guard lock(mu_);
-  size_t n = 0;
-  for (const auto& w : workloads_) n += w.release_pending ? 0 : 1;
-  return n;
+  std::lock_guard lock(snapshot_mu_);
+  return snapshot_.size();
 }
 
 void WorkloadManager::repair() {

@@ -83,7 +83,8 @@ class WorkloadManager {
   size_t count() const;
 
  private:
-  void save_locked() const;
+  void save_locked() const;                 // also publishes
+  void publish_locked() const;              // refreshes snapshot_ from workloads_
   bool release_at_host(const Workload& w);  // true when the host confirmed (or has nothing)
   std::optional<Workload> find_locked(const std::string& id) const;
 
@@ -97,6 +98,11 @@ class WorkloadManager {
   std::shared_ptr<const HostApi> host_;
   std::optional<AttachNetwork> network_;
   std::string network_why_;
+
+  // What list()/count() answer: kept apart from mu_ so the status endpoint never waits for an
+  // attach that is talking to a slow host.
+  mutable std::mutex snapshot_mu_;
+  mutable nlohmann::json snapshot_ = nlohmann::json::array();
 };
 
 }  // namespace kohaku::runner
