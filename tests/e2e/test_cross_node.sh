@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Two runners, two workloads each: ping and TCP between workloads on different runners, a
-# workload to the host's overlay address, and the control plane's view of it all.
+# workload to the host's overlay address, and the control plane's view of it all. DATAPATH picks
+# the hub's OVERLAY_DATAPATH (bpf, the default, or kernel; registered once for each).
 source "$(dirname "$0")/lib/cluster.sh"
+DATAPATH=${DATAPATH:-bpf}
 
 fabric_up
 machine_up hub 1
 machine_up r1 11
 machine_up r2 12
-hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
+hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16 --set "OVERLAY_DATAPATH=$DATAPATH"
 runner_up r1 hub
 runner_up r2 hub
 wait_for 20 "r1 overlay ready" runner_overlay_ready r1
@@ -46,6 +48,7 @@ cmp -s "$CLUSTER_DIR/sent" "$CLUSTER_DIR/received" || fail "TCP data arrived cor
 # The host's control plane knows both runners and the IPs their workloads use.
 status=$(in_ns hub curl -fsS http://127.0.0.1:8000/api/overlay/status)
 [[ $(jq '.stats.active_allocations' <<<"$status") == 2 ]] || fail "expected 2 active allocations: $status"
+[[ $(jq -r '.datapath.active' <<<"$status") == "$DATAPATH" ]] || fail "hub datapath is not $DATAPATH: $status"
 used=$(in_ns hub curl -fsS 'http://127.0.0.1:8000/api/overlay/ip/info/r1' | jq .used)
 [[ $used == 2 ]] || fail "host should count 2 used IPs on r1, has $used"
 ctl hub node overlay | grep -q r2 || fail "kohakuctl node overlay does not list r2"

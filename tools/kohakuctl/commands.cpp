@@ -67,6 +67,36 @@ void print_json(std::ostream& out, const json& j) {
   out << j.dump(2) << "\n";
 }
 
+// The non-zero counters of one reason map ("passed" or "dropped") as "name=count ...".
+std::string nonzero_reasons(const json& reasons) {
+  std::string s;
+  if (!reasons.is_object()) return s;
+  for (const auto& [name, count] : reasons.items())
+    if (count.is_number() && count.get<uint64_t>() != 0)
+      s += (s.empty() ? "" : " ") + name + "=" + cell(count);
+  return s;
+}
+
+// Per-runner BPF fast path counters, booked on the runner the packets came from.
+void print_datapath_counters(std::ostream& out, const json& dp) {
+  if (dp.value("active", "") != "bpf") return;
+  Table t({"Runner", "ID", "Device", "Forwarded", "Fwd bytes", "Passed", "Dropped", "Pass reasons",
+           "Drop reasons"});
+  for (const auto& c : dp.value("counters", json::array())) {
+    std::string pass = nonzero_reasons(c.value("passed", json::object()));
+    std::string drop = nonzero_reasons(c.value("dropped", json::object()));
+    t.add_row({field(c, "runner_name"), field(c, "runner_id"), field(c, "device"),
+               field(c, "forwarded_packets"), field(c, "forwarded_bytes"),
+               field(c, "passed_packets"), field(c, "dropped_packets"), pass.empty() ? "-" : pass,
+               drop.empty() ? "-" : drop});
+  }
+  out << "\nBPF fast path counters (by ingress runner)\n";
+  if (t.empty())
+    out << "No counters\n";
+  else
+    t.print(out);
+}
+
 int node_overlay(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.get("/api/overlay/status"));
   if (inv.json) return print_json(out, j), 0;
@@ -76,16 +106,23 @@ int node_overlay(const Invocation& inv, const HttpClient& c, std::ostream& out) 
     return 0;
   }
   const json& stats = j.contains("stats") ? j["stats"] : json::object();
-  print_key_values(out, {{"Overlay network", field(stats, "overlay_network")},
-                         {"Subnet config", field(j, "subnet_config")},
-                         {"Host overlay IP", field(j, "host_ip")},
-                         {"VXLAN id base", field(stats, "base_vxlan_id")},
-                         {"VXLAN port", field(stats, "vxlan_port")},
-                         {"MTU", field(stats, "mtu")},
-                         {"Runners", field(stats, "active_allocations") + " active, " +
-                                         field(stats, "inactive_allocations") + " inactive, " +
-                                         field(stats, "available_ids") + " ids free of " +
-                                         field(stats, "max_runners")}});
+  const json& dp = j.contains("datapath") ? j["datapath"] : json::object();
+  std::string datapath = field(dp, "active");
+  if (dp.contains("requested") && dp["requested"] != dp.value("active", json()))
+    datapath += " (requested " + field(dp, "requested") + ")";
+  KeyValues items{{"Overlay network", field(stats, "overlay_network")},
+                  {"Subnet config", field(j, "subnet_config")},
+                  {"Host overlay IP", field(j, "host_ip")},
+                  {"VXLAN id base", field(stats, "base_vxlan_id")},
+                  {"VXLAN port", field(stats, "vxlan_port")},
+                  {"MTU", field(stats, "mtu")},
+                  {"Runners", field(stats, "active_allocations") + " active, " +
+                                  field(stats, "inactive_allocations") + " inactive, " +
+                                  field(stats, "available_ids") + " ids free of " +
+                                  field(stats, "max_runners")}};
+  // Hosts from before the datapath integration do not report one.
+  if (!dp.empty()) items.insert(items.begin(), {"Datapath", datapath});
+  print_key_values(out, items);
   out << "\n";
   Table t({"Runner", "ID", "Subnet", "Gateway", "Physical IP", "Device", "Active", "Last used"});
   for (const auto& a : j.value("allocations", json::array()))
@@ -96,6 +133,9 @@ int node_overlay(const Invocation& inv, const HttpClient& c, std::ostream& out) 
     out << "No runner allocations\n";
   else
     t.print(out);
+  if (dp.contains("reason")) out << "\nDatapath fallback: " << field(dp, "reason") << "\n";
+  if (dp.contains("error")) out << "\nDatapath error: " << field(dp, "error") << "\n";
+  print_datapath_counters(out, dp);
   return 0;
 }
 

@@ -2,7 +2,7 @@
 
 namespace kohaku {
 
-void register_host_api(http::Router& router, OverlayService& service) {
+void register_host_api(http::Router& router, OverlayService& service, DatapathStatus datapath) {
   using http::Request;
   OverlayService* s = &service;
 
@@ -16,7 +16,11 @@ void register_host_api(http::Router& router, OverlayService& service) {
   router.get("/api/nodes", [s](const Request&) { return s->nodes(); });
 
   // Overlay allocations.
-  router.get("/api/overlay/status", [s](const Request&) { return s->overlay_status(); });
+  router.get("/api/overlay/status", [s, datapath](const Request&) {
+    auto status = s->overlay_status();
+    if (datapath && status.value("enabled", false)) status["datapath"] = datapath();
+    return status;
+  });
   router.post("/api/overlay/release/{runner}",
               [s](const Request& r) { return s->release_runner(r.path_params.at("runner")); });
   router.post("/api/overlay/cleanup", [s](const Request&) { return s->cleanup(); });

@@ -18,9 +18,16 @@ constexpr const char* kLog = "tunnels";
 
 }  // namespace
 
-HostTunnels::HostTunnels(const HostConfig& config) : config_(config) {}
+HostTunnels::HostTunnels(const HostConfig& config, HostDatapathMode* datapath)
+    : config_(config), datapath_(datapath) {}
 
-void HostTunnels::ensure_tunnel(const RunnerAllocation& a) {
+AnchorAddress HostTunnels::anchor_address() const {
+  auto link = netlink::find_link(kHostAnchorName);
+  return AnchorAddress{config_.overlay_subnet.host_overlay_ip(),
+                       link ? static_cast<uint32_t>(link->ifindex) : 0u};
+}
+
+TunnelDevice HostTunnels::ensure_tunnel(const RunnerAllocation& a) {
   const auto& scheme = config_.overlay_subnet;
   netlink::VxlanSpec spec;
   spec.name = host_vxlan_device_name(a.id);
@@ -41,6 +48,12 @@ void HostTunnels::ensure_tunnel(const RunnerAllocation& a) {
                         std::string(netlink::to_string(device)) + ", address " +
                         std::string(netlink::to_string(address)));
   }
+  return tunnel_device(a, static_cast<uint32_t>(netlink::get_link(spec.name).ifindex));
+}
+
+TunnelDevice HostTunnels::tunnel_device(const RunnerAllocation& a, uint32_t ifindex) const {
+  return TunnelDevice{a.id,    a.hostname, host_vxlan_device_name(a.id),
+                      ifindex, a.subnet,   config_.overlay_subnet.host_ip_on_runner_subnet(a.id)};
 }
 
 void HostTunnels::start(OverlayService& service) {
@@ -52,8 +65,8 @@ void HostTunnels::start(OverlayService& service) {
                       scheme.host_overlay_ip().to_string() + "/" +
                       std::to_string(scheme.total_prefix()) + ": " +
                       std::string(netlink::to_string(anchor.action)));
-  // The kernel path routes between vxkr devices; the BPF path's fib lookups also need it on.
-  netlink::ensure_sysctl("net.ipv4.ip_forward", "1");
+  // Without a datapath to decide (tests of the devices alone) the kernel routes between them.
+  if (!datapath_) netlink::ensure_sysctl("net.ipv4.ip_forward", "1");
 
   std::set<uint32_t> known;
   for (const auto& a : service.allocations()) known.insert(a.id);
@@ -78,26 +91,35 @@ void HostTunnels::start(OverlayService& service) {
       }
     }
   }
+  std::vector<TunnelDevice> devices;
   for (const auto& a : service.allocations()) {
     try {
-      ensure_tunnel(a);
+      devices.push_back(ensure_tunnel(a));
     } catch (const std::exception& e) {
       log::error(kLog, "runner " + a.hostname + ": " + e.what());
     }
   }
+  if (datapath_) datapath_->start(anchor_address(), devices);
 }
 
 void HostTunnels::reconcile(const std::vector<RunnerAllocation>& allocations) {
   std::lock_guard lock(mutex_);
   std::set<std::string> wanted;
+  std::vector<TunnelDevice> devices;
   for (const auto& a : allocations) {
     wanted.insert(host_vxlan_device_name(a.id));
     try {
-      ensure_tunnel(a);
+      devices.push_back(ensure_tunnel(a));
     } catch (const std::exception& e) {
       log::error(kLog, "runner " + a.hostname + ": " + e.what());
+      // A repair that failed must not also cut the runner off the fast path: the device as it
+      // is stays in the maps until the next tick retries.
+      if (auto link = netlink::find_link(host_vxlan_device_name(a.id)))
+        devices.push_back(tunnel_device(a, static_cast<uint32_t>(link->ifindex)));
     }
   }
+  // Maps first: nothing may point at a device that is about to be deleted.
+  if (datapath_) datapath_->reconcile(anchor_address(), devices);
   for (const auto& dev : netlink::list_vxlans("vxkr")) {
     if (runner_id_from_device_name(dev.link.name) != 0 && wanted.count(dev.link.name) == 0) {
       log::info(kLog, "removing " + dev.link.name + ": no runner holds it any more");
@@ -109,7 +131,8 @@ void HostTunnels::reconcile(const std::vector<RunnerAllocation>& allocations) {
 void HostTunnels::on_allocated(const RunnerAllocation& allocation) {
   std::lock_guard lock(mutex_);
   try {
-    ensure_tunnel(allocation);
+    auto device = ensure_tunnel(allocation);
+    if (datapath_) datapath_->tunnel_up(device);
   } catch (const std::exception& e) {
     log::error(kLog, "runner " + allocation.hostname + ": " + e.what());
   }
@@ -118,6 +141,10 @@ void HostTunnels::on_allocated(const RunnerAllocation& allocation) {
 void HostTunnels::on_released(const RunnerAllocation& allocation) {
   std::lock_guard lock(mutex_);
   auto name = host_vxlan_device_name(allocation.id);
+  // Out of the maps before the device goes, so nothing is redirected into a vanishing device.
+  if (datapath_)
+    datapath_->tunnel_down(allocation.id,
+                           config_.overlay_subnet.host_ip_on_runner_subnet(allocation.id));
   try {
     if (netlink::delete_link_if_exists(name))
       log::info(kLog, "removed " + name + " of " + allocation.hostname);

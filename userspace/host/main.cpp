@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "host/host_api.h"
 #include "host/host_config.h"
+#include "host/host_datapath_mode.h"
 #include "host/host_tunnels.h"
 #include "host/overlay_service.h"
 
@@ -60,10 +61,12 @@ int run(const kohaku::DaemonArgs& args) {
 
   // The network side: vxkr<id> devices (and, with the BPF datapath, the routing maps) follow
   // the allocations. It reconciles with the restored state before the API serves anything.
+  std::optional<HostDatapathMode> datapath;
   std::optional<HostTunnels> tunnels;
   if (config.overlay_enabled) {
     try {
-      tunnels.emplace(config);
+      datapath.emplace(config);
+      tunnels.emplace(config, &*datapath);
       tunnels->start(*service);
     } catch (const std::exception& e) {
       log::error("hostd", std::string("cannot set up the overlay network: ") + e.what());
@@ -74,7 +77,9 @@ int run(const kohaku::DaemonArgs& args) {
 
   http::Router router;
   router.set_bearer_token(config.overlay_api_token);
-  register_host_api(router, *service);
+  DatapathStatus datapath_status;
+  if (datapath) datapath_status = [&datapath] { return datapath->status(); };
+  register_host_api(router, *service, datapath_status);
 
   http::ServerOptions options;
   options.address = config.host_bind_ip.to_string();

@@ -73,6 +73,9 @@ void tc_ingress_attach(int ifindex, int prog_fd, TcFilterId id) {
 }
 
 bool tc_ingress_detach(int ifindex, TcFilterId id) {
+  // Without a clsact hook there is nothing to remove; asking anyway makes libbpf print the
+  // kernel's "Parent Qdisc doesn't exists" for every bare device.
+  if (!has_clsact(ifindex)) return false;
   bpf_tc_hook hook = ingress_hook(ifindex);
   bpf_tc_opts opts = filter_opts(id);  // flags, prog_fd and prog_id must stay 0 for detach
   int err = bpf_tc_detach(&hook, &opts);
@@ -87,6 +90,7 @@ bool tc_ingress_detach(int ifindex, TcFilterId id) {
 }
 
 std::optional<uint32_t> tc_ingress_program_id(int ifindex, TcFilterId id) {
+  if (!has_clsact(ifindex)) return std::nullopt;  // see tc_ingress_detach
   bpf_tc_hook hook = ingress_hook(ifindex);
   bpf_tc_opts opts = filter_opts(id);
   int err = bpf_tc_query(&hook, &opts);

@@ -1,0 +1,44 @@
+#pragma once
+// The kernel datapath (OVERLAY_DATAPATH = "kernel", KohakuRiver's path): IP forwarding on and
+// FORWARD accept rules for the overlay CIDR, so the kernel routes between vxkr devices even
+// where the FORWARD policy is DROP (Docker hosts). Rules carry the comment "kohaku-overlay", which
+// is how they are found again (also when the overlay CIDR changed between runs) and removed when
+// the host switches to the BPF datapath.
+//
+// The rules are changed with the iptables binary (fork/exec with an argv, no shell): there is no
+// library interface to the nf_tables-backed iptables this distribution ships.
+#include <string>
+#include <vector>
+
+#include "common/ipv4.h"
+
+namespace kohaku {
+
+inline constexpr const char* kForwardRuleComment = "kohaku-overlay";
+
+class KernelForwarding {
+ public:
+  explicit KernelForwarding(std::string iptables = "iptables") : iptables_(std::move(iptables)) {}
+
+  // "-s CIDR" and "-d CIDR" ACCEPT rules present (checked with -C before -A), our rules for any
+  // other CIDR removed, then ip_forward on. Throws std::runtime_error naming the command, its exit
+  // status and its stderr.
+  void install(const Ipv4Cidr& overlay);
+  // Removes every FORWARD rule carrying our comment; returns how many were removed. Leaves
+  // ip_forward alone: other software on the host may depend on it.
+  size_t remove_all();
+  // Our rules as `iptables -S FORWARD` prints them.
+  std::vector<std::string> rules();
+
+ private:
+  struct Result {
+    int status;  // exit status; 127 when the binary could not be run
+    std::string out, err;
+  };
+  Result run(const std::vector<std::string>& args);
+  Result run_checked(const std::vector<std::string>& args);
+
+  std::string iptables_;
+};
+
+}  // namespace kohaku
