@@ -83,6 +83,14 @@ grep -q '^Datapath: *bpf$' <<<"$overlay" || fail "kohakuctl shows no bpf datapat
 grep -Eq '^r2 +2 +vxkr2 +[0-9]{3,} ' <<<"$overlay" || fail "kohakuctl lacks r2's counters: $overlay"
 log "fast path: 100 pings, +$(($(counter 1 .forwarded_packets) - fwd1)) forwarded, ForwDatagrams flat"
 
+# --- The kernel's exception path still works with forwarding on the tunnels only: TTL 2 leaves
+# r1 with TTL 1, the program hands it to the hub kernel, which answers Time Exceeded.
+ttl=$(counter 1 .passed.ttl)
+answer=$(in_ns a ping -c 1 -t 2 -W 1 "$b" || true)
+grep -q 'From 10.1.0.254 .*Time to live exceeded' <<<"$answer" ||
+  fail "no Time Exceeded from the hub for TTL 2: $answer"
+((($(counter 1 .passed.ttl) - ttl) >= 1)) || fail "TTL expiry not counted as passed.ttl"
+
 # --- Anti-spoofing: a workload on r1 posing as an address of r2's subnet is dropped at the hub.
 in_ns a ip addr add 10.2.0.77/32 dev eth0
 spoofed=$(counter 1 .dropped.spoofed)
