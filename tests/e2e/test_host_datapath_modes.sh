@@ -102,6 +102,8 @@ warnings=$(tail -n +"$LOG_FROM" "$CLUSTER_DIR/hostd-hub.log" | grep -c ' WARN ' 
 [[ $warnings == 1 ]] || fail "expected one warning, got $warnings: $(tail -n +"$LOG_FROM" "$CLUSTER_DIR/hostd-hub.log" | grep ' WARN ')"
 tail -n +"$LOG_FROM" "$CLUSTER_DIR/hostd-hub.log" | grep ' WARN ' | grep -q 'falling back to the kernel datapath' ||
   fail "the warning does not say it falls back"
+tail -n +"$LOG_FROM" "$CLUSTER_DIR/hostd-hub.log" | grep -q 'serving the API .* datapath=bpf (active: kernel)' ||
+  fail "the start-up line does not show the active datapath"
 expect_kernel_rules
 pings_via kernel
 overlay=$(ctl hub node overlay)

@@ -24,7 +24,9 @@ namespace {
 
 constexpr std::string_view kProgram = "kohaku-hostd";
 
-std::string config_summary(const kohaku::HostConfig& c) {
+// `active`: the datapath actually running, when it differs from the configured one (fallback).
+std::string config_summary(const kohaku::HostConfig& c,
+                           std::optional<kohaku::Datapath> active = std::nullopt) {
   std::string s = "overlay=" + std::string(c.overlay_enabled ? "enabled" : "disabled");
   s += " subnet=" + c.overlay_subnet.to_string();
   s += " host_reachable_address=" + c.host_reachable_address.to_string();
@@ -36,6 +38,8 @@ std::string config_summary(const kohaku::HostConfig& c) {
   s += " cleanup_every=" + std::to_string(c.cleanup_check_interval_seconds) + "s";
   s += " state_dir=" + c.state_dir;
   s += " datapath=" + std::string(kohaku::datapath_name(c.overlay_datapath));
+  if (active && *active != c.overlay_datapath)
+    s += " (active: " + std::string(kohaku::datapath_name(*active)) + ")";
   s += " auth=" + std::string(c.overlay_api_token.empty() ? "off" : "bearer-token");
   return s;
 }
@@ -92,8 +96,11 @@ int run(const kohaku::DaemonArgs& args) {
     return 1;
   }
   server->start();
-  log::info("hostd", "serving the API on " + server->address() + ":" +
-                         std::to_string(server->port()) + " (" + config_summary(config) + ")");
+  log::info(
+      "hostd",
+      "serving the API on " + server->address() + ":" + std::to_string(server->port()) + " (" +
+          config_summary(config, datapath ? std::optional(datapath->active()) : std::nullopt) +
+          ")");
 
   boost::asio::io_context ioc;
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
