@@ -84,18 +84,22 @@ TEST_F(IpReservationBookTest, UseAndReleaseRules) {
   book.use_ip(1, ip("10.0.1.50"), "c1", 5);
   EXPECT_EQ(status_of([&] { book.use_ip(1, ip("10.0.1.50"), "c2", 5); }), 409);
   EXPECT_EQ(status_of([&] { book.use_ip(1, ip("10.0.1.254"), "c2", 5); }), 400);
+  // A container seen holding a reserved address fulfils the reservation: it becomes used (and
+  // never expires back into the pool while the container holds it).
   std::string r = book.reserve(1, ip("10.0.1.60"), "r", 0, 60000).token;
-  EXPECT_EQ(status_of([&] { book.use_ip(1, ip("10.0.1.60"), "c3", 5); }), 409)
-      << "a reserved address is used through its token";
+  EXPECT_EQ(status_of([&] { book.use_ip(1, ip("10.0.1.60"), "c3", 5); }), 200);
+  EXPECT_EQ(status_of([&] { book.use_token(r, "c3"); }), 200) << "token now names c3's address";
+  EXPECT_EQ(status_of([&] { book.use_token(r, "c4"); }), 409);
   auto c = book.counts(1);
-  EXPECT_EQ(c.used, 2u);
-  EXPECT_EQ(c.reserved, 1u);
+  EXPECT_EQ(c.used, 3u);
+  EXPECT_EQ(c.reserved, 0u);
   expect_adds_up(1);
 
   auto freed = book.release_container("c1", std::nullopt);
   EXPECT_EQ(freed.size(), 2u);
-  EXPECT_EQ(book.counts(1).used, 0u);
-  EXPECT_EQ(book.release_token(r).ip, ip("10.0.1.60"));
+  EXPECT_EQ(book.counts(1).used, 1u);
+  EXPECT_EQ(status_of([&] { book.release_token(r); }), 409) << "in use by c3";
+  EXPECT_EQ(book.release_container("c3", std::nullopt).size(), 1u);
   EXPECT_EQ(book.counts(1).available, 252u);
 }
 

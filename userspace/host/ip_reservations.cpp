@@ -98,8 +98,16 @@ const IpEntry& IpReservationBook::use_ip(uint32_t runner_id, Ipv4Addr ip,
     if (e.is_used)
       throw ApiError(
           409, "IP " + ip.to_string() + " is already in use by container '" + e.container_id + "'");
-    throw ApiError(
-        409, "IP " + ip.to_string() + " is reserved; mark it used with its reservation token");
+    // The runner sees a container holding a reserved address: that is the reservation being
+    // fulfilled (the container was started with --ip before anyone presented the token).
+    // Refusing would leave the address "pending" until it expires and is handed out again
+    // while the container still holds it.
+    IpEntry& held = it->second;
+    expiry_.erase({held.expires_ms, it->first});
+    held.is_used = true;
+    held.container_id = container_id;
+    dirty_.push_back(it->first);
+    return held;
   }
   IpEntry e;
   e.runner_id = runner_id;

@@ -14,11 +14,11 @@ KOHAKU_BIN_DIR=${KOHAKU_BIN_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." 
 CLUSTER_ID=${CLUSTER_ID:-$(printf 'k%04x' $((RANDOM % 65536)))}
 CLUSTER_DIR=$(mktemp -d "/tmp/kohaku-${CLUSTER_ID}.XXXXXX")
 UNDERLAY_NET=${UNDERLAY_NET:-198.18.$((RANDOM % 200 + 10))}
-CLUSTER_NETNS=()
 CLUSTER_PIDS=()
 CLUSTER_KEEP=${CLUSTER_KEEP:-0}
 declare -A HOST_IP=()   # machine name -> underlay address
 declare -A DAEMON_PID=() # machine name -> daemon pid
+CLUSTER_HOOKS=()         # commands run first at teardown (e.g. removing containers)
 
 ns_path() { echo "/var/run/netns/${CLUSTER_ID}-$1"; }
 ns_name() { echo "${CLUSTER_ID}-$1"; }
@@ -58,19 +58,25 @@ cluster_cleanup() {
     log "kept cluster ${CLUSTER_ID}; remove it with: $(cluster_teardown_hint)"
     return $rc
   fi
-  local pid
+  local hook pid
+  for hook in "${CLUSTER_HOOKS[@]}"; do eval "$hook" >/dev/null 2>&1 || true; done
   for pid in "${CLUSTER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${CLUSTER_PIDS[@]}"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  # Every namespace of this cluster carries its id as prefix; listing them (rather than keeping
+  # a list in a variable) also catches those made in subshells such as $(workload_up ...).
   local ns
-  for ((i = ${#CLUSTER_NETNS[@]} - 1; i >= 0; i--)); do
-    ns=${CLUSTER_NETNS[$i]}
-    # Pinned BPF objects of this cluster live under its own pin root.
+  for ns in $(ip netns list | awk -v p="${CLUSTER_ID}-" 'index($1, p) == 1 {print $1}'); do
     ip netns del "$ns" 2>/dev/null || true
   done
   rm -rf "/sys/fs/bpf/kohaku-${CLUSTER_ID}" 2>/dev/null || true
+  # Anything still mounted below the cluster dir (a Docker data root) goes before the files do.
+  local mnt
+  for mnt in $(awk -v d="$CLUSTER_DIR" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount -l "$mnt" 2>/dev/null || true
+  done
   rm -rf "$CLUSTER_DIR"
   return $rc
 }
@@ -85,7 +91,6 @@ new_ns() {
   local ns
   ns=$(ns_name "$1")
   ip netns add "$ns"
-  CLUSTER_NETNS+=("$ns")
   ip -n "$ns" link set lo up
 }
 
@@ -163,3 +168,22 @@ workload_up() {
 ctl() { local m=$1; shift; in_ns "$m" "$KOHAKU_BIN_DIR/kohakuctl" --host http://127.0.0.1:8000 "$@"; }
 
 can_ping() { in_ns "$1" ping -c 1 -W 1 "$2"; }
+
+# docker_up MACHINE: a Docker engine inside MACHINE's network namespace (nsenter keeps the cgroup
+# mounts visible, which `ip netns exec` would hide), with an image "kohaku-busybox" made from
+# Debian's static busybox (nothing can be pulled here). Sets DOCKER_SOCK_<machine>.
+docker_up() {
+  local m=$1 dir="$CLUSTER_DIR/docker-$1"
+  mkdir -p "$dir/data" "$dir/exec" "$dir/rootfs/bin"
+  local sock="$dir/docker.sock"
+  run_daemon "$m" dockerd-"$m" dockerd --data-root "$dir/data" --exec-root "$dir/exec" \
+    -H "unix://$sock" --pidfile "$dir/docker.pid" --containerd-namespace "kohaku-$CLUSTER_ID" \
+    --log-level warn
+  CLUSTER_HOOKS+=("docker -H unix://$sock ps -aq | xargs -r docker -H unix://$sock rm -f")
+  wait_for 60 "dockerd on $m" docker -H "unix://$sock" info
+  cp /bin/busybox "$dir/rootfs/bin/busybox"
+  local applet
+  for applet in sh ping nc wget ip sleep cat echo hostname; do ln -sf busybox "$dir/rootfs/bin/$applet"; done
+  tar -C "$dir/rootfs" -c . | docker -H "unix://$sock" import - kohaku-busybox:latest >/dev/null
+  printf -v "DOCKER_SOCK_${m//-/_}" '%s' "$sock"
+}
