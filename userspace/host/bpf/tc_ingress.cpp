@@ -4,6 +4,7 @@
 #include <linux/pkt_sched.h>
 #include <net/if.h>
 #include <netlink/netlink.h>
+#include <netlink/route/classifier.h>
 #include <netlink/route/qdisc.h>
 #include <netlink/route/tc.h>
 
@@ -55,6 +56,26 @@ bool has_clsact(int ifindex) {
   return clsact;
 }
 
+// Whether filter `id` sits on the device's clsact ingress. Asked before querying or detaching,
+// which on a device without it make libbpf print the kernel's "Parent Qdisc doesn't exists" or
+// "Cannot find specified filter chain" (e.g. once per tunnel when switching datapaths).
+// Unknown (netlink trouble listing the filters) counts as present: the libbpf call decides.
+bool has_filter(int ifindex, TcFilterId id) {
+  if (!has_clsact(ifindex)) return false;
+  std::unique_ptr<nl_sock, void (*)(nl_sock*)> sock(nl_socket_alloc(), nl_socket_free);
+  if (!sock || nl_connect(sock.get(), NETLINK_ROUTE) < 0) return true;
+  nl_cache* raw = nullptr;
+  if (rtnl_cls_alloc_cache(sock.get(), ifindex, TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_INGRESS), &raw) < 0)
+    return true;
+  std::unique_ptr<nl_cache, void (*)(nl_cache*)> cache(raw, nl_cache_free);
+  for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
+    auto* cls = reinterpret_cast<rtnl_cls*>(o);
+    if (rtnl_cls_get_prio(cls) == id.priority && rtnl_tc_get_handle(TC_CAST(cls)) == id.handle)
+      return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void tc_ingress_attach(int ifindex, int prog_fd, TcFilterId id) {
@@ -73,9 +94,7 @@ void tc_ingress_attach(int ifindex, int prog_fd, TcFilterId id) {
 }
 
 bool tc_ingress_detach(int ifindex, TcFilterId id) {
-  // Without a clsact hook there is nothing to remove; asking anyway makes libbpf print the
-  // kernel's "Parent Qdisc doesn't exists" for every bare device.
-  if (!has_clsact(ifindex)) return false;
+  if (!has_filter(ifindex, id)) return false;
   bpf_tc_hook hook = ingress_hook(ifindex);
   bpf_tc_opts opts = filter_opts(id);  // flags, prog_fd and prog_id must stay 0 for detach
   int err = bpf_tc_detach(&hook, &opts);
@@ -90,7 +109,7 @@ bool tc_ingress_detach(int ifindex, TcFilterId id) {
 }
 
 std::optional<uint32_t> tc_ingress_program_id(int ifindex, TcFilterId id) {
-  if (!has_clsact(ifindex)) return std::nullopt;  // see tc_ingress_detach
+  if (!has_filter(ifindex, id)) return std::nullopt;
   bpf_tc_hook hook = ingress_hook(ifindex);
   bpf_tc_opts opts = filter_opts(id);
   int err = bpf_tc_query(&hook, &opts);
