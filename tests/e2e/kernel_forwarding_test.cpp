@@ -63,15 +63,18 @@ TEST_F(KernelForwardingTest, RemoveAllLeavesOtherRules) {
 }
 
 TEST_F(KernelForwardingTest, MissingBinaryIsAClearErrorAndChangesNothing) {
+  netlink::write_sysctl("net.ipv4.ip_forward", "0");
   KernelForwarding k("/nonexistent/iptables");
   try {
     k.install(Ipv4Cidr::parse("10.0.0.0/8"));
     FAIL() << "expected an error";
-  } catch (const std::runtime_error& e) {
+  } catch (const IptablesMissing& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/iptables"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("No such file"), std::string::npos) << e.what();
   }
   EXPECT_EQ(forward_chain(), std::vector<std::string>{"-P FORWARD ACCEPT"});
+  EXPECT_THROW(k.remove_all(), IptablesMissing);
+  EXPECT_EQ(netlink::read_sysctl("net.ipv4.ip_forward"), "0");
 }
 
 }  // namespace

@@ -119,8 +119,9 @@ void HostDatapathMode::enter_kernel_mode() {
 void HostDatapathMode::leave_kernel_mode() {
   try {
     kernel_.remove_all();
+  } catch (const IptablesMissing&) {
+    // A BPF-only host without iptables: no rules of ours can exist.
   } catch (const std::exception& e) {
-    // No iptables at all is normal on a BPF-only host; anything else is worth a line.
     log::warn(kLog, std::string("cannot remove the kernel datapath's FORWARD rules: ") + e.what());
   }
 }

@@ -125,6 +125,8 @@ KernelForwarding::Result KernelForwarding::run_checked(const std::vector<std::st
   if (r.status != 0) {
     std::vector<std::string> argv{iptables_, "-w"};
     argv.insert(argv.end(), args.begin(), args.end());
+    if (r.status == 127)
+      throw IptablesMissing("'" + join(argv) + "' could not be run: " + trim(r.err));
     throw std::runtime_error("'" + join(argv) + "' failed with status " + std::to_string(r.status) +
                              ": " + trim(r.err));
   }

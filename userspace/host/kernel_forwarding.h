@@ -7,6 +7,7 @@
 //
 // The rules are changed with the iptables binary (fork/exec with an argv, no shell): there is no
 // library interface to the nf_tables-backed iptables this distribution ships.
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,12 @@
 namespace kohaku {
 
 inline constexpr const char* kForwardRuleComment = "kohaku-overlay";
+
+// The iptables binary cannot be run at all (not installed): there can be no rules of ours.
+class IptablesMissing : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class KernelForwarding {
  public:
