@@ -1,12 +1,13 @@
-# Measurement 6: the control plane of a fresh kohaku-hostd (overlay on, 10.0.0.0/8/8/16) in its own
-# namespace per datapath (registration creates one vxkr device per runner).
-#   register: CTL_RUNNERS runners registered by 16 concurrent clients (physical addresses
-#     198.19.x.y that the hub namespace has no route to, so tunnels exist but carry nothing);
-#     time until all answered, and until all vxkr devices exist.
-#   restart: CTL_RESERVATIONS reservations spread over the runners; kohaku-hostd is stopped
-#     (SIGTERM) and started again: time from the start until /api/overlay/ip/stats answers with
-#     all reservations loaded.
-#   reservations: 64 concurrent clients reserve IPs for CTL_SECONDS: reservations/s and p99.
+# Measurement 6: the control plane of kohaku-hostd (overlay on, 10.0.0.0/8/8/16), each hub in its
+# own namespace (registration creates one vxkr device per runner). Per round, datapaths alternating:
+#   register: a fresh hub; CTL_RUNNERS runners registered by 16 concurrent clients (physical
+#     addresses 198.19.x.y that the hub namespace has no route to, so tunnels exist but carry
+#     nothing); time until all answered, and until all vxkr devices exist (bpf: with the program).
+#   restart: on the long-lived hub ctl-DP holding CTL_RUNNERS runners and CTL_RESERVATIONS
+#     reservations, kohaku-hostd is stopped (SIGTERM) and started again: time from the start until
+#     /api/overlay/ip/stats answers with all reservations loaded.
+#   reservations: 64 concurrent clients reserve IPs on ctl-DP for CTL_SECONDS (reservations/s,
+#     p99), then release them, so every round starts from the same state.
 
 CTL_URL=http://127.0.0.1:8000
 
@@ -35,11 +36,12 @@ hostd_stop() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
-measure_control() {
-  local dp=$1 num=$2 m=ctl-$1 out t0
+# control_register DP NUM: a fresh hub, registration timed, then kept as ctl-DP for the other
+# measurements when KEEP is 1 (else removed).
+control_register() {
+  local dp=$1 num=$2 m=$3 out t0
   machine_up "$m" "$num"
   hub_up "$m" "${HUB_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
-
   t0=$(date +%s.%N)
   out=$(in_ns "$m" "$BIN/bench_ctl_load" register --url $CTL_URL --count "$CTL_RUNNERS" \
     --clients 16) || fail "registering $CTL_RUNNERS runners under $dp: $out"
@@ -47,28 +49,44 @@ measure_control() {
   record ctl_register_s "$dp" "$(kv wall_s "$out")"
   wait_for 300 "$CTL_RUNNERS vxkr devices ready on $m" tunnels_ready "$m" "$CTL_RUNNERS" "$dp"
   record ctl_register_tunnels_s "$dp" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f\n", b - a}')"
+}
 
+control_remove() {
+  hostd_stop "$1"
+  ip netns del "$(ns_name "$1")" 2>/dev/null || true
+}
+
+# control_setup DP NUM: the long-lived hub ctl-DP with CTL_RUNNERS runners and CTL_RESERVATIONS.
+control_setup() {
+  local dp=$1 num=$2 m=ctl-$1 out
+  control_register "$dp" "$num" "$m"
   out=$(in_ns "$m" "$BIN/bench_ctl_load" fill --url $CTL_URL --count "$CTL_RUNNERS" \
     --reservations "$CTL_RESERVATIONS" --clients 64) || fail "filling reservations under $dp: $out"
   log "  fill: $out"
-  for ((i = 0; i < ROUNDS; i++)); do
-    hostd_stop "$m"
-    hostd_start "$m" "${HUB_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
-    out=$(in_ns "$m" "$BIN/bench_ctl_load" wait-serving --url $CTL_URL --timeout 120 \
-      --min-reservations "$CTL_RESERVATIONS") || fail "hostd on $m not serving after restart"
-    log "  restart: $out"
-    record ctl_restart_s "$dp" "$(kv serving_s "$out")"
-  done
+}
+
+# control_round DP ROUND: registration on a fresh hub, then restart and reservation load on ctl-DP.
+control_round() {
+  local dp=$1 round=$2 m=ctl-$1 out
+  if ((round > 1)); then
+    # Round 1's registration was the setup's; later rounds register on a throw-away hub.
+    local num=$((40 + round * 2))
+    [[ $dp == bpf ]] && num=$((num + 1))
+    control_register "$dp" "$num" "reg$round-$dp"
+    control_remove "reg$round-$dp"
+  fi
+  hostd_stop "$m"
+  hostd_start "$m" "${HUB_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
+  out=$(in_ns "$m" "$BIN/bench_ctl_load" wait-serving --url $CTL_URL --timeout 120 \
+    --min-reservations "$CTL_RESERVATIONS") || fail "hostd on $m not serving after restart"
+  log "  restart: $out"
+  record ctl_restart_s "$dp" "$(kv serving_s "$out")"
 
   local runners=()
   for i in $(seq 1 16); do runners+=(--runner "$(printf 'bench-r%03d' "$i")"); done
-  for ((i = 0; i < ROUNDS; i++)); do
-    out=$(in_ns "$m" "$BIN/bench_ctl_load" reserve --url $CTL_URL "${runners[@]}" --clients 64 \
-      --seconds "$CTL_SECONDS") || fail "reservation load under $dp: $out"
-    [[ $(kv failures "$out") == 0 ]] || log "  reservation failures under $dp: $out"
-    record ctl_reservations_per_s "$dp" "$(kv per_s "$out")"
-    record ctl_reservation_p99_ms "$dp" "$(kv p99_ms "$out")"
-  done
-  hostd_stop "$m"
-  ip netns del "$(ns_name "$m")" 2>/dev/null || true
+  out=$(in_ns "$m" "$BIN/bench_ctl_load" reserve --url $CTL_URL "${runners[@]}" --clients 64 \
+    --seconds "$CTL_SECONDS") || fail "reservation load under $dp: $out"
+  [[ $(kv failures "$out") == 0 ]] || log "  reservation failures under $dp: $out"
+  record ctl_reservations_per_s "$dp" "$(kv per_s "$out")"
+  record ctl_reservation_p99_ms "$dp" "$(kv p99_ms "$out")"
 }

@@ -1,9 +1,9 @@
 # Measurement 1: hub forwarding rate. trafgen (AF_PACKET TX ring, qdisc bypassed: no socket
 # layer) on r1's uplink sends VXLAN frames to the hub exactly as r1's vxlan0 would: outer
-# r1 -> hub UDP 4789, VNI of runner 1, inner Ethernet to the hub's vxkr1 MAC, inner IPv4/UDP
+# r1 -> hub UDP 4789, VNI of r1, inner Ethernet to the MAC of r1's hub tunnel, inner IPv4/UDP
 # a1 -> b1 with an 18-byte payload (60-byte inner frame, 110-byte outer frame). The hub
-# decapsulates on vxkr1, routes to vxkr2 (kernel forwarding or the TC program) and encapsulates
-# to r2. An XDP counter on r2's uplink counts (and drops) the VXLAN frames arriving from the hub.
+# decapsulates on r1's tunnel, routes to r2's (kernel forwarding or the TC program) and
+# encapsulates to r2. An XDP counter on r2's uplink counts (and drops) the VXLAN frames arriving from the hub.
 # The ceiling: the same XDP counter in drop-all mode on the hub's own uplink, i.e. what the
 # generator, the veths and the fabric bridge can deliver to the hub at all.
 
@@ -11,13 +11,22 @@ mac_bytes() { echo "0x${1//:/, 0x}"; }
 ip_bytes() { local IFS=.; set -- $1; echo "$1, $2, $3, $4"; }
 link_json() { in_ns "$1" ip -j -d link show dev "$2" | jq -r ".[0].$3"; }
 
+# The hub's tunnel device towards runner machine $1 (runner ids follow registration order, so r1
+# is not necessarily runner 1).
+hub_tunnel_of() {
+  in_ns hub ip -j -d link show type vxlan |
+    jq -r --arg r "${HOST_IP[$1]}" '.[] | select(.linkinfo.info_data.remote == $r) | .ifname' | head -n1
+}
+
 fwd_write_trafgen_conf() {
-  local hub_mac r1_mac vx_mac in_mac vni
+  local hub_mac r1_mac vx_mac in_mac vni tun
+  tun=$(hub_tunnel_of r1)
+  [[ -n $tun ]] || fail "no hub tunnel towards r1 (${HOST_IP[r1]})"
   hub_mac=$(link_json hub eth0 address)
   r1_mac=$(link_json r1 eth0 address)
-  vx_mac=$(link_json hub vxkr1 address)
+  vx_mac=$(link_json hub "$tun" address)
   in_mac=$(link_json r1 vxlan0 address)
-  vni=$(link_json hub vxkr1 linkinfo.info_data.id)
+  vni=$(link_json hub "$tun" linkinfo.info_data.id)
   cat >"$CLUSTER_DIR/vxlan.trafgen" <<CONF
 {
   $(mac_bytes "$hub_mac"), $(mac_bytes "$r1_mac"), 0x08, 0x00,

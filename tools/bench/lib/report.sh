@@ -32,7 +32,7 @@ results_table() {
     "($(samples fwd_ceiling_pps ceiling) samples). eBPF/ceiling = $(ratio "$fwd_b" "$ceiling")," \
     "kernel/ceiling = $(ratio "$fwd_k" "$ceiling")."
   echo
-  echo "Hub datapath evidence (reported by /api/overlay/status / BPF filters on vxkr1 ingress):" \
+  echo "Hub datapath evidence (reported by /api/overlay/status / BPF filters on the TC ingress of the hub's tunnel towards r1):" \
     "kernel run: \`${DP_EVIDENCE[kernel]:-n/a}\`, bpf run: \`${DP_EVIDENCE[bpf]:-n/a}\`."
   echo
   echo "### Runner NAT (iptables MASQUERADE = kernel column, BPF masquerade = eBPF column)"

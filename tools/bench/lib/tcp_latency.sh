@@ -1,5 +1,5 @@
 # Measurements 2 and 3: TCP throughput and round-trip latency from workload a1 (on r1) to
-# workload b1 (on r2): every packet crosses r1's vxlan0, the hub (vxkr1 -> vxkr2) and r2's vxlan0.
+# workload b1 (on r2): every packet crosses r1's vxlan0, the hub (r1's tunnel -> r2's) and r2's vxlan0.
 
 # Measurement 2: one iperf3 stream a1 -> b1, at full speed and paced at TCP_RATE (same load for
 # both datapaths). CPU: on veth the whole path (both runners, the hub, both stacks) runs in

@@ -33,13 +33,13 @@ hub_stop() {
 }
 
 # What the hub says it runs, and whether our TC program is on the tunnels (the proof, not the
-# setting): "<reported datapath>/<bpf filters on vxkr1 ingress>".
+# setting): "<reported datapath>/<bpf filters on the ingress of the hub's tunnel towards r1>".
 hub_datapath_evidence() {
   local reported filters
   reported=$(in_ns hub curl -fsS -m 2 http://127.0.0.1:8000/api/overlay/status |
     jq -r '.datapath.active // .datapath.mode // .datapath // .overlay_datapath // "not-reported"' 2>/dev/null |
     head -n1)
-  filters=$(in_ns hub tc filter show dev vxkr1 ingress 2>/dev/null | grep -c 'direct-action' || true)
+  filters=$(in_ns hub tc filter show dev "$(hub_tunnel_of r1)" ingress 2>/dev/null | grep -c 'direct-action' || true)
   echo "${reported:-not-reported}/tc-bpf-filters=${filters}"
 }
 

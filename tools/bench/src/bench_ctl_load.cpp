@@ -2,7 +2,8 @@
 // HTTP client (one connection per request, as kohakuctl and the runners use it).
 //
 //   bench_ctl_load reserve  --url U --runner NAME [--runner NAME...] --clients 64 --seconds S
-//       clients reserve IPs (ttl 1800) in a loop for S seconds: reservations/s, p50/p99 latency
+//       clients reserve IPs (ttl 1800) in a loop for S seconds: reservations/s, p50/p99 latency;
+//       then releases them again (untimed)
 //   bench_ctl_load register --url U --count 255 --ip-prefix 198.19 --clients C
 //       registers bench-r001..bench-rNNN (physical IPs <prefix>.x.y): wall time until all answered
 //   bench_ctl_load fill     --url U --count 255 --reservations 10000 --clients C
@@ -152,19 +153,43 @@ void print_tally(const char* what, Tally& tally, double wall) {
               tally.first_error.empty() ? "" : ("'" + tally.first_error + "'").c_str());
 }
 
+// Reserves for a.seconds, then releases what it reserved (untimed), so every round measures
+// against the same number of existing reservations.
 int reserve(const Args& a) {
   if (a.runners.empty()) throw std::invalid_argument("reserve needs --runner");
   HttpClient client(a.url);
   Tally tally;
+  std::mutex tokens_mu;
+  std::vector<std::string> tokens;
   auto deadline = clock_type::now() + std::chrono::duration<double>(a.seconds);
   double wall = run_clients(a.clients, tally, [&](int t, long n, std::string& problem) {
     if (clock_type::now() >= deadline) return false;
     const auto& runner = a.runners[static_cast<size_t>(t + n) % a.runners.size()];
     auto r = client.post("/api/overlay/ip/reserve?runner=" + runner + "&ttl=1800");
-    if (!r.ok()) problem = "HTTP " + std::to_string(r.status) + ": " + r.error_message();
+    if (!r.ok()) {
+      problem = "HTTP " + std::to_string(r.status) + ": " + r.error_message();
+    } else {
+      std::lock_guard lock(tokens_mu);
+      tokens.push_back(r.json().at("token").get<std::string>());
+    }
     return true;
   });
   print_tally("reservations", tally, wall);
+
+  Tally released;
+  std::atomic<size_t> next{0};
+  run_clients(a.clients, released, [&](int, long, std::string& problem) {
+    size_t i = next++;
+    if (i >= tokens.size()) return false;
+    auto r = client.post("/api/overlay/ip/release?token=" + tokens[i]);
+    if (!r.ok()) problem = "release HTTP " + std::to_string(r.status) + ": " + r.error_message();
+    return true;
+  });
+  if (released.failures) {
+    std::fprintf(stderr, "bench_ctl_load: %ld releases failed: %s\n", released.failures,
+                 released.first_error.c_str());
+    return 1;
+  }
   return tally.ms.empty() ? 1 : 0;
 }
 
