@@ -5,15 +5,7 @@
 source "$(dirname "$0")/lib/cluster.sh"
 DATAPATH=${DATAPATH:-bpf}
 
-fabric_up
-machine_up hub 1
-machine_up r1 11
-machine_up r2 12
-hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16 --set "OVERLAY_DATAPATH=$DATAPATH"
-runner_up r1 hub
-runner_up r2 hub
-wait_for 20 "r1 overlay ready" runner_overlay_ready r1
-wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+two_runner_cluster --set "OVERLAY_DATAPATH=$DATAPATH"
 
 # The hub built one tunnel per runner with the documented layout.
 in_ns hub ip -d link show vxkr1 | grep -q "vxlan id 101 remote ${HOST_IP[r1]} local ${HOST_IP[hub]}" ||
@@ -52,6 +44,12 @@ status=$(in_ns hub curl -fsS http://127.0.0.1:8000/api/overlay/status)
 used=$(in_ns hub curl -fsS 'http://127.0.0.1:8000/api/overlay/ip/info/r1' | jq .used)
 [[ $used == 2 ]] || fail "host should count 2 used IPs on r1, has $used"
 ctl hub node overlay | grep -q r2 || fail "kohakuctl node overlay does not list r2"
+# The runner's own view through the host: its devices and who is attached with which address.
+view=$(ctl hub node overlay r1)
+grep -q "VXLAN vxlan0: *up, VNI 101" <<<"$view" || fail "node overlay r1 lacks vxlan0 state: $view"
+grep -Eq "^a1 +wl-[0-9a-f]+ +$a1 " <<<"$view" || fail "node overlay r1 does not list a1 at $a1: $view"
+out=$(ctl hub node overlay nosuch 2>&1) && fail "node overlay of an unknown runner succeeded"
+grep -q "not registered" <<<"$out" || fail "unknown runner not reported: $out"
 
 # Detaching frees the address at the host.
 id=$(in_ns r1 curl -fsS http://127.0.0.1:8001/api/workloads | jq -r '.workloads[] | select(.name=="a2") | .id')

@@ -3,15 +3,7 @@
 # keeps state and never interrupts traffic between runners that stay registered.
 source "$(dirname "$0")/lib/cluster.sh"
 
-fabric_up
-machine_up hub 1
-machine_up r1 11
-machine_up r2 12
-hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
-runner_up r1 hub
-runner_up r2 hub
-wait_for 20 "r1 overlay ready" runner_overlay_ready r1
-wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+two_runner_cluster
 a=$(workload_up r1 a)
 b=$(workload_up r2 b)
 wait_for 10 "a reaches b" can_ping a "$b"

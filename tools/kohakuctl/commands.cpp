@@ -139,6 +139,55 @@ int node_overlay(const Invocation& inv, const HttpClient& c, std::ostream& out) 
   return 0;
 }
 
+// One runner's side, fetched by the host from the runner: what it built and who is attached.
+int node_overlay_runner(const Invocation& inv, const HttpClient& c, std::ostream& out) {
+  const std::string& hostname = inv.words[2];
+  json j = checked(c.get("/api/nodes/" + percent_encode(hostname) + "/overlay"));
+  if (inv.json) return print_json(out, j), 0;
+  const json& r = j.contains("runner") ? j["runner"] : json::object();
+  const json& vx = r.contains("vxlan") ? r["vxlan"] : json::object();
+  const json& br = r.contains("bridge") ? r["bridge"] : json::object();
+  auto device_state = [](const json& d) -> std::string {
+    if (!d.value("exists", false)) return "missing";
+    std::string s = d.value("up", false) ? "up" : "down";
+    if (d.contains("drift") && d["drift"].is_array() && !d["drift"].empty())
+      s += ", drift: " + d["drift"].dump();
+    return s;
+  };
+  // The runner reports its datapath as a name or, with the BPF NAT, as an object.
+  std::string datapath = r.contains("datapath") && r["datapath"].is_object()
+                             ? field(r["datapath"], "active")
+                             : field(r, "datapath");
+  KeyValues items{{"Runner", hostname + " (id " + field(r, "runner_id") + ")"},
+                  {"State", field(r, "state") + (r.value("reason", json()).is_string()
+                                                     ? " (" + r["reason"].get<std::string>() + ")"
+                                                     : "")},
+                  {"Subnet", field(r, "subnet")},
+                  {"Gateway", field(r, "gateway")},
+                  {"Host on subnet", field(r, "host_ip_on_runner_subnet")},
+                  {"Physical IP", field(r, "physical_ip")},
+                  {"Datapath", datapath},
+                  {"VXLAN " + vx.value("name", std::string("vxlan0")),
+                   device_state(vx) + ", VNI " + field(vx, "vni") + ", local " +
+                       field(vx, "local") + ", remote " + field(vx, "remote") + ", port " +
+                       field(vx, "port") + ", MTU " + field(vx, "mtu")},
+                  {"Bridge " + br.value("name", std::string("kohaku-overlay")),
+                   device_state(br) + ", MTU " + field(br, "mtu")}};
+  print_key_values(out, items);
+  out << "\n";
+  Table t({"Container / workload", "ID", "IP", "Kind"});
+  for (const auto& w : r.value("workloads", json::array()))
+    t.add_row({field(w, "name"), field(w, "id"), field(w, "ip"), "workload"});
+  const json& docker = r.contains("docker") ? r["docker"] : json::object();
+  for (const auto& ctr : docker.value("containers", json::array()))
+    t.add_row({field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"), "docker"});
+  if (t.empty())
+    out << "No containers or workloads attached\n";
+  else
+    t.print(out);
+  return 0;
+}
+
 int node_summary(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.get("/api/nodes"));
   if (inv.json) return print_json(out, j), 0;
@@ -285,7 +334,8 @@ struct Verb {
 
 const std::map<std::string, Verb>& verbs() {
   static const std::map<std::string, Verb> table = {
-      {"node overlay", {2, 0, {}, "node overlay", node_overlay}},
+      {"node overlay", {2, 0, {}, "node overlay [RUNNER]", node_overlay}},
+      {"node overlay RUNNER", {2, 1, {}, "node overlay [RUNNER]", node_overlay_runner}},
       {"node summary", {2, 0, {}, "node summary", node_summary}},
       {"overlay-release", {1, 1, {"-f"}, "overlay-release RUNNER [-f]", overlay_release}},
       {"overlay-cleanup", {1, 0, {"-f"}, "overlay-cleanup [-f]", overlay_cleanup}},
@@ -310,7 +360,8 @@ int run_command(const Invocation& inv, const HttpClient& client, std::ostream& o
   auto it = table.end();
   if (inv.words[0] == "node") {
     if (inv.words.size() < 2) throw UsageError("usage: kohakuctl node overlay | node summary");
-    it = table.find("node " + inv.words[1]);
+    bool one_runner = inv.words[1] == "overlay" && inv.words.size() == 3;
+    it = table.find("node " + inv.words[1] + (one_runner ? " RUNNER" : ""));
   } else {
     it = table.find(inv.words[0]);
   }
@@ -326,6 +377,8 @@ const char* usage_text() {
          "\n"
          "commands:\n"
          "  node overlay                            overlay status and runner allocations\n"
+         "  node overlay RUNNER                     one runner's overlay: devices, containers, "
+         "IPs\n"
          "  node summary                            registered nodes\n"
          "  overlay-release RUNNER [-f]             release a runner's overlay allocation\n"
          "  overlay-cleanup [-f]                    release all inactive allocations\n"

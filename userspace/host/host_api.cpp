@@ -1,5 +1,7 @@
 #include "host_api.h"
 
+#include "host/node_overlay_view.h"
+
 namespace kohaku {
 
 void register_host_api(http::Router& router, OverlayService& service, DatapathStatus datapath) {
@@ -14,6 +16,8 @@ void register_host_api(http::Router& router, OverlayService& service, DatapathSt
     return s->heartbeat(r.path_params.at("hostname"), r.json());
   });
   router.get("/api/nodes", [s](const Request&) { return s->nodes(); });
+  router.get("/api/nodes/{hostname}/overlay",
+             [s](const Request& r) { return node_overlay_view(*s, r.path_params.at("hostname")); });
 
   // Overlay allocations.
   router.get("/api/overlay/status", [s, datapath](const Request&) {

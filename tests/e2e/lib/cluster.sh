@@ -187,3 +187,17 @@ docker_up() {
   tar -C "$dir/rootfs" -c . | docker -H "unix://$sock" import - kohaku-busybox:latest >/dev/null
   printf -v "DOCKER_SOCK_${m//-/_}" '%s' "$sock"
 }
+
+# two_runner_cluster [HUB ARGS...]: the usual test bed: fabric, hub "hub" with the classic
+# 10.0.0.0/8/8/16 layout (plus HUB ARGS), runners "r1" and "r2" registered with their overlay up.
+two_runner_cluster() {
+  fabric_up
+  machine_up hub 1
+  machine_up r1 11
+  machine_up r2 12
+  hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16 "$@"
+  runner_up r1 hub
+  runner_up r2 hub
+  wait_for 20 "r1 overlay ready" runner_overlay_ready r1
+  wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+}

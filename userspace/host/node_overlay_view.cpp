@@ -1,0 +1,39 @@
+#include "host/node_overlay_view.h"
+
+#include <chrono>
+#include <optional>
+
+#include "common/http_client.h"
+
+namespace kohaku {
+
+nlohmann::json node_overlay_view(OverlayService& service, const std::string& hostname) {
+  std::optional<nlohmann::json> node;
+  for (const auto& n : service.nodes())
+    if (n.value("hostname", "") == hostname) node = n;
+  if (!node) throw ApiError(404, "runner '" + hostname + "' is not registered");
+  std::string url = node->value("url", "");
+  if (url.empty()) throw ApiError(502, "runner '" + hostname + "' registered without a url");
+
+  // Short: a dead runner must not hold an API thread for long.
+  http::ClientOptions options;
+  options.timeout = std::chrono::milliseconds(3000);
+  http::ClientResponse res;
+  try {
+    res = http::HttpClient(url, options).get("/api/overlay/status");
+  } catch (const std::exception& e) {
+    throw ApiError(502, "runner '" + hostname + "' did not answer: " + e.what());
+  }
+  if (!res.ok())
+    throw ApiError(502, "runner '" + hostname + "' answered HTTP " + std::to_string(res.status) +
+                            ": " + res.error_message());
+  nlohmann::json status;
+  try {
+    status = res.json();
+  } catch (const std::exception& e) {
+    throw ApiError(502, "runner '" + hostname + "' sent a malformed status: " + e.what());
+  }
+  return {{"hostname", hostname}, {"node", *node}, {"runner", status}};
+}
+
+}  // namespace kohaku
