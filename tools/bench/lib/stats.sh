@@ -17,6 +17,12 @@ median() {
 
 # med METRIC DATAPATH: median of the recorded samples.
 med() { awk -F'\t' -v k="$1" -v d="$2" '$1 == k && $2 == d {print $3}' "$RESULTS" | median; }
+# range METRIC DATAPATH: "min-max" of the recorded samples.
+range() {
+  awk -F'\t' -v k="$1" -v d="$2" '$1 == k && $2 == d {print $3}' "$RESULTS" | sort -g |
+    awk 'function f(v) { return v >= 1000 ? sprintf("%.0f", v) : sprintf("%.3g", v) }
+         NR == 1 {lo = $1} {hi = $1} END { if (NR) print f(lo) "-" f(hi) }'
+}
 # samples METRIC DATAPATH: how many samples the median is taken over.
 samples() { awk -F'\t' -v k="$1" -v d="$2" '$1 == k && $2 == d' "$RESULTS" | wc -l; }
 
