@@ -13,7 +13,8 @@ namespace {
 constexpr std::string_view kLog = "netlink";
 
 std::string describe(const VxlanSpec& s) {
-  std::string d = s.name + " (VNI " + std::to_string(s.vni) + ", remote " + s.remote.to_string();
+  std::string d = s.name + " (VNI " + std::to_string(s.vni) + ", remote " +
+                  (s.fdb_only ? std::string("from FDB") : s.remote.to_string());
   if (s.local) d += ", local " + s.local->to_string();
   d += ", port " + std::to_string(s.port);
   if (!s.underlay_dev.empty()) d += ", dev " + s.underlay_dev;
@@ -53,8 +54,9 @@ std::string identity_drift(const VxlanInfo& have, const VxlanSpec& want, int wan
   if (have.vni != want.vni) {
     add("VNI " + std::to_string(have.vni) + " -> " + std::to_string(want.vni));
   }
-  if (have.remote != std::optional<Ipv4Addr>(want.remote)) {
-    add("remote " + opt_to_string(have.remote) + " -> " + want.remote.to_string());
+  const auto want_remote = want.fdb_only ? std::nullopt : std::optional<Ipv4Addr>(want.remote);
+  if (have.remote != want_remote) {
+    add("remote " + opt_to_string(have.remote) + " -> " + opt_to_string(want_remote));
   }
   if (have.local != want.local) {
     add("local " + opt_to_string(have.local) + " -> " + opt_to_string(want.local));
@@ -84,7 +86,9 @@ void validate_vxlan_spec(const VxlanSpec& spec) {
   if (spec.port == 0) bad("UDP port 0");
   if (spec.mtu < 68 || spec.mtu > 65535) bad("MTU " + std::to_string(spec.mtu));
   uint32_t r = spec.remote.value;
-  if (r == 0 || (r >> 28) == 0xe || spec.remote.is_loopback() || r == 0xffffffffu) {
+  if (spec.fdb_only) {
+    if (r != 0) bad("remote " + spec.remote.to_string() + " given for an FDB-only device");
+  } else if (r == 0 || (r >> 28) == 0xe || spec.remote.is_loopback() || r == 0xffffffffu) {
     bad("remote " + spec.remote.to_string() + " is not a unicast address");
   }
   if (spec.local && (spec.local->is_unspecified() || (spec.local->value >> 28) == 0xe)) {
@@ -104,8 +108,10 @@ void create_vxlan(const VxlanSpec& spec) {
   if (spec.up) rtnl_link_set_flags(link.get(), IFF_UP);
   if (spec.mac) rtnl_link_set_addr(link.get(), make_mac_addr(*spec.mac).get());
   sock.check(rtnl_link_vxlan_set_id(link.get(), spec.vni), what);
-  AddrPtr remote = make_nl_addr(spec.remote);
-  sock.check(rtnl_link_vxlan_set_group(link.get(), remote.get()), what);
+  if (!spec.fdb_only) {
+    AddrPtr remote = make_nl_addr(spec.remote);
+    sock.check(rtnl_link_vxlan_set_group(link.get(), remote.get()), what);
+  }
   if (spec.local) {
     AddrPtr local = make_nl_addr(*spec.local);
     sock.check(rtnl_link_vxlan_set_local(link.get(), local.get()), what);

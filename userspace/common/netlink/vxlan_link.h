@@ -16,7 +16,10 @@ struct VxlanSpec {
   uint32_t vni = 0;               // 0..16777215
   std::optional<Ipv4Addr> local;  // source address of the tunnel; none = kernel picks
   Ipv4Addr remote;                // unicast peer (no multicast group, no FDB entries needed)
-  uint16_t port = 4789;           // UDP destination port
+  // No remote at all: destinations come from FDB entries (head-end replication, see fdb.h).
+  // `remote` must then stay unspecified.
+  bool fdb_only = false;
+  uint16_t port = 4789;  // UDP destination port
   unsigned mtu = 1450;
   std::optional<MacAddr> mac;  // none = kernel picks a random one
   bool learning = false;       // false = "nolearning"
