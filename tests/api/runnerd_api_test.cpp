@@ -144,6 +144,11 @@ class NamespacedProcess {
   pid_t pid_ = -1;
 };
 
+// /healthz answers before the control loop has built the default network.
+bool default_network_up(const json& s) {
+  return s.contains("default_network");
+}
+
 json post_workload(const Runnerd& r, const json& body, int expect, const std::string& token = {}) {
   auto res = r.client(token).post("/api/workloads", body);
   EXPECT_EQ(res.status, expect) << body.dump() << " -> " << res.body;
@@ -173,6 +178,7 @@ TEST(RunnerdApi, BadInputAndAuth) {
   Runnerd r({"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1",
              "HOST_PORT=" + std::to_string(pick_free_port()), "OVERLAY_API_TOKEN=tok3n"});
   r.start();
+  r.wait_status(default_network_up);
   NamespacedProcess w;
   // Mutating routes need the token; reads do not.
   post_workload(r, {{"pid", w.pid()}}, 401);
@@ -232,6 +238,7 @@ TEST(RunnerdApi, WorkloadsSurviveARestartAndGoWithTheirNamespace) {
                                          "HOST_PORT=" + std::to_string(pick_free_port())};
   Runnerd r(sets);
   r.start();
+  r.wait_status(default_network_up);
   NamespacedProcess kept, dies;
   json a = post_workload(r, {{"pid", kept.pid()}, {"name", "kept"}}, 200);
   json b = post_workload(r, {{"pid", dies.pid()}, {"name", "dies"}}, 200);
@@ -243,6 +250,7 @@ TEST(RunnerdApi, WorkloadsSurviveARestartAndGoWithTheirNamespace) {
   EXPECT_EQ(r.stop(), 0);
   EXPECT_EQ(kept.run({"ping", "-c", "1", "-W", "2", b["ip"]}).exit_code, 0);
   r.start();
+  r.wait_status(default_network_up);
   EXPECT_EQ(r.client().get("/api/workloads").json()["workloads"].size(), 2u);
 
   // A namespace that dies takes its veth along; the runner forgets the workload.
