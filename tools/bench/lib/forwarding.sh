@@ -5,7 +5,8 @@
 # decapsulates on r1's tunnel, routes to r2's (kernel forwarding or the TC program) and
 # encapsulates to r2. An XDP counter on r2's uplink counts (and drops) the VXLAN frames arriving from the hub.
 # The ceiling: the same XDP counter in drop-all mode on the hub's own uplink, i.e. what the
-# generator, the veths and the fabric bridge can deliver to the hub at all.
+# generator, the veths and the fabric bridge can deliver to the hub at all, measured right before
+# every forwarding sample (fwd_over_ceiling is the per-sample ratio).
 
 mac_bytes() { echo "0x${1//:/, 0x}"; }
 ip_bytes() { local IFS=.; set -- $1; echo "$1, $2, $3, $4"; }
@@ -66,7 +67,8 @@ measure_ceiling() {
   fwd_write_trafgen_conf
   local out
   out=$(count_while_generating hub eth0 0 r1 eth0 "$CLUSTER_DIR/vxlan.trafgen")
-  record fwd_ceiling_pps ceiling "$(kv matched_pps "$out")"
+  LAST_CEILING=$(kv matched_pps "$out")
+  record fwd_ceiling_pps ceiling "$LAST_CEILING"
 }
 
 measure_forwarding() {
@@ -79,6 +81,8 @@ measure_forwarding() {
   pps=$(kv matched_pps "$out")
   matched=$(kv matched "$out")
   record fwd_pps "$dp" "$pps"
+  # Against the ceiling measured just before: the machine's load moves both alike.
+  record fwd_over_ceiling "$dp" "$(awk -v p="$pps" -v c="$LAST_CEILING" 'BEGIN { if (c > 0) printf "%.3f\n", p / c }')"
   # Share of the counted packets the hub's kernel IP forwarding handled in the same window
   # (~1 = kernel path, ~0 = the TC program redirected them).
   record fwd_kernel_share "$dp" "$(awk -v f="$(kv ip_forwarded "$out")" -v m="$matched" \

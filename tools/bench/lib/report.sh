@@ -15,11 +15,12 @@ results_table() {
   ceiling=$(med fwd_ceiling_pps ceiling)
   fwd_b=$(med fwd_pps bpf)
   fwd_k=$(med fwd_pps kernel)
-  echo "### Data plane (medians over $ROUNDS rounds, datapaths alternating)"
+  echo "### Data plane (medians over $ROUNDS rounds, datapaths alternating within each round)"
   echo
   echo "| Measurement | kernel | eBPF | eBPF/kernel | samples; kernel range; eBPF range |"
   echo "|---|---|---|---|---|"
   row "1. hub forwarding, packets/s (110-byte VXLAN frames)" fwd_pps
+  row "1. forwarding / ceiling measured just before it (per-sample ratio)" fwd_over_ceiling
   row "1. share of those the hub's kernel IP-forwarded" fwd_kernel_share
   row "2. TCP a1 -> b1, Gbit/s (iperf3, 1 stream, full speed)" tcp_gbps
   row "2. full speed: CPU-seconds per GB (iperf3 + ksoftirqd)" tcp_cpu_s_per_gb
