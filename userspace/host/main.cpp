@@ -18,6 +18,7 @@
 #include "host/host_config.h"
 #include "host/host_datapath_mode.h"
 #include "host/host_tunnels.h"
+#include "host/l2_network_api.h"
 #include "host/overlay_service.h"
 
 namespace {
@@ -84,6 +85,9 @@ int run(const kohaku::DaemonArgs& args) {
   DatapathStatus datapath_status;
   if (datapath) datapath_status = [&datapath] { return datapath->status(); };
   register_host_api(router, *service, datapath_status);
+  // Named L2 networks (docs/l2-networks.md): routes, state and the push to member runners.
+  auto l2_networks = make_l2_networks(router, config, *service);
+  if (!l2_networks) return 1;
 
   http::ServerOptions options;
   options.address = config.host_bind_ip.to_string();
