@@ -8,7 +8,8 @@
 #         the loader kohaku-runnerd will use); no iptables rule, so no netfilter conntrack.
 # pps: trafgen in natw sends one UDP flow (10.1.0.5:40000 -> $NAT_NET.9:9, 64-byte payload) to
 # natr; the XDP counter on nato's eth0 counts frames whose source is natr's uplink address
-# (translated) separately from any other source. conns/s: bench_connrate in natw opens TCP
+# (translated) separately from any other source; right before, the same generator into an XDP
+# drop on the runner's overlay-side interface gives this sample's ceiling. conns/s: bench_connrate in natw opens TCP
 # connections to nato (full handshake through the NAT, closed with RST) with 2 threads.
 
 NAT_NET=198.19.254
@@ -76,8 +77,16 @@ measure_nat() {
   local mode=$1 out
   nat_testbed_up "$mode"
   nat_write_trafgen_conf
+  # Ceiling of this testbed right now: the same generator into an XDP drop on the runner's
+  # overlay-side interface (before routing and NAT).
+  local ceiling pps
+  out=$(count_while_generating $NATR ovl 0 $NATW eth0 "$CLUSTER_DIR/nat.trafgen")
+  ceiling=$(kv matched_pps "$out")
+  record nat_ceiling_pps "$mode" "$ceiling"
   out=$(count_while_generating $NATO eth0 9 $NATW eth0 "$CLUSTER_DIR/nat.trafgen" --saddr $NAT_NET.2)
-  record nat_pps "$mode" "$(kv matched_pps "$out")"
+  pps=$(kv matched_pps "$out")
+  record nat_pps "$mode" "$pps"
+  record nat_over_ceiling "$mode" "$(awk -v p="$pps" -v c="$ceiling" 'BEGIN { if (c > 0) printf "%.3f\n", p / c }')"
   local other
   other=$(kv other_saddr "$out")
   ((other == 0)) || log "  WARNING: $other frames reached the outside untranslated under $mode"

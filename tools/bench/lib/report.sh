@@ -42,6 +42,7 @@ results_table() {
   echo "| Measurement | iptables | eBPF | eBPF/iptables | samples; iptables range; eBPF range |"
   echo "|---|---|---|---|---|"
   row "4. masquerade, packets/s (one UDP flow, 106-byte frames)" nat_pps
+  row "4. masquerade / ceiling measured just before it (per-sample ratio)" nat_over_ceiling
   row "4. new TCP connections/s through masquerade" nat_conns_per_s
   row "4. connections that failed (connect timed out after 1 s), per run" nat_conn_failures
   echo
