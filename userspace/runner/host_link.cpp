@@ -74,6 +74,8 @@ json build_register_body(const RunnerConfig& config, const std::string& hostname
       {"vxlan_id", config.overlay_vxlan_id},
       {"vxlan_port", config.overlay_vxlan_port},
       {"mtu", config.overlay_mtu},
+      // The host refuses L2 network membership for a runner without VXLAN (412).
+      {"vxlan_disabled", config.overlay_disable_vxlan},
   };
 }
 

@@ -11,6 +11,7 @@
 #include "common/daemon_args.h"
 #include "common/http_server.h"
 #include "common/log.h"
+#include "runner/l2_network_api.h"
 #include "runner/runner_agent.h"
 #include "runner/runner_api.h"
 #include "runner/runner_config.h"
@@ -70,6 +71,10 @@ int run(const kohaku::DaemonArgs& args) {
   http::Router router;
   router.set_bearer_token(config.overlay_api_token);
   runner::add_runner_routes(router, *agent);
+  // Named L2 networks (docs/l2-networks.md): devices pushed by the host, polled as a safety net.
+  runner::L2NetworkAgent l2_networks(config, agent->hostname());
+  agent->workloads().set_named_networks(&l2_networks);
+  runner::add_l2_network_routes(router, l2_networks);
   http::ServerOptions options;
   options.address = config.runner_bind_ip.to_string();
   options.port = config.runner_port;
@@ -83,6 +88,7 @@ int run(const kohaku::DaemonArgs& args) {
   }
   server->start();
   agent->start();
+  l2_networks.start();
   log::info("runnerd", "ready: API on " + server->address() + ":" + std::to_string(server->port()) +
                            " (" + config_summary(config, agent->hostname()) + ")");
 

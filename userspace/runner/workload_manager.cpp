@@ -89,9 +89,14 @@ AttachRequest AttachRequest::parse(const json& body) {
         throw ApiError(400, std::string("'interface': ") + e.what());
       }
       r.interface = value.get<std::string>();
+    } else if (key == "network") {
+      if (!value.is_string() || value.get<std::string>().empty())
+        throw ApiError(400, "'network' must be the name of an L2 network");
+      r.network = value.get<std::string>();
     } else {
       throw ApiError(400, "unknown field '" + key +
-                              "' (expected netns or pid, and optionally token, name, interface)");
+                              "' (expected netns or pid, and optionally token, name, interface, "
+                              "network)");
     }
   }
   if (r.netns.empty() == (r.pid == 0)) {
@@ -159,11 +164,14 @@ std::optional<Workload> WorkloadManager::find_locked(const std::string& id) cons
 json WorkloadManager::attach(const json& body) {
   const AttachRequest req = AttachRequest::parse(body);
   std::lock_guard lock(mu_);
-  if (!network_) {
+  const bool named = !req.network.empty();
+  if (named && !named_) throw ApiError(503, "named L2 networks are not available on this runner");
+  if (named && req.token) throw ApiError(400, "'token' is for the overlay, not a named network");
+  if (!named && !network_) {
     throw ApiError(503, "no network to attach workloads to: " +
                             (network_why_.empty() ? std::string("not set up yet") : network_why_));
   }
-  const AttachNetwork net = *network_;
+  const AttachNetwork net = named ? named_->attach_network(req.network) : *network_;
   if (net.host_managed && !host_) throw ApiError(503, "not registered with the host yet");
   if (req.token && !net.host_managed) {
     throw ApiError(400,
@@ -209,7 +217,9 @@ json WorkloadManager::attach(const json& body) {
   // The address: the caller's reservation, one we reserve at the host, or a local pick.
   std::optional<std::string> token;
   bool we_reserved = false;
-  if (net.host_managed) {
+  if (named) {
+    w.ip = named_->allocate(req.network, w.id);
+  } else if (net.host_managed) {
     try {
       if (req.token) {
         json v = host_->validate(*req.token, runner_name_);
@@ -249,6 +259,7 @@ json WorkloadManager::attach(const json& body) {
   }
 
   const auto undo_reservation = [&] {
+    if (named) named_->release(req.network, w.id);
     if (!we_reserved) return;
     try {
       host_->release_token(*token);
@@ -299,7 +310,7 @@ json WorkloadManager::attach(const json& body) {
     workloads_.pop_back();
     publish_locked();
     nl::delete_link_if_exists(w.host_veth);
-    if (w.host_managed) release_at_host(w);
+    if (w.host_managed || named) release_at_host(w);
     throw ApiError(500, std::string("cannot persist the workload: ") + e.what());
   }
   log::info(kLog, "attached " + w.id + (w.name.empty() ? "" : " (" + w.name + ")") + " " +
@@ -310,6 +321,7 @@ json WorkloadManager::attach(const json& body) {
 }
 
 bool WorkloadManager::release_at_host(const Workload& w) {
+  if (w.network.starts_with("l2:")) return !named_ || named_->release(w.network.substr(3), w.id);
   if (!w.host_managed) return true;
   if (!host_) return false;
   try {

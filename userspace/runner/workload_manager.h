@@ -32,6 +32,18 @@ struct AttachNetwork {
   bool host_managed = false;  // addresses come from (and return to) the host
 };
 
+// Named L2 networks (runner/l2_network_agent.h) as workloads see them: the network to attach
+// to, and addresses from the host's per-network IPAM keyed by workload id.
+class NamedNetworks {
+ public:
+  virtual ~NamedNetworks() = default;
+  // Throws ApiError(404) when this runner is not a member.
+  virtual AttachNetwork attach_network(const std::string& name) = 0;
+  virtual Ipv4Addr allocate(const std::string& name, const std::string& workload_id) = 0;
+  // true when the host freed it (or holds nothing); false: retry later.
+  virtual bool release(const std::string& name, const std::string& workload_id) = 0;
+};
+
 // A validated POST /api/workloads body.
 struct AttachRequest {
   std::string netns;  // path, or empty
@@ -39,6 +51,7 @@ struct AttachRequest {
   std::optional<std::string> token;
   std::string name;
   std::string interface = "eth0";
+  std::string network;  // a named L2 network; empty: the runner's overlay/default network
 
   // Throws ApiError(400) naming the field for anything malformed or unknown.
   static AttachRequest parse(const nlohmann::json& body);
@@ -62,6 +75,8 @@ class WorkloadManager {
   void set_host(std::shared_ptr<const HostApi> host);
   // Network new workloads join; nullopt: none usable (attach answers 503 with `why`).
   void set_network(std::optional<AttachNetwork> network, std::string why = {});
+  // Source of named L2 networks for {"network": NAME}; must outlive this object.
+  void set_named_networks(NamedNetworks* named) { named_ = named; }
 
   // POST /api/workloads. Throws ApiError (400 bad input, 409 conflict, 503 no network/host).
   nlohmann::json attach(const nlohmann::json& body);
@@ -98,6 +113,7 @@ class WorkloadManager {
   std::shared_ptr<const HostApi> host_;
   std::optional<AttachNetwork> network_;
   std::string network_why_;
+  NamedNetworks* named_ = nullptr;
 
   // What list()/count() answer: kept apart from mu_ so the status endpoint never waits for an
   // attach that is talking to a slow host.

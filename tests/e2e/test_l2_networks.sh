@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Named L2 networks (kcore model) across three runners: devices and head-end replication FDB on
+# every member, workloads in one subnet reaching each other across nodes (ARP flooded to the
+# peers), a leaving member gone from the others' FDB within two seconds (pushed by the host: the
+# runners poll only every 10 s here), a runner with OVERLAY_DISABLE_VXLAN refused with 412, and
+# unique addresses under 20 concurrent allocations.
+source "$(dirname "$0")/lib/cluster.sh"
+
+api() { in_ns hub curl -sS -m 5 -H 'Content-Type: application/json' "$@"; }
+fdb_dsts() { in_ns "$1" bridge fdb show dev "$2" | awk '$1 == "00:00:00:00:00:00" {print $3}' | sort | tr '\n' ' '; }
+fdb_is() { [[ $(fdb_dsts "$1" "$2") == "$3" ]]; }
+no_link() { ! in_ns "$1" ip link show "$2" >/dev/null 2>&1; }
+# l2_workload_up RUNNER NAME NETWORK: a namespace attached to NETWORK on RUNNER; prints its IP.
+l2_workload_up() {
+  new_ns "$2"
+  local answer
+  answer=$(in_ns "$1" curl -fsS -m 10 -X POST -H 'Content-Type: application/json' \
+    -d "{\"netns\": \"$(ns_path "$2")\", \"name\": \"$2\", \"network\": \"$3\"}" \
+    http://127.0.0.1:8001/api/workloads) || fail "attaching $2 to $3 on $1"
+  jq -r .ip <<<"$answer"
+}
+
+fabric_up
+machine_up hub 1
+for i in 1 2 3; do machine_up "r$i" "1$i"; done
+machine_up rx 19
+hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
+# A slow poll: what reaches the runners within a second or two came from the host's push.
+for r in r1 r2 r3; do runner_up "$r" hub --set HEARTBEAT_INTERVAL_SECONDS=10; done
+runner_up rx hub --set OVERLAY_DISABLE_VXLAN=True
+wait_for 10 "rx registered" sh -c "in_ns hub curl -fsS http://127.0.0.1:8000/api/nodes | jq -e '.[] | select(.hostname==\"rx\")' >/dev/null"
+
+# djb2("train") = 275925091 -> VNI 10000 + 275925091 % 6000 = 13091.
+out=$(api -X POST -d '{"name": "train", "subnet": "172.20.0.0/24", "runners": ["r1", "r2", "r3"]}' \
+  http://127.0.0.1:8000/api/networks)
+[[ $(jq .vni <<<"$out") == 13091 && $(jq -r .gateway <<<"$out") == 172.20.0.1 ]] || fail "create: $out"
+vx=vxlan13091
+declare -A others=([r1]="${HOST_IP[r2]} ${HOST_IP[r3]} " [r2]="${HOST_IP[r1]} ${HOST_IP[r3]} "
+  [r3]="${HOST_IP[r1]} ${HOST_IP[r2]} ")
+for r in r1 r2 r3; do
+  wait_for 3 "$r has $vx with the two other members in its FDB" fdb_is "$r" "$vx" "${others[$r]}"
+  in_ns "$r" ip -d link show "$vx" | grep -q "vxlan id 13091 local ${HOST_IP[$r]} .*dstport 4789" ||
+    fail "$r: $vx is not VNI 13091 from ${HOST_IP[$r]}: $(in_ns "$r" ip -d link show "$vx")"
+  in_ns "$r" ip -d link show "$vx" | grep -q nolearning && fail "$r: $vx must learn"
+  in_ns "$r" ip -d link show "$vx" | grep -q "master kbr-train" || fail "$r: $vx not in kbr-train"
+  in_ns "$r" ip -4 addr show kbr-train | grep -q "172.20.0.1/24" || fail "$r: kbr-train lacks 172.20.0.1/24"
+done
+# The same spec again is a no-op; another spec under the name is refused.
+out=$(api -X POST -d '{"name": "train", "subnet": "172.20.0.0/24"}' http://127.0.0.1:8000/api/networks)
+[[ $(jq .created <<<"$out") == false ]] || fail "repeat create: $out"
+code=$(api -o /dev/null -w '%{http_code}' -X POST -d '{"name": "train", "subnet": "172.21.0.0/24"}' \
+  http://127.0.0.1:8000/api/networks)
+[[ $code == 409 ]] || fail "conflicting spec answered $code"
+
+# Workloads on three nodes, one subnet: ARP goes through head-end replication.
+w1=$(l2_workload_up r1 w1 train)
+w2=$(l2_workload_up r2 w2 train)
+w3=$(l2_workload_up r3 w3 train)
+log "workloads: w1=$w1 w2=$w2 w3=$w3"
+[[ $w1 == 172.20.0.* && $w2 == 172.20.0.* && $w3 == 172.20.0.* ]] || fail "addresses outside 172.20.0.0/24"
+[[ $(printf '%s\n' "$w1" "$w2" "$w3" | sort -u | wc -l) == 3 ]] || fail "duplicate addresses"
+for pair in "w1 $w2" "w1 $w3" "w2 $w3" "w3 $w1"; do
+  set -- $pair
+  wait_for 10 "$1 reaches $2" can_ping "$1" "$2"
+done
+in_ns w1 ip neigh show "$w2" | grep -q lladdr || fail "w1 has no ARP entry for w2"
+# The peer's MAC was learned behind r2's address on r1's vxlan device.
+mac2=$(in_ns w2 ip -br link show eth0 | awk '{print $3}')
+in_ns r1 bridge fdb show dev "$vx" | grep -q "$mac2 dst ${HOST_IP[r2]}" ||
+  fail "r1 did not learn w2's MAC behind ${HOST_IP[r2]}: $(in_ns r1 bridge fdb show dev $vx)"
+
+# A long name gets kb-<8 hex of sha256>.
+long=a-rather-long-network
+api -fsS -X POST -d "{\"name\": \"$long\", \"subnet\": \"172.21.0.0/24\", \"runners\": [\"r1\"]}" \
+  http://127.0.0.1:8000/api/networks >/dev/null || fail "create $long"
+br="kb-$(printf %s "$long" | sha256sum | cut -c1-8)"
+wait_for 3 "r1 has $br" in_ns r1 ip link show "$br"
+
+# Leaving: r3's workload goes first (the host refuses to strand it), then r3 leaves.
+code=$(api -o /dev/null -w '%{http_code}' -X DELETE http://127.0.0.1:8000/api/networks/train/members/r3)
+[[ $code == 409 ]] || fail "leaving with an attached workload answered $code"
+id3=$(in_ns r3 curl -fsS http://127.0.0.1:8001/api/workloads | jq -r '.workloads[] | select(.name=="w3") | .id')
+in_ns r3 curl -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$id3" >/dev/null || fail "detach w3"
+api -fsS -X DELETE http://127.0.0.1:8000/api/networks/train/members/r3 >/dev/null || fail "r3 leave"
+wait_for 2 "r3 gone from r1's FDB" fdb_is r1 "$vx" "${HOST_IP[r2]} "
+wait_for 2 "r3 gone from r2's FDB" fdb_is r2 "$vx" "${HOST_IP[r1]} "
+wait_for 2 "r3 removed kbr-train" no_link r3 kbr-train
+wait_for 2 "r3 removed $vx" no_link r3 "$vx"
+can_ping w1 "$w2" || fail "w1 lost w2 after r3 left"
+
+# A runner without VXLAN is refused, named in the error.
+out=$(api -w '\n%{http_code}' -X POST http://127.0.0.1:8000/api/networks/train/members/rx)
+[[ $(tail -1 <<<"$out") == 412 ]] || fail "joining rx: $out"
+grep -q "'rx'" <<<"$out" || fail "412 does not name rx: $out"
+out=$(api -w '\n%{http_code}' -X POST -d '{"name": "novx", "subnet": "172.22.0.0/24", "runners": ["rx"]}' \
+  http://127.0.0.1:8000/api/networks)
+[[ $(tail -1 <<<"$out") == 412 ]] || fail "creating on rx: $out"
+code=$(api -o /dev/null -w '%{http_code}' http://127.0.0.1:8000/api/networks/novx)
+[[ $code == 404 ]] || fail "refused network exists anyway ($code)"
+
+# 20 concurrent allocations: 20 different addresses, none already held.
+pids=()
+for i in $(seq 1 20); do
+  api -fsS -X POST "http://127.0.0.1:8000/api/networks/train/ip/allocate?runner=r$((1 + i % 2))&container_id=c$i" \
+    >"$CLUSTER_DIR/alloc.$i" &
+  pids+=($!)
+done
+wait "${pids[@]}"  # not a bare wait: the daemons are children too
+ips=$(cat "$CLUSTER_DIR"/alloc.* | jq -r .ip)
+[[ $(wc -l <<<"$ips") == 20 && $(sort -u <<<"$ips" | wc -l) == 20 ]] || fail "allocations not unique: $ips"
+grep -qx -e "$w1" -e "$w2" -e 172.20.0.1 <<<"$ips" && fail "an allocation reused a held address"
+
+# Deleting the network takes the devices away from the remaining members.
+api -fsS -X DELETE "http://127.0.0.1:8000/api/networks/train?force=true" >/dev/null || fail "delete"
+wait_for 2 "r1 removed kbr-train" no_link r1 kbr-train
+wait_for 2 "r2 removed $vx" no_link r2 "$vx"
+log "PASS"
