@@ -31,9 +31,11 @@ runner_up rx hub --set OVERLAY_DISABLE_VXLAN=True
 wait_for 10 "rx registered" sh -c "in_ns hub curl -fsS http://127.0.0.1:8000/api/nodes | jq -e '.[] | select(.hostname==\"rx\")' >/dev/null"
 
 # djb2("train") = 275925091 -> VNI 10000 + 275925091 % 6000 = 13091.
-out=$(api -X POST -d '{"name": "train", "subnet": "172.20.0.0/24", "runners": ["r1", "r2", "r3"]}' \
-  http://127.0.0.1:8000/api/networks)
+out=$(ctl hub --json network create train --subnet 172.20.0.0/24 --runners r1,r2,r3) ||
+  fail "kohakuctl network create: $out"
 [[ $(jq .vni <<<"$out") == 13091 && $(jq -r .gateway <<<"$out") == 172.20.0.1 ]] || fail "create: $out"
+ctl hub network list | grep -Eq "^train +172.20.0.0/24 +172.20.0.1 +13091 +yes +r1,r2,r3 " ||
+  fail "network list: $(ctl hub network list)"
 vx=vxlan13091
 declare -A others=([r1]="${HOST_IP[r2]} ${HOST_IP[r3]} " [r2]="${HOST_IP[r1]} ${HOST_IP[r3]} "
   [r3]="${HOST_IP[r1]} ${HOST_IP[r2]} ")
@@ -81,14 +83,22 @@ code=$(api -o /dev/null -w '%{http_code}' -X DELETE http://127.0.0.1:8000/api/ne
 [[ $code == 409 ]] || fail "leaving with an attached workload answered $code"
 id3=$(in_ns r3 curl -fsS http://127.0.0.1:8001/api/workloads | jq -r '.workloads[] | select(.name=="w3") | .id')
 in_ns r3 curl -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$id3" >/dev/null || fail "detach w3"
-api -fsS -X DELETE http://127.0.0.1:8000/api/networks/train/members/r3 >/dev/null || fail "r3 leave"
+ctl hub network leave train r3 | grep -q "left" || fail "r3 leave"
 wait_for 2 "r3 gone from r1's FDB" fdb_is r1 "$vx" "${HOST_IP[r2]} "
 wait_for 2 "r3 gone from r2's FDB" fdb_is r2 "$vx" "${HOST_IP[r1]} "
 wait_for 2 "r3 removed kbr-train" no_link r3 kbr-train
 wait_for 2 "r3 removed $vx" no_link r3 "$vx"
 can_ping w1 "$w2" || fail "w1 lost w2 after r3 left"
 
+ctl hub network show train | grep -Eq "^r2 +${HOST_IP[r2]} " || fail "network show: $(ctl hub network show train)"
+ctl hub network join train r3 | grep -q joined || fail "r3 join"
+wait_for 2 "r3 back in r1's FDB" fdb_is r1 "$vx" "${HOST_IP[r2]} ${HOST_IP[r3]} "
+ctl hub network leave train r3 >/dev/null || fail "r3 leave again"
+wait_for 2 "r3 gone again from r1's FDB" fdb_is r1 "$vx" "${HOST_IP[r2]} "
+
 # A runner without VXLAN is refused, named in the error.
+out=$(ctl hub network join train rx 2>&1) && fail "kohakuctl joined rx"
+grep -q "'rx'.*HTTP 412" <<<"$out" || fail "kohakuctl join rx: $out"
 out=$(api -w '\n%{http_code}' -X POST http://127.0.0.1:8000/api/networks/train/members/rx)
 [[ $(tail -1 <<<"$out") == 412 ]] || fail "joining rx: $out"
 grep -q "'rx'" <<<"$out" || fail "412 does not name rx: $out"
@@ -111,7 +121,7 @@ ips=$(cat "$CLUSTER_DIR"/alloc.* | jq -r .ip)
 grep -qx -e "$w1" -e "$w2" -e 172.20.0.1 <<<"$ips" && fail "an allocation reused a held address"
 
 # Deleting the network takes the devices away from the remaining members.
-api -fsS -X DELETE "http://127.0.0.1:8000/api/networks/train?force=true" >/dev/null || fail "delete"
+ctl hub network delete train -f >/dev/null || fail "delete"
 wait_for 2 "r1 removed kbr-train" no_link r1 kbr-train
 wait_for 2 "r2 removed $vx" no_link r2 "$vx"
 log "PASS"

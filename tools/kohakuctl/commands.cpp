@@ -389,6 +389,7 @@ const char* usage_text() {
          "  ip-available [--runner R] [--limit N]   free container IPs\n"
          "  ip-stats                                reservation statistics\n"
          "  ip-validate TOKEN                       check a reservation token (exit 1 if invalid)\n"
+         "  network create|delete|list|show|join|leave   named L2 networks (kohakuctl network)\n"
          "\n"
          "options:\n"
          "  --host URL    host API (default: $KOHAKU_HOST, else http://127.0.0.1:8000)\n"

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "common/http_client.h"
+#include "network_commands.h"
 
 namespace {
 
@@ -65,6 +66,7 @@ Invocation parse(int argc, char** argv, bool* help) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (auto rc = kohakuctl::maybe_run_network_command(argc, argv)) return *rc;
   try {
     bool help = false;
     Invocation inv = parse(argc, argv, &help);
