@@ -17,6 +17,7 @@ ConfigSchema host_config_schema() {
       .add_int("HEARTBEAT_INTERVAL_SECONDS", 5)
       .add_int("HEARTBEAT_TIMEOUT_FACTOR", 6)
       .add_int("CLEANUP_CHECK_INTERVAL_SECONDS", 10)
+      .add_int("L2_IP_QUARANTINE_SECONDS", 300)
       .add_string("STATE_DIR", "/var/lib/kohaku")
       .add_string("OVERLAY_API_TOKEN", "", /*nullable=*/true)
       .add_string("OVERLAY_DATAPATH", "bpf")
@@ -58,6 +59,8 @@ HostConfig host_config_from(const ConfigFile& file) {
       file, "HEARTBEAT_TIMEOUT_FACTOR", 1, 1000, "missed heartbeats before a runner is inactive"));
   c.cleanup_check_interval_seconds = static_cast<uint32_t>(
       check_int_range(file, "CLEANUP_CHECK_INTERVAL_SECONDS", 1, 86400, "seconds"));
+  c.l2_ip_quarantine_seconds =
+      static_cast<uint32_t>(check_int_range(file, "L2_IP_QUARANTINE_SECONDS", 0, 86400, "seconds"));
 
   c.state_dir = check_non_empty(file, "STATE_DIR");
   // None means "no token" as in KohakuRiver, where auth is simply absent.

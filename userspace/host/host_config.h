@@ -24,6 +24,8 @@ struct HostConfig {
   uint32_t heartbeat_interval_seconds = 5;
   uint32_t heartbeat_timeout_factor = 6;
   uint32_t cleanup_check_interval_seconds = 10;
+  // A released L2 network address is handed out again only after this long (docs/l2-networks.md).
+  uint32_t l2_ip_quarantine_seconds = 300;
   std::string state_dir = "/var/lib/kohaku";
   std::string overlay_api_token;  // empty: mutating routes need no Authorization
   Datapath overlay_datapath = Datapath::kBpf;

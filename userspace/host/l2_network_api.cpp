@@ -77,6 +77,7 @@ std::unique_ptr<L2Networks> make_l2_networks(http::Router& router, const HostCon
   options.overlay_network = scheme.overlay_network();
   options.mtu = config.overlay_mtu;
   options.vxlan_port = config.overlay_vxlan_port;
+  options.quarantine_ms = int64_t{config.l2_ip_quarantine_seconds} * 1000;
   auto lookup = l2_runner_lookup(service);
   try {
     l2->registry = std::make_unique<L2NetworkRegistry>(options, lookup, system_clock_ms);
