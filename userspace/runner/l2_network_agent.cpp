@@ -260,9 +260,16 @@ void L2NetworkAgent::poll_once() {
   const uint64_t revision = answer.value("revision", uint64_t{0});
   uint64_t highest = 0;
   for (const auto& [_, r] : seen_revision_) highest = std::max(highest, r);
-  // A host that lost its state restarts counting: do not let old revisions block it forever.
-  if (revision < highest && !answer.value("networks", json::array()).empty())
+  // A host that lost its state restarts counting. One answer older than what we applied is
+  // just a poll that crossed a push; the host's revision only grows, so two in a row mean
+  // a reset: start over rather than ignore the host forever.
+  backwards_polls_ = revision < highest ? backwards_polls_ + 1 : 0;
+  if (backwards_polls_ >= 2) {
+    log::warn(kLog, "the host's network revision went back from " + std::to_string(highest) +
+                        " to " + std::to_string(revision) + "; following it");
     seen_revision_.clear();
+    backwards_polls_ = 0;
+  }
   std::set<std::string> listed;
   for (const auto& j : answer.value("networks", json::array())) {
     const std::string name = j.value("name", "");

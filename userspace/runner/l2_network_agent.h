@@ -88,6 +88,7 @@ class L2NetworkAgent : public NamedNetworks {
   std::map<std::string, uint64_t> seen_revision_;  // also for networks we left
   std::map<std::string, std::string> errors_;      // last apply failure per network
   bool polled_ = false;
+  int backwards_polls_ = 0;  // consecutive polls older than what we applied
   int64_t last_poll_ms_ = 0;
   std::string last_poll_error_;
 
