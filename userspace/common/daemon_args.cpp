@@ -1,5 +1,8 @@
 #include "daemon_args.h"
 
+#include <csignal>
+#include <iostream>
+
 namespace kohaku {
 
 std::string daemon_usage(std::string_view program, std::string_view example_config) {
@@ -55,6 +58,23 @@ DaemonArgs parse_daemon_args(int argc, char** argv, std::string_view example_con
     program.remove_prefix(slash + 1);
   std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   return parse_daemon_args(args, program, example_config);
+}
+
+int daemon_main(int argc, char** argv, std::string_view program, std::string_view example_config,
+                const std::function<int(const DaemonArgs&)>& run) {
+  std::signal(SIGPIPE, SIG_IGN);
+  DaemonArgs args;
+  try {
+    args = parse_daemon_args(argc, argv, example_config);
+  } catch (const UsageError& e) {
+    std::cerr << e.what() << "\n\n" << e.usage();
+    return 2;
+  }
+  if (args.help) {
+    std::cout << daemon_usage(program, example_config);
+    return 0;
+  }
+  return run(args);
 }
 
 }  // namespace kohaku

@@ -3,6 +3,7 @@
 //   --config PATH | --config=PATH      the Python-style config file (at most once)
 //   --set KEY=VALUE | --set=KEY=VALUE  an override, applied after the file, in order
 //   -h | --help                        usage
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -37,5 +38,11 @@ std::string daemon_usage(std::string_view program, std::string_view example_conf
 DaemonArgs parse_daemon_args(const std::vector<std::string>& args, std::string_view program,
                              std::string_view example_config);
 DaemonArgs parse_daemon_args(int argc, char** argv, std::string_view example_config);
+
+// The whole main() of a daemon: ignores SIGPIPE (a client that disconnects mid-reply must not
+// kill it), parses the arguments (usage error: message + usage on stderr, exit 2; --help: usage
+// on stdout, exit 0) and returns run(args).
+int daemon_main(int argc, char** argv, std::string_view program, std::string_view example_config,
+                const std::function<int(const DaemonArgs&)>& run);
 
 }  // namespace kohaku

@@ -105,18 +105,5 @@ int run(const kohaku::DaemonArgs& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // A client that disconnects mid-reply must not kill the daemon.
-  std::signal(SIGPIPE, SIG_IGN);
-  kohaku::DaemonArgs args;
-  try {
-    args = kohaku::parse_daemon_args(argc, argv, "runner_config.py");
-  } catch (const kohaku::UsageError& e) {
-    std::cerr << e.what() << "\n\n" << e.usage();
-    return 2;
-  }
-  if (args.help) {
-    std::cout << kohaku::daemon_usage(kProgram, "runner_config.py");
-    return 0;
-  }
-  return run(args);
+  return kohaku::daemon_main(argc, argv, kProgram, "runner_config.py", run);
 }
