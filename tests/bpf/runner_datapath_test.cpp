@@ -159,6 +159,49 @@ TEST_F(RunnerDatapathLife, PinnedFlowsSurviveARestart) {
   EXPECT_FALSE(std::filesystem::exists(root.path() + "/runner"));
 }
 
+TEST_F(RunnerDatapathLife, ForgetFlowsViaAnOldUplinkAddress) {
+  ASSERT_EQ(egress(udp_frame(kWorkload1, kServer, 50000, 53, {1})).verdict, TC_ACT_OK);
+  ASSERT_EQ(egress(udp_frame(kUplink, kServer, 45000, 53, {1})).verdict, TC_ACT_OK);  // own flow
+  auto moved = config();
+  moved.uplink = Ipv4Addr{ip("192.168.60.2")};
+  dp_->configure(moved);
+  ASSERT_EQ(egress(udp_frame(kWorkload1, kServer, 50001, 53, {1})).verdict, TC_ACT_OK);
+  EXPECT_EQ(dp_->table_usage().entries, 5u);
+
+  // The flow and the reservation behind the old address go; the new flow stays whole.
+  EXPECT_EQ(dp_->forget_flows_via(Ipv4Addr{kUplink}), 3u);
+  EXPECT_EQ(dp_->table_usage().entries, 2u);
+  EXPECT_FALSE(ct_entry(kWorkload1, kServer, 50000, 53, kProtoUdp));
+  EXPECT_TRUE(ct_entry(kWorkload1, kServer, 50001, 53, kProtoUdp));
+  EXPECT_TRUE(ct_entry(kServer, ip("192.168.60.2"), 53, 50001, kProtoUdp));
+}
+
+TEST(RunnerDatapathLeftovers, DetachEverywhereAndRemovePins) {
+  PinRoot root;
+  auto dp = runner::RunnerDatapath::open({root.path(), 4096});
+  std::string failure;
+  std::thread t([&] {
+    if (unshare(CLONE_NEWNET) != 0) {
+      failure = "unshare(CLONE_NEWNET) failed";
+      return;
+    }
+    int lo = static_cast<int>(if_nametoindex("lo"));
+    dp->attach_uplink(lo);
+    dp->attach_bridge(lo);  // the egress hook now holds the bridge program
+    auto removed = runner::RunnerDatapath::detach_everywhere();
+    if (removed != std::vector<std::string>{"lo ingress", "lo egress"})
+      failure += "detach_everywhere removed " + std::to_string(removed.size()) + " filters; ";
+    if (!runner::RunnerDatapath::detach_everywhere().empty())
+      failure += "a second sweep found filters; ";
+  });
+  t.join();
+  EXPECT_EQ(failure, "");
+  dp.reset();
+  EXPECT_EQ(runner::RunnerDatapath::remove_pins(root.path()).size(), 7u);
+  EXPECT_FALSE(std::filesystem::exists(root.path() + "/runner"));
+  EXPECT_TRUE(runner::RunnerDatapath::remove_pins(root.path()).empty());
+}
+
 TEST(RunnerDatapathOpen, RejectsPinRootOutsideBpffs) {
   std::string dir = "/tmp/kohaku-not-bpffs-" + std::to_string(getpid());
   runner::DatapathOptions options{dir, 4096};

@@ -67,7 +67,8 @@ RunnerAgent::RunnerAgent(RunnerConfig config)
               std::filesystem::path(config_.state_dir) / "docker-reported-ips.json"),
       workloads_(std::filesystem::path(config_.state_dir) / "workloads.json", hostname_,
                  config_.docker_network_name,
-                 [this](const std::string& network) { return docker_.addresses_on(network); }) {
+                 [this](const std::string& network) { return docker_.addresses_on(network); }),
+      datapath_(config_) {
   if (!config_.overlay_enabled) {
     state_ = State::kDisabled;
     reason_ = "OVERLAY_ENABLED is False";
@@ -82,6 +83,9 @@ RunnerAgent::~RunnerAgent() {
 }
 
 void RunnerAgent::start() {
+  // Without an overlay, a previous run's masquerade (BPF filters and pins, or iptables rules)
+  // has nothing left to do.
+  if (!config_.overlay_enabled) datapath_.remove_all();
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -124,6 +128,8 @@ void RunnerAgent::set_state(State state, const std::string& reason) {
 
 std::chrono::seconds RunnerAgent::step() {
   const seconds interval{config_.heartbeat_interval_seconds};
+  // First, so expired flows go even while the host cannot be reached.
+  datapath_.collect_garbage();
 
   Ipv4Addr physical;
   try {
@@ -328,6 +334,7 @@ void RunnerAgent::apply_current_overlay(bool announce) {
       was_active = state_ == State::kActive;
     }
     set_state(State::kActive, "");
+    datapath_.apply(a.network, a.host_physical_ip, physical_);
     workloads_.set_network(AttachNetwork{.kind = "overlay",
                                          .bridge = plan.bridge,
                                          .subnet = a.subnet,
@@ -423,7 +430,6 @@ json RunnerAgent::status() const {
     out["registrations"] = registrations_;
     out["last_register_ms"] = last_register_ms_;
     out["last_heartbeat_ms"] = last_heartbeat_ms_;
-    out["datapath"] = std::string(datapath_name(config_.overlay_datapath));
     out["vxlan_id_base"] = config_.overlay_vxlan_id;
     out["vxlan_port"] = config_.overlay_vxlan_port;
     out["mtu"] = config_.overlay_mtu;
@@ -453,6 +459,7 @@ json RunnerAgent::status() const {
     json devices = observe_overlay(plan);
     for (auto& [key, value] : devices.items()) out[key] = value;
   }
+  out["datapath"] = datapath_.status();
   out["workloads"] = workloads_.list();
   out["docker"] = docker_.status();
   return out;

@@ -19,6 +19,7 @@
 #include "runner/host_api.h"
 #include "runner/overlay_setup.h"
 #include "runner/runner_config.h"
+#include "runner/runner_datapath_mode.h"
 #include "runner/workload_manager.h"
 
 namespace kohaku::runner {
@@ -36,6 +37,7 @@ class RunnerAgent {
   void stop();
 
   WorkloadManager& workloads() { return workloads_; }
+  RunnerDatapathMode& datapath() { return datapath_; }
   // GET /api/overlay/status
   nlohmann::json status() const;
   const std::string& hostname() const { return hostname_; }
@@ -63,6 +65,7 @@ class RunnerAgent {
   std::shared_ptr<HostApi> host_;
   DockerNetworkSync docker_;
   WorkloadManager workloads_;
+  RunnerDatapathMode datapath_;
 
   // Loop-thread state (status() reads it under mu_).
   mutable std::mutex mu_;

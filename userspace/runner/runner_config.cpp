@@ -84,6 +84,8 @@ ConfigSchema runner_config_schema() {
       .add_int("OVERLAY_NAT_PORT_MIN", 32768)
       .add_int("OVERLAY_NAT_PORT_MAX", 65535)
       .add_int("OVERLAY_CONNTRACK_MAX", 65536)
+      .add_int("OVERLAY_NAT_UDP_TIMEOUT_SECONDS", 30)
+      .add_int("OVERLAY_NAT_UDP_STREAM_TIMEOUT_SECONDS", 120)
       .add_bool("OVERLAY_DISABLE_VXLAN", false);
   return s;
 }
@@ -166,6 +168,12 @@ RunnerConfig runner_config_from(const ConfigFile& file) {
   }
   c.overlay_conntrack_max = static_cast<uint32_t>(check_int_range(
       file, "OVERLAY_CONNTRACK_MAX", 256, 1 << 24, "entries of the BPF conntrack map"));
+  c.overlay_nat_udp_timeout_seconds = static_cast<uint32_t>(
+      check_int_range(file, "OVERLAY_NAT_UDP_TIMEOUT_SECONDS", 1, 86400,
+                      "seconds an unanswered UDP flow stays in the BPF conntrack"));
+  c.overlay_nat_udp_stream_timeout_seconds = static_cast<uint32_t>(check_int_range(
+      file, "OVERLAY_NAT_UDP_STREAM_TIMEOUT_SECONDS", 1, 86400,
+      "seconds an answered UDP flow stays in the BPF conntrack after its last packet"));
   c.overlay_disable_vxlan = file.get_bool("OVERLAY_DISABLE_VXLAN");
   return c;
 }

@@ -35,6 +35,9 @@ struct RunnerConfig {
   uint16_t overlay_nat_port_min = 32768;  // masquerade source ports
   uint16_t overlay_nat_port_max = 65535;
   uint32_t overlay_conntrack_max = 65536;  // BPF conntrack entries
+  // BPF conntrack UDP timeouts (the kernel's nf_conntrack_udp_timeout / _timeout_stream).
+  uint32_t overlay_nat_udp_timeout_seconds = 30;
+  uint32_t overlay_nat_udp_stream_timeout_seconds = 120;
   bool overlay_disable_vxlan = false;
 
   // "http://HOST_ADDRESS:HOST_PORT"

@@ -109,4 +109,18 @@ ConntrackSweep sweep_conntrack(int fd, uint64_t now_ns, uint64_t orphan_grace_ns
   return s;
 }
 
+uint64_t forget_nat_address(int fd, const uint8_t (&nat_addr)[4]) {
+  uint64_t deleted = 0;
+  for (const auto& key : all_keys(fd)) {
+    runner_ct_entry e{};
+    if (bpf_map_lookup_elem(fd, &key, &e) != 0) continue;
+    // REPLY halves and host reservations are keyed on the uplink address as destination.
+    bool ours = e.dir == RUNNER_CT_ORIGINAL && !(e.flags & RUNNER_CT_HOST)
+                    ? std::memcmp(e.nat_addr, nat_addr, 4) == 0
+                    : std::memcmp(key.daddr, nat_addr, 4) == 0;
+    if (ours && bpf_map_delete_elem(fd, &key) == 0) ++deleted;
+  }
+  return deleted;
+}
+
 }  // namespace kohaku::runner

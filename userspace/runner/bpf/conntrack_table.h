@@ -42,6 +42,12 @@ uint64_t count_conntrack(int map_fd);
 ConntrackSweep sweep_conntrack(int map_fd, uint64_t now_ns,
                                uint64_t orphan_grace_ns = 10'000'000'000ull);
 
+// Deletes every flow masqueraded behind `nat_addr` (network order bytes), both halves, and the
+// runner's own port reservations on it: after the uplink address changed, replies to the old
+// address can no longer arrive (the kernel's MASQUERADE drops its conntrack entries the same
+// way). Returns the number of entries deleted.
+uint64_t forget_nat_address(int map_fd, const uint8_t (&nat_addr)[4]);
+
 // The key of a flow's other half.
 runner_ct_key conntrack_peer_key(const runner_ct_key& key, const runner_ct_entry& entry);
 

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "common/netlink/link.h"
 #include "runner_forward_filter.skel.h"
 #include "runner_nat_egress.skel.h"
 #include "runner_nat_ingress.skel.h"
@@ -367,6 +368,41 @@ std::vector<std::pair<std::string, uint64_t>> RunnerDatapath::named_counters(
           KOHAKU_COUNTER(passed_not_overlay),      KOHAKU_COUNTER(passed_vxlan_underlay),
           KOHAKU_COUNTER(host_port_conflicts)};
 #undef KOHAKU_COUNTER
+}
+
+uint64_t RunnerDatapath::forget_flows_via(Ipv4Addr old_uplink) {
+  uint8_t addr[4];
+  uint32_t be = old_uplink.network_order();
+  std::memcpy(addr, &be, 4);
+  return forget_nat_address(conntrack_fd(), addr);
+}
+
+std::vector<std::string> RunnerDatapath::detach_everywhere() {
+  std::vector<std::string> removed;
+  for (const auto& link : netlink::list_links()) {
+    for (TcDirection d : {TcDirection::kIngress, TcDirection::kEgress})
+      if (tc_detach(link.ifindex, d, kRunnerTcFilter))
+        removed.push_back(link.name + " " + to_string(d));
+  }
+  return removed;
+}
+
+std::vector<std::string> RunnerDatapath::remove_pins(const std::string& pin_root) {
+  std::vector<std::string> removed;
+  const std::string dir = pin_root + "/runner";
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return removed;
+  std::vector<std::string> names(kMapNames.begin(), kMapNames.end());
+  for (const char* prog : {"nat_egress", "nat_ingress", "forward_filter"}) names.push_back(prog);
+  for (const auto& name : names) {
+    std::string path = dir + "/" + name;
+    if (::unlink(path.c_str()) == 0)
+      removed.push_back(path);
+    else if (errno != ENOENT)
+      fail("removing pin " + path, errno);
+  }
+  ::rmdir(dir.c_str());  // only when nothing else lives there
+  return removed;
 }
 
 void RunnerDatapath::unpin() {

@@ -88,6 +88,16 @@ class RunnerDatapath {
   // Removes the pins (switching to the kernel datapath); attached filters must be detached first.
   void unpin();
 
+  // Deletes the flows masqueraded behind `old_uplink` (the uplink address changed); returns the
+  // number of conntrack entries removed.
+  uint64_t forget_flows_via(Ipv4Addr old_uplink);
+
+  // Leftovers of a previous daemon without opening anything (switching to the kernel datapath,
+  // overlay disabled): our filters on every device of the namespace, and the pins under
+  // <pin_root>/runner. Return what they removed ("nat_egress on eth0 egress" / pin names).
+  static std::vector<std::string> detach_everywhere();
+  static std::vector<std::string> remove_pins(const std::string& pin_root);
+
   int nat_egress_fd() const;
   int nat_ingress_fd() const;
   int forward_filter_fd() const;

@@ -1,0 +1,47 @@
+#pragma once
+// The runner's kernel datapath (OVERLAY_DATAPATH = "kernel", KohakuRiver's rules) in the runner's
+// network namespace:
+//   filter FORWARD     -s CIDR -j ACCEPT, -d CIDR -j ACCEPT
+//   nat    POSTROUTING -s CIDR ! -d CIDR -j MASQUERADE
+// Each rule carries the comment "kohaku-runner" (not the host's "kohaku-overlay": a machine that
+// is host and runner at once must not have one daemon remove the other's rules), which is how
+// they are found again, also when the overlay CIDR changed, and removed when the runner switches
+// to the BPF datapath or the overlay is disabled.
+//
+// Rules are changed with the iptables binary, fork/exec with an argv (no shell): there is no
+// library interface to the nf_tables-backed iptables Debian ships.
+#include <string>
+#include <vector>
+
+#include "common/ipv4.h"
+
+namespace kohaku::runner {
+
+inline constexpr const char* kRunnerRuleComment = "kohaku-runner";
+
+class MasqueradeIptables {
+ public:
+  explicit MasqueradeIptables(std::string iptables = "iptables") : iptables_(std::move(iptables)) {}
+
+  // Our three rules for `overlay` present (-C before -A: idempotent), ours for any other CIDR
+  // removed. Throws std::runtime_error naming the command, its exit status and its stderr.
+  void install(const Ipv4Cidr& overlay);
+  // Removes every rule carrying our comment from both tables; returns how many (0 when there is
+  // no iptables binary at all).
+  size_t remove_all();
+  // Our rules as `iptables -t TABLE -S CHAIN` prints them, FORWARD first.
+  std::vector<std::string> rules();
+
+ private:
+  struct Result {
+    int status;  // exit status; 127 when the binary could not be run
+    std::string out, err;
+  };
+  Result run(const std::vector<std::string>& args);
+  Result run_checked(const std::vector<std::string>& args);
+  std::vector<std::string> chain_rules(const std::string& table, const std::string& chain);
+
+  std::string iptables_;
+};
+
+}  // namespace kohaku::runner

@@ -1,0 +1,340 @@
+#include "runner/runner_datapath_mode.h"
+
+#include <bpf/bpf.h>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "common/api_error.h"
+#include "common/log.h"
+#include "common/netlink/link.h"
+#include "runner/bpf/runner_datapath.h"
+#include "runner/overlay_setup.h"
+
+namespace kohaku::runner {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kLog = "datapath";
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint32_t program_id(int prog_fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return 0;
+  return info.id;
+}
+
+// Attaches unless the filter already runs this very program (a re-attach every heartbeat would
+// be harmless but noisy in `tc monitor`).
+bool ensure_attached(int ifindex, TcDirection direction, int prog_fd) {
+  const uint32_t want = program_id(prog_fd);
+  if (want != 0 && tc_attached_program(ifindex, direction, kRunnerTcFilter) == want) return false;
+  tc_attach(ifindex, direction, kRunnerTcFilter, prog_fd);
+  return true;
+}
+
+std::string protocol_name(uint8_t p) {
+  switch (p) {
+    case 0:
+      return "any";
+    case 1:
+      return "icmp";
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+  }
+  return std::to_string(p);
+}
+
+json rule_json(const DenyRuleStatus& r) {
+  auto cidr = [](const Ipv4Cidr& c) { return c.prefix == 0 ? std::string("any") : c.to_string(); };
+  return json{{"source", cidr(r.rule.source)},
+              {"destination", cidr(r.rule.destination)},
+              {"protocol", protocol_name(r.rule.protocol)},
+              {"port", r.rule.port},
+              {"hits", r.hits},
+              {"rule", r.rule.to_string()}};
+}
+
+}  // namespace
+
+NatConfig nat_config_for(const RunnerConfig& config, const Ipv4Cidr& overlay, Ipv4Addr uplink) {
+  NatConfig c;
+  c.overlay = overlay;
+  c.uplink = uplink;
+  c.port_min = config.overlay_nat_port_min;
+  c.port_max = config.overlay_nat_port_max;
+  c.vxlan_port = config.overlay_vxlan_port;
+  c.timeouts.udp = config.overlay_nat_udp_timeout_seconds;
+  c.timeouts.udp_stream = config.overlay_nat_udp_stream_timeout_seconds;
+  return c;
+}
+
+RunnerDatapathMode::RunnerDatapathMode(const RunnerConfig& config, std::string iptables)
+    : config_(config), requested_(config.overlay_datapath), iptables_(std::move(iptables)) {}
+
+RunnerDatapathMode::~RunnerDatapathMode() = default;
+
+void RunnerDatapathMode::note_error(const std::string& what) {
+  if (error_ != what) log::error(kLog, what);
+  error_ = what;
+}
+
+void RunnerDatapathMode::clear_error() {
+  if (!error_.empty()) log::info(kLog, "recovered from: " + error_);
+  error_.clear();
+}
+
+bool RunnerDatapathMode::try_load_bpf() {
+  try {
+    bpf_ = RunnerDatapath::open(DatapathOptions{
+        .pin_root = config_.bpf_pin_root, .conntrack_max_entries = config_.overlay_conntrack_max});
+    log::info(kLog, std::string("BPF datapath loaded, pinned in ") + bpf_->pin_dir() +
+                        (bpf_->adopted_conntrack()
+                             ? "; adopted the previous daemon's conntrack table (" +
+                                   std::to_string(bpf_->table_usage().entries) + " entries)"
+                             : std::string()));
+    return true;
+  } catch (const std::exception& e) {
+    bpf_.reset();
+    reason_ = std::string("BPF datapath could not be loaded: ") + e.what();
+  }
+  // The one warning of a fallback: everything after it is the kernel path's business.
+  log::warn(kLog, reason_ +
+                      "; falling back to the kernel datapath (iptables FORWARD accept and nat "
+                      "MASQUERADE)");
+  return false;
+}
+
+void RunnerDatapathMode::apply(const Ipv4Cidr& overlay, Ipv4Addr host,
+                               std::optional<Ipv4Addr> physical) {
+  std::lock_guard lock(mu_);
+  if (!active_) {
+    active_ = requested_ == Datapath::kBpf && try_load_bpf() ? Datapath::kBpf : Datapath::kKernel;
+    log::info(kLog, std::string("active datapath: ") + std::string(datapath_name(*active_)));
+  }
+  overlay_ = overlay;
+  if (*active_ == Datapath::kBpf) {
+    apply_bpf(overlay, host, physical);
+    // Fast path in place first, then the kernel path's rules go: no gap when switching.
+    if (!other_mode_cleaned_ && error_.empty()) {
+      leave_kernel_mode();
+      other_mode_cleaned_ = true;
+    }
+  } else {
+    apply_kernel(overlay);
+    if (!other_mode_cleaned_) {
+      leave_bpf_mode();
+      other_mode_cleaned_ = true;
+    }
+  }
+}
+
+void RunnerDatapathMode::apply_bpf(const Ipv4Cidr& overlay, Ipv4Addr host,
+                                   std::optional<Ipv4Addr> physical) {
+  Uplink uplink;
+  try {
+    uplink = find_uplink(host, physical, {kOverlayBridge});
+  } catch (const std::exception& e) {
+    // Programs and configuration stay as they were: flows keep going if the route comes back.
+    note_error(std::string("cannot masquerade: ") + e.what());
+    return;
+  }
+  try {
+    const NatConfig want = nat_config_for(config_, overlay, uplink.addr);
+    const auto have = bpf_->configuration();
+    if (have != want) {
+      if (have && have->uplink != want.uplink) {
+        uint64_t dropped = bpf_->forget_flows_via(have->uplink);
+        log::warn(kLog, "uplink address changed from " + have->uplink.to_string() + " to " +
+                            want.uplink.to_string() + "; dropped " + std::to_string(dropped) +
+                            " conntrack entries masqueraded behind the old address");
+      }
+      bpf_->configure(want);
+      log::info(kLog, "masquerade " + overlay.to_string() + " -> outside as " +
+                          uplink.addr.to_string() + " on " + uplink.dev + " (" + uplink.why +
+                          "), ports " + std::to_string(want.port_min) + "-" +
+                          std::to_string(want.port_max));
+    }
+    if (uplink_ && uplink_->ifindex != uplink.ifindex) {
+      // The outside moved to another device: our programs leave the old one.
+      try {
+        bpf_->detach_uplink(uplink_->ifindex);
+        log::info(kLog, "masquerade detached from the former uplink " + uplink_->dev);
+      } catch (const std::exception& e) {
+        log::warn(kLog, "detaching from the former uplink " + uplink_->dev + ": " + e.what());
+      }
+    }
+    bool a = ensure_attached(uplink.ifindex, TcDirection::kEgress, bpf_->nat_egress_fd());
+    bool b = ensure_attached(uplink.ifindex, TcDirection::kIngress, bpf_->nat_ingress_fd());
+    if (a || b) log::info(kLog, "runner_nat_egress/runner_nat_ingress attached to " + uplink.dev);
+    uplink_ = uplink;
+
+    const auto bridge = netlink::find_link(kOverlayBridge);
+    if (!bridge) throw std::runtime_error(std::string("bridge ") + kOverlayBridge + " is missing");
+    if (ensure_attached(bridge->ifindex, TcDirection::kEgress, bpf_->forward_filter_fd()))
+      log::info(kLog, std::string("runner_forward_filter attached to ") + kOverlayBridge);
+    attached_bridge_ = bridge->ifindex;
+    clear_error();
+  } catch (const std::exception& e) {
+    note_error(std::string("BPF datapath: ") + e.what());
+  }
+}
+
+void RunnerDatapathMode::apply_kernel(const Ipv4Cidr& overlay) {
+  try {
+    iptables_.install(overlay);
+    clear_error();
+  } catch (const std::exception& e) {
+    note_error(std::string("kernel datapath: ") + e.what());
+  }
+}
+
+void RunnerDatapathMode::leave_kernel_mode() {
+  try {
+    if (size_t n = iptables_.remove_all())
+      log::info(kLog, "removed " + std::to_string(n) + " iptables rules of the kernel datapath");
+  } catch (const std::exception& e) {
+    log::warn(kLog, std::string("cannot remove the kernel datapath's iptables rules: ") + e.what());
+  }
+}
+
+void RunnerDatapathMode::leave_bpf_mode() {
+  try {
+    for (const auto& where : RunnerDatapath::detach_everywhere())
+      log::info(kLog, "detached the runner's BPF program from " + where);
+    auto pins = RunnerDatapath::remove_pins(config_.bpf_pin_root);
+    if (!pins.empty())
+      log::info(kLog, "removed " + std::to_string(pins.size()) + " BPF pins under " +
+                          config_.bpf_pin_root + "/runner");
+  } catch (const std::exception& e) {
+    log::error(kLog, std::string("removing the BPF datapath's leftovers: ") + e.what());
+  }
+}
+
+void RunnerDatapathMode::remove_all() {
+  std::lock_guard lock(mu_);
+  bpf_.reset();
+  leave_bpf_mode();
+  leave_kernel_mode();
+}
+
+void RunnerDatapathMode::collect_garbage() {
+  std::lock_guard lock(mu_);
+  if (!bpf_ || active_ != Datapath::kBpf) return;
+  try {
+    ConntrackSweep s = bpf_->collect_garbage();
+    ++gc_runs_;
+    gc_flows_expired_ += s.flows_expired;
+    gc_orphans_removed_ += s.orphans_removed;
+    gc_last_ms_ = now_ms();
+    gc_last_ = json{{"scanned", s.scanned},
+                    {"flows_live", s.flows_live},
+                    {"flows_expired", s.flows_expired},
+                    {"orphans_removed", s.orphans_removed},
+                    {"host_flows_live", s.host_flows_live},
+                    {"host_flows_expired", s.host_flows_expired}};
+    if (s.flows_expired + s.orphans_removed + s.host_flows_expired > 0)
+      log::debug(kLog, "conntrack GC: " + gc_last_.dump());
+  } catch (const std::exception& e) {
+    note_error(std::string("conntrack garbage collection: ") + e.what());
+  }
+}
+
+json RunnerDatapathMode::status() const {
+  std::lock_guard lock(mu_);
+  json j;
+  j["requested"] = datapath_name(requested_);
+  j["active"] = active_ ? json(datapath_name(*active_)) : json(nullptr);
+  if (!reason_.empty()) j["reason"] = reason_;
+  if (!error_.empty()) j["error"] = error_;
+  if (overlay_) j["overlay_network"] = overlay_->to_string();
+  if (!active_ || *active_ == Datapath::kKernel) {
+    if (active_) {
+      try {
+        j["iptables_rules"] = iptables_.rules();
+      } catch (const std::exception& e) {
+        j["error"] = e.what();
+      }
+    }
+    return j;
+  }
+  j["pin_dir"] = bpf_->pin_dir();
+  j["adopted_conntrack"] = bpf_->adopted_conntrack();
+  if (uplink_) {
+    j["uplink"] = {{"device", uplink_->dev},
+                   {"ifindex", uplink_->ifindex},
+                   {"address", uplink_->addr.to_string()},
+                   {"chosen_by", uplink_->why}};
+  } else {
+    j["uplink"] = nullptr;
+  }
+  try {
+    if (auto c = bpf_->configuration()) {
+      j["nat"] = {{"address", c->uplink.to_string()},
+                  {"port_min", c->port_min},
+                  {"port_max", c->port_max},
+                  {"vxlan_port", c->vxlan_port},
+                  {"udp_timeout_seconds", c->timeouts.udp},
+                  {"udp_stream_timeout_seconds", c->timeouts.udp_stream},
+                  {"tcp_established_timeout_seconds", c->timeouts.tcp_established}};
+    }
+    TableUsage use = bpf_->table_usage();
+    j["conntrack"] = {{"entries", use.entries}, {"max", use.max_entries}};
+    json counters = json::object();
+    for (const auto& [name, value] : RunnerDatapath::named_counters(bpf_->counters()))
+      counters[name] = value;
+    j["counters"] = counters;
+    json rules = json::array();
+    for (const auto& r : bpf_->deny_rules()) rules.push_back(rule_json(r));
+    j["deny_rules"] = rules;
+  } catch (const std::exception& e) {
+    j["error"] = std::string("reading the BPF maps: ") + e.what();
+  }
+  j["gc"] = {{"runs", gc_runs_},
+             {"flows_expired", gc_flows_expired_},
+             {"orphans_removed", gc_orphans_removed_},
+             {"last_at_ms", gc_last_ms_},
+             {"last", gc_last_}};
+  return j;
+}
+
+RunnerDatapath& RunnerDatapathMode::bpf_for_rules() const {
+  if (!active_) throw ApiError(503, "the datapath is not chosen yet: the overlay is not up");
+  if (*active_ != Datapath::kBpf || !bpf_)
+    throw ApiError(409, "deny rules need the BPF datapath; the active datapath is " +
+                            std::string(datapath_name(*active_)));
+  return *bpf_;
+}
+
+bool RunnerDatapathMode::add_deny_rule(const DenyRule& rule) {
+  std::lock_guard lock(mu_);
+  bool added = bpf_for_rules().add_deny_rule(rule);
+  if (added) log::info(kLog, "deny rule added: " + rule.to_string());
+  return added;
+}
+
+bool RunnerDatapathMode::remove_deny_rule(const DenyRule& rule) {
+  std::lock_guard lock(mu_);
+  bool removed = bpf_for_rules().remove_deny_rule(rule);
+  if (removed) log::info(kLog, "deny rule removed: " + rule.to_string());
+  return removed;
+}
+
+json RunnerDatapathMode::deny_rules() const {
+  std::lock_guard lock(mu_);
+  json rules = json::array();
+  for (const auto& r : bpf_for_rules().deny_rules()) rules.push_back(rule_json(r));
+  return json{{"rules", rules}};
+}
+
+}  // namespace kohaku::runner
