@@ -9,7 +9,9 @@
 // library interface to the nf_tables-backed iptables this distribution ships.
 #include <stdexcept>
 #include <string>
+
 #include <vector>
+#include "common/spawn_program.h"
 
 #include "common/ipv4.h"
 
@@ -38,10 +40,7 @@ class KernelForwarding {
   std::vector<std::string> rules();
 
  private:
-  struct Result {
-    int status;  // exit status; 127 when the binary could not be run
-    std::string out, err;
-  };
+  using Result = ProgramResult;
   Result run(const std::vector<std::string>& args);
   Result run_checked(const std::vector<std::string>& args);
 

@@ -11,7 +11,9 @@
 // Rules are changed with the iptables binary, fork/exec with an argv (no shell): there is no
 // library interface to the nf_tables-backed iptables Debian ships.
 #include <string>
+
 #include <vector>
+#include "common/spawn_program.h"
 
 #include "common/ipv4.h"
 
@@ -33,10 +35,7 @@ class MasqueradeIptables {
   std::vector<std::string> rules();
 
  private:
-  struct Result {
-    int status;  // exit status; 127 when the binary could not be run
-    std::string out, err;
-  };
+  using Result = ProgramResult;
   Result run(const std::vector<std::string>& args);
   Result run_checked(const std::vector<std::string>& args);
   std::vector<std::string> chain_rules(const std::string& table, const std::string& chain);
