@@ -20,10 +20,10 @@
 #include <memory>
 #include <sstream>
 
+#include "common/bpf/tc_filter.h"
 #include "host/bpf/bpffs.h"
 #include "host/bpf/host_datapath.h"
 #include "host/bpf/map_layout.h"
-#include "host/bpf/tc_ingress.h"
 #include "host/bpf/unique_fd.h"
 #include "host_test_env.h"
 #include "packet.h"
@@ -280,9 +280,9 @@ TEST_F(HostDatapathDeviceTest, AttachReplacesAndDetachLeavesOtherFilters) {
   // Another tool's filter on the same clsact hook must survive everything we do (a BPF filter
   // of its own handle and priority: the only classifier this kernel has built in).
   auto first = std::make_unique<HostDatapath>(HostDatapathOptions{.pin = false});
-  const bpf::TcFilterId other{7, 49};
-  bpf::tc_ingress_attach(static_cast<int>(vxa_), first->program_fd(), other);
-  uint32_t other_id = *bpf::tc_ingress_program_id(static_cast<int>(vxa_), other);
+  const TcFilterId other{7, 49};
+  tc_attach(static_cast<int>(vxa_), TcDirection::kIngress, other, first->program_fd());
+  uint32_t other_id = *tc_attached_program(static_cast<int>(vxa_), TcDirection::kIngress, other);
   EXPECT_FALSE(first->attached_program_id(vxa_));
   first->attach(vxa_);
   EXPECT_EQ(first->attached_program_id(vxa_), first->program_id());
@@ -311,7 +311,7 @@ TEST_F(HostDatapathDeviceTest, AttachReplacesAndDetachLeavesOtherFilters) {
   EXPECT_TRUE(bpf::detach_host_forward(vxa_));
   EXPECT_FALSE(second.attached_program_id(vxa_));
   EXPECT_FALSE(second.detach(vxb_));  // never had a clsact hook
-  EXPECT_EQ(bpf::tc_ingress_program_id(static_cast<int>(vxa_), other), other_id);
+  EXPECT_EQ(tc_attached_program(static_cast<int>(vxa_), TcDirection::kIngress, other), other_id);
 }
 
 uint64_t ip_forwarded_datagrams() {

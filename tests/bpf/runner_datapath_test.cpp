@@ -228,18 +228,16 @@ TEST(RunnerDatapathAttach, AttachReplaceDetachOnLoopbackOfPrivateNamespace) {
     dp->attach_uplink(lo);
     dp->attach_uplink(lo);  // a restarted daemon: replaced, not duplicated
     dp->attach_bridge(lo);
-    auto eg =
-        runner::tc_attached_program(lo, runner::TcDirection::kEgress, runner::kRunnerTcFilter);
-    auto in =
-        runner::tc_attached_program(lo, runner::TcDirection::kIngress, runner::kRunnerTcFilter);
+    auto eg = tc_attached_program(lo, TcDirection::kEgress, runner::kRunnerTcFilter);
+    auto in = tc_attached_program(lo, TcDirection::kIngress, runner::kRunnerTcFilter);
     if (!eg || *eg != prog_id(dp->forward_filter_fd()))
       failure += "egress filter not the bridge program; ";
     if (!in || *in != prog_id(dp->nat_ingress_fd())) failure += "ingress filter not nat_ingress; ";
     dp->detach_bridge(lo);
     dp->detach_uplink(lo);
-    if (runner::tc_attached_program(lo, runner::TcDirection::kIngress, runner::kRunnerTcFilter))
+    if (tc_attached_program(lo, TcDirection::kIngress, runner::kRunnerTcFilter))
       failure += "ingress filter still attached; ";
-    if (runner::tc_detach(lo, runner::TcDirection::kEgress, runner::kRunnerTcFilter))
+    if (tc_detach(lo, TcDirection::kEgress, runner::kRunnerTcFilter))
       failure += "second detach reported success; ";
   });
   t.join();

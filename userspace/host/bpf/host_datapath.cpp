@@ -15,10 +15,10 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "common/bpf/tc_filter.h"
 #include "common/log.h"
 #include "host/bpf/bpffs.h"
 #include "host/bpf/map_layout.h"
-#include "host/bpf/tc_ingress.h"
 #include "host/bpf/unique_fd.h"
 #include "host_forward.skel.h"
 
@@ -431,7 +431,7 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
 }
 
 void HostDatapath::attach(uint32_t ifindex) {
-  tc_ingress_attach(static_cast<int>(ifindex), program_fd(), kFilter);
+  tc_attach(static_cast<int>(ifindex), TcDirection::kIngress, kFilter, program_fd());
 }
 
 bool HostDatapath::detach(uint32_t ifindex) {
@@ -439,7 +439,7 @@ bool HostDatapath::detach(uint32_t ifindex) {
 }
 
 bool detach_host_forward(uint32_t ifindex) {
-  return tc_ingress_detach(static_cast<int>(ifindex), kFilter);
+  return tc_detach(static_cast<int>(ifindex), TcDirection::kIngress, kFilter);
 }
 
 size_t remove_host_pins(const std::string& pin_root) {
@@ -456,7 +456,7 @@ size_t remove_host_pins(const std::string& pin_root) {
 }
 
 std::optional<uint32_t> HostDatapath::attached_program_id(uint32_t ifindex) const {
-  return tc_ingress_program_id(static_cast<int>(ifindex), kFilter);
+  return tc_attached_program(static_cast<int>(ifindex), TcDirection::kIngress, kFilter);
 }
 
 std::optional<RunnerCounters> HostDatapath::counters(uint32_t runner_id) const {

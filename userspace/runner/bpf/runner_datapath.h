@@ -22,7 +22,7 @@
 #include "runner/bpf/conntrack_table.h"
 #include "runner/bpf/deny_rule.h"
 #include "runner/bpf/nat_config.h"
-#include "runner/bpf/tc_filter.h"
+#include "common/bpf/tc_filter.h"
 
 struct runner_nat_egress;
 struct runner_nat_ingress;

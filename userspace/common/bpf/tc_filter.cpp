@@ -1,4 +1,4 @@
-#include "runner/bpf/tc_filter.h"
+#include "common/bpf/tc_filter.h"
 
 #include <bpf/libbpf.h>
 #include <linux/pkt_sched.h>
@@ -13,7 +13,7 @@
 #include <string_view>
 #include <system_error>
 
-namespace kohaku::runner {
+namespace kohaku {
 namespace {
 
 bpf_tc_hook make_hook(int ifindex, TcDirection direction) {
@@ -117,4 +117,4 @@ std::optional<uint32_t> tc_attached_program(int ifindex, TcDirection direction, 
   return opts.prog_id;
 }
 
-}  // namespace kohaku::runner
+}  // namespace kohaku

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-namespace kohaku::runner {
+namespace kohaku {
 
 enum class TcDirection { kIngress, kEgress };
 
@@ -25,4 +25,4 @@ std::optional<uint32_t> tc_attached_program(int ifindex, TcDirection direction, 
 
 std::string to_string(TcDirection direction);
 
-}  // namespace kohaku::runner
+}  // namespace kohaku
