@@ -48,6 +48,8 @@ ctl hub node overlay | grep -q r2 || fail "kohakuctl node overlay does not list 
 view=$(ctl hub node overlay r1)
 grep -q "VXLAN vxlan0: *up, VNI 101" <<<"$view" || fail "node overlay r1 lacks vxlan0 state: $view"
 grep -Eq "^a1 +wl-[0-9a-f]+ +$a1 " <<<"$view" || fail "node overlay r1 does not list a1 at $a1: $view"
+grep -Eq "Datapath: +bpf, uplink eth0 ${HOST_IP[r1]}, conntrack [0-9]+/[0-9]+" <<<"$view" ||
+  fail "node overlay r1 lacks the runner's datapath, uplink and conntrack use: $view"
 out=$(ctl hub node overlay nosuch 2>&1) && fail "node overlay of an unknown runner succeeded"
 grep -q "not registered" <<<"$out" || fail "unknown runner not reported: $out"
 

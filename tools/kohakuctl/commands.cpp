@@ -155,9 +155,16 @@ int node_overlay_runner(const Invocation& inv, const HttpClient& c, std::ostream
     return s;
   };
   // The runner reports its datapath as a name or, with the BPF NAT, as an object.
-  std::string datapath = r.contains("datapath") && r["datapath"].is_object()
-                             ? field(r["datapath"], "active")
-                             : field(r, "datapath");
+  const json no_object = json::object();
+  const json& dp = r.contains("datapath") && r["datapath"].is_object() ? r["datapath"] : no_object;
+  std::string datapath = dp.empty() ? field(r, "datapath") : field(dp, "active");
+  if (!dp.empty() && dp.value("requested", json()) != dp.value("active", json()))
+    datapath += " (requested " + field(dp, "requested") + ")";
+  if (dp.contains("uplink") && dp["uplink"].is_object())
+    datapath += ", uplink " + field(dp["uplink"], "device") + " " + field(dp["uplink"], "address");
+  if (dp.contains("conntrack") && dp["conntrack"].is_object())
+    datapath +=
+        ", conntrack " + field(dp["conntrack"], "entries") + "/" + field(dp["conntrack"], "max");
   KeyValues items{{"Runner", hostname + " (id " + field(r, "runner_id") + ")"},
                   {"State", field(r, "state") + (r.value("reason", json()).is_string()
                                                      ? " (" + r["reason"].get<std::string>() + ")"
@@ -185,6 +192,25 @@ int node_overlay_runner(const Invocation& inv, const HttpClient& c, std::ostream
     out << "No containers or workloads attached\n";
   else
     t.print(out);
+  if (dp.contains("reason")) out << "\nDatapath fallback: " << field(dp, "reason") << "\n";
+  if (dp.contains("counters") && dp["counters"].is_object()) {
+    // Non-zero counters only: the full set is in --json.
+    Table counters({"Masquerade / filter counter", "Value"});
+    for (const auto& [name, value] : dp["counters"].items())
+      if (!(value.is_number() && value.get<double>() == 0)) counters.add_row({name, value.dump()});
+    out << "\n";
+    if (counters.empty())
+      out << "No masquerade or filter activity yet\n";
+    else
+      counters.print(out);
+  }
+  if (dp.contains("deny_rules") && dp["deny_rules"].is_array() && !dp["deny_rules"].empty()) {
+    Table rules({"Deny rule", "Hits"});
+    for (const auto& rule : dp["deny_rules"])
+      rules.add_row({field(rule, "rule"), field(rule, "hits")});
+    out << "\n";
+    rules.print(out);
+  }
   return 0;
 }
 
