@@ -13,63 +13,56 @@
 #include "lib/policy.h"
 
 /* True when the packet from outside belongs to a flow a workload started. */
-KH_INLINE bool rn_is_tracked_reply(struct __sk_buff *skb, const struct rn_pkt *p)
-{
-	struct runner_ct_key key;
-	struct runner_ct_entry *e;
+KH_INLINE bool rn_is_tracked_reply(struct __sk_buff* skb, const struct rn_pkt* p) {
+  struct runner_ct_key key;
+  struct runner_ct_entry* e;
 
-	if (p->fragment)
-		return false;
-	if (p->proto == IPPROTO_ICMP && rn_icmp_is_error(p->icmp_type)) {
-		struct rn_pkt in;
+  if (p->fragment) return false;
+  if (p->proto == IPPROTO_ICMP && rn_icmp_is_error(p->icmp_type)) {
+    struct rn_pkt in;
 
-		/* Already translated back: the quote is the workload's packet as it sent it. */
-		if (rn_parse_ipv4_at(skb, p->l4_off + sizeof(struct icmphdr), p->l3_end, &in) !=
-			    RN_PARSE_OK ||
-		    !in.has_ports || in.saddr != p->daddr)
-			return false;
-		rn_ct_key_of(&key, &in);
-	} else {
-		if (!p->has_ports || (p->proto == IPPROTO_ICMP && p->icmp_type != ICMP_ECHOREPLY))
-			return false;
-		rn_ct_key_reversed(&key, p);
-	}
-	e = bpf_map_lookup_elem(&runner_ct, &key);
-	return e && e->dir == RUNNER_CT_ORIGINAL;
+    /* Already translated back: the quote is the workload's packet as it sent it. */
+    if (rn_parse_ipv4_at(skb, p->l4_off + sizeof(struct icmphdr), p->l3_end, &in) != RN_PARSE_OK ||
+        !in.has_ports || in.saddr != p->daddr)
+      return false;
+    rn_ct_key_of(&key, &in);
+  } else {
+    if (!p->has_ports || (p->proto == IPPROTO_ICMP && p->icmp_type != ICMP_ECHOREPLY)) return false;
+    rn_ct_key_reversed(&key, p);
+  }
+  e = bpf_map_lookup_elem(&runner_ct, &key);
+  return e && e->dir == RUNNER_CT_ORIGINAL;
 }
 
 SEC("tc")
-int runner_forward_filter(struct __sk_buff *skb)
-{
-	struct runner_config *cfg = runner_get_config();
-	struct runner_stats *stats;
-	struct rn_pkt p;
+int runner_forward_filter(struct __sk_buff* skb) {
+  struct runner_config* cfg = runner_get_config();
+  struct runner_stats* stats;
+  struct rn_pkt p;
 
-	if (!cfg)
-		return TC_ACT_OK;
-	stats = runner_get_stats();
-	if (rn_parse(skb, &p) != RN_PARSE_OK)
-		return TC_ACT_OK; /* ARP, IPv6; a malformed header was already refused by ip_rcv */
-	if (skb->ingress_ifindex == 0)
-		return TC_ACT_OK; /* sent by the runner itself: not forwarding */
-	if (rn_policy_denies(cfg, &p)) {
-		RUNNER_COUNT(stats, policy_denied);
-		return TC_ACT_SHOT;
-	}
-	if (rn_in_overlay(cfg, p.saddr)) {
-		RUNNER_COUNT(stats, forward_allowed);
-		return TC_ACT_OK;
-	}
-	if (!rn_in_overlay(cfg, p.daddr)) {
-		RUNNER_COUNT(stats, forward_dropped_spoofed);
-		return TC_ACT_SHOT;
-	}
-	if (!rn_is_tracked_reply(skb, &p)) {
-		RUNNER_COUNT(stats, forward_dropped_untracked);
-		return TC_ACT_SHOT;
-	}
-	RUNNER_COUNT(stats, forward_allowed);
-	return TC_ACT_OK;
+  if (!cfg) return TC_ACT_OK;
+  stats = runner_get_stats();
+  if (rn_parse(skb, &p) != RN_PARSE_OK)
+    return TC_ACT_OK; /* ARP, IPv6; a malformed header was already refused by ip_rcv */
+  if (skb->ingress_ifindex == 0) return TC_ACT_OK; /* sent by the runner itself: not forwarding */
+  if (rn_policy_denies(cfg, &p)) {
+    RUNNER_COUNT(stats, policy_denied);
+    return TC_ACT_SHOT;
+  }
+  if (rn_in_overlay(cfg, p.saddr)) {
+    RUNNER_COUNT(stats, forward_allowed);
+    return TC_ACT_OK;
+  }
+  if (!rn_in_overlay(cfg, p.daddr)) {
+    RUNNER_COUNT(stats, forward_dropped_spoofed);
+    return TC_ACT_SHOT;
+  }
+  if (!rn_is_tracked_reply(skb, &p)) {
+    RUNNER_COUNT(stats, forward_dropped_untracked);
+    return TC_ACT_SHOT;
+  }
+  RUNNER_COUNT(stats, forward_allowed);
+  return TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -4,101 +4,97 @@
  * workload's address and original port (or ICMP echo identifier) back as its destination; an
  * ICMP error quoting a masqueraded packet gets the outer destination and the quoted source
  * translated. Everything else -- the runner's own traffic (whose flows only refresh their port
- * reservation), the VXLAN underlay -- passes untouched to the host stack. Whether a translated packet may enter the overlay is the
- * forward filter's decision (runner_forward_filter on the overlay bridge).
+ * reservation), the VXLAN underlay -- passes untouched to the host stack. Whether a translated
+ * packet may enter the overlay is the forward filter's decision (runner_forward_filter on the
+ * overlay bridge).
  */
 #include "lib/nat.h"
 
-KH_INLINE int rn_ingress_icmp_error(struct __sk_buff *skb, const struct runner_config *cfg,
-				    struct runner_stats *stats, const struct rn_pkt *p)
-{
-	struct runner_ct_key key, orig_key;
-	struct runner_ct_entry *reply;
-	struct rn_pkt in;
-	__be32 workload;
+KH_INLINE int rn_ingress_icmp_error(struct __sk_buff* skb, const struct runner_config* cfg,
+                                    struct runner_stats* stats, const struct rn_pkt* p) {
+  struct runner_ct_key key, orig_key;
+  struct runner_ct_entry* reply;
+  struct rn_pkt in;
+  __be32 workload;
 
-	/* The quoted packet is one we masqueraded: reversed, it is the REPLY key. */
-	if (rn_parse_ipv4_at(skb, p->l4_off + sizeof(struct icmphdr), p->l3_end, &in) != RN_PARSE_OK ||
-	    !in.has_ports || in.saddr != rn_addr(cfg->uplink_addr))
-		return TC_ACT_OK;
-	rn_ct_key_reversed(&key, &in);
-	reply = bpf_map_lookup_elem(&runner_ct, &key);
-	if (!reply || reply->dir != RUNNER_CT_REPLY || (reply->flags & RUNNER_CT_HOST))
-		return TC_ACT_OK;
-	rn_ct_original_of_reply(&orig_key, &key, reply);
-	if (!bpf_map_lookup_elem(&runner_ct, &orig_key)) {
-		RUNNER_COUNT(stats, ct_peer_missing);
-		return TC_ACT_OK;
-	}
-	workload = rn_addr(reply->nat_addr);
-	if (rn_rewrite_addr(skb, p, false, p->daddr, workload) ||
-	    rn_rewrite_icmp_inner(skb, p, &in, true, in.saddr, workload, in.sport, reply->nat_port))
-		return TC_ACT_SHOT;
-	RUNNER_COUNT(stats, icmp_errors_translated);
-	return TC_ACT_OK;
+  /* The quoted packet is one we masqueraded: reversed, it is the REPLY key. */
+  if (rn_parse_ipv4_at(skb, p->l4_off + sizeof(struct icmphdr), p->l3_end, &in) != RN_PARSE_OK ||
+      !in.has_ports || in.saddr != rn_addr(cfg->uplink_addr))
+    return TC_ACT_OK;
+  rn_ct_key_reversed(&key, &in);
+  reply = bpf_map_lookup_elem(&runner_ct, &key);
+  if (!reply || reply->dir != RUNNER_CT_REPLY || (reply->flags & RUNNER_CT_HOST)) return TC_ACT_OK;
+  rn_ct_original_of_reply(&orig_key, &key, reply);
+  if (!bpf_map_lookup_elem(&runner_ct, &orig_key)) {
+    RUNNER_COUNT(stats, ct_peer_missing);
+    return TC_ACT_OK;
+  }
+  workload = rn_addr(reply->nat_addr);
+  if (rn_rewrite_addr(skb, p, false, p->daddr, workload) ||
+      rn_rewrite_icmp_inner(skb, p, &in, true, in.saddr, workload, in.sport, reply->nat_port))
+    return TC_ACT_SHOT;
+  RUNNER_COUNT(stats, icmp_errors_translated);
+  return TC_ACT_OK;
 }
 
 SEC("tc")
-int runner_nat_ingress(struct __sk_buff *skb)
-{
-	struct runner_config *cfg = runner_get_config();
-	struct runner_stats *stats;
-	struct runner_ct_key key, orig_key;
-	struct runner_ct_entry *reply, *orig;
-	struct rn_pkt p;
-	__be32 workload;
-	__u16 port;
+int runner_nat_ingress(struct __sk_buff* skb) {
+  struct runner_config* cfg = runner_get_config();
+  struct runner_stats* stats;
+  struct runner_ct_key key, orig_key;
+  struct runner_ct_entry *reply, *orig;
+  struct rn_pkt p;
+  __be32 workload;
+  __u16 port;
 
-	if (!cfg)
-		return TC_ACT_OK;
-	stats = runner_get_stats();
-	if (rn_parse(skb, &p) != RN_PARSE_OK)
-		return TC_ACT_OK;
-	if (p.daddr != rn_addr(cfg->uplink_addr)) {
-		RUNNER_COUNT(stats, passed_not_overlay);
-		return TC_ACT_OK;
-	}
-	if (p.proto == IPPROTO_UDP && p.has_ports && p.dport == cfg->vxlan_port) {
-		RUNNER_COUNT(stats, passed_vxlan_underlay);
-		return TC_ACT_OK;
-	}
-	if (p.fragment)
-		return TC_ACT_OK; /* the host stack reassembles; masqueraded flows never fragment here */
-	if (p.proto == IPPROTO_ICMP && rn_icmp_is_error(p.icmp_type))
-		return rn_ingress_icmp_error(skb, cfg, stats, &p);
-	if (!p.has_ports || (p.proto == IPPROTO_ICMP && p.icmp_type != ICMP_ECHOREPLY)) {
-		RUNNER_COUNT(stats, passed_not_overlay);
-		return TC_ACT_OK;
-	}
+  if (!cfg) return TC_ACT_OK;
+  stats = runner_get_stats();
+  if (rn_parse(skb, &p) != RN_PARSE_OK) return TC_ACT_OK;
+  if (p.daddr != rn_addr(cfg->uplink_addr)) {
+    RUNNER_COUNT(stats, passed_not_overlay);
+    return TC_ACT_OK;
+  }
+  if (p.proto == IPPROTO_UDP && p.has_ports && p.dport == cfg->vxlan_port) {
+    RUNNER_COUNT(stats, passed_vxlan_underlay);
+    return TC_ACT_OK;
+  }
+  if (p.fragment)
+    return TC_ACT_OK; /* the host stack reassembles; masqueraded flows never fragment here */
+  if (p.proto == IPPROTO_ICMP && rn_icmp_is_error(p.icmp_type))
+    return rn_ingress_icmp_error(skb, cfg, stats, &p);
+  if (!p.has_ports || (p.proto == IPPROTO_ICMP && p.icmp_type != ICMP_ECHOREPLY)) {
+    RUNNER_COUNT(stats, passed_not_overlay);
+    return TC_ACT_OK;
+  }
 
-	rn_ct_key_of(&key, &p);
-	reply = bpf_map_lookup_elem(&runner_ct, &key);
-	if (!reply || reply->dir != RUNNER_CT_REPLY) {
-		RUNNER_COUNT(stats, passed_not_overlay); /* the runner's own traffic */
-		return TC_ACT_OK;
-	}
-	if (reply->flags & RUNNER_CT_HOST) {
-		/* A reply to the runner's own flow: keep its reservation alive, do not translate. */
-		rn_ct_touch(cfg, reply, p.proto, p.tcp_flags, RUNNER_CT_REPLY, bpf_ktime_get_ns());
-		RUNNER_COUNT(stats, passed_not_overlay);
-		return TC_ACT_OK;
-	}
-	rn_ct_original_of_reply(&orig_key, &key, reply);
-	orig = bpf_map_lookup_elem(&runner_ct, &orig_key);
-	if (!orig) {
-		/* The ORIGINAL half is gone (evicted or collected): the flow is dead. */
-		RUNNER_COUNT(stats, ct_peer_missing);
-		bpf_map_delete_elem(&runner_ct, &key);
-		return TC_ACT_OK;
-	}
-	rn_ct_touch(cfg, orig, p.proto, p.tcp_flags, RUNNER_CT_REPLY, bpf_ktime_get_ns());
-	workload = rn_addr(reply->nat_addr);
-	port = reply->nat_port;
-	if (rn_rewrite_addr(skb, &p, false, p.daddr, workload) ||
-	    rn_rewrite_port(skb, &p, false, p.dport, port))
-		return TC_ACT_SHOT;
-	RUNNER_COUNT(stats, ingress_translated);
-	return TC_ACT_OK;
+  rn_ct_key_of(&key, &p);
+  reply = bpf_map_lookup_elem(&runner_ct, &key);
+  if (!reply || reply->dir != RUNNER_CT_REPLY) {
+    RUNNER_COUNT(stats, passed_not_overlay); /* the runner's own traffic */
+    return TC_ACT_OK;
+  }
+  if (reply->flags & RUNNER_CT_HOST) {
+    /* A reply to the runner's own flow: keep its reservation alive, do not translate. */
+    rn_ct_touch(cfg, reply, p.proto, p.tcp_flags, RUNNER_CT_REPLY, bpf_ktime_get_ns());
+    RUNNER_COUNT(stats, passed_not_overlay);
+    return TC_ACT_OK;
+  }
+  rn_ct_original_of_reply(&orig_key, &key, reply);
+  orig = bpf_map_lookup_elem(&runner_ct, &orig_key);
+  if (!orig) {
+    /* The ORIGINAL half is gone (evicted or collected): the flow is dead. */
+    RUNNER_COUNT(stats, ct_peer_missing);
+    bpf_map_delete_elem(&runner_ct, &key);
+    return TC_ACT_OK;
+  }
+  rn_ct_touch(cfg, orig, p.proto, p.tcp_flags, RUNNER_CT_REPLY, bpf_ktime_get_ns());
+  workload = rn_addr(reply->nat_addr);
+  port = reply->nat_port;
+  if (rn_rewrite_addr(skb, &p, false, p.daddr, workload) ||
+      rn_rewrite_port(skb, &p, false, p.dport, port))
+    return TC_ACT_SHOT;
+  RUNNER_COUNT(stats, ingress_translated);
+  return TC_ACT_OK;
 }
 
 char LICENSE[] SEC("license") = "GPL";

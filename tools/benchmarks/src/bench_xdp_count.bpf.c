@@ -11,50 +11,45 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/udp.h>
+
+/* After the kernel headers: these use their __u32/__u64. */
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
-const volatile __u16 udp_port = 0;    /* host order */
-const volatile __u32 want_saddr = 0;  /* network order */
+const volatile __u16 udp_port = 0;   /* host order */
+const volatile __u32 want_saddr = 0; /* network order */
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__type(key, __u32);
-	__type(value, __u64);
-	__uint(max_entries, 3);
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __type(key, __u32);
+  __type(value, __u64);
+  __uint(max_entries, 3);
 } bench_counts SEC(".maps");
 
-static __always_inline int count(__u32 slot, int verdict)
-{
-	__u64 *c = bpf_map_lookup_elem(&bench_counts, &slot);
+static __always_inline int count(__u32 slot, int verdict) {
+  __u64* c = bpf_map_lookup_elem(&bench_counts, &slot);
 
-	if (c)
-		*c += 1;
-	return verdict;
+  if (c) *c += 1;
+  return verdict;
 }
 
 SEC("xdp")
-int bench_xdp_count(struct xdp_md *ctx)
-{
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-	struct ethhdr *eth = data;
-	struct iphdr *ip;
-	struct udphdr *udp;
+int bench_xdp_count(struct xdp_md* ctx) {
+  void* data = (void*)(long)ctx->data;
+  void* end = (void*)(long)ctx->data_end;
+  struct ethhdr* eth = data;
+  struct iphdr* ip;
+  struct udphdr* udp;
 
-	if (udp_port == 0)
-		return count(0, XDP_DROP);
-	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return count(2, XDP_PASS);
-	ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_UDP || ip->ihl != 5)
-		return count(2, XDP_PASS);
-	udp = (void *)(ip + 1);
-	if ((void *)(udp + 1) > end || udp->dest != bpf_htons(udp_port))
-		return count(2, XDP_PASS);
-	if (want_saddr == 0 || ip->saddr == want_saddr)
-		return count(0, XDP_DROP);
-	return count(1, XDP_DROP);
+  if (udp_port == 0) return count(0, XDP_DROP);
+  if ((void*)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return count(2, XDP_PASS);
+  ip = (void*)(eth + 1);
+  if ((void*)(ip + 1) > end || ip->protocol != IPPROTO_UDP || ip->ihl != 5)
+    return count(2, XDP_PASS);
+  udp = (void*)(ip + 1);
+  if ((void*)(udp + 1) > end || udp->dest != bpf_htons(udp_port)) return count(2, XDP_PASS);
+  if (want_saddr == 0 || ip->saddr == want_saddr) return count(0, XDP_DROP);
+  return count(1, XDP_DROP);
 }
 
 char LICENSE[] SEC("license") = "GPL";

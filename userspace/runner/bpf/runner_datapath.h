@@ -18,11 +18,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/bpf/tc_filter.h"
 #include "lib/runner_maps.h"
 #include "runner/bpf/conntrack_table.h"
 #include "runner/bpf/deny_rule.h"
 #include "runner/bpf/nat_config.h"
-#include "common/bpf/tc_filter.h"
 
 struct runner_nat_egress;
 struct runner_nat_ingress;
