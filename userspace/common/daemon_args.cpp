@@ -3,6 +3,8 @@
 #include <csignal>
 #include <iostream>
 
+#include "common/log.h"
+
 namespace kohaku {
 
 std::string daemon_usage(std::string_view program, std::string_view example_config) {
@@ -58,6 +60,18 @@ DaemonArgs parse_daemon_args(int argc, char** argv, std::string_view example_con
     program.remove_prefix(slash + 1);
   std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
   return parse_daemon_args(args, program, example_config);
+}
+
+ConfigFile read_daemon_config(ConfigSchema schema, const DaemonArgs& args,
+                              std::vector<std::string>* warnings) {
+  ConfigFile file(std::move(schema));
+  if (args.config_path) file.load(*args.config_path);
+  for (const auto& o : args.overrides) file.apply_override(o);
+  if (warnings)
+    warnings->insert(warnings->end(), file.warnings().begin(), file.warnings().end());
+  else
+    for (const auto& w : file.warnings()) log::warn("config", w);
+  return file;
 }
 
 int daemon_main(int argc, char** argv, std::string_view program, std::string_view example_config,

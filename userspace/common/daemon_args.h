@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/config_file.h"
+
 namespace kohaku {
 
 // A bad command line. what() says what is wrong; usage() is the text to print after it.
@@ -38,6 +40,11 @@ std::string daemon_usage(std::string_view program, std::string_view example_conf
 DaemonArgs parse_daemon_args(const std::vector<std::string>& args, std::string_view program,
                              std::string_view example_config);
 DaemonArgs parse_daemon_args(int argc, char** argv, std::string_view example_config);
+
+// The --config file (if any), then every --set, in the schema's types. Warnings (unknown keys)
+// go to `warnings` when given, else to the log. Throws ConfigError with file:line.
+ConfigFile read_daemon_config(ConfigSchema schema, const DaemonArgs& args,
+                              std::vector<std::string>* warnings);
 
 // The whole main() of a daemon: ignores SIGPIPE (a client that disconnects mid-reply must not
 // kill it), parses the arguments (usage error: message + usage on stderr, exit 2; --help: usage

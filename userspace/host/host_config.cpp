@@ -87,14 +87,7 @@ HostConfig host_config_from(const ConfigFile& file) {
 }
 
 HostConfig load_host_config(const DaemonArgs& args, std::vector<std::string>* warnings) {
-  ConfigFile file(host_config_schema());
-  if (args.config_path) file.load(*args.config_path);
-  for (const auto& o : args.overrides) file.apply_override(o);
-  if (warnings)
-    warnings->insert(warnings->end(), file.warnings().begin(), file.warnings().end());
-  else
-    for (const auto& w : file.warnings()) log::warn("config", w);
-  return host_config_from(file);
+  return host_config_from(read_daemon_config(host_config_schema(), args, warnings));
 }
 
 }  // namespace kohaku

@@ -179,14 +179,7 @@ RunnerConfig runner_config_from(const ConfigFile& file) {
 }
 
 RunnerConfig load_runner_config(const DaemonArgs& args, std::vector<std::string>* warnings) {
-  ConfigFile file(runner_config_schema());
-  if (args.config_path) file.load(*args.config_path);
-  for (const auto& o : args.overrides) file.apply_override(o);
-  if (warnings)
-    warnings->insert(warnings->end(), file.warnings().begin(), file.warnings().end());
-  else
-    for (const auto& w : file.warnings()) log::warn("config", w);
-  return runner_config_from(file);
+  return runner_config_from(read_daemon_config(runner_config_schema(), args, warnings));
 }
 
 }  // namespace kohaku
