@@ -213,7 +213,9 @@ TEST(RunnerdApi, RefusedRegistrationIsExplainedAndWorkloadsUseTheDefaultNetwork)
   Runnerd r({"OVERLAY_ENABLED=True", "HOST_ADDRESS=127.0.0.1", "HOST_PORT=" + port,
              "OVERLAY_VXLAN_ID=200"});
   r.start();
-  json s = r.wait_status([](const json& s) { return s["state"] == "refused"; });
+  // The refusal is recorded before the fallback network is built: wait for both.
+  json s =
+      r.wait_status([](const json& s) { return s["state"] == "refused" && default_network_up(s); });
   const std::string reason = s["reason"];
   EXPECT_NE(reason.find("200"), std::string::npos) << reason;
   EXPECT_NE(reason.find("100"), std::string::npos) << reason;
