@@ -68,8 +68,13 @@ done
 in_ns w1 ip neigh show "$w2" | grep -q lladdr || fail "w1 has no ARP entry for w2"
 # The peer's MAC was learned behind r2's address on r1's vxlan device.
 mac2=$(in_ns w2 ip -br link show eth0 | awk '{print $3}')
-in_ns r1 bridge fdb show dev "$vx" | grep -q "$mac2 dst ${HOST_IP[r2]}" ||
-  fail "r1 did not learn w2's MAC behind ${HOST_IP[r2]}: $(in_ns r1 bridge fdb show dev $vx)"
+[[ $mac2 =~ ^[0-9a-f:]{17}$ ]] || fail "cannot read w2's MAC: '$mac2'"
+# Each check sends a frame from w2 first, so an entry that aged out or was flushed comes back.
+learned_w2() {
+  in_ns w2 ping -c 1 -W 1 "$w1" >/dev/null
+  in_ns r1 bridge fdb show dev "$vx" | grep -q "$mac2 dst ${HOST_IP[r2]}"
+}
+wait_for 5 "r1 learns w2's MAC $mac2 behind ${HOST_IP[r2]}" learned_w2
 
 # A long name gets kb-<8 hex of sha256>.
 long=a-rather-long-network
