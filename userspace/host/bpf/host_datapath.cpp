@@ -101,6 +101,21 @@ void update(int fd, const void* key, const void* value, const char* map, uint64_
     fail(errno, std::string("cannot update BPF map ") + map);
 }
 
+// The two entries that make runner r routable: its subnet -> tunnel, and the tunnel's identity
+// for anti-spoofing. Returns the route key written.
+host_route_key put_runner_entries(int routes, int ingress, const RunnerRoute& r) {
+  host_route_key rk = route_key(r.subnet);
+  host_route rv{r.ifindex, r.runner_id};
+  update(routes, &rk, &rv, "host_routes");
+  host_ingress_key ik{r.ifindex};
+  host_ingress iv{};
+  iv.runner_id = r.runner_id;
+  iv.prefixlen = r.subnet.prefix;
+  std::memcpy(iv.subnet, rk.addr, 4);
+  update(ingress, &ik, &iv, "host_ingress");
+  return rk;
+}
+
 bool erase(int fd, const void* key, const char* map) {
   if (bpf_map_delete_elem(fd, key) == 0) return true;
   if (errno == ENOENT) return false;
@@ -292,15 +307,7 @@ void HostDatapath::upsert_runner(const RunnerRoute& r) {
 
   // New entries first, stale ones after: the runner stays routable throughout.
   ensure_stats_entry(r.runner_id);
-  host_route_key rk = route_key(r.subnet);
-  host_route rv{r.ifindex, r.runner_id};
-  update(routes, &rk, &rv, "host_routes");
-  host_ingress_key ik{r.ifindex};
-  host_ingress iv{};
-  iv.runner_id = r.runner_id;
-  iv.prefixlen = r.subnet.prefix;
-  std::memcpy(iv.subnet, rk.addr, 4);
-  update(ingress, &ik, &iv, "host_ingress");
+  put_runner_entries(routes, ingress, r);
 
   for (const auto& [k, v] : existing)
     if (v.runner_id == r.runner_id && route_subnet(k) != r.subnet) erase(routes, &k, "host_routes");
@@ -399,15 +406,7 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
   std::set<std::pair<uint32_t, uint32_t>> keep_ingress;  // (ifindex, id)
   for (const RunnerRoute& r : want) {
     ensure_stats_entry(r.runner_id);
-    host_route_key rk = route_key(r.subnet);
-    host_route rv{r.ifindex, r.runner_id};
-    update(routes, &rk, &rv, "host_routes");
-    host_ingress_key ik{r.ifindex};
-    host_ingress iv{};
-    iv.runner_id = r.runner_id;
-    iv.prefixlen = r.subnet.prefix;
-    std::memcpy(iv.subnet, rk.addr, 4);
-    update(ingress, &ik, &iv, "host_ingress");
+    host_route_key rk = put_runner_entries(routes, ingress, r);
     keep_routes.emplace(uint64_t{rk.prefixlen} << 32 | r.subnet.addr.value,
                         uint64_t{r.ifindex} << 32 | r.runner_id);
     keep_ingress.emplace(r.ifindex, r.runner_id);
