@@ -4,9 +4,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "common/config_file.h"
+#include "common/daemon_args.h"
 
 namespace kohaku::test_support {
 
@@ -33,6 +39,39 @@ class ConfigTestDir {
  private:
   std::filesystem::path path_;
 };
+
+// A daemon config loaded from text, or the error it gave; messages carry the bare file name
+// instead of the temp path so tests can compare them literally.
+template <class Config>
+struct LoadedConfig {
+  std::optional<Config> config;
+  std::string error;
+  std::vector<std::string> warnings;
+};
+
+// Writes `text` as `name` in a fresh directory and loads it (plus `overrides`) with `loader`
+// (load_host_config or load_runner_config).
+template <class Config, class Loader>
+LoadedConfig<Config> load_config_text(const std::string& name, const std::string& text,
+                                      std::vector<std::string> overrides, Loader loader) {
+  ConfigTestDir dir;
+  DaemonArgs args;
+  args.config_path = dir.write(name, text);
+  args.overrides = std::move(overrides);
+  auto shorten = [&](std::string msg) {
+    for (size_t at; (at = msg.find(*args.config_path)) != std::string::npos;)
+      msg.replace(at, args.config_path->size(), name);
+    return msg;
+  };
+  LoadedConfig<Config> out;
+  try {
+    out.config = loader(args, &out.warnings);
+  } catch (const ConfigError& e) {
+    out.error = shorten(e.what());
+  }
+  for (auto& w : out.warnings) w = shorten(w);
+  return out;
+}
 
 // The ```python block that follows `heading` in docs/configuration.md, so the documented
 // examples are known to load.

@@ -10,34 +10,12 @@
 namespace kohaku {
 namespace {
 
-using TempDir = test_support::ConfigTestDir;
+using Loaded = test_support::LoadedConfig<HostConfig>;
 
 // Loads `text` as host_config.py plus overrides; returns the config or the error text.
-struct Loaded {
-  std::optional<HostConfig> config;
-  std::string error;  // with the temp path shortened to "host_config.py"
-  std::vector<std::string> warnings;
-};
-// Messages with the temp directory's path replaced by the bare file name.
-std::string shorten(std::string text, const std::string& path) {
-  for (size_t at; (at = text.find(path)) != std::string::npos;)
-    text.replace(at, path.size(), "host_config.py");
-  return text;
-}
-
 Loaded load(const std::string& text, std::vector<std::string> overrides = {}) {
-  TempDir dir;
-  DaemonArgs args;
-  args.config_path = dir.write("host_config.py", text);
-  args.overrides = std::move(overrides);
-  Loaded out;
-  try {
-    out.config = load_host_config(args, &out.warnings);
-  } catch (const ConfigError& e) {
-    out.error = shorten(e.what(), *args.config_path);
-  }
-  for (auto& w : out.warnings) w = shorten(w, *args.config_path);
-  return out;
+  return test_support::load_config_text<HostConfig>("host_config.py", text, std::move(overrides),
+                                                    load_host_config);
 }
 
 std::string error_of(const std::string& text, std::vector<std::string> overrides = {}) {
