@@ -206,7 +206,24 @@ void L2NetworkAgent::remove_stale_devices_locked() {
   }
 }
 
+void L2NetworkAgent::notify_listeners() {
+  if (listeners_.empty()) return;
+  std::lock_guard order(notify_mu_);
+  std::vector<L2NetworkView> snapshot;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [_, v] : applied_) snapshot.push_back(v);
+  }
+  for (const auto& listener : listeners_) listener(snapshot);
+}
+
 json L2NetworkAgent::put(const std::string& name, const json& body) {
+  json answer = put_view(name, body);
+  notify_listeners();
+  return answer;
+}
+
+json L2NetworkAgent::put_view(const std::string& name, const json& body) {
   L2NetworkView v = L2NetworkView::from_json(name, body);
   std::lock_guard lock(mu_);
   if (!newer_locked(name, v.revision))
@@ -223,6 +240,12 @@ json L2NetworkAgent::put(const std::string& name, const json& body) {
 }
 
 json L2NetworkAgent::remove(const std::string& name, std::optional<uint64_t> revision) {
+  json answer = remove_view(name, revision);
+  notify_listeners();
+  return answer;
+}
+
+json L2NetworkAgent::remove_view(const std::string& name, std::optional<uint64_t> revision) {
   std::lock_guard lock(mu_);
   if (revision) {
     if (!newer_locked(name, *revision)) return {{"removed", false}, {"reason", "older revision"}};
@@ -238,6 +261,11 @@ json L2NetworkAgent::remove(const std::string& name, std::optional<uint64_t> rev
 }
 
 void L2NetworkAgent::poll_once() {
+  poll_host();
+  notify_listeners();
+}
+
+void L2NetworkAgent::poll_host() {
   json answer;
   try {
     http::ClientOptions options;

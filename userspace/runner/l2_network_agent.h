@@ -11,12 +11,14 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/ipv4.h"
 #include "runner/runner_config.h"
@@ -36,7 +38,6 @@ struct L2NetworkView {
   uint32_t mtu = 1450;
   uint16_t port = 4789;
   std::set<Ipv4Addr> peers;
-  // Recorded only: the runner's masquerade does not cover named networks yet (see the doc).
   bool outbound_nat = true;
   uint64_t revision = 0;
 
@@ -51,10 +52,20 @@ struct L2NetworkView {
 
 class L2NetworkAgent : public NamedNetworks {
  public:
+  // Told the networks now applied after every push, removal and poll (level-triggered: also
+  // when nothing changed, so a listener repairs its own drift at every heartbeat). Calls are
+  // serialised and each carries a snapshot taken after the previous call returned, so a
+  // listener never sees an older set after a newer one. Called without the agent's lock: a
+  // listener may call back into the agent. Must not throw.
+  using Listener = std::function<void(const std::vector<L2NetworkView>& applied)>;
+
   L2NetworkAgent(RunnerConfig config, std::string hostname);
   ~L2NetworkAgent() override;  // stop()
   L2NetworkAgent(const L2NetworkAgent&) = delete;
   L2NetworkAgent& operator=(const L2NetworkAgent&) = delete;
+
+  // Register before start(); not thread safe against notifications.
+  void add_listener(Listener listener) { listeners_.push_back(std::move(listener)); }
 
   void start();  // poll thread
   void stop();
@@ -80,6 +91,10 @@ class L2NetworkAgent : public NamedNetworks {
   void remove_stale_devices_locked();
   bool newer_locked(const std::string& name, uint64_t revision) const;
   std::optional<Ipv4Addr> physical() const;
+  void notify_listeners();  // without mu_ held
+  nlohmann::json put_view(const std::string& name, const nlohmann::json& body);
+  nlohmann::json remove_view(const std::string& name, std::optional<uint64_t> revision);
+  void poll_host();
 
   const RunnerConfig config_;
   const std::string hostname_;
@@ -91,6 +106,9 @@ class L2NetworkAgent : public NamedNetworks {
   int backwards_polls_ = 0;  // consecutive polls older than what we applied
   int64_t last_poll_ms_ = 0;
   std::string last_poll_error_;
+
+  std::vector<Listener> listeners_;
+  std::mutex notify_mu_;  // serialises notifications
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;
