@@ -74,6 +74,9 @@ int run(const kohaku::DaemonArgs& args) {
   // Named L2 networks (docs/l2-networks.md): devices pushed by the host, polled as a safety net.
   runner::L2NetworkAgent l2_networks(config, agent->hostname());
   agent->workloads().set_named_networks(&l2_networks);
+  l2_networks.add_listener([&agent](const std::vector<runner::L2NetworkView>& applied) {
+    agent->named_networks_changed(applied);
+  });
   runner::add_l2_network_routes(router, l2_networks);
   http::ServerOptions options;
   options.address = config.runner_bind_ip.to_string();

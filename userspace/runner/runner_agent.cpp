@@ -386,6 +386,10 @@ void RunnerAgent::use_default_network(const std::string& why) {
   }
 }
 
+void RunnerAgent::named_networks_changed(const std::vector<L2NetworkView>& applied) {
+  datapath_.set_named_networks(applied);
+}
+
 void RunnerAgent::sync_docker() {
   std::optional<DockerNetworkSpec> spec;
   bool overlay;

@@ -17,6 +17,7 @@
 
 #include "runner/docker_network_sync.h"
 #include "runner/host_api.h"
+#include "runner/l2_network_agent.h"
 #include "runner/overlay_setup.h"
 #include "runner/runner_config.h"
 #include "runner/runner_datapath_mode.h"
@@ -38,6 +39,9 @@ class RunnerAgent {
 
   WorkloadManager& workloads() { return workloads_; }
   RunnerDatapathMode& datapath() { return datapath_; }
+  // The L2 agent's listener (the networks it has applied): outbound NAT for their subnets and
+  // their Docker networks follow. Never throws.
+  void named_networks_changed(const std::vector<L2NetworkView>& applied);
   // GET /api/overlay/status
   nlohmann::json status() const;
   const std::string& hostname() const { return hostname_; }

@@ -337,4 +337,8 @@ json RunnerDatapathMode::deny_rules() const {
   return json{{"rules", rules}};
 }
 
+void RunnerDatapathMode::set_named_networks(const std::vector<L2NetworkView>& applied) {
+  (void)applied;
+}
+
 }  // namespace kohaku::runner

@@ -26,6 +26,7 @@
 #include "common/ipv4.h"
 #include "runner/bpf/deny_rule.h"
 #include "runner/bpf/nat_config.h"
+#include "runner/l2_network_agent.h"
 #include "runner/masquerade_iptables.h"
 #include "runner/runner_config.h"
 #include "runner/uplink.h"
@@ -50,6 +51,10 @@ class RunnerDatapathMode {
   // `physical`: the runner's own address, preferred on the uplink). Never throws: failures are
   // logged once per distinct message and shown in status().
   void apply(const Ipv4Cidr& overlay, Ipv4Addr host, std::optional<Ipv4Addr> physical);
+  // The named L2 networks this runner is a member of (docs/l2-networks.md): their subnets are
+  // masqueraded when outbound_nat is on, and their bridges get the forward filter. Never
+  // throws. (Not implemented yet.)
+  void set_named_networks(const std::vector<L2NetworkView>& applied);
   // The overlay is disabled: our TC filters, pins and iptables rules go.
   void remove_all();
   // Expired flows out of the BPF conntrack (no-op on the kernel datapath).
