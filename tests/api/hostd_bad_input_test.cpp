@@ -24,7 +24,9 @@ class HostdBadInput : public ::testing::Test {
     before_ = snapshot(c());
   }
   void TearDown() override {
-    if (!HasFailure()) EXPECT_EQ(snapshot(c()), before_) << "a rejected request changed state";
+    if (!HasFailure()) {
+      EXPECT_EQ(snapshot(c()), before_) << "a rejected request changed state";
+    }
   }
 
   http::HttpClient c() const { return hostd_.client(); }
