@@ -1,15 +1,20 @@
-/* Overlay bridge (kohaku-overlay), TC egress: the forward filter that replaces KohakuRiver's
- * iptables FORWARD accepts.
+/* Bridges of the kohaku networks (kohaku-overlay and every named network's kbr-<name>/kb-<hash>),
+ * TC egress: the forward filter that replaces KohakuRiver's iptables FORWARD accepts.
  *
- * Every packet the runner routes into the overlay segment leaves through the bridge device, so
- * this one hook sees all forwarded traffic towards workloads, whatever interface it came from:
- * from the overlay (other runners, hairpin) it is allowed, from outside only as a reply to (or
- * an ICMP error about) a tracked flow, anything else is dropped and counted. Operator deny rules
- * apply to all of it. Locally generated packets (ingress_ifindex 0) are not forwarding and pass,
- * as they would pass FORWARD. Workload-to-workload frames on the same bridge are switched at L2
- * and never reach this hook; workload-to-outside traffic is checked by runner_nat_egress.
+ * Every packet the runner routes into a network's segment leaves through that network's bridge,
+ * so this hook sees all forwarded traffic towards workloads, whatever interface it came from.
+ * Addresses are classified by lib/net_class.h (overlay, named network, outside):
+ *   - both in kohaku networks: allowed within one network, dropped between two different ones
+ *     (networks are isolated from each other, as Docker isolates its bridge networks);
+ *   - from outside to a network with outbound NAT on: only replies to (or ICMP errors about) a
+ *     tracked flow; to a network with outbound NAT off: allowed (routable by the operator's
+ *     choice, as a Calico pool with natOutgoing=false);
+ *   - from a network to outside (a route through a bridge): allowed; outside to outside: spoofed.
+ * Operator deny rules apply to all of it. Locally generated packets (ingress_ifindex 0) are not
+ * forwarding and pass, as they would pass FORWARD. Frames switched within one bridge never reach
+ * this hook; workload-to-outside traffic is checked by runner_nat_egress.
  */
-#include "lib/conntrack.h"
+#include "lib/net_class.h"
 #include "lib/policy.h"
 
 /* True when the packet from outside belongs to a flow a workload started. */
@@ -38,6 +43,7 @@ SEC("tc")
 int runner_forward_filter(struct __sk_buff* skb) {
   struct runner_config* cfg = runner_get_config();
   struct runner_stats* stats;
+  struct rn_net src, dst;
   struct rn_pkt p;
 
   if (!cfg) return TC_ACT_OK;
@@ -49,13 +55,23 @@ int runner_forward_filter(struct __sk_buff* skb) {
     RUNNER_COUNT(stats, policy_denied);
     return TC_ACT_SHOT;
   }
-  if (rn_in_overlay(cfg, p.saddr)) {
+  src = rn_classify(cfg, p.saddr);
+  dst = rn_classify(cfg, p.daddr);
+  if (rn_net_inside(src)) {
+    if (rn_net_inside(dst) && !rn_net_same(src, dst)) {
+      RUNNER_COUNT(stats, forward_dropped_isolated);
+      return TC_ACT_SHOT;
+    }
     RUNNER_COUNT(stats, forward_allowed);
     return TC_ACT_OK;
   }
-  if (!rn_in_overlay(cfg, p.daddr)) {
+  if (!rn_net_inside(dst)) {
     RUNNER_COUNT(stats, forward_dropped_spoofed);
     return TC_ACT_SHOT;
+  }
+  if (!dst.nat) {
+    RUNNER_COUNT(stats, forward_allowed); /* routable network: no masquerade, no reply rule */
+    return TC_ACT_OK;
   }
   if (!rn_is_tracked_reply(skb, &p)) {
     RUNNER_COUNT(stats, forward_dropped_untracked);

@@ -1,13 +1,17 @@
-/* Runner uplink, TC egress: masquerades traffic from the overlay to the outside.
+/* Runner uplink, TC egress: masquerades traffic from the kohaku networks to the outside.
  *
- * Packets whose source is an overlay address and whose destination is outside the overlay leave
- * with the uplink's address as source and an external port (or ICMP echo identifier) claimed in
- * the conntrack table; ICMP errors a workload sends about a tracked flow have their quoted packet
- * translated too. Everything else on the uplink -- the runner's own traffic, the VXLAN underlay,
- * overlay-internal traffic -- passes untouched. Overlay traffic that cannot be masqueraded
- * (fragments, protocols without ports) is dropped rather than leaked with a private source.
+ * Packets whose source is in a kohaku network -- the overlay, or a named L2 network with
+ * outbound NAT on (lib/net_class.h) -- and whose destination is outside all of them leave with
+ * the uplink's address as source and an external port (or ICMP echo identifier) claimed in the
+ * conntrack table; ICMP errors a workload sends about a tracked flow have their quoted packet
+ * translated too. A named network with outbound NAT off leaves untouched (its addresses are
+ * routable by the operator's choice); deny rules apply to both. Everything else on the uplink --
+ * the runner's own traffic, the VXLAN underlay, traffic between kohaku networks -- passes
+ * untouched. Traffic of a NAT-on network that cannot be masqueraded (fragments, protocols
+ * without ports) is dropped rather than leaked with a private source.
  */
 #include "lib/nat.h"
+#include "lib/net_class.h"
 #include "lib/policy.h"
 
 KH_INLINE int rn_egress_icmp_error(struct __sk_buff* skb, const struct runner_config* cfg,
@@ -137,6 +141,7 @@ int runner_nat_egress(struct __sk_buff* skb) {
   struct runner_config* cfg = runner_get_config();
   struct runner_stats* stats;
   struct runner_ct_entry* orig;
+  struct rn_net src;
   struct rn_pkt p;
   __u16 nat_port;
   __be32 nat_addr;
@@ -150,18 +155,19 @@ int runner_nat_egress(struct __sk_buff* skb) {
     case RN_PARSE_NOT_IPV4:
       return TC_ACT_OK;
     default:
-      /* Unparsable L4: only an overlay source would be leaked, and only that is dropped. */
+      /* Unparsable L4: only a source of a NAT-on network would be leaked; only that drops. */
       if (bpf_skb_load_bytes(skb, ETH_HLEN + RN_IP_SADDR_OFF, &nat_addr, 4) == 0 &&
-          rn_in_overlay(cfg, nat_addr)) {
+          rn_classify(cfg, nat_addr).nat) {
         RUNNER_COUNT(stats, dropped_unsupported);
         return TC_ACT_SHOT;
       }
       return TC_ACT_OK;
   }
 
-  if (!rn_in_overlay(cfg, p.saddr)) {
+  src = rn_classify(cfg, p.saddr);
+  if (!rn_net_inside(src)) {
     /* The runner's own traffic, including the VXLAN underlay it encapsulates: its
-     * source is the uplink address, never an overlay one, so it is never rewritten. */
+     * source is the uplink address, never a network's, so it is never rewritten. */
     if (p.proto == IPPROTO_UDP && p.has_ports && p.dport == cfg->vxlan_port) {
       RUNNER_COUNT(stats, passed_vxlan_underlay);
       return TC_ACT_OK;
@@ -172,13 +178,17 @@ int runner_nat_egress(struct __sk_buff* skb) {
     RUNNER_COUNT(stats, passed_not_overlay);
     return TC_ACT_OK;
   }
-  if (rn_in_overlay(cfg, p.daddr)) {
+  if (rn_net_inside(rn_classify(cfg, p.daddr))) {
     RUNNER_COUNT(stats, passed_not_overlay);
     return TC_ACT_OK;
   }
   if (rn_policy_denies(cfg, &p)) {
     RUNNER_COUNT(stats, policy_denied);
     return TC_ACT_SHOT;
+  }
+  if (!src.nat) {
+    RUNNER_COUNT(stats, passed_no_nat);
+    return TC_ACT_OK;
   }
   if (p.fragment) {
     RUNNER_COUNT(stats, dropped_unsupported);

@@ -116,6 +116,24 @@ struct runner_policy_value {
   __u64 hits;
 };
 
+/* Named L2 networks of this runner (docs/l2-networks.md), map runner_nets: an LPM trie keyed by
+ * subnet. `id` is the network's VNI (nonzero, unique and stable per network), so two networks
+ * differ exactly when their ids do; the overlay network is id 0 (it lives in runner_config, not
+ * here). */
+struct runner_net_key {
+  __u32 prefixlen; /* LPM trie: bits of addr that count */
+  __u8 addr[4];
+};
+
+enum runner_net_flags {
+  RUNNER_NET_OUTBOUND_NAT = 1 << 0, /* masquerade traffic to the outside */
+};
+
+struct runner_net_value {
+  __u32 id;
+  __u32 flags; /* enum runner_net_flags */
+};
+
 /* Per-CPU counters (one entry, key 0); userspace sums the CPUs. */
 struct runner_stats {
   __u64 egress_translated;  /* packets masqueraded on the uplink */
@@ -134,11 +152,14 @@ struct runner_stats {
   __u64 policy_denied;             /* dropped by an operator deny rule */
   __u64 passed_not_overlay;        /* uplink traffic that is none of our business */
   __u64 passed_vxlan_underlay;
-  __u64 host_port_conflicts; /* a runner flow reuses a port masquerade handed out first */
+  __u64 host_port_conflicts;      /* a runner flow reuses a port masquerade handed out first */
+  __u64 passed_no_nat;            /* network -> outside from a network with outbound NAT off */
+  __u64 forward_dropped_isolated; /* routed between two different kohaku networks */
 };
 
 #define RUNNER_CT_DEFAULT_MAX_ENTRIES 262144
 #define RUNNER_POLICY_MAX_RULES 1024
+#define RUNNER_NETS_MAX 256
 
 #if defined(__bpf__)
 #include <bpf/bpf_helpers.h>
@@ -166,6 +187,14 @@ struct {
   __type(key, struct runner_policy_key);
   __type(value, struct runner_policy_value);
 } runner_policy SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+  __uint(max_entries, RUNNER_NETS_MAX);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __type(key, struct runner_net_key);
+  __type(value, struct runner_net_value);
+} runner_nets SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -129,11 +129,12 @@ TEST_F(RunnerDatapathLife, PinnedFlowsSurviveARestart) {
     auto first = runner::RunnerDatapath::open(options);
     EXPECT_FALSE(first->adopted_conntrack());
     first->configure(config());
+    first->set_named_networks({{Ipv4Cidr::parse("172.20.0.0/24"), 13091, false}});
     auto out =
         run_prog(first->nat_egress_fd(), echo_frame(kWorkload1, kServer, kIcmpEchoRequest, 5, 1));
     external = parse_eth_ipv4(out.out)->l4.icmp_id;
-    for (const char* pin : {"runner_ct", "runner_config", "runner_policy", "runner_stats",
-                            "nat_egress", "nat_ingress", "forward_filter"})
+    for (const char* pin : {"runner_ct", "runner_config", "runner_policy", "runner_nets",
+                            "runner_stats", "nat_egress", "nat_ingress", "forward_filter"})
       EXPECT_TRUE(std::filesystem::exists(root.path() + "/runner/" + pin)) << pin;
   }  // the daemon exits: pins stay
 
@@ -147,6 +148,8 @@ TEST_F(RunnerDatapathLife, PinnedFlowsSurviveARestart) {
   EXPECT_EQ(v->dst, kWorkload1);
   EXPECT_EQ(v->l4.icmp_id, 5);
   EXPECT_EQ(second->counters().egress_translated, 1u);  // counters adopted too
+  ASSERT_EQ(second->named_networks().size(), 1u);       // and the named networks
+  EXPECT_EQ(second->named_networks()[0].id, 13091u);
 
   // A resized table is recreated and the flows copied over.
   second.reset();
@@ -157,6 +160,46 @@ TEST_F(RunnerDatapathLife, PinnedFlowsSurviveARestart) {
   EXPECT_EQ(third->table_usage().entries, 2u);
   third->unpin();
   EXPECT_FALSE(std::filesystem::exists(root.path() + "/runner"));
+}
+
+// A daemon from before the named networks left counters of another layout (fewer fields) and no
+// runner_nets: the counters are recreated with the new layout, the flows are kept.
+TEST_F(RunnerDatapathLife, CountersOfAnOlderLayoutAreRecreated) {
+  PinRoot root;
+  runner::DatapathOptions options{root.path(), 4096};
+  {
+    auto first = runner::RunnerDatapath::open(options);
+    first->configure(config());
+    ASSERT_EQ(
+        run_prog(first->nat_egress_fd(), udp_frame(kWorkload1, kServer, 50000, 53, {1})).verdict,
+        TC_ACT_OK);
+  }
+  const std::string dir = root.path() + "/runner/";
+  ASSERT_EQ(::unlink((dir + "runner_stats").c_str()), 0);
+  ASSERT_EQ(::unlink((dir + "runner_nets").c_str()), 0);
+  constexpr uint32_t kOldFields = 17;
+  int old =
+      bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "runner_stats", 4, kOldFields * 8, 1, nullptr);
+  ASSERT_GE(old, 0);
+  ASSERT_EQ(bpf_obj_pin(old, (dir + "runner_stats").c_str()), 0);
+  ::close(old);
+
+  auto second = runner::RunnerDatapath::open(options);
+  EXPECT_TRUE(second->adopted_conntrack());
+  EXPECT_EQ(second->table_usage().entries, 2u);
+  int pinned = bpf_obj_get((dir + "runner_stats").c_str());
+  ASSERT_GE(pinned, 0);
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  ASSERT_EQ(bpf_obj_get_info_by_fd(pinned, &info, &len), 0);
+  ::close(pinned);
+  EXPECT_EQ(info.value_size, sizeof(runner_stats));
+  EXPECT_TRUE(std::filesystem::exists(dir + "runner_nets"));
+  second->set_named_networks({{Ipv4Cidr::parse("172.21.0.0/24"), 7, false}});
+  Bytes f = udp_frame(ip("172.21.0.5"), kServer, 1, 2, {1});
+  EXPECT_EQ(run_prog(second->nat_egress_fd(), f).out, f);
+  EXPECT_EQ(second->counters().passed_no_nat, 1u);
+  second->unpin();
 }
 
 TEST_F(RunnerDatapathLife, ForgetFlowsViaAnOldUplinkAddress) {
@@ -197,7 +240,7 @@ TEST(RunnerDatapathLeftovers, DetachEverywhereAndRemovePins) {
   t.join();
   EXPECT_EQ(failure, "");
   dp.reset();
-  EXPECT_EQ(runner::RunnerDatapath::remove_pins(root.path()).size(), 7u);
+  EXPECT_EQ(runner::RunnerDatapath::remove_pins(root.path()).size(), 8u);
   EXPECT_FALSE(std::filesystem::exists(root.path() + "/runner"));
   EXPECT_TRUE(runner::RunnerDatapath::remove_pins(root.path()).empty());
 }

@@ -22,8 +22,8 @@
 namespace kohaku::runner {
 namespace {
 
-constexpr std::array<const char*, 4> kMapNames = {"runner_ct", "runner_config", "runner_policy",
-                                                  "runner_stats"};
+constexpr std::array<const char*, 5> kMapNames = {"runner_ct", "runner_config", "runner_policy",
+                                                  "runner_nets", "runner_stats"};
 
 [[noreturn]] void fail(const std::string& what, int err) {
   throw std::runtime_error(what + ": " + std::strerror(err < 0 ? -err : err));
@@ -321,6 +321,14 @@ std::vector<DenyRuleStatus> RunnerDatapath::deny_rules() const {
   return out;
 }
 
+size_t RunnerDatapath::set_named_networks(const std::vector<NetEntry>& networks) {
+  return sync_net_table(map_fd("runner_nets"), networks);
+}
+
+std::vector<NetEntry> RunnerDatapath::named_networks() const {
+  return read_net_table(map_fd("runner_nets"));
+}
+
 ConntrackSweep RunnerDatapath::collect_garbage(uint64_t now_ns) {
   return sweep_conntrack(conntrack_fd(), now_ns);
 }
@@ -366,7 +374,8 @@ std::vector<std::pair<std::string, uint64_t>> RunnerDatapath::named_counters(
           KOHAKU_COUNTER(forward_allowed),         KOHAKU_COUNTER(forward_dropped_untracked),
           KOHAKU_COUNTER(forward_dropped_spoofed), KOHAKU_COUNTER(policy_denied),
           KOHAKU_COUNTER(passed_not_overlay),      KOHAKU_COUNTER(passed_vxlan_underlay),
-          KOHAKU_COUNTER(host_port_conflicts)};
+          KOHAKU_COUNTER(host_port_conflicts),     KOHAKU_COUNTER(passed_no_nat),
+          KOHAKU_COUNTER(forward_dropped_isolated)};
 #undef KOHAKU_COUNTER
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // The runner's BPF data plane as one object: the masquerade programs for the uplink
 // (runner_nat_egress / runner_nat_ingress), the forward filter for the overlay bridge
-// (runner_forward_filter) and the maps they share (runner_ct, runner_config, runner_policy,
-// runner_stats; layouts in bpf/lib/runner_maps.h).
+// (runner_forward_filter, one copy per network bridge: the overlay's and every named network's)
+// and the maps they share (runner_ct, runner_config, runner_policy, runner_nets, runner_stats;
+// layouts in bpf/lib/runner_maps.h).
 //
 // With a pin root the maps are pinned under <pin_root>/runner/ and adopted by the next daemon:
 // the conntrack table survives a restart, attach() replaces the running filters atomically, so
@@ -23,6 +24,7 @@
 #include "runner/bpf/conntrack_table.h"
 #include "runner/bpf/deny_rule.h"
 #include "runner/bpf/nat_config.h"
+#include "runner/bpf/net_table.h"
 
 struct runner_nat_egress;
 struct runner_nat_ingress;
@@ -64,11 +66,18 @@ class RunnerDatapath {
   // Programs pass every packet untouched (flows stay in the table).
   void disable();
 
-  // Uplink: masquerade egress + reverse ingress. Bridge: forward filter on its egress.
+  // Uplink: masquerade egress + reverse ingress. Bridge: forward filter on its egress (any
+  // number of bridges: the overlay's and each named network's).
   void attach_uplink(int ifindex);
   void detach_uplink(int ifindex);
   void attach_bridge(int ifindex);
   void detach_bridge(int ifindex);
+
+  // Named L2 networks (map runner_nets): makes the map hold exactly `networks`. Throws
+  // std::invalid_argument (validate_net_entries) before changing anything. Returns the number
+  // of entries written or deleted.
+  size_t set_named_networks(const std::vector<NetEntry>& networks);
+  std::vector<NetEntry> named_networks() const;
 
   // Deny rules: add returns false when the rule exists, remove false when it did not.
   bool add_deny_rule(const DenyRule& rule);
