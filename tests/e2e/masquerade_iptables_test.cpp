@@ -72,6 +72,37 @@ TEST_F(MasqueradeIptablesTest, RemoveAllLeavesOtherRules) {
   EXPECT_EQ(postrouting(), std::vector<std::string>{"-P POSTROUTING ACCEPT"});
 }
 
+std::string ours(const std::string& head, const std::string& tail) {
+  return head + " -m comment --comment kohaku-runner " + tail;
+}
+
+TEST_F(MasqueradeIptablesTest, NamedNetworksFollowTheirNatFlagAndLeaving) {
+  MasqueradeIptables m;
+  const IptablesNetwork train{Ipv4Cidr::parse("172.20.0.0/24"), true};
+  const IptablesNetwork lab{Ipv4Cidr::parse("172.21.0.0/24"), false};
+  m.install(Ipv4Cidr::parse("10.0.0.0/8"), {train, lab});
+  m.install(Ipv4Cidr::parse("10.0.0.0/8"), {train, lab});
+  const std::string train_masq =
+      ours("-A POSTROUTING -s 172.20.0.0/24 ! -d 172.20.0.0/24", "-j MASQUERADE");
+  EXPECT_EQ(forward(),
+            (std::vector<std::string>{"-P FORWARD ACCEPT", kFwdS, kFwdD,
+                                      ours("-A FORWARD -s 172.20.0.0/24", "-j ACCEPT"),
+                                      ours("-A FORWARD -d 172.20.0.0/24", "-j ACCEPT"),
+                                      ours("-A FORWARD -s 172.21.0.0/24", "-j ACCEPT"),
+                                      ours("-A FORWARD -d 172.21.0.0/24", "-j ACCEPT")}));
+  // lab has outbound NAT off: no MASQUERADE for it.
+  EXPECT_EQ(postrouting(), (std::vector<std::string>{"-P POSTROUTING ACCEPT", kMasq, train_masq}));
+
+  // train turns NAT off, lab leaves.
+  m.install(Ipv4Cidr::parse("10.0.0.0/8"), {{train.subnet, false}});
+  EXPECT_EQ(forward(),
+            (std::vector<std::string>{"-P FORWARD ACCEPT", kFwdS, kFwdD,
+                                      ours("-A FORWARD -s 172.20.0.0/24", "-j ACCEPT"),
+                                      ours("-A FORWARD -d 172.20.0.0/24", "-j ACCEPT")}));
+  EXPECT_EQ(postrouting(), (std::vector<std::string>{"-P POSTROUTING ACCEPT", kMasq}));
+  EXPECT_EQ(m.remove_all(), 5u);
+}
+
 TEST_F(MasqueradeIptablesTest, MissingBinaryIsAClearErrorAndChangesNothing) {
   MasqueradeIptables m("/nonexistent/iptables");
   try {

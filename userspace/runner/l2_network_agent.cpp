@@ -338,7 +338,7 @@ json L2NetworkAgent::status() const {
     json j = v.to_json();
     j["bridge"] = l2_bridge_name(name);
     j["vxlan_device"] = l2_vxlan_name(v.vni);
-    j["outbound_nat_applied"] = false;  // pending: the runner's masquerade covers the overlay only
+    // Outbound NAT and the bridge's forward filter: datapath.named_networks of /api/overlay/status.
     try {
       json fdb = json::array();
       for (auto d : nl::list_flood_destinations(l2_vxlan_name(v.vni))) fdb.push_back(d.to_string());

@@ -18,19 +18,26 @@ struct Rule {
   std::vector<std::string> spec;  // after "-A CHAIN", exactly as `iptables -S` prints it
 };
 
-std::vector<Rule> rules_for(const Ipv4Cidr& overlay) {
-  const std::string cidr = overlay.to_string();
+void add_rules(std::vector<Rule>& out, const Ipv4Cidr& net, bool masquerade) {
+  const std::string cidr = net.to_string();
   const std::vector<std::string> comment{"-m", "comment", "--comment", kRunnerRuleComment};
   auto with = [&](std::vector<std::string> head, std::vector<std::string> tail) {
     head.insert(head.end(), comment.begin(), comment.end());
     head.insert(head.end(), tail.begin(), tail.end());
     return head;
   };
-  return {
-      {"filter", "FORWARD", with({"-s", cidr}, {"-j", "ACCEPT"})},
-      {"filter", "FORWARD", with({"-d", cidr}, {"-j", "ACCEPT"})},
-      {"nat", "POSTROUTING", with({"-s", cidr, "!", "-d", cidr}, {"-j", "MASQUERADE"})},
-  };
+  out.push_back({"filter", "FORWARD", with({"-s", cidr}, {"-j", "ACCEPT"})});
+  out.push_back({"filter", "FORWARD", with({"-d", cidr}, {"-j", "ACCEPT"})});
+  if (masquerade)
+    out.push_back(
+        {"nat", "POSTROUTING", with({"-s", cidr, "!", "-d", cidr}, {"-j", "MASQUERADE"})});
+}
+
+std::vector<Rule> rules_for(const Ipv4Cidr& overlay, const std::vector<IptablesNetwork>& named) {
+  std::vector<Rule> out;
+  add_rules(out, overlay, true);
+  for (const auto& n : named) add_rules(out, n.subnet, n.outbound_nat);
+  return out;
 }
 
 bool has_our_comment(const std::vector<std::string>& w) {
@@ -74,8 +81,9 @@ std::vector<std::string> MasqueradeIptables::rules() {
   return out;
 }
 
-void MasqueradeIptables::install(const Ipv4Cidr& overlay) {
-  const auto wanted = rules_for(overlay);
+void MasqueradeIptables::install(const Ipv4Cidr& overlay,
+                                 const std::vector<IptablesNetwork>& named) {
+  const auto wanted = rules_for(overlay, named);
   for (const auto& rule : wanted) {
     std::vector<std::string> check{"-t", rule.table, "-C", rule.chain};
     check.insert(check.end(), rule.spec.begin(), rule.spec.end());
@@ -87,7 +95,7 @@ void MasqueradeIptables::install(const Ipv4Cidr& overlay) {
     run_checked(add);
     log::info(kLog, "added " + rule.table + " " + rule.chain + " rule: " + join_args(rule.spec));
   }
-  // Rules for an earlier overlay CIDR go.
+  // Rules for an earlier overlay CIDR, a network that left or one whose NAT was turned off go.
   for (const auto& [table, chain] :
        {std::pair<std::string, std::string>{"filter", "FORWARD"}, {"nat", "POSTROUTING"}}) {
     for (const auto& line : chain_rules(table, chain)) {

@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -125,6 +126,7 @@ void RunnerDatapathMode::apply(const Ipv4Cidr& overlay, Ipv4Addr host,
   overlay_ = overlay;
   if (*active_ == Datapath::kBpf) {
     apply_bpf(overlay, host, physical);
+    apply_named_bpf();
     // Fast path in place first, then the kernel path's rules go: no gap when switching.
     if (!other_mode_cleaned_ && error_.empty()) {
       leave_kernel_mode();
@@ -143,7 +145,9 @@ void RunnerDatapathMode::apply_bpf(const Ipv4Cidr& overlay, Ipv4Addr host,
                                    std::optional<Ipv4Addr> physical) {
   Uplink uplink;
   try {
-    uplink = find_uplink(host, physical, {kOverlayBridge});
+    std::vector<std::string> bridges{kOverlayBridge};
+    for (const auto& n : named_) bridges.push_back(l2_bridge_name(n.name));
+    uplink = find_uplink(host, physical, bridges);
   } catch (const std::exception& e) {
     // Programs and configuration stay as they were: flows keep going if the route comes back.
     note_error(std::string("cannot masquerade: ") + e.what());
@@ -192,7 +196,9 @@ void RunnerDatapathMode::apply_bpf(const Ipv4Cidr& overlay, Ipv4Addr host,
 
 void RunnerDatapathMode::apply_kernel(const Ipv4Cidr& overlay) {
   try {
-    iptables_.install(overlay);
+    std::vector<IptablesNetwork> named;
+    for (const auto& n : named_) named.push_back({n.subnet, n.outbound_nat});
+    iptables_.install(overlay, named);
     clear_error();
   } catch (const std::exception& e) {
     note_error(std::string("kernel datapath: ") + e.what());
@@ -224,6 +230,7 @@ void RunnerDatapathMode::leave_bpf_mode() {
 void RunnerDatapathMode::remove_all() {
   std::lock_guard lock(mu_);
   bpf_.reset();
+  named_bridges_.clear();
   leave_bpf_mode();
   leave_kernel_mode();
 }
@@ -258,6 +265,8 @@ json RunnerDatapathMode::status() const {
   if (!reason_.empty()) j["reason"] = reason_;
   if (!error_.empty()) j["error"] = error_;
   if (overlay_) j["overlay_network"] = overlay_->to_string();
+  j["named_networks"] = named_status();
+  if (!named_error_.empty()) j["named_networks_error"] = named_error_;
   if (!active_ || *active_ == Datapath::kKernel) {
     if (active_) {
       try {
@@ -337,8 +346,111 @@ json RunnerDatapathMode::deny_rules() const {
   return json{{"rules", rules}};
 }
 
+void RunnerDatapathMode::note_named_error(const std::string& what) {
+  if (named_error_ != what) log::error(kLog, what);
+  named_error_ = what;
+}
+
 void RunnerDatapathMode::set_named_networks(const std::vector<L2NetworkView>& applied) {
-  (void)applied;
+  std::vector<NamedNet> nets;
+  for (const auto& v : applied)
+    nets.push_back({v.name, v.vni,
+                    Ipv4Cidr{Ipv4Addr{v.subnet.addr.value & v.subnet.mask()}, v.subnet.prefix},
+                    v.outbound_nat});
+  std::lock_guard lock(mu_);
+  const bool changed = nets != named_;
+  named_ = std::move(nets);
+  if (!active_) return;  // apply() takes them along once the datapath is chosen
+  if (*active_ == Datapath::kBpf) {
+    apply_named_bpf();  // also when unchanged: the agent may just have rebuilt a bridge
+  } else if (changed && overlay_) {
+    apply_kernel(*overlay_);
+  }
+}
+
+void RunnerDatapathMode::apply_named_bpf() {
+  if (!bpf_) return;
+  std::string err;
+  try {
+    std::vector<NetEntry> entries;
+    std::string list;
+    for (const auto& n : named_) {
+      entries.push_back({n.subnet, n.vni, n.outbound_nat});
+      list += (list.empty() ? "" : ", ") + n.name + " " + n.subnet.to_string() +
+              (n.outbound_nat ? " (nat)" : " (no nat)");
+    }
+    if (bpf_->set_named_networks(entries) > 0)
+      log::info(kLog, "named networks in runner_nets: " + (list.empty() ? "none" : list));
+  } catch (const std::exception& e) {
+    err = std::string("named networks: ") + e.what();
+  }
+
+  std::map<std::string, int> attached;
+  for (const auto& n : named_) {
+    const std::string bridge = l2_bridge_name(n.name);
+    const auto link = netlink::find_link(bridge);
+    if (!link) continue;  // not built (yet) by the L2 agent: the next pass attaches
+    try {
+      if (ensure_attached(link->ifindex, TcDirection::kEgress, bpf_->forward_filter_fd()))
+        log::info(kLog,
+                  "runner_forward_filter attached to " + bridge + " (network " + n.name + ")");
+      attached[n.name] = link->ifindex;
+    } catch (const std::exception& e) {
+      if (err.empty()) err = "forward filter on " + bridge + ": " + e.what();
+    }
+  }
+  for (const auto& [name, ifindex] : named_bridges_) {
+    if (attached.count(name)) continue;
+    // The network left (its bridge is normally gone with it) or the bridge vanished.
+    const auto link = netlink::find_link(l2_bridge_name(name));
+    if (!link || link->ifindex != ifindex) continue;
+    try {
+      tc_detach(ifindex, TcDirection::kEgress, kRunnerTcFilter);
+      log::info(kLog, "runner_forward_filter detached from " + link->name + " (network " + name +
+                          " left)");
+    } catch (const std::exception& e) {
+      log::warn(kLog, "detaching the forward filter from " + link->name + ": " + e.what());
+    }
+  }
+  named_bridges_ = std::move(attached);
+  if (!err.empty()) {
+    note_named_error(err);
+  } else if (!named_error_.empty()) {
+    log::info(kLog, "recovered from: " + named_error_);
+    named_error_.clear();
+  }
+}
+
+json RunnerDatapathMode::named_status() const {
+  json out = json::array();
+  std::vector<NetEntry> in_map;
+  uint32_t filter_id = 0;
+  if (active_ == Datapath::kBpf && bpf_) {
+    try {
+      in_map = bpf_->named_networks();
+      filter_id = program_id(bpf_->forward_filter_fd());
+    } catch (const std::exception&) {
+      // Shown as not applied; the map read error itself surfaces in the counters block.
+    }
+  }
+  for (const auto& n : named_) {
+    json j{{"name", n.name},
+           {"subnet", n.subnet.to_string()},
+           {"id", n.vni},
+           {"outbound_nat", n.outbound_nat},
+           {"bridge", l2_bridge_name(n.name)}};
+    const auto link = netlink::find_link(l2_bridge_name(n.name));
+    j["bridge_exists"] = link.has_value();
+    if (active_ == Datapath::kBpf) {
+      const NetEntry want{n.subnet, n.vni, n.outbound_nat};
+      j["in_runner_nets"] = std::find(in_map.begin(), in_map.end(), want) != in_map.end();
+      j["filter_attached"] =
+          link && filter_id != 0 &&
+          tc_attached_program(link->ifindex, TcDirection::kEgress, kRunnerTcFilter) == filter_id;
+    }
+    out.push_back(j);
+  }
+  return out;
 }
 
 }  // namespace kohaku::runner

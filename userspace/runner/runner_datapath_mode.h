@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -51,9 +52,13 @@ class RunnerDatapathMode {
   // `physical`: the runner's own address, preferred on the uplink). Never throws: failures are
   // logged once per distinct message and shown in status().
   void apply(const Ipv4Cidr& overlay, Ipv4Addr host, std::optional<Ipv4Addr> physical);
-  // The named L2 networks this runner is a member of (docs/l2-networks.md): their subnets are
-  // masqueraded when outbound_nat is on, and their bridges get the forward filter. Never
-  // throws. (Not implemented yet.)
+  // The named L2 networks this runner is a member of (docs/l2-networks.md), as the L2 agent
+  // applied them (the whole set, on every push, removal and poll): BPF writes their subnets
+  // into runner_nets (masqueraded when outbound_nat is on, isolated from each other) and puts the
+  // forward filter on each network's bridge that exists (and takes it off bridges of networks
+  // that left); the kernel datapath adds their iptables rules. Remembered and re-applied on
+  // every apply() (a recreated bridge gets its filter back); before the datapath is chosen it is
+  // only remembered. Never throws: failures are logged once and shown in status().
   void set_named_networks(const std::vector<L2NetworkView>& applied);
   // The overlay is disabled: our TC filters, pins and iptables rules go.
   void remove_all();
@@ -72,10 +77,13 @@ class RunnerDatapathMode {
   bool try_load_bpf();  // under mu_
   void apply_bpf(const Ipv4Cidr& overlay, Ipv4Addr host, std::optional<Ipv4Addr> physical);
   void apply_kernel(const Ipv4Cidr& overlay);
+  void apply_named_bpf();  // runner_nets and the filters on the named networks' bridges
+  nlohmann::json named_status() const;
   void leave_kernel_mode();
   void leave_bpf_mode();
   void note_error(const std::string& what);  // logs once per distinct message
   void clear_error();
+  void note_named_error(const std::string& what);  // same, for the named networks' part
   RunnerDatapath& bpf_for_rules() const;
 
   const RunnerConfig config_;
@@ -90,6 +98,18 @@ class RunnerDatapathMode {
   std::optional<Uplink> uplink_;
   std::optional<Ipv4Cidr> overlay_;
   int attached_bridge_ = 0;  // ifindex our filter was put on
+
+  // A named network as far as the datapath cares.
+  struct NamedNet {
+    std::string name;
+    uint32_t vni = 0;  // the network's id in runner_nets
+    Ipv4Cidr subnet;
+    bool outbound_nat = true;
+    bool operator==(const NamedNet&) const = default;
+  };
+  std::vector<NamedNet> named_;               // the L2 agent's latest set
+  std::map<std::string, int> named_bridges_;  // network -> ifindex of the bridge our filter is on
+  std::string named_error_;
   bool other_mode_cleaned_ = false;
   // Garbage collection totals since start.
   uint64_t gc_runs_ = 0;
