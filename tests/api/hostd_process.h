@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/http_client.h"
+#include "support/temp_dir.h"
 
 namespace kohaku::test {
 
@@ -48,24 +49,7 @@ inline void write_file(const std::filesystem::path& p, const std::string& text) 
   out << text;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "kohaku-api-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test_support::TempDir;
 
 // A port that was free a moment ago (bind to 0, read it, close). Callers retry on a lost race.
 inline uint16_t pick_free_port() {

@@ -17,22 +17,16 @@
 #include "common/api_error.h"
 #include "common/http_router.h"
 #include "common/http_server.h"
+#include "support/temp_dir.h"
 
 namespace kohaku {
 namespace {
 
+using test_support::TempDir;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 using std::chrono::seconds;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kohaku-push-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // A runner's L2 route: records every PUT, answers 503 to the first `failures` of them.
 class FakeRunner {
@@ -102,7 +96,7 @@ class L2PushTest : public ::testing::Test {
     runners_["r2"] = {"r2", Ipv4Addr::parse("192.168.50.12"), "http://127.0.0.1:9", false};
     runners_["r3"] = {"r3", Ipv4Addr::parse("192.168.50.13"), "http://127.0.0.1:9", false};
     L2NetworkRegistry::Options o;
-    o.state_dir = dir_.path;
+    o.state_dir = dir_.path();
     auto lookup = [this](const std::string& n) -> std::optional<L2RunnerInfo> {
       auto it = runners_.find(n);
       if (it == runners_.end()) return std::nullopt;

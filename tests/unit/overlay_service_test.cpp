@@ -19,21 +19,15 @@
 #include "common/crash_safe_file.h"
 #include "host/runner_registry.h"
 #include "host/state_store.h"
+#include "support/temp_dir.h"
 
 namespace kohaku {
 namespace {
 
+using test_support::TempDir;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kohaku-svc-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 int status_of(const std::function<void()>& f, std::string* message = nullptr) {
   try {
@@ -67,7 +61,7 @@ class OverlayServiceTest : public ::testing::Test {
   std::unique_ptr<OverlayService> svc;
 
   OverlayServiceTest() {
-    config.state_dir = (dir.path / "state").string();
+    config.state_dir = (dir.path() / "state").string();
     config.overlay_enabled = true;
     config.overlay_subnet = SubnetScheme::parse("10.128.0.0/12/6/14");
     config.host_reachable_address = Ipv4Addr::parse("192.168.1.10");

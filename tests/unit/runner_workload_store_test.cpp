@@ -9,25 +9,15 @@
 #include "common/api_error.h"
 #include "runner/workload_manager.h"
 #include "runner/workload_store.h"
+#include "support/temp_dir.h"
 
 namespace kohaku::runner {
 namespace {
 
+using test_support::TempDir;
+
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "runner-store-XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 Workload sample(const std::string& id, const char* ip) {
   Workload w;

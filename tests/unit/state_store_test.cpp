@@ -8,20 +8,14 @@
 #include <fstream>
 
 #include "common/crash_safe_file.h"
+#include "support/temp_dir.h"
 
 namespace kohaku {
 namespace {
 
-namespace fs = std::filesystem;
+using test_support::TempDir;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kohaku-state-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+namespace fs = std::filesystem;
 
 void append_raw(const fs::path& file, const std::string& bytes) {
   std::ofstream out(file, std::ios::binary | std::ios::app);
@@ -36,7 +30,7 @@ mode_t mode_of(const fs::path& p) {
 
 TEST(AppendJournal, ReadsBackWhatWasAppended) {
   TempDir dir;
-  auto file = dir.path / "j.log";
+  auto file = dir.path() / "j.log";
   {
     std::vector<std::string> records;
     AppendJournal j(file, records);
@@ -54,7 +48,7 @@ TEST(AppendJournal, ReadsBackWhatWasAppended) {
 
 TEST(AppendJournal, TornTailIsDroppedAndLaterAppendsStayReadable) {
   TempDir dir;
-  auto file = dir.path / "j.log";
+  auto file = dir.path() / "j.log";
   {
     std::vector<std::string> records;
     AppendJournal j(file, records);
@@ -77,7 +71,7 @@ TEST(AppendJournal, TornTailIsDroppedAndLaterAppendsStayReadable) {
 
 TEST(AppendJournal, ZeroFilledTailIsTornToo) {
   TempDir dir;
-  auto file = dir.path / "j.log";
+  auto file = dir.path() / "j.log";
   {
     std::vector<std::string> records;
     AppendJournal j(file, records);
@@ -92,7 +86,7 @@ TEST(AppendJournal, ZeroFilledTailIsTornToo) {
 
 TEST(AppendJournal, DamageBeforeIntactRecordsIsALoudErrorNamingFileAndOffset) {
   TempDir dir;
-  auto file = dir.path / "j.log";
+  auto file = dir.path() / "j.log";
   {
     std::vector<std::string> records;
     AppendJournal j(file, records);
@@ -119,18 +113,18 @@ TEST(AppendJournal, DamageBeforeIntactRecordsIsALoudErrorNamingFileAndOffset) {
 
 TEST(WriteFileAtomically, ReplacesContentsWithMode0600) {
   TempDir dir;
-  auto file = dir.path / "snap.json";
+  auto file = dir.path() / "snap.json";
   write_file_atomically(file, "one");
   write_file_atomically(file, "two");
   EXPECT_EQ(read_whole_file(file), "two");
   EXPECT_EQ(mode_of(file), 0600u);
-  EXPECT_FALSE(fs::exists(dir.path / "snap.json.tmp"));
+  EXPECT_FALSE(fs::exists(dir.path() / "snap.json.tmp"));
 }
 
 TEST(StateStore, ReplaysJournalOnTopOfSnapshotWithoutDuplicates) {
   TempDir dir;
   {
-    StateStore store(dir.path);
+    StateStore store(dir.path());
     EXPECT_TRUE(store.take_snapshot().is_null());
     store.append({{"n", 1}});
     store.append({{"n", 2}});
@@ -138,30 +132,30 @@ TEST(StateStore, ReplaysJournalOnTopOfSnapshotWithoutDuplicates) {
     store.append({{"n", 3}});
   }
   {
-    StateStore store(dir.path);
+    StateStore store(dir.path());
     EXPECT_EQ(store.take_snapshot(), (nlohmann::json{{"upto", 2}}));
     auto records = store.take_records();
     ASSERT_EQ(records.size(), 1u);
     EXPECT_EQ(records[0]["n"], 3);
     EXPECT_EQ(records[0]["seq"], 3);
   }
-  EXPECT_EQ(mode_of(dir.path / StateStore::kSnapshotName), 0600u);
-  EXPECT_EQ(mode_of(dir.path / StateStore::kJournalName), 0600u);
+  EXPECT_EQ(mode_of(dir.path() / StateStore::kSnapshotName), 0600u);
+  EXPECT_EQ(mode_of(dir.path() / StateStore::kJournalName), 0600u);
 }
 
 TEST(StateStore, CrashBetweenSnapshotAndJournalTruncationAppliesNothingTwice) {
   TempDir dir;
   std::string old_journal;
   {
-    StateStore store(dir.path);
+    StateStore store(dir.path());
     store.append({{"n", 1}});
     store.append({{"n", 2}});
-    old_journal = read_whole_file(dir.path / StateStore::kJournalName);
+    old_journal = read_whole_file(dir.path() / StateStore::kJournalName);
     store.compact({{"upto", 2}});
   }
   // As if the process died after renaming the snapshot, before emptying the journal.
-  write_file_atomically(dir.path / StateStore::kJournalName, old_journal);
-  StateStore store(dir.path);
+  write_file_atomically(dir.path() / StateStore::kJournalName, old_journal);
+  StateStore store(dir.path());
   EXPECT_EQ(store.take_snapshot(), (nlohmann::json{{"upto", 2}}));
   EXPECT_TRUE(store.take_records().empty());
   store.append({{"n", 3}});
@@ -170,15 +164,15 @@ TEST(StateStore, CrashBetweenSnapshotAndJournalTruncationAppliesNothingTwice) {
 
 TEST(StateStore, SecondOwnerOfTheDirectoryIsRefused) {
   TempDir dir;
-  StateStore first(dir.path);
-  EXPECT_THROW(StateStore second(dir.path), std::runtime_error);
+  StateStore first(dir.path());
+  EXPECT_THROW(StateStore second(dir.path()), std::runtime_error);
 }
 
 TEST(StateStore, DamagedSnapshotIsALoudError) {
   TempDir dir;
-  write_file_atomically(dir.path / StateStore::kSnapshotName, "{\"format\":1,");
+  write_file_atomically(dir.path() / StateStore::kSnapshotName, "{\"format\":1,");
   try {
-    StateStore store(dir.path);
+    StateStore store(dir.path());
     FAIL() << "expected an error";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(StateStore::kSnapshotName), std::string::npos);
