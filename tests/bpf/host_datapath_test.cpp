@@ -314,19 +314,6 @@ TEST_F(HostDatapathDeviceTest, AttachReplacesAndDetachLeavesOtherFilters) {
   EXPECT_EQ(tc_attached_program(static_cast<int>(vxa_), TcDirection::kIngress, other), other_id);
 }
 
-uint64_t ip_forwarded_datagrams() {
-  std::ifstream snmp("/proc/thread-self/net/snmp");
-  std::string header, values;
-  while (std::getline(snmp, header) && std::getline(snmp, values)) {
-    if (header.rfind("Ip:", 0) != 0) continue;
-    std::istringstream h(header), v(values);
-    std::string name, value;
-    while (h >> name && v >> value)
-      if (name == "ForwDatagrams") return std::stoull(value);
-  }
-  throw std::runtime_error("no Ip ForwDatagrams in /proc/thread-self/net/snmp");
-}
-
 bpf::UniqueFd packet_socket(uint32_t ifindex) {
   bpf::UniqueFd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL)));
   if (!fd) throw std::system_error(errno, std::generic_category(), "AF_PACKET socket");

@@ -15,7 +15,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -62,6 +64,21 @@ inline std::string sh(const std::string& cmd) {
     throw std::runtime_error("command failed (" + std::to_string(status) + "): " + cmd + "\n" +
                              out);
   return out;
+}
+
+// The calling thread's namespace's IpForwDatagrams: how many packets its kernel IP forwarding
+// routed. A fast path test expects it to stay put while the BPF program carries the traffic.
+inline uint64_t ip_forwarded_datagrams() {
+  std::ifstream snmp("/proc/thread-self/net/snmp");
+  std::string header, values;
+  while (std::getline(snmp, header) && std::getline(snmp, values)) {
+    if (header.rfind("Ip:", 0) != 0) continue;
+    std::istringstream h(header), v(values);
+    std::string name, value;
+    while (h >> name && v >> value)
+      if (name == "ForwDatagrams") return std::stoull(value);
+  }
+  throw std::runtime_error("no Ip ForwDatagrams in /proc/thread-self/net/snmp");
 }
 
 inline uint32_t ifindex_of(const std::string& name) {

@@ -16,19 +16,6 @@ namespace {
 
 using bpf::HostDatapath;
 
-uint64_t hub_forwarded_datagrams() {
-  std::ifstream snmp("/proc/thread-self/net/snmp");
-  std::string header, values;
-  while (std::getline(snmp, header) && std::getline(snmp, values)) {
-    if (header.rfind("Ip:", 0) != 0) continue;
-    std::istringstream h(header), v(values);
-    std::string name, value;
-    while (h >> name && v >> value)
-      if (name == "ForwDatagrams") return std::stoull(value);
-  }
-  throw std::runtime_error("no Ip ForwDatagrams in /proc/thread-self/net/snmp");
-}
-
 class HostVxlanTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -103,7 +90,7 @@ TEST_F(HostVxlanTest, RunnersReachEachOtherOnlyThroughTheProgram) {
   EXPECT_GE(c1->sum.fwd_packets, 3u);                  // requests
   EXPECT_GE(c2->sum.fwd_packets, 3u);                  // replies
   EXPECT_EQ(c1->sum.fwd_packets, c1->sum.fwd_no_fib);  // FIB refused: forwarding is off
-  EXPECT_EQ(hub_forwarded_datagrams(), 0u);
+  EXPECT_EQ(ip_forwarded_datagrams(), 0u);
   // The runner still reaches the hub itself through the kernel.
   EXPECT_TRUE(ping_from_r1("10.1.0.254", 1));
   EXPECT_GE(dp_->counters(1)->sum.pass_to_host, 1u);
@@ -113,13 +100,13 @@ TEST_F(HostVxlanTest, WithKernelForwardingOnTrafficStillTakesTheFastPath) {
   sh("echo 1 > /proc/sys/net/ipv4/conf/all/forwarding");
   dp_->attach(ifindex_of("vxkr1"));
   dp_->attach(ifindex_of("vxkr2"));
-  uint64_t before = hub_forwarded_datagrams();
+  uint64_t before = ip_forwarded_datagrams();
   ASSERT_TRUE(ping_from_r1("10.2.0.5", 5));
   auto c1 = dp_->counters(1);
   EXPECT_GE(c1->sum.fwd_packets, 5u);
   // Once the hub's neighbour entry for 10.2.0.5 is resolved, MACs come from the FIB lookup.
   EXPECT_LT(c1->sum.fwd_neigh, c1->sum.fwd_packets);
-  EXPECT_EQ(hub_forwarded_datagrams(), before);
+  EXPECT_EQ(ip_forwarded_datagrams(), before);
 }
 
 TEST_F(HostVxlanTest, KernelAnswersWhatTheProgramHandsOver) {
