@@ -1,8 +1,9 @@
 #pragma once
-// How the runner masquerades overlay traffic to the outside and filters what it forwards into
-// the overlay: the BPF datapath (OVERLAY_DATAPATH = "bpf", the default: TC programs on the
-// uplink and the bridge with a BPF conntrack, userspace/runner/bpf) or the kernel datapath
-// (KohakuRiver's iptables FORWARD accepts and nat MASQUERADE, masquerade_iptables.h).
+// How the runner masquerades traffic of its networks (the overlay and the named L2 networks it is
+// a member of) to the outside and filters what it forwards into them: the BPF datapath
+// (OVERLAY_DATAPATH = "bpf", the default: TC programs on the uplink and the bridge with a BPF
+// conntrack, userspace/runner/bpf) or the kernel datapath (KohakuRiver's iptables FORWARD accepts
+// and nat MASQUERADE, masquerade_iptables.h).
 //
 // The datapath is chosen when the overlay first comes up: BPF is loaded (or a previous daemon's
 // pins adopted, flows kept), and when that fails the kernel path is used with one warning. Each
@@ -12,7 +13,8 @@
 // runs on every heartbeat. Nothing is detached on shutdown: a restarted daemon adopts the pins
 // and replaces the filters in place, so flows survive.
 //
-// Thread safe: the control loop applies, API threads read the status and change deny rules.
+// Thread safe: the control loop applies, API threads read the status and change deny rules, the
+// L2 agent (its thread or an API thread) sets the named networks.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
