@@ -225,6 +225,18 @@ TEST(HostConfig, RangesAreChecked) {
             "host_config.py:1: CLEANUP_CHECK_INTERVAL_SECONDS = -5: must be 1..86400 (seconds)");
 }
 
+TEST(HostConfig, DockerBlockSizeIsAPowerOfTwo) {
+  EXPECT_EQ(load_host_config(DaemonArgs{}).l2_docker_block_size, 32u);
+  auto r = load("L2_DOCKER_BLOCK_SIZE = 64\n");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_EQ(r.config->l2_docker_block_size, 64u);
+  EXPECT_EQ(error_of("L2_DOCKER_BLOCK_SIZE = 48\n"),
+            "host_config.py:1: L2_DOCKER_BLOCK_SIZE = 48: must be a power of two (an aligned CIDR "
+            "block), e.g. 16, 32 or 64");
+  EXPECT_EQ(error_of("", {"L2_DOCKER_BLOCK_SIZE=2"}),
+            "--set L2_DOCKER_BLOCK_SIZE=2: L2_DOCKER_BLOCK_SIZE = 2: must be 4..65536 (addresses)");
+}
+
 TEST(HostConfig, VniRangeCoversEveryRunner) {
   EXPECT_EQ(error_of("OVERLAY_VXLAN_ID = 0\n"),
             "host_config.py:1: OVERLAY_VXLAN_ID = 0: must be at least 1 (runner N uses VNI base "

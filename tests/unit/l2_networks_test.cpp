@@ -57,6 +57,7 @@ class L2NetworksTest : public ::testing::Test {
     o.hub_vni_last = 163;
     o.overlay_network = Ipv4Cidr::parse("10.128.0.0/12");
     o.quarantine_ms = 300'000;
+    o.docker_block_size = block_size_;
     auto r = std::make_unique<L2NetworkRegistry>(
         o,
         [this](const std::string& n) -> std::optional<L2RunnerInfo> {
@@ -72,6 +73,7 @@ class L2NetworksTest : public ::testing::Test {
   TempDir dir_;
   std::map<std::string, L2RunnerInfo> runners_;
   std::atomic<int64_t> now_{1'000'000};
+  uint32_t block_size_ = 32;
   std::vector<L2Change> changes_;
 };
 
@@ -274,6 +276,161 @@ TEST_F(L2NetworksTest, SurvivesRestart) {
   EXPECT_EQ(status_of([&] { reg->get("gone"); }), 404);
   EXPECT_EQ(reg->allocate("t", "r1", "w1")["ip"], ip);  // still held, not handed out again
   EXPECT_NE(reg->allocate("t", "r1", "w3")["ip"], ip);
+}
+
+TEST_F(L2NetworksTest, DockerBlocksAreAlignedDisjointAndIdempotent) {
+  auto reg = open();
+  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
+  // From the top: .224/27 holds the broadcast address, so the first block is .192/27.
+  auto b1 = reg->allocate_block("t", "r1");
+  EXPECT_EQ(b1["cidr"], "10.200.0.192/27");
+  EXPECT_EQ(b1["created"], true);
+  EXPECT_EQ(b1["size"], 32);
+  auto b2 = reg->allocate_block("t", "r2");
+  EXPECT_EQ(b2["cidr"], "10.200.0.160/27");
+  auto again = reg->allocate_block("t", "r1");
+  EXPECT_EQ(again["cidr"], "10.200.0.192/27");
+  EXPECT_EQ(again["created"], false);
+  auto g = reg->get("t");
+  EXPECT_EQ(g["blocks"], json::parse(R"([{"runner": "r1", "cidr": "10.200.0.192/27"},
+                                        {"runner": "r2", "cidr": "10.200.0.160/27"}])"));
+
+  EXPECT_EQ(status_of([&] { reg->allocate_block("t", "r3"); }), 409);     // not a member
+  EXPECT_EQ(status_of([&] { reg->allocate_block("t", "ghost"); }), 404);  // unknown runner
+  EXPECT_EQ(status_of([&] { reg->allocate_block("t", "novx"); }), 412);   // VXLAN disabled
+  EXPECT_EQ(status_of([&] { reg->allocate_block("nope", "r1"); }), 404);
+  EXPECT_EQ(status_of([&] { reg->allocate_block("t", ""); }), 400);
+}
+
+TEST_F(L2NetworksTest, OrdinaryAllocationsNeverEnterABlock) {
+  // /27: 32 addresses; with 8-address blocks .24/29 (broadcast inside) is skipped and .16/29 taken.
+  block_size_ = 8;
+  auto reg = open();
+  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/27"}, {"runners", {"r1", "r2"}}});
+  EXPECT_EQ(reg->allocate_block("t", "r2")["cidr"], "10.200.0.16/29");
+  std::set<std::string> ips;
+  for (int i = 0;; ++i) {
+    try {
+      ips.insert(reg->allocate("t", "r1", "c" + std::to_string(i))["ip"].get<std::string>());
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 409);
+      break;
+    }
+  }
+  // 32 - network - broadcast - gateway - 8 in the block.
+  EXPECT_EQ(ips.size(), 21u);
+  for (int h = 16; h < 24; ++h) EXPECT_FALSE(ips.count("10.200.0." + std::to_string(h))) << h;
+}
+
+TEST_F(L2NetworksTest, BlocksHalveWhenNoFullSizeBlockIsFree) {
+  block_size_ = 16;
+  auto reg = open();
+  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/28"}, {"runners", {"r1", "r2", "r3"}}});
+  // /28 = 16 addresses: the only 16-block holds network, gateway and broadcast; an 8-block at
+  // the top holds the broadcast: .0/29 holds network and gateway. So 4-blocks: .8/30 first
+  // from the top free one (.12/30 holds the broadcast), then .4/30; then nothing is left.
+  EXPECT_EQ(reg->allocate_block("t", "r1")["cidr"], "10.200.0.8/30");
+  EXPECT_EQ(reg->allocate_block("t", "r2")["cidr"], "10.200.0.4/30");
+  auto msg = message_of([&] { reg->allocate_block("t", "r3"); });
+  EXPECT_NE(msg.find("no free address block"), std::string::npos) << msg;
+  EXPECT_EQ(status_of([&] { reg->allocate_block("t", "r3"); }), 409);
+}
+
+TEST_F(L2NetworksTest, BlocksAvoidLeasesAndQuarantine) {
+  block_size_ = 8;
+  auto reg = open();
+  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/27"}, {"runners", {"r1", "r2"}}});
+  // Lease round robin from the bottom up to .17, then release .17: quarantined.
+  for (int i = 2; i <= 17; ++i) reg->allocate("t", "r1", "c" + std::to_string(i));
+  reg->release("t", std::nullopt, std::string("c17"));
+  // No 8-block is free: .24/29 holds the broadcast, .16/29 the quarantined .17, .8/29 and .0/29
+  // leases. Of the 4-blocks from the top, .28/30 holds the broadcast, .24/30 is free.
+  EXPECT_EQ(reg->allocate_block("t", "r2")["cidr"], "10.200.0.24/30");
+  // Leaving quarantines .24/30, so after rejoining r2 gets the next free one down.
+  reg->allocate("t", "r1", "c18");  // .18: ordinary allocations skip the block
+  now_ += 301'000;
+  reg->leave("t", "r2", false);
+  reg->join("t", "r2");
+  EXPECT_EQ(reg->allocate_block("t", "r2")["cidr"], "10.200.0.20/30");
+}
+
+TEST_F(L2NetworksTest, LeavingReleasesTheBlockIntoQuarantine) {
+  auto reg = open();
+  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
+  EXPECT_EQ(reg->allocate_block("t", "r1")["cidr"], "10.200.0.192/27");
+  // A block alone does not stop a leave: the runner disconnects its containers itself.
+  EXPECT_EQ(reg->leave("t", "r1", false)["left"], true);
+  auto g = reg->get("t");
+  EXPECT_EQ(g["blocks"], json::array());
+  EXPECT_EQ(g["quarantined"], 32);
+  reg->join("t", "r1");
+  // The old block is quarantined, so the rejoining runner gets another one.
+  EXPECT_EQ(reg->allocate_block("t", "r1")["cidr"], "10.200.0.160/27");
+  now_ += 301'000;
+  EXPECT_EQ(reg->allocate_block("t", "r2")["cidr"], "10.200.0.192/27");
+  // Deleting the network is not refused because of blocks.
+  EXPECT_EQ(reg->remove("t", false)["deleted"], true);
+}
+
+TEST_F(L2NetworksTest, BlocksSurviveRestartAndOldStateLoads) {
+  {
+    auto reg = open();
+    reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
+    reg->allocate_block("t", "r1");
+    reg->allocate_block("t", "r2");
+    reg->leave("t", "r2", false);
+    reg->join("t", "r3");  // a network record after the block records keeps the blocks
+  }
+  {
+    auto reg = open();
+    auto g = reg->get("t");
+    EXPECT_EQ(g["blocks"], json::parse(R"([{"runner": "r1", "cidr": "10.200.0.192/27"}])"));
+    EXPECT_EQ(g["quarantined"], 32);
+    EXPECT_EQ(reg->allocate_block("t", "r1")["created"], false);
+    EXPECT_EQ(reg->allocate_block("t", "r3")["cidr"], "10.200.0.128/27");
+  }
+  // Compacted into the snapshot: still there after another restart.
+  auto reg = open();
+  EXPECT_EQ(reg->get("t")["blocks"].size(), 2u);
+
+  // A state directory written before blocks existed (no "blocks" anywhere) still loads.
+  TempDir old;
+  {
+    StateStore store(old.path / "l2-networks");
+    json net = {{"name", "o"},
+                {"subnet", "10.210.0.0/24"},
+                {"gateway", "10.210.0.1"},
+                {"vni", 12345},
+                {"outbound_nat", true},
+                {"members", {"r1"}},
+                {"created_ms", 1},
+                {"revision", 3},
+                {"cursor", 0},
+                {"leases", json::array()},
+                {"quarantine", json::array()}};
+    store.compact({{"revision", 3}, {"networks", {net}}});
+    net.erase("leases");
+    net.erase("quarantine");
+    net["members"] = {"r1", "r2"};
+    store.append({{"op", "network"}, {"network", net}, {"revision", 4}});
+    store.append({{"op", "lease"},
+                  {"name", "o"},
+                  {"ip", "10.210.0.2"},
+                  {"container_id", "w"},
+                  {"runner", "r1"},
+                  {"ms", 5},
+                  {"cursor", 3}});
+  }
+  L2NetworkRegistry::Options o;
+  o.state_dir = old.path;
+  L2NetworkRegistry legacy(
+      o, [this](const std::string& n) -> std::optional<L2RunnerInfo> { return runners_.at(n); },
+      [this] { return now_.load(); });
+  auto o_net = legacy.get("o");
+  EXPECT_EQ(o_net["blocks"], json::array());
+  EXPECT_EQ(o_net["members"].size(), 2u);
+  EXPECT_EQ(o_net["leases"][0]["ip"], "10.210.0.2");
+  EXPECT_EQ(legacy.allocate_block("o", "r1")["cidr"], "10.210.0.192/27");
 }
 
 }  // namespace

@@ -187,6 +187,14 @@ int run(const NetworkArgs& a, const HttpClient& client, std::ostream& out) {
         out << "No members.\n";
       else
         m.print(out);
+      // Each member's Docker address block (docker run --network kohaku-NAME picks from it).
+      Table b({"DOCKER BLOCK", "RUNNER"});
+      for (const auto& r : j.value("blocks", json::array()))
+        b.add_row({field(r, "cidr"), field(r, "runner")});
+      if (!b.empty()) {
+        out << "\n";
+        b.print(out);
+      }
       Table l({"IP", "CONTAINER", "RUNNER"});
       for (const auto& r : j.value("leases", json::array()))
         l.add_row({field(r, "ip"), field(r, "container_id"), field(r, "runner")});

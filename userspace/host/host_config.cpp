@@ -18,6 +18,7 @@ ConfigSchema host_config_schema() {
       .add_int("HEARTBEAT_TIMEOUT_FACTOR", 6)
       .add_int("CLEANUP_CHECK_INTERVAL_SECONDS", 10)
       .add_int("L2_IP_QUARANTINE_SECONDS", 300)
+      .add_int("L2_DOCKER_BLOCK_SIZE", 32)
       .add_string("STATE_DIR", "/var/lib/kohaku")
       .add_string("OVERLAY_API_TOKEN", "", /*nullable=*/true)
       .add_string("OVERLAY_DATAPATH", "bpf")
@@ -61,6 +62,11 @@ HostConfig host_config_from(const ConfigFile& file) {
       check_int_range(file, "CLEANUP_CHECK_INTERVAL_SECONDS", 1, 86400, "seconds"));
   c.l2_ip_quarantine_seconds =
       static_cast<uint32_t>(check_int_range(file, "L2_IP_QUARANTINE_SECONDS", 0, 86400, "seconds"));
+  const int64_t block = check_int_range(file, "L2_DOCKER_BLOCK_SIZE", 4, 65536, "addresses");
+  if ((block & (block - 1)) != 0)
+    file.fail("L2_DOCKER_BLOCK_SIZE",
+              "must be a power of two (an aligned CIDR block), e.g. 16, 32 or 64");
+  c.l2_docker_block_size = static_cast<uint32_t>(block);
 
   c.state_dir = check_non_empty(file, "STATE_DIR");
   // None means "no token" as in KohakuRiver, where auth is simply absent.

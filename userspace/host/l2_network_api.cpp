@@ -64,6 +64,9 @@ void register_l2_network_api(http::Router& router, L2NetworkRegistry& registry) 
   router.post("/api/networks/{name}/ip/release", [g](const Request& r) {
     return g->release(r.path_params.at("name"), query(r, "ip"), query(r, "container_id"));
   });
+  router.post("/api/networks/{name}/ip/block", [g](const Request& r) {
+    return g->allocate_block(r.path_params.at("name"), query(r, "runner").value_or(""));
+  });
 }
 
 std::unique_ptr<L2Networks> make_l2_networks(http::Router& router, const HostConfig& config,
@@ -78,6 +81,7 @@ std::unique_ptr<L2Networks> make_l2_networks(http::Router& router, const HostCon
   options.mtu = config.overlay_mtu;
   options.vxlan_port = config.overlay_vxlan_port;
   options.quarantine_ms = int64_t{config.l2_ip_quarantine_seconds} * 1000;
+  options.docker_block_size = config.l2_docker_block_size;
   auto lookup = l2_runner_lookup(service);
   try {
     l2->registry = std::make_unique<L2NetworkRegistry>(options, lookup, system_clock_ms);

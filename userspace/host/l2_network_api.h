@@ -7,6 +7,7 @@
 //   /api/networks/{name}/members/{runner}[?force=true]    leave POST
 //   /api/networks/{name}/ip/allocate?runner=&container_id= POST
 //   /api/networks/{name}/ip/release?ip=|container_id=
+//   POST /api/networks/{name}/ip/block?runner=   the runner's Docker address block
 // POST/DELETE are mutating (bearer token when configured).
 #include <memory>
 

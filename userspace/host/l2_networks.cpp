@@ -1,6 +1,7 @@
 #include "host/l2_networks.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 
 #include "common/log.h"
@@ -107,6 +108,10 @@ json L2NetworkRegistry::to_state(const L2Network& n) {
   json quarantine = json::array();
   for (const auto& [ip, ms] : n.quarantine)
     quarantine.push_back({{"ip", ip_string(ip)}, {"released_ms", ms}});
+  json blocks = json::array();
+  for (const auto& [runner, b] : n.blocks)
+    blocks.push_back(
+        {{"runner", runner}, {"cidr", b.cidr.to_string()}, {"allocated_ms", b.allocated_ms}});
   return {{"name", n.name},
           {"subnet", n.spec.subnet.to_string()},
           {"gateway", n.spec.gateway.to_string()},
@@ -117,7 +122,8 @@ json L2NetworkRegistry::to_state(const L2Network& n) {
           {"revision", n.revision},
           {"cursor", n.cursor},
           {"leases", leases},
-          {"quarantine", quarantine}};
+          {"quarantine", quarantine},
+          {"blocks", blocks}};
 }
 
 L2Network L2NetworkRegistry::from_state(const json& j) {
@@ -138,6 +144,10 @@ L2Network L2NetworkRegistry::from_state(const json& j) {
   for (const auto& q : j.value("quarantine", json::array()))
     n.quarantine[Ipv4Addr::parse(q.at("ip").get<std::string>()).value] =
         q.at("released_ms").get<int64_t>();
+  // State written before Docker blocks existed has none.
+  for (const auto& b : j.value("blocks", json::array()))
+    n.blocks[b.at("runner").get<std::string>()] = {Ipv4Cidr::parse(b.at("cidr").get<std::string>()),
+                                                   b.value("allocated_ms", int64_t{0})};
   return n;
 }
 
@@ -162,6 +172,7 @@ void L2NetworkRegistry::load() {
           n.leases = std::move(it->second.leases);
           n.quarantine = std::move(it->second.quarantine);
           n.cursor = it->second.cursor;
+          n.blocks = std::move(it->second.blocks);
         }
         networks_[n.name] = std::move(n);
       } else if (op == "delete") {
@@ -178,6 +189,16 @@ void L2NetworkRegistry::load() {
         uint32_t ip = Ipv4Addr::parse(r.at("ip").get<std::string>()).value;
         n.leases.erase(ip);
         n.quarantine[ip] = r.at("ms").get<int64_t>();
+      } else if (op == "block") {
+        auto& n = networks_.at(r.at("name").get<std::string>());
+        const Ipv4Cidr cidr = Ipv4Cidr::parse(r.at("cidr").get<std::string>());
+        for (auto q = n.quarantine.lower_bound(cidr.first().value);
+             q != n.quarantine.end() && q->first <= cidr.last().value;)
+          q = n.quarantine.erase(q);
+        n.blocks[r.at("runner").get<std::string>()] = {cidr, r.at("ms").get<int64_t>()};
+      } else if (op == "block_release") {
+        auto& n = networks_.at(r.at("name").get<std::string>());
+        release_block_locked(n, r.at("runner").get<std::string>(), r.at("ms").get<int64_t>());
       } else {
         throw std::runtime_error("unknown record op '" + op + "'");
       }
@@ -199,6 +220,7 @@ void L2NetworkRegistry::journal_network_locked(const L2Network& n) {
   json state = to_state(n);
   state.erase("leases");
   state.erase("quarantine");
+  state.erase("blocks");
   store_->append({{"op", "network"}, {"network", state}, {"revision", revision_}});
 }
 
@@ -222,6 +244,9 @@ json L2NetworkRegistry::network_json(const L2Network& n, bool with_leases) const
   }
   size_t quarantined = 0;
   for (const auto& [ip, ms] : n.quarantine) quarantined += now - ms < options_.quarantine_ms;
+  json blocks = json::array();
+  for (const auto& [runner, b] : n.blocks)
+    blocks.push_back({{"runner", runner}, {"cidr", b.cidr.to_string()}});
   json j = {{"name", n.name},
             {"subnet", n.spec.subnet.to_string()},
             {"gateway", n.spec.gateway.to_string()},
@@ -232,6 +257,7 @@ json L2NetworkRegistry::network_json(const L2Network& n, bool with_leases) const
             {"members", members},
             {"allocated", n.leases.size()},
             {"quarantined", quarantined},
+            {"blocks", blocks},
             {"revision", n.revision}};
   if (with_leases) {
     json leases = json::array();
@@ -493,6 +519,12 @@ json L2NetworkRegistry::leave(const std::string& name, const std::string& runner
       n.leases.erase(ip);
       n.quarantine[ip] = now;
     }
+    // The runner disconnects its Docker containers when it leaves, so its block goes too: into
+    // the quarantine, like any released address.
+    if (n.blocks.count(runner)) {
+      store_->append({{"op", "block_release"}, {"name", name}, {"runner", runner}, {"ms", now}});
+      release_block_locked(n, runner, now);
+    }
     change = {name, n.members};
     n.members.erase(runner);
     n.revision = ++revision_;
@@ -543,7 +575,7 @@ json L2NetworkRegistry::allocate(const std::string& name, const std::string& run
   // reused as late as possible even after its quarantine.
   for (uint32_t i = 0; i < count; ++i) {
     uint32_t ip = first + (start - first + i) % count;
-    if (ip == n.spec.gateway.value || n.leases.count(ip)) continue;
+    if (ip == n.spec.gateway.value || n.leases.count(ip) || in_block_locked(n, ip)) continue;
     if (auto q = n.quarantine.find(ip); q != n.quarantine.end()) {
       if (now - q->second < options_.quarantine_ms) continue;
       n.quarantine.erase(q);
@@ -562,7 +594,9 @@ json L2NetworkRegistry::allocate(const std::string& name, const std::string& run
     return answer(ip);
   }
   throw ApiError(409, "network '" + name + "' has no free address (" +
-                          std::to_string(n.leases.size()) + " allocated, the rest quarantined)");
+                          std::to_string(n.leases.size()) + " allocated, " +
+                          std::to_string(n.blocks.size()) +
+                          " Docker block(s), the rest quarantined)");
 }
 
 json L2NetworkRegistry::release(const std::string& name, const std::optional<std::string>& ip,
@@ -592,6 +626,89 @@ json L2NetworkRegistry::release(const std::string& name, const std::optional<std
           {"ip", ip_string(*target)},
           {"container_id", holder},
           {"quarantine_seconds", options_.quarantine_ms / 1000}};
+}
+
+// ---- Docker address blocks ----
+
+bool L2NetworkRegistry::in_block_locked(const L2Network& n, uint32_t ip) const {
+  for (const auto& [_, b] : n.blocks)
+    if (b.cidr.contains(Ipv4Addr{ip})) return true;
+  return false;
+}
+
+bool L2NetworkRegistry::block_free_locked(const L2Network& n, uint32_t base, uint32_t size,
+                                          int64_t now) const {
+  const Ipv4Cidr block{Ipv4Addr{base}, static_cast<uint8_t>(32 - std::countr_zero(size))};
+  for (const auto& [_, b] : n.blocks)
+    if (b.cidr.contains(block) || block.contains(b.cidr)) return false;
+  for (uint32_t ip = base; ip - base < size; ++ip) {
+    if (ip == n.spec.subnet.first().value || ip == n.spec.subnet.last().value ||
+        ip == n.spec.gateway.value || n.leases.count(ip))
+      return false;
+    if (auto q = n.quarantine.find(ip);
+        q != n.quarantine.end() && now - q->second < options_.quarantine_ms)
+      return false;
+  }
+  return true;
+}
+
+void L2NetworkRegistry::release_block_locked(L2Network& n, const std::string& runner, int64_t now) {
+  auto it = n.blocks.find(runner);
+  if (it == n.blocks.end()) return;
+  // Containers held these addresses: other members' ARP caches and conntrack forget them first.
+  const Ipv4Cidr cidr = it->second.cidr;
+  for (uint64_t i = 0; i < cidr.size(); ++i)
+    n.quarantine[cidr.first().value + static_cast<uint32_t>(i)] = now;
+  n.blocks.erase(it);
+}
+
+json L2NetworkRegistry::allocate_block(const std::string& name, const std::string& runner) {
+  if (runner.empty()) throw ApiError(400, "missing query parameter 'runner'");
+  std::lock_guard lock(mu_);
+  L2Network& n = find_locked(name);
+  require_member_candidate(runner);
+  if (!n.members.count(runner))
+    throw ApiError(
+        409, "runner '" + runner + "' is not a member of network '" + name + "'; join it first");
+  auto answer = [&](const L2Block& b, bool created) {
+    return json{{"network", name},
+                {"runner", runner},
+                {"cidr", b.cidr.to_string()},
+                {"first", b.cidr.first().to_string()},
+                {"last", b.cidr.last().to_string()},
+                {"size", b.cidr.size()},
+                {"created", created}};
+  };
+  if (auto it = n.blocks.find(runner); it != n.blocks.end()) return answer(it->second, false);
+  const int64_t now = clock_();
+  const Ipv4Cidr& subnet = n.spec.subnet;
+  for (uint32_t size = options_.docker_block_size; size >= 4; size /= 2) {
+    if (size > subnet.size()) continue;
+    // From the top of the subnet down: ordinary allocations start at the bottom, so the two
+    // meet as late as possible.
+    for (uint64_t k = subnet.size() / size; k-- > 0;) {
+      const uint32_t base = subnet.first().value + static_cast<uint32_t>(k * size);
+      if (!block_free_locked(n, base, size, now)) continue;
+      L2Block b{Ipv4Cidr{Ipv4Addr{base}, static_cast<uint8_t>(32 - std::countr_zero(size))}, now};
+      store_->append({{"op", "block"},
+                      {"name", name},
+                      {"runner", runner},
+                      {"cidr", b.cidr.to_string()},
+                      {"ms", now}});
+      for (auto q = n.quarantine.lower_bound(b.cidr.first().value);
+           q != n.quarantine.end() && q->first <= b.cidr.last().value;)
+        q = n.quarantine.erase(q);
+      n.blocks[runner] = b;
+      commit_locked();
+      log::info(kLog, "network '" + name + "': Docker address block " + b.cidr.to_string() +
+                          " for runner '" + runner + "'");
+      return answer(b, true);
+    }
+  }
+  throw ApiError(409, "network '" + name + "' has no free address block of " +
+                          std::to_string(options_.docker_block_size) + " down to 4 addresses (" +
+                          std::to_string(n.leases.size()) + " allocated, " +
+                          std::to_string(n.blocks.size()) + " block(s))");
 }
 
 }  // namespace kohaku

@@ -7,7 +7,10 @@
 //    hub-and-spoke range [OVERLAY_VXLAN_ID+1 .. OVERLAY_VXLAN_ID+max runner id], is refused;
 //  - creating the same spec again is a no-op, another spec under an existing name is 409;
 //  - a runner registered with vxlan_disabled cannot be a member (412 naming it);
-//  - an address is never held twice; a released one is reused only after the quarantine.
+//  - an address is never held twice; a released one is reused only after the quarantine;
+//  - a member runner with Docker gets one aligned address block per network (Calico's block
+//    affinity): Docker's IPAM on that runner hands out only addresses of its block, and ordinary
+//    allocations never do, so no address is held twice across runners.
 // Persisted under STATE_DIR/l2-networks/ with StateStore (snapshot + checksummed journal).
 // Thread-safe. Errors are ApiError (status + message).
 #include <nlohmann/json.hpp>
@@ -58,12 +61,19 @@ struct L2Lease {
   int64_t allocated_ms = 0;
 };
 
+// An aligned CIDR block of a network's subnet owned by one runner (for its Docker network).
+struct L2Block {
+  Ipv4Cidr cidr;
+  int64_t allocated_ms = 0;
+};
+
 struct L2Network {
   std::string name;
   L2NetworkSpec spec;
   std::set<std::string> members;
   std::map<uint32_t, L2Lease> leases;      // ip -> holder
   std::map<uint32_t, int64_t> quarantine;  // ip -> released at (ms)
+  std::map<std::string, L2Block> blocks;   // runner -> its Docker address block
   uint32_t cursor = 0;                     // next address to try (round robin)
   int64_t created_ms = 0;
   uint64_t revision = 0;  // registry revision of the last spec/membership change
@@ -85,6 +95,9 @@ class L2NetworkRegistry {
     uint32_t mtu = 1450;
     uint16_t vxlan_port = 4789;
     int64_t quarantine_ms = 300'000;
+    // Addresses per Docker block (power of two >= 4); halved down to 4 when no free block of
+    // this size is left.
+    uint32_t docker_block_size = 32;
   };
   using Clock = std::function<int64_t()>;
   using Listener = std::function<void(const L2Change&)>;
@@ -105,6 +118,8 @@ class L2NetworkRegistry {
                           const std::string& container_id);
   nlohmann::json release(const std::string& name, const std::optional<std::string>& ip,
                          const std::optional<std::string>& container_id);
+  // POST /api/networks/{name}/ip/block?runner=: the runner's address block (idempotent).
+  nlohmann::json allocate_block(const std::string& name, const std::string& runner);
 
   // What runner `runner` should have for `network` right now: the PUT body for it, or nullopt
   // when it is not a member (then the runner should drop it).
@@ -118,6 +133,9 @@ class L2NetworkRegistry {
   L2Network& find_locked(const std::string& name);
   const L2Network& find_locked(const std::string& name) const;
   L2RunnerInfo require_member_candidate(const std::string& runner) const;
+  bool in_block_locked(const L2Network& n, uint32_t ip) const;
+  bool block_free_locked(const L2Network& n, uint32_t base, uint32_t size, int64_t now) const;
+  void release_block_locked(L2Network& n, const std::string& runner, int64_t now);
   void journal_network_locked(const L2Network& n);
   void commit_locked();
   void notify(const std::vector<L2Change>& changes);
