@@ -206,6 +206,25 @@ inline Bytes vxlan(uint32_t vni, const Bytes& inner_frame) {
   return concat(std::move(v), inner_frame);
 }
 
+inline constexpr uint16_t kArpRequest = 1;
+inline constexpr uint16_t kArpReply = 2;
+
+// Ethernet/IPv4 ARP body (RFC 826); wrap it with eth(..., kEthArp).
+inline Bytes arp(uint16_t op, const Mac& sender_mac, uint32_t sender_ip, const Mac& target_mac,
+                 uint32_t target_ip) {
+  Bytes a(28);
+  put16(a.data(), 1);  // Ethernet
+  put16(a.data() + 2, kEthIpv4);
+  a[4] = 6;
+  a[5] = 4;
+  put16(a.data() + 6, op);
+  std::copy(sender_mac.begin(), sender_mac.end(), a.begin() + 8);
+  put32(a.data() + 14, sender_ip);
+  std::copy(target_mac.begin(), target_mac.end(), a.begin() + 18);
+  put32(a.data() + 24, target_ip);
+  return a;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Parsing and from-scratch verification.
 
