@@ -4,6 +4,7 @@
 
 #include "runner/docker_network_spec.h"
 #include "runner/docker_network_sync.h"
+#include "runner/l2_docker_networks.h"
 
 namespace kohaku::runner {
 namespace {
@@ -114,6 +115,101 @@ TEST(RunnerDockerReport, PlanUsesNewReleasesGoneAndMovesChanged) {
   EXPECT_EQ(plan.use.at("new"), ip("10.1.128.4"));
   EXPECT_TRUE(plan_reports(current, current).use.empty());
   EXPECT_TRUE(plan_reports(current, current).release.empty());
+}
+
+L2NetworkView train_view() {
+  L2NetworkView v;
+  v.name = "train";
+  v.vni = 13091;
+  v.subnet = Ipv4Cidr::parse("172.20.0.0/24");
+  v.gateway = Ipv4Addr::parse("172.20.0.1");
+  v.mtu = 1450;
+  return v;
+}
+
+TEST(RunnerL2DockerNetwork, SpecIsTheNetworksBridgeConfinedToTheBlock) {
+  const auto spec = l2_docker_network_spec(train_view(), Ipv4Cidr::parse("172.20.0.192/27"));
+  const json req = build_create_request(spec);
+  EXPECT_EQ(req["Name"], "kohaku-train");
+  EXPECT_EQ(req["Driver"], "bridge");
+  const json& cfg = req["IPAM"]["Config"][0];
+  EXPECT_EQ(cfg["Subnet"], "172.20.0.0/24");
+  EXPECT_EQ(cfg["Gateway"], "172.20.0.1");
+  EXPECT_EQ(cfg["IPRange"], "172.20.0.192/27");
+  EXPECT_FALSE(cfg.contains("AuxiliaryAddresses"));
+  const json& opt = req["Options"];
+  EXPECT_EQ(opt["com.docker.network.bridge.name"], "kbr-train");
+  EXPECT_EQ(opt["com.docker.network.driver.mtu"], "1450");
+  EXPECT_EQ(opt["com.docker.network.bridge.enable_ip_masquerade"], "false");
+  EXPECT_EQ(req["Labels"]["org.kohaku.managed-by"], "kohaku-runnerd");
+  EXPECT_EQ(req["Labels"]["org.kohaku.l2-network"], "train");
+
+  // A long name's bridge is kb-<sha256>, as the L2 agent builds it.
+  L2NetworkView longer = train_view();
+  longer.name = "a-rather-long-network";
+  EXPECT_EQ(l2_docker_network_spec(longer, Ipv4Cidr::parse("172.20.0.192/27")).bridge,
+            l2_bridge_name("a-rather-long-network"));
+  EXPECT_EQ(l2_docker_network_name("a-rather-long-network"), "kohaku-a-rather-long-network");
+
+  // What Docker reports back matches; another block is a soft difference (fixed once the
+  // network is empty), another bridge a fatal one.
+  json inspected = inspected_from(req);
+  inspected["Labels"] = req["Labels"];
+  EXPECT_TRUE(compare_network(spec, inspected).matches())
+      << compare_network(spec, inspected).describe();
+  const auto moved = l2_docker_network_spec(train_view(), Ipv4Cidr::parse("172.20.0.160/27"));
+  const NetworkDiff d = compare_network(moved, inspected);
+  EXPECT_TRUE(d.fatal.empty());
+  ASSERT_EQ(d.soft.size(), 1u);
+  EXPECT_EQ(d.soft[0], "ip range is '172.20.0.192/27', want '172.20.0.160/27'");
+  inspected["Options"]["com.docker.network.bridge.name"] = "kohaku-overlay";
+  EXPECT_EQ(compare_network(spec, inspected).fatal.size(), 1u);
+}
+
+TEST(RunnerL2DockerNetwork, OwnershipByLabel) {
+  const json req = build_create_request(
+      l2_docker_network_spec(train_view(), Ipv4Cidr::parse("172.20.0.192/27")));
+  json ours = {{"Name", "kohaku-train"}, {"Labels", req["Labels"]}};
+  EXPECT_TRUE(docker_network_is_ours(ours));
+  EXPECT_EQ(docker_network_l2_label(ours), "train");
+  // The overlay network is ours but belongs to no named network.
+  json overlay = {{"Name", "kohakuriver-overlay"},
+                  {"Labels", build_create_request(overlay_spec())["Labels"]}};
+  EXPECT_TRUE(docker_network_is_ours(overlay));
+  EXPECT_FALSE(docker_network_l2_label(overlay));
+  // Someone else's network of the same name (no labels, or null labels as Docker answers).
+  EXPECT_FALSE(docker_network_is_ours(json{{"Name", "kohaku-train"}, {"Labels", json::object()}}));
+  EXPECT_FALSE(docker_network_is_ours(json{{"Name", "kohaku-train"}, {"Labels", nullptr}}));
+  EXPECT_FALSE(docker_network_l2_label(
+      json{{"Labels", {{"org.kohaku.l2-network", "train"}, {"org.kohaku.managed-by", "me"}}}}));
+}
+
+TEST(RunnerL2DockerNetwork, BlockAnswerParsing) {
+  const Ipv4Cidr subnet = Ipv4Cidr::parse("172.20.0.0/24");
+  EXPECT_EQ(parse_block_answer(json{{"cidr", "172.20.0.192/27"}, {"created", true}}, subnet),
+            Ipv4Cidr::parse("172.20.0.192/27"));
+  EXPECT_EQ(parse_block_answer(json{{"cidr", "172.20.0.4/30"}}, subnet),
+            Ipv4Cidr::parse("172.20.0.4/30"));
+  auto error = [&](const json& answer) {
+    try {
+      parse_block_answer(answer, subnet);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error(json::object()), "the host's block answer has no 'cidr'");
+  EXPECT_EQ(error(json{{"cidr", 5}}), "the host's block answer has no 'cidr'");
+  EXPECT_EQ(error(json{{"cidr", "172.20.0.193/27"}}),
+            "the host's block '172.20.0.193/27' is not a CIDR with zero host bits");
+  EXPECT_EQ(error(json{{"cidr", "172.20.0.4/31"}}),
+            "the host's block 172.20.0.4/31 is smaller than 4 addresses");
+  EXPECT_EQ(error(json{{"cidr", "172.21.0.0/27"}}),
+            "the host's block 172.21.0.0/27 is not a part of the subnet 172.20.0.0/24");
+  EXPECT_EQ(error(json{{"cidr", "172.20.0.0/24"}}),
+            "the host's block 172.20.0.0/24 is not a part of the subnet 172.20.0.0/24");
+  EXPECT_EQ(error(json{{"cidr", "172.20.0.0/23"}}),
+            "the host's block 172.20.0.0/23 is not a part of the subnet 172.20.0.0/24");
 }
 
 }  // namespace

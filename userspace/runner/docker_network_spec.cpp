@@ -71,6 +71,8 @@ json build_create_request(const DockerNetworkSpec& spec) {
     for (const auto& [key, addr] : spec.excluded) aux[key] = addr.to_string();
     ipam_config["AuxiliaryAddresses"] = aux;
   }
+  json labels = {{kManagedByLabel, kManagedByValue}};
+  for (const auto& [key, value] : spec.labels) labels[key] = value;
   return json{
       {"Name", spec.name},
       {"Driver", "bridge"},
@@ -84,7 +86,7 @@ json build_create_request(const DockerNetworkSpec& spec) {
         {kOptMtu, std::to_string(spec.mtu)},
         {kOptIcc, "true"},
         {kOptMasquerade, spec.masquerade ? "true" : "false"}}},
-      {"Labels", {{"org.kohaku.managed-by", "kohaku-runnerd"}}},
+      {"Labels", labels},
   };
 }
 

@@ -12,6 +12,10 @@
 
 namespace kohaku::runner {
 
+// Every network the runner creates carries this label; one without it is never changed.
+inline constexpr const char* kManagedByLabel = "org.kohaku.managed-by";
+inline constexpr const char* kManagedByValue = "kohaku-runnerd";
+
 struct DockerNetworkSpec {
   std::string name;    // e.g. "kohakuriver-overlay"
   std::string bridge;  // Linux bridge Docker attaches containers to, e.g. "kohaku-overlay"
@@ -26,6 +30,8 @@ struct DockerNetworkSpec {
   std::map<std::string, Ipv4Addr> excluded;
   // false for the fallback network, which masquerades like any Docker bridge network.
   bool masquerade = false;
+  // Labels besides kManagedByLabel (e.g. which named network a network belongs to).
+  std::map<std::string, std::string> labels;
 };
 
 // The upper half of `subnet` (prefix 0, meaning unset, for a /31 or /32).

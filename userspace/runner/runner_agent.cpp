@@ -68,7 +68,8 @@ RunnerAgent::RunnerAgent(RunnerConfig config)
       workloads_(std::filesystem::path(config_.state_dir) / "workloads.json", hostname_,
                  config_.docker_network_name,
                  [this](const std::string& network) { return docker_.addresses_on(network); }),
-      datapath_(config_) {
+      datapath_(config_),
+      l2_docker_(config_, hostname_) {
   if (!config_.overlay_enabled) {
     state_ = State::kDisabled;
     reason_ = "OVERLAY_ENABLED is False";
@@ -87,6 +88,7 @@ void RunnerAgent::start() {
   // has nothing left to do.
   if (!config_.overlay_enabled) datapath_.remove_all();
   thread_ = std::thread([this] { loop(); });
+  l2_docker_.start();
 }
 
 void RunnerAgent::stop() {
@@ -96,6 +98,7 @@ void RunnerAgent::stop() {
   }
   stop_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  l2_docker_.stop();
 }
 
 bool RunnerAgent::sleep_for(seconds d) {
@@ -388,6 +391,8 @@ void RunnerAgent::use_default_network(const std::string& why) {
 
 void RunnerAgent::named_networks_changed(const std::vector<L2NetworkView>& applied) {
   datapath_.set_named_networks(applied);
+  // Docker calls may take seconds: the L2 agent (which serves the host's push) must not wait.
+  l2_docker_.update(applied);
 }
 
 void RunnerAgent::sync_docker() {
@@ -466,6 +471,7 @@ json RunnerAgent::status() const {
   out["datapath"] = datapath_.status();
   out["workloads"] = workloads_.list();
   out["docker"] = docker_.status();
+  out["docker"]["named_networks"] = l2_docker_.status();
   return out;
 }
 

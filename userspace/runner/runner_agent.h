@@ -17,6 +17,7 @@
 
 #include "runner/docker_network_sync.h"
 #include "runner/host_api.h"
+#include "runner/l2_docker_networks.h"
 #include "runner/l2_network_agent.h"
 #include "runner/overlay_setup.h"
 #include "runner/runner_config.h"
@@ -40,7 +41,8 @@ class RunnerAgent {
   WorkloadManager& workloads() { return workloads_; }
   RunnerDatapathMode& datapath() { return datapath_; }
   // The L2 agent's listener (the networks it has applied): outbound NAT for their subnets and
-  // their Docker networks follow. Never throws.
+  // their Docker networks follow. Never throws; returns without waiting for Docker (the Docker
+  // networks follow on their own thread).
   void named_networks_changed(const std::vector<L2NetworkView>& applied);
   // GET /api/overlay/status
   nlohmann::json status() const;
@@ -70,6 +72,7 @@ class RunnerAgent {
   DockerNetworkSync docker_;
   WorkloadManager workloads_;
   RunnerDatapathMode datapath_;
+  L2DockerNetworks l2_docker_;  // a Docker network per named network (own thread)
 
   // Loop-thread state (status() reads it under mu_).
   mutable std::mutex mu_;
