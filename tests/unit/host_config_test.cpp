@@ -234,7 +234,7 @@ TEST(HostConfig, DockerBlockSizeIsAPowerOfTwo) {
             "host_config.py:1: L2_DOCKER_BLOCK_SIZE = 48: must be a power of two (an aligned CIDR "
             "block), e.g. 16, 32 or 64");
   EXPECT_EQ(error_of("", {"L2_DOCKER_BLOCK_SIZE=2"}),
-            "--set L2_DOCKER_BLOCK_SIZE=2: L2_DOCKER_BLOCK_SIZE = 2: must be 4..65536 (addresses)");
+            "--set L2_DOCKER_BLOCK_SIZE=2: L2_DOCKER_BLOCK_SIZE = 2: must be 4..4096 (addresses)");
 }
 
 TEST(HostConfig, VniRangeCoversEveryRunner) {

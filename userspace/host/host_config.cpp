@@ -62,7 +62,7 @@ HostConfig host_config_from(const ConfigFile& file) {
       check_int_range(file, "CLEANUP_CHECK_INTERVAL_SECONDS", 1, 86400, "seconds"));
   c.l2_ip_quarantine_seconds =
       static_cast<uint32_t>(check_int_range(file, "L2_IP_QUARANTINE_SECONDS", 0, 86400, "seconds"));
-  const int64_t block = check_int_range(file, "L2_DOCKER_BLOCK_SIZE", 4, 65536, "addresses");
+  const int64_t block = check_int_range(file, "L2_DOCKER_BLOCK_SIZE", 4, 4096, "addresses");
   if ((block & (block - 1)) != 0)
     file.fail("L2_DOCKER_BLOCK_SIZE",
               "must be a power of two (an aligned CIDR block), e.g. 16, 32 or 64");

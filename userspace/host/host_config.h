@@ -26,7 +26,7 @@ struct HostConfig {
   uint32_t cleanup_check_interval_seconds = 10;
   // A released L2 network address is handed out again only after this long (docs/l2-networks.md).
   uint32_t l2_ip_quarantine_seconds = 300;
-  // Addresses per runner in a named network's Docker block (power of two, 4..65536).
+  // Addresses per runner in a named network's Docker block (power of two, 4..4096).
   uint32_t l2_docker_block_size = 32;
   std::string state_dir = "/var/lib/kohaku";
   std::string overlay_api_token;  // empty: mutating routes need no Authorization
