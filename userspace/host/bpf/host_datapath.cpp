@@ -17,7 +17,7 @@
 
 #include "common/bpf/tc_filter.h"
 #include "common/log.h"
-#include "host/bpf/bpffs.h"
+#include "common/bpf/bpffs.h"
 #include "host/bpf/map_layout.h"
 #include "host/bpf/unique_fd.h"
 #include "host_forward.skel.h"

@@ -1,4 +1,4 @@
-#include "host/bpf/bpffs.h"
+#include "common/bpf/bpffs.h"
 
 #include <linux/magic.h>
 #include <sys/mount.h>
