@@ -164,6 +164,13 @@ int runner_nat_egress(struct __sk_buff* skb) {
       return TC_ACT_OK;
   }
 
+  /* The VXLAN underlay the runner encapsulates leaves from the uplink address, which is in no
+   * network: settled before any network lookup, so the underlay stays the cheapest path. */
+  if (p.proto == IPPROTO_UDP && p.has_ports && p.dport == cfg->vxlan_port &&
+      p.saddr == rn_addr(cfg->uplink_addr)) {
+    RUNNER_COUNT(stats, passed_vxlan_underlay);
+    return TC_ACT_OK;
+  }
   src = rn_classify(cfg, p.saddr);
   if (!rn_net_inside(src)) {
     /* The runner's own traffic, including the VXLAN underlay it encapsulates: its

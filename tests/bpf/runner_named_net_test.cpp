@@ -49,6 +49,16 @@ TEST_F(RunnerNamedNet, NatOnNetworkIsMasqueradedBothWays) {
   EXPECT_EQ(c.passed_no_nat, 0u);
 }
 
+TEST_F(RunnerNamedNet, WorkloadUdpToTheVxlanPortIsNoUnderlay) {
+  // Only the uplink address sends the underlay: a workload's datagram to 4789 is masqueraded.
+  auto out = passed(egress(udp_frame(kNatted1, kServer, 50000, 4789, {1, 2})));
+  EXPECT_EQ(out.src, kUplink);
+  EXPECT_EQ(dp_->counters().passed_vxlan_underlay, 0u);
+  Bytes underlay = udp_frame(kUplink, kHostUnderlay, 51000, 4789, {1, 2});
+  EXPECT_EQ(egress(underlay).out, underlay);
+  EXPECT_EQ(dp_->counters().passed_vxlan_underlay, 1u);
+}
+
 TEST_F(RunnerNamedNet, NatOffNetworkLeavesUntouched) {
   Bytes f = tcp_frame(kRouted1, kServer, 40000, 443, kSyn);
   auto r = egress(f);
