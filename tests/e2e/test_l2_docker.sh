@@ -2,8 +2,11 @@
 # A Docker network per named L2 network: two runners with real Docker engines join network
 # "train"; each gets Docker network kohaku-train on its kbr-train bridge, confined to an address
 # block the host reserved for that runner. `docker run --network kohaku-train` on each runner
-# gives addresses from different blocks, the containers ping each other across runners, and a
-# leave removes the Docker network (its container disconnected) and frees the block.
+# gives addresses from different blocks, the containers ping each other across runners and a
+# namespace workload whose address came from the host's pool (outside every block), a leave
+# removes the Docker network (its container disconnected) and frees the block, a same-named
+# Docker network that is not ours is left alone, and a runner that was down during its leave
+# removes the Docker network once back.
 source "$(dirname "$0")/lib/cluster.sh"
 command -v dockerd >/dev/null || fail "dockerd not installed (tools/install-deps installs docker.io)"
 
@@ -68,11 +71,19 @@ in_block "$ip1" "$block1" || fail "c1's $ip1 is outside r1's block $block1"
 in_block "$ip2" "$block2" || fail "c2's $ip2 is outside r2's block $block2"
 wait_for 15 "c1 reaches c2 across runners" dk r1 exec c1 ping -c 1 -W 1 "$ip2"
 wait_for 10 "c2 reaches c1" dk r2 exec c2 ping -c 1 -W 1 "$ip1"
-# The host's own allocations stay out of both blocks.
-a=$(in_ns hub curl -fsS -X POST 'http://127.0.0.1:8000/api/networks/train/ip/allocate?runner=r1&container_id=probe' | jq -r .ip)
-in_block "$a" "$block1" && fail "host allocated $a inside r1's block"
-in_block "$a" "$block2" && fail "host allocated $a inside r2's block"
-in_ns hub curl -fsS -X POST 'http://127.0.0.1:8000/api/networks/train/ip/release?container_id=probe' >/dev/null
+# A namespace workload on the same network (address from the host's pool, outside both blocks)
+# and the Docker containers reach each other.
+new_ns w1
+w=$(in_ns r1 curl -fsS -m 10 -X POST -H 'Content-Type: application/json' \
+  -d "{\"netns\": \"$(ns_path w1)\", \"name\": \"w1\", \"network\": \"train\"}" \
+  http://127.0.0.1:8001/api/workloads) || fail "attaching w1 to train on r1"
+wip=$(jq -r .ip <<<"$w")
+in_block "$wip" "$block1" && fail "host allocated $wip inside r1's block"
+in_block "$wip" "$block2" && fail "host allocated $wip inside r2's block"
+wait_for 10 "c2 (Docker, r2) reaches w1 (workload, r1)" dk r2 exec c2 ping -c 1 -W 1 "$wip"
+can_ping w1 "$ip1" || fail "w1 cannot reach c1 on its own runner"
+in_ns r1 curl -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$(jq -r .id <<<"$w")" >/dev/null ||
+  fail "detach w1"
 
 # r2 leaves: not refused for the block; its Docker network goes (c2 disconnected, still running).
 ctl hub network leave train r2 | grep -q left || fail "r2 leave"
