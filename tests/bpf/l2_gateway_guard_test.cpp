@@ -144,6 +144,7 @@ TEST_F(L2GatewayGuardTest, PinnedMapsAreAdoptedByTheNextDaemon) {
   char tmpl[] = "/tmp/kohaku-guard-pins-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   const std::string mount = tmpl, root = mount + "/kohaku";
+  bpf::ensure_bpffs_dir(mount);  // the pins below live on this one mount, removed at the end
   {
     auto first = L2GatewayGuard::open(root);
     ASSERT_TRUE(bpf::is_on_bpffs(root + "/l2/l2_gateways"));

@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
+#include "common/bpf/bpffs.h"
 #include "runner_fixture.h"
 
 namespace kohaku::test {
@@ -245,11 +247,25 @@ TEST(RunnerDatapathLeftovers, DetachEverywhereAndRemovePins) {
   EXPECT_TRUE(runner::RunnerDatapath::remove_pins(root.path()).empty());
 }
 
-TEST(RunnerDatapathOpen, RejectsPinRootOutsideBpffs) {
+// A runner-only machine may have nothing mounted at the pin root: the loader mounts a bpffs
+// (here on a temp directory: not below /sys/fs/bpf, so right at the pin directory) rather than
+// falling back to the kernel datapath.
+TEST(RunnerDatapathOpen, MountsBpffsWhenPinRootIsNotOnOne) {
   std::string dir = "/tmp/kohaku-not-bpffs-" + std::to_string(getpid());
-  runner::DatapathOptions options{dir, 4096};
-  EXPECT_THROW(runner::RunnerDatapath::open(options), std::runtime_error);
+  ASSERT_FALSE(bpf::is_on_bpffs(dir));
+  {
+    auto dp = runner::RunnerDatapath::open({dir, 4096});
+    EXPECT_TRUE(bpf::is_on_bpffs(dir + "/runner/runner_ct"));
+  }
+  ::umount2((dir + "/runner").c_str(), MNT_DETACH);
   std::filesystem::remove_all(dir);
+}
+
+TEST(RunnerDatapathOpen, RejectsPinRootBelowARegularFile) {
+  std::string file = "/tmp/kohaku-pin-file-" + std::to_string(getpid());
+  std::ofstream(file).put('x');
+  EXPECT_THROW(runner::RunnerDatapath::open({file + "/pins", 4096}), std::runtime_error);
+  std::filesystem::remove(file);
 }
 
 TEST(RunnerDatapathAttach, AttachReplaceDetachOnLoopbackOfPrivateNamespace) {

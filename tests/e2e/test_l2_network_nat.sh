@@ -15,15 +15,6 @@ PIN_ROOT=/sys/fs/bpf/kohaku-${CLUSTER_ID}/r1
 
 status() { in_ns "$1" curl -fsS -m 2 http://127.0.0.1:8001/api/overlay/status; }
 counter() { status r1 | jq -r ".datapath.counters.$1"; }
-# l2_workload_up RUNNER NAME NETWORK: a namespace attached to NETWORK on RUNNER; prints its IP.
-l2_workload_up() {
-  new_ns "$2"
-  local answer
-  answer=$(in_ns "$1" curl -fsS -m 10 -X POST -H 'Content-Type: application/json' \
-    -d "{\"netns\": \"$(ns_path "$2")\", \"name\": \"$2\", \"network\": \"$3\"}" \
-    http://127.0.0.1:8001/api/workloads) || fail "attaching $2 to $3 on $1"
-  jq -r .ip <<<"$answer"
-}
 # seen_by_outside WORKLOAD: the source address the outside's TCP listener reports.
 seen_by_outside() { in_ns "$1" timeout 5 socat -T 3 - "TCP:$OUTSIDE:7100,connect-timeout=3" </dev/null; }
 # connects FROM ADDR: a TCP connection from machine FROM to ADDR:7200 gets the listener's answer.

@@ -2,23 +2,15 @@
 # Named L2 networks (kcore model) across three runners: devices and head-end replication FDB on
 # every member, workloads in one subnet reaching each other across nodes (ARP flooded to the
 # peers), a leaving member gone from the others' FDB within two seconds (pushed by the host: the
-# runners poll only every 10 s here), a runner with OVERLAY_DISABLE_VXLAN refused with 412, and
-# unique addresses under 20 concurrent allocations.
+# runners poll only every 10 s here), a runner with OVERLAY_DISABLE_VXLAN refused with 412,
+# unique addresses under 20 concurrent allocations and 8 concurrent workload attaches, and the
+# distributed gateway's ARP and broadcasts kept off the tunnel.
 source "$(dirname "$0")/lib/cluster.sh"
 
 api() { in_ns hub curl -sS -m 5 -H 'Content-Type: application/json' "$@"; }
 fdb_dsts() { in_ns "$1" bridge fdb show dev "$2" | awk '$1 == "00:00:00:00:00:00" {print $3}' | sort | tr '\n' ' '; }
 fdb_is() { [[ $(fdb_dsts "$1" "$2") == "$3" ]]; }
 no_link() { ! in_ns "$1" ip link show "$2" >/dev/null 2>&1; }
-# l2_workload_up RUNNER NAME NETWORK: a namespace attached to NETWORK on RUNNER; prints its IP.
-l2_workload_up() {
-  new_ns "$2"
-  local answer
-  answer=$(in_ns "$1" curl -fsS -m 10 -X POST -H 'Content-Type: application/json' \
-    -d "{\"netns\": \"$(ns_path "$2")\", \"name\": \"$2\", \"network\": \"$3\"}" \
-    http://127.0.0.1:8001/api/workloads) || fail "attaching $2 to $3 on $1"
-  jq -r .ip <<<"$answer"
-}
 
 fabric_up
 machine_up hub 1
@@ -76,6 +68,23 @@ learned_w2() {
 }
 wait_for 5 "r1 learns w2's MAC $mac2 behind ${HOST_IP[r2]}" learned_w2
 
+# The distributed gateway stays local: w1 resolves and pings its gateway (r1's bridge), and r1
+# itself resolves w2 (a broadcast from the shared gateway MAC). The guard on r1's vxlan device
+# keeps both off the tunnel, so no peer learns the shared MAC behind r1.
+gw_mac=0a:6b:ac:14:00:01
+in_ns w1 ip neigh flush dev eth0
+in_ns w1 ping -c 1 -W 1 172.20.0.1 >/dev/null || fail "w1 cannot reach its gateway"
+in_ns w1 ip neigh show 172.20.0.1 | grep -q "lladdr $gw_mac" || fail "w1's gateway is not $gw_mac"
+in_ns r1 ping -c 1 -W 1 "$w2" >/dev/null || true  # its ARP request must not cross
+guard=$(in_ns r1 curl -fsS http://127.0.0.1:8001/api/l2/networks | jq .gateway_guard)
+[[ $(jq .enabled <<<"$guard") == true ]] || fail "r1 runs no gateway guard: $guard"
+(($(jq .gateway_arp_kept_local <<<"$guard") >= 1)) || fail "w1's ARP for the gateway crossed: $guard"
+(($(jq .gateway_floods_kept_local <<<"$guard") >= 1)) || fail "r1's own ARP request crossed: $guard"
+for r in r2 r3; do
+  in_ns "$r" bridge fdb show dev "$vx" | grep -q "^$gw_mac dst" &&
+    fail "$r learned the shared gateway MAC behind a peer: $(in_ns "$r" bridge fdb show dev "$vx")"
+done
+
 # A long name gets kb-<8 hex of sha256>.
 long=a-rather-long-network
 api -fsS -X POST -d "{\"name\": \"$long\", \"subnet\": \"172.21.0.0/24\", \"runners\": [\"r1\"]}" \
@@ -124,6 +133,21 @@ wait "${pids[@]}"  # not a bare wait: the daemons are children too
 ips=$(cat "$CLUSTER_DIR"/alloc.* | jq -r .ip)
 [[ $(wc -l <<<"$ips") == 20 && $(sort -u <<<"$ips" | wc -l) == 20 ]] || fail "allocations not unique: $ips"
 grep -qx -e "$w1" -e "$w2" -e 172.20.0.1 <<<"$ips" && fail "an allocation reused a held address"
+
+# 8 concurrent workload attaches through the runners (4 on each member): 8 more addresses, all
+# different from each other and from everything held before, and they reach across nodes.
+pids=()
+for i in $(seq 1 8); do
+  r=r$((1 + i % 2))
+  (l2_workload_up "$r" "cw$i" train >"$CLUSTER_DIR/attach.$i") &
+  pids+=($!)
+done
+wait "${pids[@]}" || fail "a concurrent attach failed"
+attached=$(cat "$CLUSTER_DIR"/attach.*)
+[[ $(sort -u <<<"$attached" | grep -c '^172\.20\.0\.') == 8 ]] || fail "attaches not unique: $attached"
+[[ $(sort <<<"$ips"$'\n'"$attached"$'\n'"$w1"$'\n'"$w2" | uniq -d) == "" ]] ||
+  fail "an attach got an address already held: $attached"
+wait_for 10 "cw1 (r2) reaches cw2 (r1)" can_ping cw1 "$(cat "$CLUSTER_DIR/attach.2")"
 
 # Deleting the network takes the devices away from the remaining members.
 ctl hub network delete train -f >/dev/null || fail "delete"

@@ -181,6 +181,7 @@ void L2NetworkAgent::apply_locked(const L2NetworkView& v, bool force) {
                         std::to_string(peers.size()) + " peer(s)");
   applied_[v.name] = v;
   errors_.erase(v.name);
+  sync_guard_locked();
 }
 
 void L2NetworkAgent::drop_locked(const std::string& name) {
@@ -192,6 +193,31 @@ void L2NetworkAgent::drop_locked(const std::string& name) {
                       l2_vxlan_name(it->second.vni));
   applied_.erase(it);
   errors_.erase(name);
+  sync_guard_locked();
+}
+
+void L2NetworkAgent::sync_guard_locked() {
+  if (config_.overlay_datapath == Datapath::kKernel) return;
+  if (!guard_ && applied_.empty()) return;  // loaded with the first network, not before
+  std::string error;
+  try {
+    if (!guard_) {
+      guard_ = L2GatewayGuard::open(config_.bpf_pin_root);
+      log::info(kLog, "gateway guard loaded, pinned in " + guard_->pin_dir());
+    }
+    std::map<int, L2Gateway> wanted;
+    for (const auto& [name, v] : applied_)
+      if (auto link = nl::find_link(l2_vxlan_name(v.vni)))
+        wanted[link->ifindex] = {v.gateway, nl::MacAddr::stable_for(v.gateway)};
+    guard_->sync(wanted);
+  } catch (const std::exception& e) {
+    error = std::string("gateway guard: ") + e.what();
+  }
+  if (!error.empty() && error != guard_error_)
+    log::warn(kLog, error + " (ARP for the gateway is flooded to the peers meanwhile)");
+  else if (error.empty() && !guard_error_.empty())
+    log::info(kLog, "gateway guard recovered from: " + guard_error_);
+  guard_error_ = error;
 }
 
 void L2NetworkAgent::remove_stale_devices_locked() {
@@ -328,6 +354,7 @@ void L2NetworkAgent::poll_host() {
   } catch (const std::exception& e) {
     log::warn(kLog, std::string("stale L2 device cleanup: ") + e.what());
   }
+  sync_guard_locked();  // a device recreated behind our back gets its guard (and entry) back
   polled_ = true;
 }
 
@@ -350,7 +377,21 @@ json L2NetworkAgent::status() const {
     if (auto e = errors_.find(name); e != errors_.end()) j["error"] = e->second;
     nets.push_back(std::move(j));
   }
+  json guard = {{"enabled", guard_ != nullptr},
+                {"error", guard_error_.empty() ? json(nullptr) : json(guard_error_)}};
+  if (guard_) {
+    try {
+      auto c = guard_->counters();
+      guard["pin_dir"] = guard_->pin_dir();
+      guard["gateway_arp_kept_local"] = c.gateway_arp_kept_local;
+      guard["gateway_floods_kept_local"] = c.gateway_floods_kept_local;
+      guard["passed"] = c.passed;
+    } catch (const std::exception& e) {
+      guard["error"] = e.what();
+    }
+  }
   return {{"networks", nets},
+          {"gateway_guard", guard},
           {"polled", polled_},
           {"last_poll_error", last_poll_error_.empty() ? json(nullptr) : json(last_poll_error_)}};
 }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "common/ipv4.h"
+#include "runner/bpf/l2_gateway_guard.h"
 #include "runner/runner_config.h"
 #include "runner/workload_manager.h"
 
@@ -89,6 +91,10 @@ class L2NetworkAgent : public NamedNetworks {
   void apply_locked(const L2NetworkView& v, bool force);
   void drop_locked(const std::string& name);
   void remove_stale_devices_locked();
+  // The gateway guard on every applied network's vxlan device (bpf/l2_gateway_guard.bpf.c);
+  // loaded on first use unless the runner runs the kernel datapath. Never throws: a failure is
+  // logged once and shown in status(); the networks work without it (with flooding noise).
+  void sync_guard_locked();
   bool newer_locked(const std::string& name, uint64_t revision) const;
   std::optional<Ipv4Addr> physical() const;
   void notify_listeners();  // without mu_ held
@@ -106,6 +112,8 @@ class L2NetworkAgent : public NamedNetworks {
   int backwards_polls_ = 0;  // consecutive polls older than what we applied
   int64_t last_poll_ms_ = 0;
   std::string last_poll_error_;
+  std::unique_ptr<L2GatewayGuard> guard_;
+  std::string guard_error_;
 
   std::vector<Listener> listeners_;
   std::mutex notify_mu_;  // serialises notifications

@@ -165,6 +165,17 @@ workload_up() {
   echo "$answer" | jq -r .ip
 }
 
+# l2_workload_up RUNNER NAME NETWORK: a namespace attached to named L2 network NETWORK on RUNNER
+# (address from the host's cluster-wide pool); prints its IP.
+l2_workload_up() {
+  new_ns "$2"
+  local answer
+  answer=$(in_ns "$1" curl -fsS -m 10 -X POST -H 'Content-Type: application/json' \
+    -d "{\"netns\": \"$(ns_path "$2")\", \"name\": \"$2\", \"network\": \"$3\"}" \
+    http://127.0.0.1:8001/api/workloads) || fail "attaching $2 to $3 on $1"
+  jq -r .ip <<<"$answer"
+}
+
 ctl() { local m=$1; shift; in_ns "$m" "$KOHAKU_BIN_DIR/kohakuctl" --host http://127.0.0.1:8000 "$@"; }
 
 can_ping() { in_ns "$1" ping -c 1 -W 1 "$2"; }

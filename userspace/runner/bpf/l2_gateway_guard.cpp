@@ -72,6 +72,11 @@ std::unique_ptr<L2GatewayGuard> L2GatewayGuard::open(const std::string& pin_root
   }
   if (int err = l2_gateway_guard__load(g->skel_.get()))
     fail("loading BPF object l2_gateway_guard", err);
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(g->program_fd(), &info, &len) != 0)
+    fail("inspecting program l2_gateway_guard", errno);
+  g->program_id_ = info.id;
   if (!g->pin_dir_.empty()) {
     const std::string path = g->pin_dir_ + "/" + kProgramPin;
     ::unlink(path.c_str());
@@ -106,7 +111,9 @@ void L2GatewayGuard::sync(const std::map<int, L2Gateway>& by_ifindex) {
     if (bpf_map_update_elem(fd, &key, &value, BPF_ANY) != 0)
       fail("writing the gateway of ifindex " + std::to_string(ifindex) + " to l2_gateways", errno);
     // Entry first, then the filter: a guard without its entry would pass everything anyway.
-    tc_attach(ifindex, TcDirection::kEgress, kL2GuardTcFilter, program_fd());
+    // Called on every heartbeat: replace the filter only when it is not ours already.
+    if (tc_attached_program(ifindex, TcDirection::kEgress, kL2GuardTcFilter) != program_id_)
+      tc_attach(ifindex, TcDirection::kEgress, kL2GuardTcFilter, program_fd());
   }
 }
 

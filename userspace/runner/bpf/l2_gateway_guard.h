@@ -59,6 +59,7 @@ class L2GatewayGuard {
   };
   std::unique_ptr<l2_gateway_guard, Deleter> skel_;
   std::string pin_dir_;
+  uint32_t program_id_ = 0;
 };
 
 }  // namespace kohaku::runner

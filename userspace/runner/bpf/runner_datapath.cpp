@@ -2,8 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,6 +12,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "common/bpf/bpffs.h"
 #include "common/netlink/link.h"
 #include "runner_forward_filter.skel.h"
 #include "runner_nat_egress.skel.h"
@@ -82,14 +81,6 @@ uint64_t copy_entries(int from, int to, uint32_t key_size, uint32_t value_size) 
   return copied;
 }
 
-void require_bpffs(const std::string& dir) {
-  struct statfs st {};
-  if (statfs(dir.c_str(), &st) != 0) fail("checking pin directory " + dir, errno);
-  if (static_cast<unsigned long>(st.f_type) != BPF_FS_MAGIC)
-    throw std::runtime_error("pin directory " + dir +
-                             " is not on a bpf filesystem (mount -t bpf bpf /sys/fs/bpf)");
-}
-
 void pin_program(bpf_program* prog, const std::string& path) {
   ::unlink(path.c_str());
   if (int err = bpf_program__pin(prog, path.c_str())) fail("pinning program at " + path, err);
@@ -122,11 +113,8 @@ std::unique_ptr<RunnerDatapath> RunnerDatapath::open(const DatapathOptions& opti
   bool pinned = !options.pin_root.empty();
   if (pinned) {
     dp->pin_dir_ = options.pin_root + "/runner";
-    std::error_code ec;
-    std::filesystem::create_directories(dp->pin_dir_, ec);
-    if (ec)
-      throw std::runtime_error("creating pin directory " + dp->pin_dir_ + ": " + ec.message());
-    require_bpffs(dp->pin_dir_);
+    // A runner-only machine may have no bpffs mounted yet (nothing else pinned there).
+    bpf::ensure_bpffs_dir(dp->pin_dir_);
   }
 
   dp->egress_.reset(runner_nat_egress__open());
