@@ -13,13 +13,6 @@ constexpr const char* kOptMtu = "com.docker.network.driver.mtu";
 constexpr const char* kOptIcc = "com.docker.network.bridge.enable_icc";
 constexpr const char* kOptMasquerade = "com.docker.network.bridge.enable_ip_masquerade";
 
-std::string string_at(const json& object, const char* key) {
-  if (!object.is_object()) return {};
-  auto it = object.find(key);
-  if (it == object.end() || !it->is_string()) return {};
-  return it->get<std::string>();
-}
-
 // Docker writes option values back as given; booleans may come back as "true"/"True"/"1".
 bool option_true(const std::string& value) {
   return value == "true" || value == "True" || value == "1";
@@ -33,12 +26,27 @@ json ipv4_ipam_config(const json& inspected) {
     return json::object();
   }
   for (const auto& entry : ipam["Config"]) {
-    if (Ipv4Cidr::try_parse(string_at(entry, "Subnet"), true)) return entry;
+    if (Ipv4Cidr::try_parse(docker_string_at(entry, "Subnet"), true)) return entry;
   }
   return json::object();
 }
 
 }  // namespace
+
+std::string docker_string_at(const json& object, const char* key) {
+  if (!object.is_object()) return {};
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_string()) return {};
+  return it->get<std::string>();
+}
+
+std::string docker_short_id(const std::string& id) {
+  return id.substr(0, 12);
+}
+
+std::string docker_network_bridge(const json& network) {
+  return docker_string_at(network.value("Options", json::object()), kOptBridgeName);
+}
 
 Ipv4Cidr upper_half(const Ipv4Cidr& subnet) {
   if (subnet.prefix >= 31) return Ipv4Cidr{};
@@ -103,37 +111,37 @@ std::string NetworkDiff::describe() const {
 
 NetworkDiff compare_network(const DockerNetworkSpec& spec, const json& inspected) {
   NetworkDiff diff;
-  const std::string driver = string_at(inspected, "Driver");
+  const std::string driver = docker_string_at(inspected, "Driver");
   if (driver != "bridge") diff.fatal.push_back("driver is '" + driver + "', want 'bridge'");
 
   const json options = inspected.contains("Options") && inspected["Options"].is_object()
                            ? inspected["Options"]
                            : json::object();
-  const std::string bridge = string_at(options, kOptBridgeName);
+  const std::string bridge = docker_string_at(options, kOptBridgeName);
   if (bridge != spec.bridge) {
     diff.fatal.push_back("bridge is '" + bridge + "', want '" + spec.bridge + "'");
   }
 
   const json ipam = ipv4_ipam_config(inspected);
-  const auto subnet = Ipv4Cidr::try_parse(string_at(ipam, "Subnet"), true);
+  const auto subnet = Ipv4Cidr::try_parse(docker_string_at(ipam, "Subnet"), true);
   if (!subnet || *subnet != spec.subnet) {
-    diff.fatal.push_back("subnet is '" + string_at(ipam, "Subnet") + "', want '" +
+    diff.fatal.push_back("subnet is '" + docker_string_at(ipam, "Subnet") + "', want '" +
                          spec.subnet.to_string() + "'");
   }
-  const auto gateway = Ipv4Addr::try_parse(string_at(ipam, "Gateway"));
+  const auto gateway = Ipv4Addr::try_parse(docker_string_at(ipam, "Gateway"));
   if (!gateway || *gateway != spec.gateway) {
-    diff.fatal.push_back("gateway is '" + string_at(ipam, "Gateway") + "', want '" +
+    diff.fatal.push_back("gateway is '" + docker_string_at(ipam, "Gateway") + "', want '" +
                          spec.gateway.to_string() + "'");
   }
 
-  const std::string mtu = string_at(options, kOptMtu);
+  const std::string mtu = docker_string_at(options, kOptMtu);
   // Docker treats a missing MTU option as 1500.
   if (mtu != std::to_string(spec.mtu) && !(mtu.empty() && spec.mtu == 1500)) {
     diff.soft.push_back("mtu is '" + mtu + "', want " + std::to_string(spec.mtu));
   }
-  const std::string icc = string_at(options, kOptIcc);
+  const std::string icc = docker_string_at(options, kOptIcc);
   if (!icc.empty() && !option_true(icc)) diff.soft.push_back("icc is off, want on");
-  const std::string masq = string_at(options, kOptMasquerade);
+  const std::string masq = docker_string_at(options, kOptMasquerade);
   // Docker's default is masquerade on, so a missing option means on.
   const bool masq_on = masq.empty() || option_true(masq);
   if (masq_on != spec.masquerade) {
@@ -141,7 +149,7 @@ NetworkDiff compare_network(const DockerNetworkSpec& spec, const json& inspected
                         (spec.masquerade ? "on" : "off"));
   }
 
-  const std::string range_text = string_at(ipam, "IPRange");
+  const std::string range_text = docker_string_at(ipam, "IPRange");
   const std::string want_range = spec.ip_range.prefix != 0 ? spec.ip_range.to_string() : "";
   const auto range = Ipv4Cidr::try_parse(range_text, true);
   if ((range ? range->to_string() : range_text) != want_range) {
@@ -175,7 +183,7 @@ std::map<std::string, Ipv4Addr> container_addresses(const json& inspected) {
     // of containers still being started ("ep-<endpoint id>"), which reappear under the real id.
     if (id.rfind("lb-", 0) == 0 || id.rfind("ep-", 0) == 0) continue;
     // "10.1.0.5/16": the address part only.
-    const std::string text = string_at(endpoint, "IPv4Address");
+    const std::string text = docker_string_at(endpoint, "IPv4Address");
     const auto addr = Ipv4Addr::try_parse(text.substr(0, text.find('/')));
     if (addr) out[id] = *addr;
   }

@@ -57,6 +57,13 @@ struct NetworkDiff {
 };
 NetworkDiff compare_network(const DockerNetworkSpec& spec, const nlohmann::json& inspected);
 
+// Fields of Engine API answers: the string at `key` of an object (empty when absent or not a
+// string), the 12-character id `docker ps` shows, and the Linux bridge a bridge network sits on
+// (com.docker.network.bridge.name).
+std::string docker_string_at(const nlohmann::json& object, const char* key);
+std::string docker_short_id(const std::string& id);
+std::string docker_network_bridge(const nlohmann::json& network);
+
 // Container id -> IPv4 address of every endpoint in an inspected network's "Containers".
 // Endpoints without a parsable IPv4 address are skipped.
 std::map<std::string, Ipv4Addr> container_addresses(const nlohmann::json& inspected);

@@ -2,6 +2,7 @@
 
 #include "common/crash_safe_file.h"
 #include "common/log.h"
+#include "runner/docker_network_reconcile.h"
 
 namespace kohaku::runner {
 
@@ -10,15 +11,6 @@ using nlohmann::json;
 namespace {
 
 constexpr std::string_view kLog = "docker";
-
-std::string short_id(const std::string& id) {
-  return id.substr(0, 12);
-}
-
-std::string string_at(const json& object, const char* key) {
-  if (!object.is_object() || !object.contains(key) || !object[key].is_string()) return {};
-  return object[key].get<std::string>();
-}
 
 }  // namespace
 
@@ -91,54 +83,22 @@ bool DockerNetworkSync::ensure(const DockerNetworkSpec& spec, bool may_recreate)
   bool created = false;
   try {
     auto inspected = docker_.inspect_network(spec.name);
-    if (inspected) {
-      const NetworkDiff diff = compare_network(spec, *inspected);
-      const auto attached = container_addresses(*inspected);
-      const std::string id = string_at(*inspected, "Id");
-      if (!may_recreate && !diff.matches()) {
-        std::lock_guard lock(mu_);
-        if (pending_soft_diff_ != diff.describe()) {
-          log::warn(kLog,
-                    "network " + spec.name + " differs (" + diff.describe() + "); left as it is");
-          pending_soft_diff_ = diff.describe();
-        }
-        state = "ok (differs: " + diff.describe() + ")";
-      } else if (!diff.fatal.empty()) {
-        log::warn(kLog, "network " + spec.name + " is unusable (" + diff.describe() +
-                            "); recreating it, detaching " + std::to_string(attached.size()) +
-                            " container(s)");
-        for (const auto& [cid, ip] : attached) docker_.disconnect_container(id, cid);
-        docker_.remove_network(id);
-        inspected.reset();
-        state = "recreated";
-      } else if (!diff.soft.empty()) {
-        if (attached.empty()) {
-          log::warn(kLog, "network " + spec.name + " differs (" + diff.describe() +
-                              "); recreating it while no container uses it");
-          docker_.remove_network(id);
-          inspected.reset();
-          state = "recreated";
-        } else {
-          std::lock_guard lock(mu_);
-          if (pending_soft_diff_ != diff.describe()) {
-            log::warn(kLog, "network " + spec.name + " differs (" + diff.describe() + ") but " +
-                                std::to_string(attached.size()) +
-                                " container(s) use it; fixing it once they are gone");
-            pending_soft_diff_ = diff.describe();
-          }
-          state = "ok (differs: " + diff.describe() + ")";
-        }
-      }
-    }
+    if (inspected)
+      state = reconcile_existing_network(docker_, spec, inspected, may_recreate,
+                                         [this](const std::string& message) {
+                                           std::lock_guard lock(mu_);
+                                           if (pending_soft_diff_ != message)
+                                             log::warn(kLog, message);
+                                           pending_soft_diff_ = message;
+                                         });
     if (!inspected) {
       // Another network holding our bridge name would make Docker refuse the create.
       for (const auto& other : docker_.list_networks()) {
-        const json options = other.value("Options", json::object());
-        if (string_at(options, "com.docker.network.bridge.name") == spec.bridge &&
-            string_at(other, "Name") != spec.name) {
-          log::warn(kLog, "removing Docker network " + string_at(other, "Name") +
+        if (docker_network_bridge(other) == spec.bridge &&
+            docker_string_at(other, "Name") != spec.name) {
+          log::warn(kLog, "removing Docker network " + docker_string_at(other, "Name") +
                               " which also claims bridge " + spec.bridge);
-          docker_.remove_network(string_at(other, "Id"));
+          docker_.remove_network(docker_string_at(other, "Id"));
         }
       }
       docker_.create_network(build_create_request(spec));
@@ -150,11 +110,11 @@ bool DockerNetworkSync::ensure(const DockerNetworkSpec& spec, bool may_recreate)
       inspected = docker_.inspect_network(spec.name);
       if (!inspected) throw DockerError(404, "network " + spec.name + " vanished after create");
     }
-    network_id = string_at(*inspected, "Id");
+    network_id = docker_string_at(*inspected, "Id");
     containers = container_addresses(*inspected);
     if (inspected->contains("Containers") && (*inspected)["Containers"].is_object()) {
       for (const auto& [cid, endpoint] : (*inspected)["Containers"].items()) {
-        names[cid] = string_at(endpoint, "Name");
+        names[cid] = docker_string_at(endpoint, "Name");
       }
     }
   } catch (const DockerError& e) {
@@ -197,13 +157,13 @@ void DockerNetworkSync::report(const HostApi& host, const std::string& runner) {
   for (const auto& id : plan.release) {
     try {
       host.release_container(id, runner);
-      log::info(kLog, "released " + reported[id].to_string() + " of container " + short_id(id) +
-                          " at the host");
+      log::info(kLog, "released " + reported[id].to_string() + " of container " +
+                          docker_short_id(id) + " at the host");
       reported.erase(id);
     } catch (const HostApiError& e) {
       if (e.status() == 0) continue;  // host unreachable: retry next pass
       // Anything else (e.g. 404: the host no longer has it) leaves nothing to release.
-      log::warn(kLog, "release of container " + short_id(id) + ": " + e.what());
+      log::warn(kLog, "release of container " + docker_short_id(id) + ": " + e.what());
       reported.erase(id);
     }
   }
@@ -211,7 +171,7 @@ void DockerNetworkSync::report(const HostApi& host, const std::string& runner) {
     try {
       host.use_ip(runner, ip, id);
       if (!reported.count(id) || reported[id] != ip) {
-        log::info(kLog, "reported " + ip.to_string() + " of container " + short_id(id) +
+        log::info(kLog, "reported " + ip.to_string() + " of container " + docker_short_id(id) +
                             " to the host as used");
       }
       reported[id] = ip;
@@ -225,7 +185,7 @@ void DockerNetworkSync::report(const HostApi& host, const std::string& runner) {
   for (const auto& [id, why] : conflicts) {
     if (conflicts_[id] != why) {
       log::error(kLog, "host refused address " + current[id].to_string() + " of container " +
-                           short_id(id) + ": " + why);
+                           docker_short_id(id) + ": " + why);
     }
   }
   for (auto it = conflicts_.begin(); it != conflicts_.end();) {
@@ -254,7 +214,7 @@ json DockerNetworkSync::status() const {
   std::lock_guard lock(mu_);
   json containers = json::array();
   for (const auto& [id, ip] : containers_) {
-    json c = {{"id", short_id(id)},
+    json c = {{"id", docker_short_id(id)},
               {"name", container_names_.count(id) ? container_names_.at(id) : ""},
               {"ip", ip.to_string()},
               {"reported_to_host", reported_.count(id) && reported_.at(id) == ip}};
@@ -271,7 +231,7 @@ json DockerNetworkSync::status() const {
     out["subnet"] = spec_->subnet.to_string();
     if (spec_->ip_range.prefix) out["ip_range"] = spec_->ip_range.to_string();
   }
-  if (!network_id_.empty()) out["network_id"] = short_id(network_id_);
+  if (!network_id_.empty()) out["network_id"] = docker_short_id(network_id_);
   if (!error_.empty()) out["error"] = error_;
   return out;
 }

@@ -4,6 +4,7 @@
 #include "common/http_router.h"
 #include "common/log.h"
 #include "common/netlink/link.h"
+#include "runner/docker_network_reconcile.h"
 
 namespace kohaku::runner {
 
@@ -13,26 +14,10 @@ namespace nl = kohaku::netlink;
 namespace {
 
 constexpr std::string_view kLog = "docker-l2";
-constexpr const char* kOptBridgeName = "com.docker.network.bridge.name";
 // The block is asked for again now and then even when cached: a host that lost its state, or
 // gave the block away while we were unreachable, is noticed (the network is then fixed once no
 // container uses the old range).
 constexpr std::chrono::seconds kBlockRefresh{60};
-
-std::string string_at(const json& object, const char* key) {
-  if (!object.is_object()) return {};
-  auto it = object.find(key);
-  if (it == object.end() || !it->is_string()) return {};
-  return it->get<std::string>();
-}
-
-std::string short_id(const std::string& id) {
-  return id.substr(0, 12);
-}
-
-std::string bridge_of(const json& network) {
-  return string_at(network.value("Options", json::object()), kOptBridgeName);
-}
 
 }  // namespace
 
@@ -56,7 +41,7 @@ DockerNetworkSpec l2_docker_network_spec(const L2NetworkView& view, const Ipv4Ci
 }
 
 Ipv4Cidr parse_block_answer(const json& answer, const Ipv4Cidr& subnet) {
-  const std::string text = string_at(answer, "cidr");
+  const std::string text = docker_string_at(answer, "cidr");
   if (text.empty()) throw std::invalid_argument("the host's block answer has no 'cidr'");
   auto block = Ipv4Cidr::try_parse(text);
   if (!block)
@@ -71,12 +56,13 @@ Ipv4Cidr parse_block_answer(const json& answer, const Ipv4Cidr& subnet) {
 }
 
 bool docker_network_is_ours(const json& network) {
-  return string_at(network.value("Labels", json::object()), kManagedByLabel) == kManagedByValue;
+  return docker_string_at(network.value("Labels", json::object()), kManagedByLabel) ==
+         kManagedByValue;
 }
 
 std::optional<std::string> docker_network_l2_label(const json& network) {
   if (!docker_network_is_ours(network)) return std::nullopt;
-  std::string label = string_at(network.value("Labels", json::object()), kL2NetworkLabel);
+  std::string label = docker_string_at(network.value("Labels", json::object()), kL2NetworkLabel);
   if (label.empty()) return std::nullopt;
   return label;
 }
@@ -166,7 +152,7 @@ Ipv4Cidr L2DockerNetworks::block_for(const L2NetworkView& view) {
 }
 
 void L2DockerNetworks::remove_docker_network(const json& network, const std::string& why) {
-  const std::string id = string_at(network, "Id"), name = string_at(network, "Name");
+  const std::string id = docker_string_at(network, "Id"), name = docker_string_at(network, "Name");
   // The listing may not carry the endpoints: inspect for them.
   auto inspected = docker_.inspect_network(id);
   if (!inspected) return;
@@ -198,40 +184,19 @@ L2DockerNetworks::Entry L2DockerNetworks::ensure(const L2NetworkView& view, cons
                                " exists that kohaku-runnerd did not create; left alone "
                                "(remove or rename it to let the runner create its own)");
     std::string state = "ok";
-    if (inspected) {
-      const NetworkDiff diff = compare_network(spec, *inspected);
-      const auto attached = container_addresses(*inspected);
-      const std::string id = string_at(*inspected, "Id");
-      if (!diff.fatal.empty()) {
-        log::warn(kLog, "network " + spec.name + " is unusable (" + diff.describe() +
-                            "); recreating it, detaching " + std::to_string(attached.size()) +
-                            " container(s)");
-        for (const auto& [cid, ip] : attached) docker_.disconnect_container(id, cid);
-        docker_.remove_network(id);
-        inspected.reset();
-        state = "recreated";
-      } else if (!diff.soft.empty() && attached.empty()) {
-        log::warn(kLog, "network " + spec.name + " differs (" + diff.describe() +
-                            "); recreating it while no container uses it");
-        docker_.remove_network(id);
-        inspected.reset();
-        state = "recreated";
-      } else if (!diff.soft.empty()) {
-        note("differs:" + spec.name,
-             "network " + spec.name + " differs (" + diff.describe() + ") but " +
-                 std::to_string(attached.size()) +
-                 " container(s) use it; fixing it once they are gone",
-             false);
-        state = "ok (differs: " + diff.describe() + ")";
-      }
-    }
+    if (inspected)
+      state = reconcile_existing_network(
+          docker_, spec, inspected, true,
+          [&](const std::string& message) { note("differs:" + spec.name, message, false); });
     if (!inspected) {
       // Docker refuses a second network on one bridge. A leftover of ours goes; someone
       // else's is left alone and reported.
       for (const auto& other : listed) {
-        if (bridge_of(other) != spec.bridge || string_at(other, "Name") == spec.name) continue;
+        if (docker_network_bridge(other) != spec.bridge ||
+            docker_string_at(other, "Name") == spec.name)
+          continue;
         if (!docker_network_is_ours(other))
-          throw std::runtime_error("Docker network " + string_at(other, "Name") +
+          throw std::runtime_error("Docker network " + docker_string_at(other, "Name") +
                                    " (not created by kohaku-runnerd) already uses bridge " +
                                    spec.bridge + "; left alone");
         remove_docker_network(other, "it also claimed bridge " + spec.bridge);
@@ -247,12 +212,13 @@ L2DockerNetworks::Entry L2DockerNetworks::ensure(const L2NetworkView& view, cons
     }
     if (state == "ok") logged_.erase("differs:" + spec.name);
     e.state = state;
-    e.network_id = short_id(string_at(*inspected, "Id"));
+    e.network_id = docker_short_id(docker_string_at(*inspected, "Id"));
     const json endpoints = inspected->value("Containers", json::object());
     for (const auto& [cid, ip] : container_addresses(*inspected)) {
       const json endpoint = endpoints.is_object() ? endpoints.value(cid, json::object()) : json{};
-      e.containers.push_back(
-          {{"id", short_id(cid)}, {"name", string_at(endpoint, "Name")}, {"ip", ip.to_string()}});
+      e.containers.push_back({{"id", docker_short_id(cid)},
+                              {"name", docker_string_at(endpoint, "Name")},
+                              {"ip", ip.to_string()}});
     }
   } catch (const std::exception& ex) {
     e.state = "error";
@@ -296,7 +262,7 @@ void L2DockerNetworks::sync_once(const std::vector<L2NetworkView>& applied) {
     for (const auto& net : listed) {
       auto label = docker_network_l2_label(net);
       if (!label || wanted.count(*label)) continue;
-      const std::string bridge = bridge_of(net);
+      const std::string bridge = docker_network_bridge(net);
       try {
         if (!seen_.count(*label) && !bridge.empty() && nl::link_exists(bridge)) continue;
         remove_docker_network(net, "this runner is no longer a member of '" + *label + "'");
@@ -304,7 +270,8 @@ void L2DockerNetworks::sync_once(const std::vector<L2NetworkView>& applied) {
         logged_.erase("error:" + *label);
       } catch (const std::exception& e) {
         note("remove:" + *label,
-             "cannot remove Docker network " + string_at(net, "Name") + ": " + e.what(), true);
+             "cannot remove Docker network " + docker_string_at(net, "Name") + ": " + e.what(),
+             true);
       }
     }
     for (auto it = seen_.begin(); it != seen_.end();)
