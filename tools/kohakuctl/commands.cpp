@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -30,12 +31,10 @@ void expect_args(const Invocation& inv, size_t command_words, size_t positional,
     throw UsageError(std::string("usage: kohakuctl ") + synopsis);
 }
 
-void reject_options(const Invocation& inv, std::initializer_list<const char*> allowed,
+void reject_options(const Invocation& inv, const std::vector<std::string_view>& allowed,
                     const char* synopsis) {
-  auto is_allowed = [&](const char* name) {
-    for (const char* a : allowed)
-      if (std::string_view(a) == name) return true;
-    return false;
+  auto is_allowed = [&](std::string_view name) {
+    return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
   };
   auto check = [&](const std::optional<std::string>& v, const char* name) {
     if (v && !is_allowed(name))
@@ -353,7 +352,9 @@ int ip_validate(const Invocation& inv, const HttpClient& c, std::ostream& out) {
 struct Verb {
   size_t command_words;
   size_t positional;
-  std::initializer_list<const char*> options;
+  // A vector, not an initializer_list: the table is static and a braced list's backing array
+  // would die with the expression that built it.
+  std::vector<std::string_view> options;
   const char* synopsis;
   std::function<int(const Invocation&, const HttpClient&, std::ostream&)> run;
 };
