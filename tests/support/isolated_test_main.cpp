@@ -1,7 +1,7 @@
-// main() of the test binaries that touch the kernel (kernel_tests, api_tests): moves the whole
-// process into a fresh network namespace (and a private mount namespace with that namespace's
-// /sys and its own bpffs) before any test runs, so neither the tests nor the daemons they start
-// can reach the root namespace's links, addresses, routes, firewall or BPF pins.
+// main() of the test binaries that touch the kernel (kernel_tests, api_tests): moves the process
+// into a private mount namespace and every test into a fresh network namespace (with that
+// namespace's /sys and its own bpffs), so neither the tests nor the daemons they start can reach
+// the root namespace's links, addresses, routes, firewall or BPF pins, nor each other's.
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -23,19 +23,16 @@ bool only_listing(int argc, char** argv) {
   return false;
 }
 
-bool isolate() {
-  if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) {
-    std::fprintf(stderr, "isolated test main: unshare(CLONE_NEWNET|CLONE_NEWNS): %s (needs root)\n",
+// A fresh network namespace for the calling thread, with a /sys that shows its links and a
+// bpffs of its own on /sys/fs/bpf. Needs the private mount namespace made by isolate().
+bool fresh_network_namespace() {
+  if (::unshare(CLONE_NEWNET) != 0) {
+    std::fprintf(stderr, "isolated test main: unshare(CLONE_NEWNET): %s (needs root)\n",
                  std::strerror(errno));
     return false;
   }
-  // Keep our mounts from propagating back to the host's mount namespace.
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    std::fprintf(stderr, "isolated test main: make / private: %s\n", std::strerror(errno));
-    return false;
-  }
   // A sysfs mounted from inside the new namespace shows its links under /sys/class/net. bpffs
-  // goes on top so BPF suites pin into a tree private to this process.
+  // goes on top so BPF suites pin into a tree private to this namespace.
   if (::umount2("/sys", MNT_DETACH) != 0 ||
       ::mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     std::fprintf(stderr, "isolated test main: remount /sys: %s\n", std::strerror(errno));
@@ -48,12 +45,40 @@ bool isolate() {
   return true;
 }
 
+bool isolate() {
+  if (::unshare(CLONE_NEWNS) != 0) {
+    std::fprintf(stderr, "isolated test main: unshare(CLONE_NEWNS): %s (needs root)\n",
+                 std::strerror(errno));
+    return false;
+  }
+  // Keep our mounts from propagating back to the host's mount namespace.
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    std::fprintf(stderr, "isolated test main: make / private: %s\n", std::strerror(errno));
+    return false;
+  }
+  return fresh_network_namespace();
+}
+
+// Every test starts in a namespace of its own, as it does when ctest runs one test per process:
+// devices and pins a test's daemons leave behind (a hub recovers vxkr devices and adopts pins
+// on start) never reach the next test when the whole binary runs at once.
+class FreshNamespacePerTest : public testing::EmptyTestEventListener {
+  void OnTestStart(const testing::TestInfo& test) override {
+    if (!fresh_network_namespace())
+      std::fprintf(stderr, "isolated test main: %s.%s shares the previous test's namespace\n",
+                   test.test_suite_name(), test.name());
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // gtest_discover_tests lists tests at build time, possibly without root: no namespaces then.
   bool listing = only_listing(argc, argv);
   testing::InitGoogleTest(&argc, argv);
-  if (!listing && !isolate()) return 1;
+  if (!listing) {
+    if (!isolate()) return 1;
+    testing::UnitTest::GetInstance()->listeners().Append(new FreshNamespacePerTest);
+  }
   return RUN_ALL_TESTS();
 }
