@@ -168,4 +168,30 @@ void HostApi::release_container(const std::string& container_id, const std::stri
        std::nullopt);
 }
 
+json HostApi::l2_networks_of(const std::string& runner) const {
+  return call("GET", http::with_query("/api/networks", {{"runner", runner}}), std::nullopt);
+}
+
+json HostApi::l2_allocate(const std::string& network, const std::string& runner,
+                          const std::string& container_id) const {
+  return call("POST",
+              http::with_query("/api/networks/" + http::percent_encode(network) + "/ip/allocate",
+                               {{"runner", runner}, {"container_id", container_id}}),
+              std::nullopt);
+}
+
+void HostApi::l2_release(const std::string& network, const std::string& container_id) const {
+  call("POST",
+       http::with_query("/api/networks/" + http::percent_encode(network) + "/ip/release",
+                        {{"container_id", container_id}}),
+       std::nullopt);
+}
+
+json HostApi::l2_block(const std::string& network, const std::string& runner) const {
+  return call("POST",
+              http::with_query("/api/networks/" + http::percent_encode(network) + "/ip/block",
+                               {{"runner", runner}}),
+              std::nullopt);
+}
+
 }  // namespace kohaku::runner

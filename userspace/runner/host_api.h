@@ -75,6 +75,17 @@ class HostApi {
   // POST /api/overlay/ip/release?container_id=&runner=
   void release_container(const std::string& container_id, const std::string& runner) const;
 
+  // Named L2 networks (docs/l2-networks.md).
+  // GET /api/networks?runner=: the views of the networks `runner` belongs to, with the revision.
+  nlohmann::json l2_networks_of(const std::string& runner) const;
+  // POST /api/networks/{name}/ip/allocate?runner=&container_id=
+  nlohmann::json l2_allocate(const std::string& network, const std::string& runner,
+                             const std::string& container_id) const;
+  // POST /api/networks/{name}/ip/release?container_id=
+  void l2_release(const std::string& network, const std::string& container_id) const;
+  // POST /api/networks/{name}/ip/block?runner=: the runner's Docker address block.
+  nlohmann::json l2_block(const std::string& network, const std::string& runner) const;
+
  private:
   nlohmann::json call(std::string_view method, const std::string& target,
                       const std::optional<nlohmann::json>& body) const;

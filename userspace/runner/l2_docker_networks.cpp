@@ -1,10 +1,9 @@
 #include "runner/l2_docker_networks.h"
 
-#include "common/http_client.h"
-#include "common/http_router.h"
 #include "common/log.h"
 #include "common/netlink/link.h"
 #include "runner/docker_network_reconcile.h"
+#include "runner/host_api.h"
 
 namespace kohaku::runner {
 
@@ -127,16 +126,8 @@ Ipv4Cidr L2DockerNetworks::block_for(const L2NetworkView& view) {
     return cached->second.block;
   json answer;
   try {
-    http::ClientOptions options;
-    options.timeout = std::chrono::seconds(5);
-    options.bearer_token = config_.overlay_api_token;
-    http::HttpClient client(config_.host_url(), options);
-    auto r = client.post("/api/networks/" + http::percent_encode(view.name) + "/ip/block?" +
-                         http::build_query({{"runner", hostname_}}));
-    if (!r.ok())
-      throw std::runtime_error("the host refused an address block (HTTP " +
-                               std::to_string(r.status) + "): " + r.error_message());
-    answer = r.json();
+    answer = HostApi(config_.host_url(), config_.overlay_api_token, std::chrono::seconds(5))
+                 .l2_block(view.name, hostname_);
   } catch (const std::exception& e) {
     // A block we already have stays valid while the host cannot be asked.
     if (cached != blocks_.end() && cached->second.subnet == view.subnet)

@@ -5,14 +5,13 @@
 #include <chrono>
 
 #include "common/api_error.h"
-#include "common/http_client.h"
-#include "common/http_router.h"
 #include "common/log.h"
 #include "common/netlink/address.h"
 #include "common/netlink/bridge_link.h"
 #include "common/netlink/fdb.h"
 #include "common/netlink/link.h"
 #include "common/netlink/vxlan_link.h"
+#include "runner/host_api.h"
 #include "runner/host_link.h"
 
 namespace kohaku::runner {
@@ -294,14 +293,7 @@ void L2NetworkAgent::poll_once() {
 void L2NetworkAgent::poll_host() {
   json answer;
   try {
-    http::ClientOptions options;
-    options.timeout = std::chrono::seconds(5);
-    options.bearer_token = config_.overlay_api_token;
-    http::HttpClient client(config_.host_url(), options);
-    auto r = client.get("/api/networks?" + http::build_query({{"runner", hostname_}}));
-    if (!r.ok())
-      throw std::runtime_error("HTTP " + std::to_string(r.status) + ": " + r.error_message());
-    answer = r.json();
+    answer = host(std::chrono::seconds(5)).l2_networks_of(hostname_);
   } catch (const std::exception& e) {
     std::lock_guard lock(mu_);
     if (last_poll_error_.empty()) log::warn(kLog, std::string("cannot poll networks: ") + e.what());
@@ -413,37 +405,32 @@ AttachNetwork L2NetworkAgent::attach_network(const std::string& name) {
   return n;
 }
 
+HostApi L2NetworkAgent::host(std::chrono::milliseconds timeout) const {
+  return HostApi(config_.host_url(), config_.overlay_api_token, timeout);
+}
+
 Ipv4Addr L2NetworkAgent::allocate(const std::string& name, const std::string& workload_id) {
-  http::ClientOptions options;
-  options.bearer_token = config_.overlay_api_token;
-  http::HttpClient client(config_.host_url(), options);
-  http::ClientResponse r;
+  json answer;
   try {
-    r = client.post("/api/networks/" + http::percent_encode(name) + "/ip/allocate?" +
-                    http::build_query({{"runner", hostname_}, {"container_id", workload_id}}));
-  } catch (const std::exception& e) {
-    throw ApiError(503, std::string("host unreachable: ") + e.what());
+    answer = host(std::chrono::seconds(10)).l2_allocate(name, hostname_, workload_id);
+  } catch (const HostApiError& e) {
+    if (e.status() == 0) throw ApiError(503, std::string("host unreachable: ") + e.what());
+    throw ApiError(e.status() == 409 ? 409 : 502,
+                   "host refused an address on network '" + name + "': " + e.what());
   }
-  if (!r.ok())
-    throw ApiError(r.status == 409 ? 409 : 502,
-                   "host refused an address on network '" + name + "': " + r.error_message());
-  auto ip = Ipv4Addr::try_parse(r.json().value("ip", ""));
+  auto ip = Ipv4Addr::try_parse(answer.value("ip", ""));
   if (!ip) throw ApiError(502, "host answered no address for network '" + name + "'");
   return *ip;
 }
 
 bool L2NetworkAgent::release(const std::string& name, const std::string& workload_id) {
-  http::ClientOptions options;
-  options.bearer_token = config_.overlay_api_token;
   try {
-    http::HttpClient client(config_.host_url(), options);
-    auto r = client.post("/api/networks/" + http::percent_encode(name) + "/ip/release?" +
-                         http::build_query({{"container_id", workload_id}}));
-    if (r.ok() || (r.status >= 400 && r.status < 500)) return true;  // 404: nothing held
+    host(std::chrono::seconds(10)).l2_release(name, workload_id);
+    return true;
+  } catch (const HostApiError& e) {
+    if (e.status() >= 400 && e.status() < 500) return true;  // 404: nothing held
     log::warn(kLog, "host did not free the address of " + workload_id + " on '" + name +
-                        "': " + r.error_message() + " (will retry)");
-  } catch (const std::exception& e) {
-    log::warn(kLog, "host unreachable freeing " + workload_id + ": " + e.what() + " (will retry)");
+                        "': " + e.what() + " (will retry)");
   }
   return false;
 }

@@ -9,6 +9,7 @@
 // overwrites a newer one (a poll answered just before a push arrives is ignored).
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -23,6 +24,7 @@
 
 #include "common/ipv4.h"
 #include "runner/bpf/l2_gateway_guard.h"
+#include "runner/host_api.h"
 #include "runner/runner_config.h"
 #include "runner/workload_manager.h"
 
@@ -97,6 +99,7 @@ class L2NetworkAgent : public NamedNetworks {
   void sync_guard_locked();
   bool newer_locked(const std::string& name, uint64_t revision) const;
   std::optional<Ipv4Addr> physical() const;
+  HostApi host(std::chrono::milliseconds timeout) const;
   void notify_listeners();  // without mu_ held
   nlohmann::json put_view(const std::string& name, const nlohmann::json& body);
   nlohmann::json remove_view(const std::string& name, std::optional<uint64_t> revision);
