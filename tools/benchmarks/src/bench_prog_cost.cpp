@@ -27,6 +27,7 @@
 
 #include "host/bpf/host_datapath.h"
 #include "packet.h"
+#include "runner/bpf/l2_gateway_guard.h"
 #include "runner/bpf/runner_datapath.h"
 
 namespace {
@@ -127,6 +128,13 @@ int run(uint32_t repeat, int rounds) {
   nat.overlay = Ipv4Cidr::parse("10.0.0.0/8");
   nat.uplink = Ipv4Addr::parse("192.168.50.2");
   runner->configure(nat);
+  // A named L2 network with outbound NAT: its sources take the LPM lookup in runner_nets.
+  runner->set_named_networks({{Ipv4Cidr::parse("172.20.0.0/24"), 13091, true}});
+  // The gateway guard of that network's vxlan device, keyed by the test run's device (lo).
+  auto guard = kohaku::runner::L2GatewayGuard::open("");
+  kohaku::runner::L2Gateway gateway{Ipv4Addr::parse("172.20.0.1"), {}};
+  gateway.mac.bytes = {0x0a, 0x6b, 172, 20, 0, 1};
+  guard->sync({{1, gateway}});  // also attaches to lo: of this private namespace (above)
 
   const Mac tun1_mac{0x02, 0, 0, 0, 0x01, 0xfe}, runner1_mac{0x02, 0, 0, 0, 0x01, 0x01};
   const uint32_t w1 = ip("10.1.0.5"), w2 = ip("10.2.0.5"), uplink = ip("192.168.50.2"),
@@ -171,6 +179,16 @@ int run(uint32_t repeat, int rounds) {
   Bytes tcp_data = tcp_frame(w1, server, 40000, 443, kAck | kPsh);
   Bytes tcp_reply = tcp_frame(server, uplink, 443, tcp_nat_port, kAck | kPsh);
   Bytes reply_into_overlay = back.out;  // server -> workload, as the bridge egress sees it
+  const uint32_t named = ip("172.20.0.5");
+  Bytes named_out =
+      eth(kMacA, kMacB, ipv4(named, server, kProtoUdp, udp(named, server, 50001, 53, payload)));
+  if (test_run(runner->nat_egress_fd(), named_out, 1, 0, 1).verdict != TC_ACT_OK)
+    throw std::runtime_error("priming: named network UDP not masqueraded");
+  const Mac broadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, zero{};
+  Bytes arp_for_workload =
+      eth(broadcast, kMacA, arp(kArpRequest, kMacA, named, zero, ip("172.20.0.6")), kEthArp);
+  Bytes arp_for_gateway =
+      eth(broadcast, kMacA, arp(kArpRequest, kMacA, named, zero, ip("172.20.0.1")), kEthArp);
 
   std::vector<Case> cases = {
       {"host_forward", "udp64_runner1_to_runner2", host.program_fd(),
@@ -186,6 +204,8 @@ int run(uint32_t repeat, int rounds) {
        TC_ACT_OK, src_is(uplink)},
       {"runner_nat_egress", "udp64_masquerade", runner->nat_egress_fd(), udp_out, 1, 0, TC_ACT_OK,
        src_is(uplink)},
+      {"runner_nat_egress", "udp64_named_network_masquerade", runner->nat_egress_fd(), named_out, 1,
+       0, TC_ACT_OK, src_is(uplink)},
       {"runner_nat_egress", "udp64_overlay_internal_untouched", runner->nat_egress_fd(),
        eth(kMacA, kMacB, ipv4(w1, w2, kProtoUdp, udp(w1, w2, 50000, 53, payload))), 1, 0, TC_ACT_OK,
        src_is(w1)},
@@ -208,6 +228,10 @@ int run(uint32_t repeat, int rounds) {
       {"runner_forward_filter", "udp64_overlay_to_overlay", runner->forward_filter_fd(),
        eth(kMacA, kMacB, ipv4(w2, w1b, kProtoUdp, udp(w2, w1b, 5000, 53, payload))), 1, 7,
        TC_ACT_OK, no_check},
+      {"l2_gateway_guard", "arp_request_for_workload_crosses", guard->program_fd(),
+       arp_for_workload, 1, 0, TC_ACT_OK, no_check},
+      {"l2_gateway_guard", "arp_request_for_gateway_kept_local", guard->program_fd(),
+       arp_for_gateway, 1, 0, TC_ACT_SHOT, no_check},
   };
 
   int failures = 0;
