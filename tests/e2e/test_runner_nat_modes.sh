@@ -3,7 +3,7 @@
 # accepts and nat MASQUERADE in the runner's namespace, added once); restarting into "bpf"
 # removes them and attaches the TC programs; back to "kernel" detaches and unpins; disabling the
 # overlay removes everything; a BPF datapath that cannot be loaded falls back to "kernel" with
-# one warning. The workload reaches the outside (seeing r1's uplink address) in every mode.
+# one warning. A deny rule added on "bpf" comes back from STATE_DIR after the pins were removed. The workload reaches the outside (seeing r1's uplink address) in every mode.
 source "$(dirname "$0")/lib/cluster.sh"
 
 OUTSIDE=192.0.2.1
@@ -78,6 +78,16 @@ has_filters || fail "bpf mode did not attach the NAT programs"
 [[ -e $PIN_ROOT/runner/runner_ct ]] || fail "bpf mode did not pin the conntrack"
 reaches_outside bpf
 (($(status | jq .datapath.counters.egress_translated) > 0)) || fail "bpf mode did not translate"
+# A deny rule: kept in STATE_DIR as well as in the pinned map (which a switch to the kernel
+# datapath, or a reboot, removes). A connection to the port it names is dropped, not refused.
+deny='{"destination": "192.0.2.1", "protocol": "tcp", "port": 7101}'
+in_ns r1 curl -fsS -X POST -d "$deny" http://127.0.0.1:8001/api/policy/deny | jq -e .added >/dev/null ||
+  fail "adding a deny rule"
+jq -e '.rules == [{"source": "any", "destination": "192.0.2.1/32", "protocol": "tcp", "port": 7101}]' \
+  "$CLUSTER_DIR/r1-state/deny-rules.json" >/dev/null || fail "deny rule not stored: $(cat "$CLUSTER_DIR/r1-state/deny-rules.json")"
+deny_hits() { status | jq -e '.datapath.deny_rules[0].hits >= 1' >/dev/null; }
+in_ns a timeout 3 socat -T 1 - "TCP:$OUTSIDE:7101,connect-timeout=1" </dev/null 2>/dev/null || true
+deny_hits || fail "the deny rule did not drop: $(status | jq -c .datapath.deny_rules)"
 
 # --- bpf -> kernel: filters detached from every device, pins removed, rules back.
 restart_r1 --set OVERLAY_DATAPATH=kernel
@@ -95,6 +105,10 @@ wait_for 10 "kernel rules removed when disabled" no_rules
 restart_r1
 wait_for 20 "r1 overlay ready" runner_overlay_ready r1
 wait_for 10 "bpf" datapath_is bpf/bpf
+# The pins went with the switch to kernel: the rule came back from STATE_DIR, hits from zero.
+status | jq -e '[.datapath.deny_rules[] | {destination, protocol, port, hits}] ==
+  [{"destination": "192.0.2.1/32", "protocol": "tcp", "port": 7101, "hits": 0}]' >/dev/null ||
+  fail "deny rule not restored: $(status | jq -c .datapath.deny_rules)"
 restart_r1 --set OVERLAY_ENABLED=False
 # The API may answer a moment before the control loop's clean-up has run.
 wait_for 10 "NAT programs detached when disabled" eval '! has_filters'

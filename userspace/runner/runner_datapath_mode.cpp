@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <stdexcept>
 
 #include "common/api_error.h"
 #include "common/log.h"
 #include "common/netlink/link.h"
 #include "runner/bpf/runner_datapath.h"
+#include "runner/deny_rule_json.h"
 #include "runner/overlay_setup.h"
 
 namespace kohaku::runner {
@@ -42,28 +44,11 @@ bool ensure_attached(int ifindex, TcDirection direction, int prog_fd) {
   return true;
 }
 
-std::string protocol_name(uint8_t p) {
-  switch (p) {
-    case 0:
-      return "any";
-    case 1:
-      return "icmp";
-    case 6:
-      return "tcp";
-    case 17:
-      return "udp";
-  }
-  return std::to_string(p);
-}
-
 json rule_json(const DenyRuleStatus& r) {
-  auto cidr = [](const Ipv4Cidr& c) { return c.prefix == 0 ? std::string("any") : c.to_string(); };
-  return json{{"source", cidr(r.rule.source)},
-              {"destination", cidr(r.rule.destination)},
-              {"protocol", protocol_name(r.rule.protocol)},
-              {"port", r.rule.port},
-              {"hits", r.hits},
-              {"rule", r.rule.to_string()}};
+  json j = deny_rule_to_json(r.rule);
+  j["hits"] = r.hits;
+  j["rule"] = r.rule.to_string();
+  return j;
 }
 
 }  // namespace
@@ -81,7 +66,10 @@ NatConfig nat_config_for(const RunnerConfig& config, const Ipv4Cidr& overlay, Ip
 }
 
 RunnerDatapathMode::RunnerDatapathMode(const RunnerConfig& config, std::string iptables)
-    : config_(config), requested_(config.overlay_datapath), iptables_(std::move(iptables)) {}
+    : config_(config),
+      requested_(config.overlay_datapath),
+      rule_store_(std::filesystem::path(config.state_dir) / "deny-rules.json"),
+      iptables_(std::move(iptables)) {}
 
 RunnerDatapathMode::~RunnerDatapathMode() = default;
 
@@ -104,6 +92,7 @@ bool RunnerDatapathMode::try_load_bpf() {
                              ? "; adopted the previous daemon's conntrack table (" +
                                    std::to_string(bpf_->table_usage().entries) + " entries)"
                              : std::string()));
+    restore_deny_rules();
     return true;
   } catch (const std::exception& e) {
     bpf_.reset();
@@ -325,17 +314,59 @@ RunnerDatapath& RunnerDatapathMode::bpf_for_rules() const {
   return *bpf_;
 }
 
+void RunnerDatapathMode::restore_deny_rules() {
+  // Never fatal: the datapath works without the operator's rules, and the error says why.
+  try {
+    auto stored = rule_store_.load();
+    std::vector<DenyRule> in_map;
+    for (const auto& r : bpf_->deny_rules()) in_map.push_back(r.rule);
+    if (!stored) {
+      // First start with a rules file (or an older runner's pins): the map is what we have.
+      rule_store_.save(in_map);
+      return;
+    }
+    size_t added = 0, removed = 0;
+    for (const auto& r : *stored) added += bpf_->add_deny_rule(r) ? 1 : 0;
+    for (const auto& r : in_map)
+      if (std::find(stored->begin(), stored->end(), r) == stored->end())
+        removed += bpf_->remove_deny_rule(r) ? 1 : 0;
+    if (added || removed)
+      log::info(kLog, "deny rules from " + rule_store_.file().string() + ": " +
+                          std::to_string(added) + " restored, " + std::to_string(removed) +
+                          " not stored removed (" + std::to_string(stored->size()) + " in all)");
+  } catch (const std::exception& e) {
+    note_error(std::string("cannot restore deny rules: ") + e.what());
+  }
+}
+
+void RunnerDatapathMode::persist_deny_rules(const std::function<void()>& undo) {
+  std::vector<DenyRule> rules;
+  for (const auto& r : bpf_->deny_rules()) rules.push_back(r.rule);
+  try {
+    rule_store_.save(rules);
+  } catch (const std::exception& e) {
+    undo();  // a rule that would vanish at the next reboot is not answered as added
+    throw ApiError(500, std::string("cannot store the deny rules: ") + e.what());
+  }
+}
+
 bool RunnerDatapathMode::add_deny_rule(const DenyRule& rule) {
   std::lock_guard lock(mu_);
   bool added = bpf_for_rules().add_deny_rule(rule);
-  if (added) log::info(kLog, "deny rule added: " + rule.to_string());
+  if (added) {
+    persist_deny_rules([&] { bpf_->remove_deny_rule(rule); });
+    log::info(kLog, "deny rule added: " + rule.to_string());
+  }
   return added;
 }
 
 bool RunnerDatapathMode::remove_deny_rule(const DenyRule& rule) {
   std::lock_guard lock(mu_);
   bool removed = bpf_for_rules().remove_deny_rule(rule);
-  if (removed) log::info(kLog, "deny rule removed: " + rule.to_string());
+  if (removed) {
+    persist_deny_rules([&] { bpf_->add_deny_rule(rule); });
+    log::info(kLog, "deny rule removed: " + rule.to_string());
+  }
   return removed;
 }
 

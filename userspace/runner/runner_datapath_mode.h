@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,7 @@
 #include "common/ipv4.h"
 #include "runner/bpf/deny_rule.h"
 #include "runner/bpf/nat_config.h"
+#include "runner/deny_rule_store.h"
 #include "runner/l2_network_agent.h"
 #include "runner/masquerade_iptables.h"
 #include "runner/runner_config.h"
@@ -77,6 +79,10 @@ class RunnerDatapathMode {
 
  private:
   bool try_load_bpf();  // under mu_
+  // Makes the loaded map hold the stored rules (or stores the map's, the first time). Under mu_.
+  void restore_deny_rules();
+  // After a change in the map: store the map's rules; on failure undo the change and throw.
+  void persist_deny_rules(const std::function<void()>& undo);
   void apply_bpf(const Ipv4Cidr& overlay, Ipv4Addr host, std::optional<Ipv4Addr> physical);
   void apply_kernel(const Ipv4Cidr& overlay);
   void apply_named_bpf();  // runner_nets and the filters on the named networks' bridges
@@ -92,6 +98,7 @@ class RunnerDatapathMode {
   const Datapath requested_;
 
   mutable std::mutex mu_;
+  const DenyRuleStore rule_store_;       // STATE_DIR/deny-rules.json
   mutable MasqueradeIptables iptables_;  // rules() spawns iptables, no state of its own
   std::optional<Datapath> active_;       // chosen when the overlay first comes up
   std::string reason_;                   // why active differs from requested
