@@ -20,8 +20,8 @@
 #include <memory>
 #include <sstream>
 
-#include "common/bpf/tc_filter.h"
 #include "common/bpf/bpffs.h"
+#include "common/bpf/tc_filter.h"
 #include "host/bpf/host_datapath.h"
 #include "host/bpf/map_layout.h"
 #include "host/bpf/unique_fd.h"

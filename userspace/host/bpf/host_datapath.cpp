@@ -15,9 +15,9 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "common/bpf/bpffs.h"
 #include "common/bpf/tc_filter.h"
 #include "common/log.h"
-#include "common/bpf/bpffs.h"
 #include "host/bpf/map_layout.h"
 #include "host/bpf/unique_fd.h"
 #include "host_forward.skel.h"
