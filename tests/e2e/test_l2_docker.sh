@@ -71,18 +71,19 @@ in_block "$ip1" "$block1" || fail "c1's $ip1 is outside r1's block $block1"
 in_block "$ip2" "$block2" || fail "c2's $ip2 is outside r2's block $block2"
 wait_for 15 "c1 reaches c2 across runners" dk r1 exec c1 ping -c 1 -W 1 "$ip2"
 wait_for 10 "c2 reaches c1" dk r2 exec c2 ping -c 1 -W 1 "$ip1"
+# The operator's view through the host: the network with its Docker side, the container in it.
+out=$(ctl hub node overlay r1)
+grep -Eq "^train +172\.20\.0\.0/24 +yes +kbr-train +attached +kohaku-train +${block1//./\\.} +ok *$" <<<"$out" &&
+  grep -Eq "^c1 +[0-9a-f]+ +${ip1//./\\.} +docker \(train\)" <<<"$out" || fail "kohakuctl node overlay r1: $out"
 # A namespace workload on the same network (address from the host's pool, outside both blocks)
 # and the Docker containers reach each other.
-new_ns w1
-w=$(in_ns r1 curl -fsS -m 10 -X POST -H 'Content-Type: application/json' \
-  -d "{\"netns\": \"$(ns_path w1)\", \"name\": \"w1\", \"network\": \"train\"}" \
-  http://127.0.0.1:8001/api/workloads) || fail "attaching w1 to train on r1"
-wip=$(jq -r .ip <<<"$w")
+wip=$(l2_workload_up r1 w1 train)
 in_block "$wip" "$block1" && fail "host allocated $wip inside r1's block"
 in_block "$wip" "$block2" && fail "host allocated $wip inside r2's block"
 wait_for 10 "c2 (Docker, r2) reaches w1 (workload, r1)" dk r2 exec c2 ping -c 1 -W 1 "$wip"
 can_ping w1 "$ip1" || fail "w1 cannot reach c1 on its own runner"
-in_ns r1 curl -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$(jq -r .id <<<"$w")" >/dev/null ||
+id1=$(in_ns r1 curl -fsS http://127.0.0.1:8001/api/workloads | jq -r '.workloads[] | select(.name=="w1") | .id')
+in_ns r1 curl -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$id1" >/dev/null ||
   fail "detach w1"
 
 # r2 leaves: not refused for the block; its Docker network goes (c2 disconnected, still running).

@@ -81,6 +81,11 @@ in_ns r1 tc filter show dev kbr-routed egress | grep -q runner_forward_ || fail 
 status r1 | jq -e '.datapath.named_networks | map(select(.name == "routed"))[0] |
   .outbound_nat == false and .subnet == "172.21.0.0/24" and .bridge == "kbr-routed"' >/dev/null ||
   fail "r1 status: $(status r1 | jq -c .datapath.named_networks)"
+# The operator's view of the same through the host: one line per network (no Docker here).
+out=$(ctl hub node overlay r1)
+grep -Eq "^natnet +172\.20\.0\.0/24 +yes +kbr-natnet +attached +- +- +no Docker engine *$" <<<"$out" &&
+  grep -Eq "^routed +172\.21\.0\.0/24 +no +kbr-routed +attached " <<<"$out" ||
+  fail "kohakuctl node overlay r1: $out"
 # The map's ids are the networks' VNIs: djb2 gives natnet 12463, routed 15384.
 [[ $(nets_ids) == "[12463,15384]" ]] || fail "runner_nets ids: $(nets_ids)"
 

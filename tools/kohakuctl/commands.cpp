@@ -77,6 +77,33 @@ std::string nonzero_reasons(const json& reasons) {
 }
 
 // Per-runner BPF fast path counters, booked on the runner the packets came from.
+// The named L2 networks a runner applies: the datapath's view (NAT, forward filter on the
+// bridge) joined with its Docker network for the same name.
+void print_named_networks(std::ostream& out, const json& datapath, const json& docker) {
+  if (!datapath.is_array() || datapath.empty()) return;
+  Table t({"Named network", "Subnet", "Outbound NAT", "Bridge", "Forward filter", "Docker network",
+           "Docker block", "Docker state"});
+  for (const auto& n : datapath) {
+    std::string filter = "n/a (kernel datapath)";
+    if (n.contains("filter_attached"))
+      filter = n.value("filter_attached", false) ? "attached" : "missing";
+    if (!n.value("bridge_exists", true)) filter = "no bridge";
+    json d = json::object();
+    for (const auto& candidate : docker)
+      if (field(candidate, "network") == field(n, "name")) d = candidate;
+    // Without an engine there is no Docker network to speak of.
+    if (!d.empty() && field(d, "state") == "no-docker") d = json{{"state", "no Docker engine"}};
+    std::string state = d.empty() ? "-" : field(d, "state");
+    if (!d.empty() && d.value("error", json()).is_string())
+      state += ": " + d["error"].get<std::string>();
+    t.add_row({field(n, "name"), field(n, "subnet"), n.value("outbound_nat", true) ? "yes" : "no",
+               field(n, "bridge"), filter, d.value("docker_network", std::string("-")),
+               d.value("block", json()).is_string() ? field(d, "block") : "-", state});
+  }
+  out << "\n";
+  t.print(out);
+}
+
 void print_datapath_counters(std::ostream& out, const json& dp) {
   if (dp.value("active", "") != "bpf") return;
   Table t({"Runner", "ID", "Device", "Forwarded", "Fwd bytes", "Passed", "Dropped", "Pass reasons",
@@ -187,10 +214,16 @@ int node_overlay_runner(const Invocation& inv, const HttpClient& c, std::ostream
   const json& docker = r.contains("docker") ? r["docker"] : json::object();
   for (const auto& ctr : docker.value("containers", json::array()))
     t.add_row({field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"), "docker"});
+  const json docker_named = docker.value("named_networks", json::array());
+  for (const auto& n : docker_named)
+    for (const auto& ctr : n.value("containers", json::array()))
+      t.add_row({field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"),
+                 "docker (" + field(n, "network") + ")"});
   if (t.empty())
     out << "No containers or workloads attached\n";
   else
     t.print(out);
+  print_named_networks(out, dp.value("named_networks", json::array()), docker_named);
   if (dp.contains("reason")) out << "\nDatapath fallback: " << field(dp, "reason") << "\n";
   if (dp.contains("counters") && dp["counters"].is_object()) {
     // Non-zero counters only: the full set is in --json.
