@@ -170,6 +170,9 @@ void L2NetworkAgent::apply_locked(const L2NetworkView& v, bool force) {
   s.port = v.port;
   s.mtu = v.mtu;
   nl::ensure_vxlan(s);
+  // The guard goes on before the device joins the bridge and gets its flood entries: the
+  // bridge's first IPv6 neighbour discovery (sourced by the shared MAC) must not reach a peer.
+  sync_guard_locked(&v);
   nl::ensure_bridge_port(bridge, vxlan);
   std::set<Ipv4Addr> peers = v.peers;
   peers.erase(*local);
@@ -180,7 +183,6 @@ void L2NetworkAgent::apply_locked(const L2NetworkView& v, bool force) {
                         std::to_string(peers.size()) + " peer(s)");
   applied_[v.name] = v;
   errors_.erase(v.name);
-  sync_guard_locked();
 }
 
 void L2NetworkAgent::drop_locked(const std::string& name) {
@@ -195,9 +197,9 @@ void L2NetworkAgent::drop_locked(const std::string& name) {
   sync_guard_locked();
 }
 
-void L2NetworkAgent::sync_guard_locked() {
+void L2NetworkAgent::sync_guard_locked(const L2NetworkView* pending) {
   if (config_.overlay_datapath == Datapath::kKernel) return;
-  if (!guard_ && applied_.empty()) return;  // loaded with the first network, not before
+  if (!guard_ && applied_.empty() && !pending) return;  // loaded with the first network
   std::string error;
   try {
     if (!guard_) {
@@ -205,9 +207,12 @@ void L2NetworkAgent::sync_guard_locked() {
       log::info(kLog, "gateway guard loaded, pinned in " + guard_->pin_dir());
     }
     std::map<int, L2Gateway> wanted;
-    for (const auto& [name, v] : applied_)
+    auto want = [&](const L2NetworkView& v) {
       if (auto link = nl::find_link(l2_vxlan_name(v.vni)))
         wanted[link->ifindex] = {v.gateway, nl::MacAddr::stable_for(v.gateway)};
+    };
+    for (const auto& [name, v] : applied_) want(v);
+    if (pending) want(*pending);
     guard_->sync(wanted);
   } catch (const std::exception& e) {
     error = std::string("gateway guard: ") + e.what();

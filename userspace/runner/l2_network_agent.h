@@ -96,7 +96,8 @@ class L2NetworkAgent : public NamedNetworks {
   // The gateway guard on every applied network's vxlan device (bpf/l2_gateway_guard.bpf.c);
   // loaded on first use unless the runner runs the kernel datapath. Never throws: a failure is
   // logged once and shown in status(); the networks work without it (with flooding noise).
-  void sync_guard_locked();
+  // `pending`: a network being applied, not in applied_ yet, whose device is guarded already.
+  void sync_guard_locked(const L2NetworkView* pending = nullptr);
   bool newer_locked(const std::string& name, uint64_t revision) const;
   std::optional<Ipv4Addr> physical() const;
   HostApi host(std::chrono::milliseconds timeout) const;
