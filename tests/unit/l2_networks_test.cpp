@@ -7,20 +7,15 @@
 #include <filesystem>
 #include <thread>
 
+#include "support/temp_dir.h"
+
 namespace kohaku {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kohaku-l2-XXXXXX").string();
-    path = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using test_support::TempDir;
 
 int status_of(const std::function<void()>& f) {
   try {
@@ -52,7 +47,7 @@ class L2NetworksTest : public ::testing::Test {
 
   std::unique_ptr<L2NetworkRegistry> open() {
     L2NetworkRegistry::Options o;
-    o.state_dir = dir_.path;
+    o.state_dir = dir_.path();
     o.hub_vni_first = 101;
     o.hub_vni_last = 163;
     o.overlay_network = Ipv4Cidr::parse("10.128.0.0/12");
@@ -396,7 +391,7 @@ TEST_F(L2NetworksTest, BlocksSurviveRestartAndOldStateLoads) {
   // A state directory written before blocks existed (no "blocks" anywhere) still loads.
   TempDir old;
   {
-    StateStore store(old.path / "l2-networks");
+    StateStore store(old.path() / "l2-networks");
     json net = {{"name", "o"},
                 {"subnet", "10.210.0.0/24"},
                 {"gateway", "10.210.0.1"},
@@ -422,7 +417,7 @@ TEST_F(L2NetworksTest, BlocksSurviveRestartAndOldStateLoads) {
                   {"cursor", 3}});
   }
   L2NetworkRegistry::Options o;
-  o.state_dir = old.path;
+  o.state_dir = old.path();
   L2NetworkRegistry legacy(
       o, [this](const std::string& n) -> std::optional<L2RunnerInfo> { return runners_.at(n); },
       [this] { return now_.load(); });
