@@ -38,6 +38,9 @@ for r in r1 r2 r3; do
   in_ns "$r" ip -d link show "$vx" | grep -q nolearning && fail "$r: $vx must learn"
   in_ns "$r" ip -d link show "$vx" | grep -q "master kbr-train" || fail "$r: $vx not in kbr-train"
   in_ns "$r" ip -4 addr show kbr-train | grep -q "172.20.0.1/24" || fail "$r: kbr-train lacks 172.20.0.1/24"
+  for dev in kbr-train "$vx"; do
+    [[ $(in_ns "$r" cat "/proc/sys/net/ipv6/conf/$dev/disable_ipv6") == 1 ]] || fail "$r: IPv6 on $dev"
+  done
 done
 # The same spec again is a no-op; another spec under the name is refused.
 out=$(api -X POST -d '{"name": "train", "subnet": "172.20.0.0/24"}' http://127.0.0.1:8000/api/networks)
@@ -80,6 +83,10 @@ guard=$(in_ns r1 curl -fsS http://127.0.0.1:8001/api/l2/networks | jq .gateway_g
 [[ $(jq .enabled <<<"$guard") == true ]] || fail "r1 runs no gateway guard: $guard"
 (($(jq .gateway_arp_kept_local <<<"$guard") >= 1)) || fail "w1's ARP for the gateway crossed: $guard"
 (($(jq .gateway_floods_kept_local <<<"$guard") >= 1)) || fail "r1's own ARP request crossed: $guard"
+# Nor is any member's own vxlan device heard from (no IPv6 on it): r1 learns workloads only.
+vx_mac2=$(in_ns r2 ip -br link show "$vx" | awk '{print $3}')
+in_ns r1 bridge fdb show dev "$vx" | grep -q "^$vx_mac2 dst" &&
+  fail "r1 learned r2's $vx device MAC $vx_mac2: $(in_ns r1 bridge fdb show dev "$vx")"
 for r in r2 r3; do
   in_ns "$r" bridge fdb show dev "$vx" | grep -q "^$gw_mac dst" &&
     fail "$r learned the shared gateway MAC behind a peer: $(in_ns "$r" bridge fdb show dev "$vx")"

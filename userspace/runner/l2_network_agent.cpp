@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "common/api_error.h"
 #include "common/log.h"
@@ -10,6 +11,7 @@
 #include "common/netlink/bridge_link.h"
 #include "common/netlink/fdb.h"
 #include "common/netlink/link.h"
+#include "common/netlink/sysctl.h"
 #include "common/netlink/vxlan_link.h"
 #include "runner/host_api.h"
 #include "runner/host_link.h"
@@ -42,6 +44,19 @@ std::string sha256_hex(const std::string& data) {
     out.push_back(kHex[digest[i] & 15]);
   }
   return out;
+}
+
+// A named network is IPv4: neither its bridge (the gateway) nor the vxlan port needs IPv6, and
+// with it they send neighbour discovery and MLD to every member (the bridge's with the shared
+// gateway MAC). Switched off right after each device appears, before the vxlan device has flood
+// entries, so none of it ever crosses. A kernel without IPv6 has nothing to switch off.
+void quiet_ipv6(const std::string& dev) {
+  const std::string key = "net/ipv6/conf/" + dev + "/disable_ipv6";
+  try {
+    nl::ensure_sysctl(key, "1");
+  } catch (const std::exception&) {
+    if (std::filesystem::exists("/proc/sys/net/ipv6")) throw;
+  }
 }
 
 bool is_l2_bridge_name(const std::string& n) {
@@ -160,6 +175,7 @@ void L2NetworkAgent::apply_locked(const L2NetworkView& v, bool force) {
   // The same gateway address and MAC on every member: a workload's gateway is always local,
   // and the duplicate ARP answers that flood in from other members agree with it.
   nl::ensure_bridge(bridge, v.mtu, true, nl::MacAddr::stable_for(v.gateway));
+  quiet_ipv6(bridge);
   nl::ensure_address(bridge, nl::IfAddr{v.gateway, v.subnet.prefix});
   nl::VxlanSpec s;
   s.name = vxlan;
@@ -170,6 +186,7 @@ void L2NetworkAgent::apply_locked(const L2NetworkView& v, bool force) {
   s.port = v.port;
   s.mtu = v.mtu;
   nl::ensure_vxlan(s);
+  quiet_ipv6(vxlan);
   // The guard goes on before the device joins the bridge and gets its flood entries: the
   // bridge's first IPv6 neighbour discovery (sourced by the shared MAC) must not reach a peer.
   sync_guard_locked(&v);
