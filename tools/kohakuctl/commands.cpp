@@ -104,23 +104,57 @@ void print_named_networks(std::ostream& out, const json& datapath, const json& d
   t.print(out);
 }
 
-void print_datapath_counters(std::ostream& out, const json& dp) {
-  if (dp.value("active", "") != "bpf") return;
-  Table t({"Runner", "ID", "Device", "Forwarded", "Fwd bytes", "Passed", "Dropped", "Pass reasons",
-           "Drop reasons"});
-  for (const auto& c : dp.value("counters", json::array())) {
+// Per-runner counters of one BPF stage, booked on the runner the packets came from.
+void print_stage_counters(std::ostream& out, const json& counters, const std::string& title,
+                          bool with_device) {
+  std::vector<std::string> columns{"Runner", "ID"};
+  if (with_device) columns.push_back("Device");
+  for (const char* c :
+       {"Forwarded", "Fwd bytes", "Passed", "Dropped", "Pass reasons", "Drop reasons"})
+    columns.push_back(c);
+  Table t(columns);
+  for (const auto& c : counters.is_array() ? counters : json::array()) {
     std::string pass = nonzero_reasons(c.value("passed", json::object()));
     std::string drop = nonzero_reasons(c.value("dropped", json::object()));
-    t.add_row({field(c, "runner_name"), field(c, "runner_id"), field(c, "device"),
-               field(c, "forwarded_packets"), field(c, "forwarded_bytes"),
-               field(c, "passed_packets"), field(c, "dropped_packets"), pass.empty() ? "-" : pass,
-               drop.empty() ? "-" : drop});
+    std::vector<std::string> row{
+        c.value("runner_id", 0) == 0 && c.value("runner_name", json()).is_null()
+            ? "(none)"
+            : field(c, "runner_name"),
+        field(c, "runner_id")};
+    if (with_device) row.push_back(field(c, "device"));
+    for (const std::string& v :
+         {field(c, "forwarded_packets"), field(c, "forwarded_bytes"), field(c, "passed_packets"),
+          field(c, "dropped_packets"), pass.empty() ? std::string("-") : pass,
+          drop.empty() ? std::string("-") : drop})
+      row.push_back(v);
+    t.add_row(row);
   }
-  out << "\nBPF fast path counters (by ingress runner)\n";
+  out << "\n" << title << "\n";
   if (t.empty())
     out << "No counters\n";
   else
     t.print(out);
+}
+
+void print_datapath_counters(std::ostream& out, const json& dp) {
+  if (dp.value("active", "") != "bpf") return;
+  if (dp.contains("express") && dp["express"].is_object())
+    print_stage_counters(out, dp["express"].value("counters", json::array()),
+                         "Express stage counters on the uplink (by sending runner; (none): "
+                         "frames of no runner)",
+                         false);
+  print_stage_counters(out, dp.value("counters", json::array()),
+                       "BPF fast path counters on the tunnels (by ingress runner)", true);
+}
+
+// "tc on eth0 (auto: ...)", "off (OVERLAY_EXPRESS = off)".
+std::string express_summary(const json& ex) {
+  std::string s = field(ex, "active");
+  if (ex.value("device", json()).is_string()) s += " on " + field(ex, "device");
+  if (ex.value("program_id", json()).is_number() && s != "off")
+    s += ", program " + field(ex, "program_id");
+  if (ex.value("reason", json()).is_string()) s += " (" + field(ex, "reason") + ")";
+  return s;
 }
 
 int node_overlay(const Invocation& inv, const HttpClient& c, std::ostream& out) {
@@ -148,6 +182,8 @@ int node_overlay(const Invocation& inv, const HttpClient& c, std::ostream& out) 
                                   field(stats, "max_runners")}};
   // Hosts from before the datapath integration do not report one.
   if (!dp.empty()) items.insert(items.begin(), {"Datapath", datapath});
+  if (dp.contains("express") && dp["express"].is_object())
+    items.insert(items.begin() + 1, {"Express stage", express_summary(dp["express"])});
   print_key_values(out, items);
   out << "\n";
   Table t({"Runner", "ID", "Subnet", "Gateway", "Physical IP", "Device", "Active", "Last used"});

@@ -22,9 +22,37 @@ ConfigSchema host_config_schema() {
       .add_string("STATE_DIR", "/var/lib/kohaku")
       .add_string("OVERLAY_API_TOKEN", "", /*nullable=*/true)
       .add_string("OVERLAY_DATAPATH", "bpf")
-      .add_string("BPF_PIN_ROOT", "/sys/fs/bpf/kohaku");
+      .add_string("BPF_PIN_ROOT", "/sys/fs/bpf/kohaku")
+      .add_string("OVERLAY_EXPRESS", "auto");
   return s;
 }
+
+std::string_view express_mode_name(ExpressMode mode) {
+  switch (mode) {
+    case ExpressMode::kAuto:
+      return "auto";
+    case ExpressMode::kTc:
+      return "tc";
+    case ExpressMode::kXdp:
+      return "xdp";
+    case ExpressMode::kOff:
+      return "off";
+  }
+  return "?";
+}
+
+namespace {
+
+ExpressMode check_express_mode(const ConfigFile& file, std::string_view key) {
+  const std::string& v = file.get_string(key);
+  for (ExpressMode m : {ExpressMode::kAuto, ExpressMode::kTc, ExpressMode::kXdp, ExpressMode::kOff})
+    if (v == express_mode_name(m)) return m;
+  file.fail(key,
+            "must be 'auto' (XDP on physical NICs, else TC), 'tc', 'xdp' (native XDP, TC when "
+            "the driver refuses) or 'off' (no express stage: the TC path on the tunnels only)");
+}
+
+}  // namespace
 
 HostConfig host_config_from(const ConfigFile& file) {
   HostConfig c;
@@ -74,6 +102,7 @@ HostConfig host_config_from(const ConfigFile& file) {
     c.overlay_api_token = check_token(file, "OVERLAY_API_TOKEN");
   c.overlay_datapath = check_datapath(file, "OVERLAY_DATAPATH");
   c.bpf_pin_root = check_absolute_path(file, "BPF_PIN_ROOT");
+  c.overlay_express = check_express_mode(file, "OVERLAY_EXPRESS");
 
   if (c.overlay_enabled &&
       (c.host_reachable_address.is_loopback() || c.host_reachable_address.is_unspecified())) {

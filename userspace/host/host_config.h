@@ -2,6 +2,7 @@
 // kohaku-hostd's configuration (host_config.py + --set), typed and validated.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/config_checks.h"
@@ -11,6 +12,11 @@
 #include "common/subnet_scheme.h"
 
 namespace kohaku {
+
+// The hub express stage on the uplink (docs/bpf-host-datapath.md): `auto` picks XDP for physical
+// NICs with native XDP and TC for everything else (veth, bonds, ...).
+enum class ExpressMode { kAuto, kTc, kXdp, kOff };
+std::string_view express_mode_name(ExpressMode mode);  // "auto" / "tc" / "xdp" / "off"
 
 struct HostConfig {
   Ipv4Addr host_reachable_address = Ipv4Addr::parse("127.0.0.1");  // VXLAN local, told to runners
@@ -32,6 +38,7 @@ struct HostConfig {
   std::string overlay_api_token;  // empty: mutating routes need no Authorization
   Datapath overlay_datapath = Datapath::kBpf;
   std::string bpf_pin_root = "/sys/fs/bpf/kohaku";
+  ExpressMode overlay_express = ExpressMode::kAuto;  // only with overlay_datapath = bpf
 
   // A runner without a heartbeat for this long is inactive.
   int64_t heartbeat_timeout_ms() const {

@@ -7,6 +7,7 @@
 #include "common/netlink/sysctl.h"
 #include "common/netlink/vxlan_link.h"
 #include "host/bpf/host_datapath.h"
+#include "host/express_stage.h"
 
 namespace kohaku {
 namespace {
@@ -47,7 +48,8 @@ HostDatapathMode::HostDatapathMode(const HostConfig& config, std::string iptable
     : config_(config),
       requested_(config.overlay_datapath),
       kernel_(std::move(iptables)),
-      active_(config.overlay_datapath) {}
+      active_(config.overlay_datapath),
+      express_(std::make_unique<ExpressStage>(config)) {}
 
 HostDatapathMode::~HostDatapathMode() = default;
 
@@ -97,8 +99,9 @@ void HostDatapathMode::enter_kernel_mode() {
       log::error(kLog, std::string("kernel datapath: ") + e2.what());
     }
   }
-  // Leftovers of the BPF datapath: our filter on every vxkr device (a stale program would keep
-  // redirecting with stale maps), then the pins.
+  // Leftovers of the BPF datapath: the express stage on the uplink, our filter on every vxkr device
+  // (a stale program would keep redirecting with stale maps), then the pins.
+  ExpressStage::remove_from_uplink(config_.host_reachable_address);
   for (const auto& dev : netlink::list_vxlans("vxkr")) {
     try {
       if (bpf::detach_host_forward(static_cast<uint32_t>(dev.link.ifindex)))
@@ -135,6 +138,7 @@ void HostDatapathMode::start(const AnchorAddress& anchor,
   if (requested_ == Datapath::kBpf && try_load_bpf()) {
     // Fast path in place first, then the kernel path's rules go: no gap when switching.
     reconcile_bpf(anchor, tunnels);
+    express_->start(*bpf_, tunnels);
     leave_kernel_mode();
     log::info(kLog, "active datapath: bpf");
     return;
@@ -163,6 +167,7 @@ void HostDatapathMode::tunnel_up(const TunnelDevice& t) {
     bpf_->upsert_runner({t.runner_id, t.subnet, t.ifindex});
     // Replaces in place when already attached: no need to ask first.
     bpf_->attach(t.ifindex);
+    express_->tunnel_up(t);
   } catch (const std::exception& e) {
     log::error(kLog, t.device + " (runner " + t.runner_name + "): " + e.what());
   }
@@ -174,6 +179,8 @@ void HostDatapathMode::tunnel_down(uint32_t runner_id, Ipv4Addr host_addr) {
     tunnels_.erase(runner_id);
   }
   if (!bpf_ || active() != Datapath::kBpf) return;
+  // The express stage first: nothing may be sent towards the runner once its tunnel goes.
+  express_->tunnel_down(runner_id);
   try {
     bpf_->remove_runner(runner_id);
     bpf_->remove_host_address(host_addr);
@@ -221,6 +228,7 @@ void HostDatapathMode::reconcile(const AnchorAddress& anchor,
   }
   if (bpf_ && active() == Datapath::kBpf) {
     reconcile_bpf(anchor, tunnels);
+    express_->reconcile(tunnels);
     return;
   }
   for (const auto& t : tunnels) {
@@ -274,6 +282,12 @@ nlohmann::json HostDatapathMode::status() const {
     }
   }
   j["counters"] = counters;
+  if (bpf_ && j["active"] == "bpf") {
+    j["express"] = express_->status([&tunnels](uint32_t id) {
+      auto t = tunnels.find(id);
+      return t != tunnels.end() ? nlohmann::json(t->second.runner_name) : nlohmann::json(nullptr);
+    });
+  }
   return j;
 }
 

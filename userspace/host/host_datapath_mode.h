@@ -6,6 +6,7 @@
 // behind), and keeps the BPF maps and TC filters in step with the tunnels HostTunnels reports.
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -23,6 +24,7 @@ namespace kohaku {
 namespace bpf {
 class HostDatapath;
 }
+class ExpressStage;
 
 // One runner's tunnel as it exists in the kernel right now.
 struct TunnelDevice {
@@ -32,6 +34,11 @@ struct TunnelDevice {
   uint32_t ifindex = 0;
   Ipv4Cidr subnet;     // the runner's subnet: routed to the device, allowed as source from it
   Ipv4Addr host_addr;  // the host's address on that subnet (<subnet>+254), held by the device
+  // For the express stage on the uplink: the runner's underlay address (the device's remote),
+  // the device's VNI and MAC.
+  Ipv4Addr physical_ip;
+  uint32_t vni = 0;
+  std::array<uint8_t, 6> mac{};
 };
 
 // The host's own overlay address on the anchor interface.
@@ -83,6 +90,7 @@ class HostDatapathMode {
   std::string kernel_error_;  // last failure to install the kernel path's rules
   std::map<uint32_t, TunnelDevice> tunnels_;
   std::unique_ptr<bpf::HostDatapath> bpf_;  // set once in start(), before any concurrent use
+  std::unique_ptr<ExpressStage> express_;   // the uplink stage on top of bpf_ (express_stage.h)
 };
 
 }  // namespace kohaku

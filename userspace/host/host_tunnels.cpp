@@ -52,8 +52,13 @@ TunnelDevice HostTunnels::ensure_tunnel(const RunnerAllocation& a) {
 }
 
 TunnelDevice HostTunnels::tunnel_device(const RunnerAllocation& a, uint32_t ifindex) const {
-  return TunnelDevice{a.id,    a.hostname, host_vxlan_device_name(a.id),
-                      ifindex, a.subnet,   config_.overlay_subnet.host_ip_on_runner_subnet(a.id)};
+  Ipv4Addr host_ip = config_.overlay_subnet.host_ip_on_runner_subnet(a.id);
+  TunnelDevice t{a.id, a.hostname, host_vxlan_device_name(a.id), ifindex, a.subnet, host_ip};
+  t.physical_ip = a.physical_ip;
+  t.vni = config_.overlay_vxlan_id + a.id;
+  // The MAC ensure_tunnel() gives the device.
+  t.mac = netlink::MacAddr::stable_for(host_ip).bytes;
+  return t;
 }
 
 void HostTunnels::start(OverlayService& service) {

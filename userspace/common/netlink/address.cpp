@@ -48,6 +48,19 @@ std::vector<IfAddr> list_on(const NlSocket& sock, int ifindex, const std::string
   return out;
 }
 
+std::optional<int> owner_of(const NlSocket& sock, Ipv4Addr addr, const std::string& what) {
+  nl_cache* raw = nullptr;
+  sock.check(rtnl_addr_alloc_cache(sock.get(), &raw), what);
+  CachePtr cache(raw);
+  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
+    auto* a = reinterpret_cast<rtnl_addr*>(o);
+    if (rtnl_addr_get_family(a) != AF_INET) continue;
+    if (auto ip = to_ipv4(rtnl_addr_get_local(a)); ip && *ip == addr)
+      return rtnl_addr_get_ifindex(a);
+  }
+  return std::nullopt;
+}
+
 std::string on(std::string_view verb, const IfAddr& a, std::string_view dev) {
   return std::string(verb) + " address " + a.to_string() + " on " + std::string(dev);
 }
@@ -85,6 +98,11 @@ std::vector<IfAddr> list_addresses(std::string_view dev) {
   std::string what = "list addresses on " + std::string(dev);
   NlSocket sock;
   return list_on(sock, require_ifindex(sock, dev, what), what);
+}
+
+std::optional<int> find_address_owner(Ipv4Addr addr) {
+  NlSocket sock;
+  return owner_of(sock, addr, "find the device holding " + addr.to_string());
 }
 
 void add_address(std::string_view dev, const IfAddr& a) {

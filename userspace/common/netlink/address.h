@@ -24,6 +24,8 @@ struct IfAddr {
 };
 
 std::vector<IfAddr> list_addresses(std::string_view dev);  // IPv4 only
+// The ifindex of the device holding `addr` (one dump of the address table); nullopt when none.
+std::optional<int> find_address_owner(Ipv4Addr addr);
 void add_address(std::string_view dev, const IfAddr& a);
 void delete_address(std::string_view dev, const IfAddr& a);
 // Leaves exactly `a` as the IPv4 address of `dev`: adds it when missing, removes every other

@@ -18,8 +18,7 @@
 #include "common/bpf/bpffs.h"
 #include "common/bpf/tc_filter.h"
 #include "common/log.h"
-#include "host/bpf/map_layout.h"
-#include "host/bpf/unique_fd.h"
+#include "host/bpf/pinned_maps.h"
 #include "host_forward.skel.h"
 
 namespace kohaku::bpf {
@@ -128,14 +127,6 @@ size_t possible_cpus() {
   return static_cast<size_t>(n);
 }
 
-// A pinned map moved aside because its layout differs from this build's.
-struct Displaced {
-  std::string name;
-  std::string pin;    // where the map was pinned
-  std::string aside;  // where it is pinned during the migration
-  UniqueFd fd;
-};
-
 struct CounterName {
   std::string_view name;
   size_t offset;
@@ -203,62 +194,25 @@ void HostDatapath::load(const HostDatapathOptions& options) {
   if (!skel_) fail(errno, "cannot open BPF program host_forward");
   bpf_object* obj = skel_->obj;
 
-  std::vector<Displaced> displaced;
-  bpf_map* map;
-  bpf_object__for_each_map(map, obj) {
-    if (!options.pin) {
-      bpf_map__set_pin_path(map, nullptr);
-      continue;
-    }
-    std::string pin = pin_dir_ + "/" + bpf_map__name(map);
-    if (!std::filesystem::exists(pin)) continue;
-    UniqueFd fd(bpf_obj_get(pin.c_str()));
-    if (!fd) fail(errno, "cannot open pinned BPF map " + pin);
-    MapLayout have;
-    try {
-      have = map_layout_of_fd(fd.get());
-    } catch (const std::exception& e) {
-      throw std::runtime_error("pinned " + pin + ": " + e.what());
-    }
-    MapLayout want = map_layout_of(obj, map);
-    if (have == want) continue;
-    log::warn(kLog, "pinned map " + pin + " has another layout (" + have.describe() +
-                        "; this build: " + want.describe() + "): migrating");
-    // bpffs reserves dots in names, hence the prefix rather than a suffix.
-    std::string aside = pin_dir_ + "/migrating_" + bpf_map__name(map);
-    std::filesystem::remove(aside);
-    if (std::rename(pin.c_str(), aside.c_str()) != 0) fail(errno, "cannot move aside " + pin);
-    displaced.push_back(Displaced{bpf_map__name(map), pin, aside, std::move(fd)});
+  if (!options.pin) {
+    bpf_map* map;
+    bpf_object__for_each_map(map, obj) bpf_map__set_pin_path(map, nullptr);
   }
-
+  PinnedMaps pins(obj, pin_dir_, kLog);
   if (int err = host_forward__load(skel_.get()); err) {
     int saved = errno;
-    for (const Displaced& d : displaced) std::rename(d.aside.c_str(), d.pin.c_str());
+    pins.restore();
     fail(err ? err : saved, "cannot load BPF program host_forward" +
                                 (options.pin ? " with maps pinned in " + pin_dir_ : ""));
   }
-
-  for (Displaced& d : displaced) {
-    const bpf_map* m = bpf_object__find_map_by_name(obj, d.name.c_str());
-    size_t carried = carry_entries_by_field_name(d.fd.get(), obj, m);
-    log::info(kLog, "migrated map " + d.name + ": carried " + std::to_string(carried) +
-                        " entries over by field name");
-    std::filesystem::remove(d.aside);
-    migrated_.push_back(d.name);
-  }
+  migrated_ = pins.finish(obj);
 
   if (options.pin) pin_program();
   ensure_stats_entry(0);
 }
 
 void HostDatapath::pin_program() {
-  // Pin under a temporary name and rename over the old pin, so the path always names a program.
-  std::string path = pin_dir_ + "/" + kProgramPin;
-  std::string tmp = pin_dir_ + "/new_" + kProgramPin;
-  std::filesystem::remove(tmp);
-  if (int err = bpf_program__pin(skel_->progs.host_forward, tmp.c_str()); err)
-    fail(err, "cannot pin BPF program at " + tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno, "cannot pin BPF program at " + path);
+  pin_program_replacing(skel_->progs.host_forward, pin_dir_ + "/" + kProgramPin);
 }
 
 int HostDatapath::program_fd() const {

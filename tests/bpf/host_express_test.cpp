@@ -1,0 +1,429 @@
+// The hub express path (bpf/host_express.bpf.c) through BPF_PROG_TEST_RUN, TC and XDP variants.
+// Each test builds, in a private network namespace, the hub's uplink (a veth holding the hub's
+// underlay address, with neighbour entries for the runners' physical IPs) and two or three runner
+// tunnels (veths standing in for vxkr devices, with the workloads' neighbour entries), so every
+// FIB and neighbour answer the program gets is the kernel's own. Frames are full VXLAN frames as
+// a runner's vxlan0 sends them; the expected output is built from scratch with the same builders,
+// so a wrongly patched checksum or a stray byte fails the comparison.
+#include <gtest/gtest.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+
+#include <memory>
+
+#include "host/bpf/host_datapath.h"
+#include "host/bpf/host_express.h"
+#include "host_test_env.h"
+#include "packet.h"
+
+namespace kohaku::test {
+namespace {
+
+using namespace pkt;
+using bpf::HostDatapath;
+using bpf::HostExpress;
+
+constexpr uint32_t kRedirect = TC_ACT_REDIRECT;
+constexpr uint32_t kShot = TC_ACT_SHOT;
+constexpr uint32_t kPass = static_cast<uint32_t>(TC_ACT_UNSPEC);
+
+constexpr Mac kUplinkMac{0x02, 0, 0, 0, 0xaa, 0x01};    // the hub's uplink
+constexpr Mac kRunner1Phys{0x02, 0, 0, 0, 0xaa, 0x11};  // runner 1's uplink
+constexpr Mac kRunner2Phys{0x02, 0, 0, 0, 0xaa, 0x12};  // runner 2's uplink
+constexpr Mac kTunnel1Mac{0x02, 0, 0, 0, 0x01, 0xfe};   // hub side of runner 1's tunnel
+constexpr Mac kTunnel2Mac{0x02, 0, 0, 0, 0x02, 0xfe};
+constexpr Mac kTunnel3Mac{0x02, 0, 0, 0, 0x03, 0xfe};
+constexpr Mac kBridge1Mac{0x02, 0, 0, 0, 0x01, 0x01};  // runner 1's vxlan0 (inner source)
+constexpr Mac kWorkload2Mac{0x02, 0, 0, 0, 0x02, 0x05};
+constexpr Mac kWorkload3Mac{0x02, 0, 0, 0, 0x03, 0x05};
+constexpr uint32_t kVniBase = 100;
+constexpr uint16_t kEntropyPort = 40001;
+constexpr size_t kUdpOffset = 34;  // outer Ethernet + IPv4
+
+// One XDP BPF_PROG_TEST_RUN as if `frame` arrived on `ifindex`.
+RunResult test_run_xdp(int prog_fd, const Bytes& frame, uint32_t ifindex) {
+  RunResult r;
+  r.out.resize(frame.size() + 256);
+  xdp_md ctx{};
+  ctx.data_end = static_cast<uint32_t>(frame.size());
+  ctx.ingress_ifindex = ifindex;
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = frame.data();
+  opts.data_size_in = static_cast<uint32_t>(frame.size());
+  opts.data_out = r.out.data();
+  opts.data_size_out = static_cast<uint32_t>(r.out.size());
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof(ctx);
+  opts.repeat = 1;
+  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
+    throw std::system_error(errno, std::generic_category(), "BPF_PROG_TEST_RUN (XDP)");
+  r.retval = opts.retval;
+  r.out.resize(opts.data_size_out);
+  return r;
+}
+
+class HostExpressTest : public ::testing::Test {
+ protected:
+  const uint32_t kHub = ip("198.18.0.1");
+  const uint32_t kRunner1 = ip("198.18.0.11");
+  const uint32_t kRunner2 = ip("198.18.0.12");
+  const uint32_t kRunner3 = ip("198.18.0.13");  // no neighbour entry: underlay unresolved
+  const uint32_t kW1 = ip("10.1.0.5");
+  const uint32_t kW2 = ip("10.2.0.5");
+  const uint32_t kW2Unresolved = ip("10.2.0.9");
+  const uint32_t kW3 = ip("10.3.0.5");
+
+  void SetUp() override {
+    netns_ = std::make_unique<ScopedNetns>();
+    sh("ip link set lo up");
+    sh("ip link add up0 address 02:00:00:00:aa:01 type veth peer name up0-peer");
+    sh("ip link set up0 up && ip link set up0-peer up && ip addr add 198.18.0.1/24 dev up0");
+    sh("ip neigh replace 198.18.0.11 lladdr 02:00:00:00:aa:11 dev up0 nud permanent");
+    sh("ip neigh replace 198.18.0.12 lladdr 02:00:00:00:aa:12 dev up0 nud permanent");
+    for (int i = 1; i <= 3; ++i) {
+      std::string n = std::to_string(i);
+      sh("ip link add vx" + n + " address 02:00:00:00:0" + n +
+         ":fe mtu 1450 type veth peer name vx" + n + "-peer mtu 1450");
+      sh("ip link set vx" + n + " up && ip link set vx" + n + "-peer up");
+      sh("ip addr add 10." + n + ".0.254/16 dev vx" + n);
+    }
+    sh("ip neigh replace 10.2.0.5 lladdr 02:00:00:00:02:05 dev vx2 nud permanent");
+    sh("ip neigh replace 10.3.0.5 lladdr 02:00:00:00:03:05 dev vx3 nud permanent");
+    // The kernel path needs forwarding on the tunnels (hostd enables it per device); the
+    // uplink keeps it off, as on a real host.
+    for (const char* dev : {"vx1", "vx2", "vx3"})
+      sh(std::string("echo 1 > /proc/sys/net/ipv4/conf/") + dev + "/forwarding");
+    uplink_ = ifindex_of("up0");
+    for (int i = 1; i <= 3; ++i) tunnel_[i] = ifindex_of("vx" + std::to_string(i));
+
+    dp_ = std::make_unique<HostDatapath>(bpf::HostDatapathOptions{.pin = false});
+    const uint32_t phys[] = {0, kRunner1, kRunner2, kRunner3};
+    const Mac macs[] = {{}, kTunnel1Mac, kTunnel2Mac, kTunnel3Mac};
+    express_ = std::make_unique<HostExpress>(HostExpress::Options{.pin = false}, *dp_);
+    for (uint32_t id = 1; id <= 3; ++id) {
+      Ipv4Cidr subnet = Ipv4Cidr::parse("10." + std::to_string(id) + ".0.0/16");
+      dp_->upsert_runner({id, subnet, tunnel_[id]});
+      dp_->add_host_address({Ipv4Addr::parse("10." + std::to_string(id) + ".0.254"), tunnel_[id]});
+      express_->upsert_runner(
+          {id, kVniBase + id, Ipv4Addr{phys[id]}, tunnel_[id], macs[id], subnet});
+    }
+    configure(false);
+  }
+
+  void TearDown() override {
+    express_.reset();
+    dp_.reset();
+    netns_.reset();
+  }
+
+  void configure(bool tx_devmap) {
+    express_->configure({Ipv4Addr{kHub}, uplink_, kUplinkMac, 4789, kVniBase, tx_devmap});
+  }
+
+  // The inner IPv4/UDP packet a1 -> b1 as runner 1's workload sends it.
+  static Bytes inner_ip(uint32_t src, uint32_t dst, uint8_t ttl = 64, size_t payload = 18) {
+    Ipv4Options o;
+    o.ttl = ttl;
+    return ipv4(src, dst, kProtoUdp, udp(src, dst, 40000, 9, Bytes(payload, 0x5a)), o);
+  }
+
+  // A VXLAN frame from `outer_src` to the hub with VNI `vni` around `inner_frame`.
+  Bytes vxlan_frame(uint32_t outer_src, uint32_t vni, const Bytes& inner_frame,
+                    bool outer_udp_csum = false, const Ipv4Options& outer = {}) const {
+    return eth(
+        kUplinkMac, kRunner1Phys,
+        ipv4(outer_src, kHub, kProtoUdp,
+             udp(outer_src, kHub, kEntropyPort, 4789, vxlan(vni, inner_frame), !outer_udp_csum),
+             outer));
+  }
+
+  // What runner 1's vxlan0 sends for a packet of its workload routed towards the hub.
+  Bytes from_runner1(const Bytes& inner, bool outer_udp_csum = false) const {
+    return vxlan_frame(kRunner1, kVniBase + 1, eth(kTunnel1Mac, kBridge1Mac, inner),
+                       outer_udp_csum);
+  }
+
+  // What the hub must send to runner 2 for it, built from scratch.
+  Bytes expected_to_runner2(const Bytes& inner_out, bool outer_udp_csum = false) const {
+    return eth(kRunner2Phys, kUplinkMac,
+               ipv4(kHub, kRunner2, kProtoUdp,
+                    udp(kHub, kRunner2, kEntropyPort, 4789,
+                        vxlan(kVniBase + 2, eth(kWorkload2Mac, kTunnel2Mac, inner_out)),
+                        !outer_udp_csum)));
+  }
+
+  RunResult run_tc(const Bytes& frame) {
+    return test_run(express_->tc_program_fd(), frame, uplink_);
+  }
+  RunResult run_xdp(const Bytes& frame) {
+    return test_run_xdp(express_->xdp_program_fd(), frame, uplink_);
+  }
+
+  express_stats stats(uint32_t runner_id) {
+    auto c = express_->counters(runner_id);
+    EXPECT_TRUE(c) << "no express counters for runner " << runner_id;
+    return c ? c->sum : express_stats{};
+  }
+
+  // Both variants leave the frame untouched and hand it to the kernel.
+  void expect_passed(const Bytes& frame, uint32_t runner_id, __u64 express_stats::*counter) {
+    uint64_t before = stats(runner_id).*counter;
+    RunResult tc = run_tc(frame);
+    EXPECT_EQ(tc.retval, kPass);
+    EXPECT_EQ(tc.out, frame);
+    RunResult xdp = run_xdp(frame);
+    EXPECT_EQ(xdp.retval, static_cast<uint32_t>(XDP_PASS));
+    EXPECT_EQ(xdp.out, frame);
+    EXPECT_EQ(stats(runner_id).*counter, before + 2);
+  }
+
+  std::unique_ptr<ScopedNetns> netns_;
+  std::unique_ptr<HostDatapath> dp_;
+  std::unique_ptr<HostExpress> express_;
+  uint32_t uplink_ = 0;
+  uint32_t tunnel_[4] = {};
+};
+
+TEST_F(HostExpressTest, TcRewritesRunner1FrameTowardsRunner2) {
+  Bytes in = from_runner1(inner_ip(kW1, kW2));
+  RunResult r = run_tc(in);
+  ASSERT_EQ(r.retval, kRedirect);
+  // Every byte as if built for runner 2 from scratch: outer MACs from the underlay neighbour,
+  // outer source the hub, destination runner 2, VNI 102, UDP source port kept, UDP checksum still
+  // zero, inner MACs from runner 2's tunnel neighbour, inner TTL 63 with a valid checksum.
+  EXPECT_EQ(r.out, expected_to_runner2(inner_ip(kW1, kW2, 63)));
+  EXPECT_EQ(verify_checksums(r.out), "");
+  EXPECT_EQ(verify_ipv4_checksums(r.out.data(), r.out.size(), 64), "");
+
+  express_stats s = stats(1);
+  EXPECT_EQ(s.fwd_packets, 1u);
+  EXPECT_EQ(s.fwd_bytes, in.size());
+  EXPECT_EQ(s.fwd_nh_lookups, 1u);
+  // The underlay next hop is cached: the second frame needs no lookup.
+  ASSERT_EQ(run_tc(in).retval, kRedirect);
+  EXPECT_EQ(stats(1).fwd_packets, 2u);
+  EXPECT_EQ(stats(1).fwd_nh_lookups, 1u);
+}
+
+TEST_F(HostExpressTest, XdpTransmitsTheSameRewriteBackOutOfTheUplink) {
+  Bytes in = from_runner1(inner_ip(kW1, kW2));
+  RunResult r = run_xdp(in);
+  ASSERT_EQ(r.retval, static_cast<uint32_t>(XDP_TX));
+  EXPECT_EQ(r.out, expected_to_runner2(inner_ip(kW1, kW2, 63)));
+  EXPECT_EQ(stats(1).fwd_packets, 1u);
+}
+
+TEST_F(HostExpressTest, XdpOnVethRedirectsThroughTheDevmap) {
+  configure(true);
+  RunResult r = run_xdp(from_runner1(inner_ip(kW1, kW2)));
+  EXPECT_EQ(r.retval, static_cast<uint32_t>(XDP_REDIRECT));
+  EXPECT_EQ(r.out, expected_to_runner2(inner_ip(kW1, kW2, 63)));
+}
+
+TEST_F(HostExpressTest, CompleteOuterUdpChecksumIsUpdated) {
+  Bytes in = from_runner1(inner_ip(kW1, kW2), /*outer_udp_csum=*/true);
+  ASSERT_EQ(verify_checksums(in), "");
+  for (bool xdp : {false, true}) {
+    RunResult r = xdp ? run_xdp(in) : run_tc(in);
+    ASSERT_EQ(r.retval, xdp ? static_cast<uint32_t>(XDP_TX) : kRedirect);
+    EXPECT_EQ(r.out, expected_to_runner2(inner_ip(kW1, kW2, 63), true)) << "xdp=" << xdp;
+    EXPECT_EQ(verify_checksums(r.out), "") << "xdp=" << xdp;
+  }
+}
+
+TEST_F(HostExpressTest, OffloadedOuterUdpChecksumFollowsThePseudoHeader) {
+  // A frame handed over inside the machine with the checksum left to the device carries the
+  // folded pseudo-header sum only (Linux's CHECKSUM_PARTIAL form).
+  Bytes in = from_runner1(inner_ip(kW1, kW2));
+  size_t udp_len = in.size() - kUdpOffset;
+  put16(in.data() + kUdpOffset + 6,
+        static_cast<uint16_t>(sum16(nullptr, 0, pseudo_sum(kRunner1, kHub, kProtoUdp, udp_len))));
+  RunResult r = run_tc(in);
+  ASSERT_EQ(r.retval, kRedirect);
+  EXPECT_EQ(
+      get16(r.out.data() + kUdpOffset + 6),
+      static_cast<uint16_t>(sum16(nullptr, 0, pseudo_sum(kHub, kRunner2, kProtoUdp, udp_len))));
+  // XDP has no skb to say the rest is the device's job: the checksum goes to zero ("none").
+  r = run_xdp(in);
+  ASSERT_EQ(r.retval, static_cast<uint32_t>(XDP_TX));
+  EXPECT_EQ(r.out, expected_to_runner2(inner_ip(kW1, kW2, 63)));
+}
+
+TEST_F(HostExpressTest, SpoofedOuterSourceIsDropped) {
+  // Runner 2's address using runner 1's VNI.
+  Bytes in = vxlan_frame(kRunner2, kVniBase + 1, eth(kTunnel1Mac, kBridge1Mac, inner_ip(kW1, kW2)));
+  EXPECT_EQ(run_tc(in).retval, kShot);
+  EXPECT_EQ(run_xdp(in).retval, static_cast<uint32_t>(XDP_DROP));
+  EXPECT_EQ(stats(1).drop_spoofed_outer, 2u);
+  EXPECT_EQ(stats(1).drop_bytes, 2 * in.size());
+  EXPECT_EQ(stats(1).fwd_packets, 0u);
+}
+
+TEST_F(HostExpressTest, SpoofedInnerSourceIsDropped) {
+  Bytes in = from_runner1(inner_ip(ip("10.2.0.7"), kW2));
+  EXPECT_EQ(run_tc(in).retval, kShot);
+  EXPECT_EQ(run_xdp(in).retval, static_cast<uint32_t>(XDP_DROP));
+  EXPECT_EQ(stats(1).drop_spoofed_inner, 2u);
+}
+
+TEST_F(HostExpressTest, HostAddressesAreAllowedSources) {
+  EXPECT_EQ(run_tc(from_runner1(inner_ip(ip("10.1.0.254"), kW2))).retval, kRedirect);
+}
+
+TEST_F(HostExpressTest, OrdinaryHostTrafficIsPassedOnRunnerZero) {
+  Bytes arp_frame =
+      eth(kUplinkMac, kRunner1Phys, arp(kArpRequest, kRunner1Phys, kRunner1, Mac{}, kHub), kEthArp);
+  expect_passed(arp_frame, 0, &express_stats::pass_non_vxlan);
+  Bytes tcp_frame = eth(kUplinkMac, kRunner1Phys,
+                        ipv4(kRunner1, kHub, kProtoTcp, tcp(kRunner1, kHub, 5000, 8000, kSyn)));
+  expect_passed(tcp_frame, 0, &express_stats::pass_non_vxlan);
+  // VXLAN to another port, and to another address than the hub's.
+  Bytes other_port =
+      eth(kUplinkMac, kRunner1Phys,
+          ipv4(kRunner1, kHub, kProtoUdp,
+               udp(kRunner1, kHub, kEntropyPort, 4790,
+                   vxlan(101, eth(kTunnel1Mac, kBridge1Mac, inner_ip(kW1, kW2))), true)));
+  expect_passed(other_port, 0, &express_stats::pass_non_vxlan);
+}
+
+TEST_F(HostExpressTest, UnknownVniIsPassed) {
+  Bytes in = vxlan_frame(kRunner1, kVniBase + 9, eth(kTunnel1Mac, kBridge1Mac, inner_ip(kW1, kW2)));
+  expect_passed(in, 0, &express_stats::pass_unknown_vni);
+}
+
+TEST_F(HostExpressTest, InnerArpIsPassed) {
+  Bytes in = vxlan_frame(kRunner1, kVniBase + 1,
+                         eth(Mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, kBridge1Mac,
+                             arp(kArpRequest, kBridge1Mac, kW1, Mac{}, ip("10.1.0.254")), kEthArp));
+  expect_passed(in, 1, &express_stats::pass_inner_non_ipv4);
+}
+
+TEST_F(HostExpressTest, InnerFrameNotForTheTunnelMacIsPassed) {
+  Bytes in = vxlan_frame(kRunner1, kVniBase + 1, eth(kMacA, kBridge1Mac, inner_ip(kW1, kW2)));
+  expect_passed(in, 1, &express_stats::pass_l2_not_host);
+}
+
+TEST_F(HostExpressTest, FragmentsAndOptionsArePassed) {
+  Ipv4Options frag;
+  frag.dont_fragment = false;
+  frag.more_fragments = true;
+  Bytes inner_frag = ipv4(kW1, kW2, kProtoUdp, udp(kW1, kW2, 1, 9, Bytes(16, 1)), frag);
+  expect_passed(from_runner1(inner_frag), 1, &express_stats::pass_fragment);
+  Bytes outer_frag = vxlan_frame(kRunner1, kVniBase + 1,
+                                 eth(kTunnel1Mac, kBridge1Mac, inner_ip(kW1, kW2)), false, frag);
+  expect_passed(outer_frag, 0, &express_stats::pass_fragment);
+  // Inner header with one 4-byte option (NOP x3 + EOL): ihl 6.
+  Bytes opt = inner_ip(kW1, kW2);
+  opt.insert(opt.begin() + 20, {1, 1, 1, 0});
+  opt[0] = 0x46;
+  put16(opt.data() + 2, static_cast<uint16_t>(opt.size()));
+  put16(opt.data() + 10, 0);
+  put16(opt.data() + 10, csum(opt.data(), 24));
+  expect_passed(from_runner1(opt), 1, &express_stats::pass_ip_options);
+}
+
+TEST_F(HostExpressTest, TtlExpiryIsPassedForTimeExceeded) {
+  expect_passed(from_runner1(inner_ip(kW1, kW2, 1)), 1, &express_stats::pass_ttl);
+}
+
+TEST_F(HostExpressTest, HostDestinationsAndForeignOnesArePassed) {
+  expect_passed(from_runner1(inner_ip(kW1, ip("10.2.0.254"))), 1, &express_stats::pass_to_host);
+  expect_passed(from_runner1(inner_ip(kW1, ip("10.1.255.255"))), 1, &express_stats::pass_to_host);
+  expect_passed(from_runner1(inner_ip(kW1, ip("10.9.0.1"))), 1, &express_stats::pass_no_route);
+}
+
+TEST_F(HostExpressTest, InnerPacketAboveTheTargetTunnelMtuIsPassed) {
+  // 1450 fits runner 2's tunnel; 1451 needs Fragmentation Needed from the kernel.
+  EXPECT_EQ(run_tc(from_runner1(inner_ip(kW1, kW2, 64, 1450 - 28))).retval, kRedirect);
+  expect_passed(from_runner1(inner_ip(kW1, kW2, 64, 1451 - 28)), 1, &express_stats::pass_oversize);
+}
+
+TEST_F(HostExpressTest, UnresolvedNeighboursAreLeftToTheKernel) {
+  expect_passed(from_runner1(inner_ip(kW1, kW2Unresolved)), 1, &express_stats::pass_no_neigh);
+  // Runner 3's underlay address has no neighbour entry on the uplink yet.
+  expect_passed(from_runner1(inner_ip(kW1, kW3)), 1, &express_stats::pass_outer_no_neigh);
+  // Once the kernel resolved it, the next frame goes express.
+  sh("ip neigh replace 198.18.0.13 lladdr 02:00:00:00:aa:13 dev up0 nud reachable");
+  EXPECT_EQ(run_tc(from_runner1(inner_ip(kW1, kW3))).retval, kRedirect);
+}
+
+TEST_F(HostExpressTest, GsoAggregatesAreLeftToTheKernel) {
+  Bytes in = from_runner1(inner_ip(kW1, kW2));
+  RunResult r;
+  r.out.resize(in.size() + 256);
+  __sk_buff ctx{};
+  ctx.ifindex = ctx.ingress_ifindex = uplink_;
+  ctx.gso_segs = 2;
+  ctx.gso_size = 40;
+  bpf_test_run_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.data_in = in.data();
+  opts.data_size_in = static_cast<uint32_t>(in.size());
+  opts.data_out = r.out.data();
+  opts.data_size_out = static_cast<uint32_t>(r.out.size());
+  opts.ctx_in = &ctx;
+  opts.ctx_size_in = sizeof(ctx);
+  opts.repeat = 1;
+  ASSERT_EQ(bpf_prog_test_run_opts(express_->tc_program_fd(), &opts), 0) << strerror(errno);
+  EXPECT_EQ(opts.retval, kPass);
+  r.out.resize(opts.data_size_out);
+  EXPECT_EQ(r.out, in);
+  EXPECT_EQ(stats(1).pass_gso, 1u);
+}
+
+TEST_F(HostExpressTest, KernelRouteToAnotherDeviceWins) {
+  sh("ip route add 10.2.0.5/32 dev vx3");
+  expect_passed(from_runner1(inner_ip(kW1, kW2)), 1, &express_stats::pass_fib);
+}
+
+TEST_F(HostExpressTest, RemovedTargetIsNoLongerExpressed) {
+  ASSERT_TRUE(express_->remove_runner(2));
+  expect_passed(from_runner1(inner_ip(kW1, kW2)), 1, &express_stats::pass_no_target);
+  EXPECT_FALSE(express_->remove_runner(2));
+}
+
+TEST_F(HostExpressTest, MovedRunnerIsReachedAtItsNewAddress) {
+  ASSERT_EQ(run_tc(from_runner1(inner_ip(kW1, kW2))).retval, kRedirect);
+  sh("ip neigh replace 198.18.0.22 lladdr 02:00:00:00:aa:22 dev up0 nud permanent");
+  express_->upsert_runner({2, kVniBase + 2, Ipv4Addr::parse("198.18.0.22"), tunnel_[2], kTunnel2Mac,
+                           Ipv4Cidr::parse("10.2.0.0/16")});
+  RunResult r = run_tc(from_runner1(inner_ip(kW1, kW2)));
+  ASSERT_EQ(r.retval, kRedirect);
+  EXPECT_EQ(Bytes(r.out.begin(), r.out.begin() + 6), Bytes({2, 0, 0, 0, 0xaa, 0x22}));
+  EXPECT_EQ(get32(r.out.data() + kEthLen + 16), ip("198.18.0.22"));
+  EXPECT_EQ(stats(1).fwd_nh_lookups, 2u);
+}
+
+TEST_F(HostExpressTest, DisabledStagePassesEverything) {
+  express_->disable();
+  expect_passed(from_runner1(inner_ip(kW1, kW2)), 0, &express_stats::pass_not_configured);
+}
+
+TEST_F(HostExpressTest, BadRunnersAreRefusedWithoutChange) {
+  auto before = express_->runners();
+  EXPECT_THROW(express_->upsert_runner({0, 100, Ipv4Addr{kRunner1}, tunnel_[1], kTunnel1Mac,
+                                        Ipv4Cidr::parse("10.1.0.0/16")}),
+               std::invalid_argument);
+  EXPECT_THROW(express_->upsert_runner(
+                   {4, 104, Ipv4Addr{kRunner1}, 0, kTunnel1Mac, Ipv4Cidr::parse("10.4.0.0/16")}),
+               std::invalid_argument);
+  EXPECT_THROW(express_->reconcile({{5, 105, Ipv4Addr{kRunner1}, tunnel_[1], kTunnel1Mac,
+                                     Ipv4Cidr::parse("10.5.0.1/16")}}),
+               std::invalid_argument);
+  EXPECT_EQ(express_->runners(), before);
+}
+
+TEST_F(HostExpressTest, ReconcileKeepsExactlyTheGivenRunners) {
+  auto all = express_->runners();
+  ASSERT_EQ(all.size(), 3u);
+  express_->reconcile({all[0], all[2]});
+  auto now = express_->runners();
+  ASSERT_EQ(now.size(), 2u);
+  EXPECT_EQ(now[0].runner_id, 1u);
+  EXPECT_EQ(now[1].runner_id, 3u);
+  EXPECT_FALSE(express_->counters(2));
+}
+
+}  // namespace
+}  // namespace kohaku::test

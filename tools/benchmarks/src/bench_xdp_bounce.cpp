@@ -1,0 +1,117 @@
+// bench_xdp_bounce: attaches tools/bench's bounce instrument (bench_xdp_bounce.bpf.c) in native
+// XDP mode to the hub's uplink for a fixed time, then detaches it. The harness counts what
+// arrives at r2 meanwhile (bench_xdp_count): the testbed's forwarding limit at the hub.
+//
+//   bench_xdp_bounce --dev eth0 --out-dmac MAC --out-smac MAC --inner-dmac MAC --inner-smac MAC
+//                    --src-ip A.B.C.D --dst-ip A.B.C.D --vni N --seconds S
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "bench_xdp_bounce.skel.h"
+
+namespace {
+
+struct Args {
+  std::string dev;
+  uint8_t out_dmac[6] = {}, out_smac[6] = {}, inner_dmac[6] = {}, inner_smac[6] = {};
+  uint32_t src_ip = 0, dst_ip = 0;  // network order
+  uint32_t vni = 0;
+  double seconds = 3;
+};
+
+void parse_mac(const std::string& text, uint8_t out[6]) {
+  unsigned b[6];
+  char tail;
+  if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+                  &tail) != 6)
+    throw std::invalid_argument("not a MAC address: " + text);
+  for (int i = 0; i < 6; ++i) out[i] = static_cast<uint8_t>(b[i]);
+}
+
+uint32_t parse_ip(const std::string& text) {
+  in_addr in{};
+  if (inet_pton(AF_INET, text.c_str(), &in) != 1)
+    throw std::invalid_argument("not an IPv4 address: " + text);
+  return in.s_addr;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (i + 1 >= argc) throw std::invalid_argument("missing value after " + k);
+    std::string v = argv[++i];
+    if (k == "--dev")
+      a.dev = v;
+    else if (k == "--out-dmac")
+      parse_mac(v, a.out_dmac);
+    else if (k == "--out-smac")
+      parse_mac(v, a.out_smac);
+    else if (k == "--inner-dmac")
+      parse_mac(v, a.inner_dmac);
+    else if (k == "--inner-smac")
+      parse_mac(v, a.inner_smac);
+    else if (k == "--src-ip")
+      a.src_ip = parse_ip(v);
+    else if (k == "--dst-ip")
+      a.dst_ip = parse_ip(v);
+    else if (k == "--vni")
+      a.vni = static_cast<uint32_t>(std::stoul(v));
+    else if (k == "--seconds")
+      a.seconds = std::stod(v);
+    else
+      throw std::invalid_argument("unknown option " + k);
+  }
+  if (a.dev.empty() || !a.src_ip || !a.dst_ip || !a.vni)
+    throw std::invalid_argument("--dev, --src-ip, --dst-ip and --vni are required");
+  return a;
+}
+
+int run(const Args& a) {
+  int ifindex = static_cast<int>(if_nametoindex(a.dev.c_str()));
+  if (ifindex == 0) throw std::runtime_error("device " + a.dev + ": " + std::strerror(errno));
+  std::unique_ptr<bench_xdp_bounce, void (*)(bench_xdp_bounce*)> skel(bench_xdp_bounce__open(),
+                                                                      bench_xdp_bounce__destroy);
+  if (!skel) throw std::runtime_error(std::string("open bounce: ") + std::strerror(errno));
+  std::memcpy(const_cast<uint8_t*>(skel->rodata->out_dmac), a.out_dmac, 6);
+  std::memcpy(const_cast<uint8_t*>(skel->rodata->out_smac), a.out_smac, 6);
+  std::memcpy(const_cast<uint8_t*>(skel->rodata->inner_dmac), a.inner_dmac, 6);
+  std::memcpy(const_cast<uint8_t*>(skel->rodata->inner_smac), a.inner_smac, 6);
+  skel->rodata->src_ip = a.src_ip;
+  skel->rodata->dst_ip = a.dst_ip;
+  skel->rodata->vni_word = htonl(a.vni << 8);
+  if (int err = bench_xdp_bounce__load(skel.get()); err)
+    throw std::runtime_error(std::string("load bounce: ") + std::strerror(-err));
+  uint32_t key = 0, dev = static_cast<uint32_t>(ifindex);
+  if (bpf_map_update_elem(bpf_map__fd(skel->maps.bench_tx), &key, &dev, BPF_ANY) != 0)
+    throw std::runtime_error(std::string("bench_tx: ") + std::strerror(errno));
+  if (int err = bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.bench_xdp_bounce),
+                               XDP_FLAGS_DRV_MODE, nullptr);
+      err)
+    throw std::runtime_error("native XDP attach to " + a.dev + ": " + std::strerror(-err));
+  std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds));
+  bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, nullptr);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_xdp_bounce: %s\n", e.what());
+    return 1;
+  }
+}
