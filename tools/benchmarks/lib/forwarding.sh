@@ -81,6 +81,27 @@ measure_ceiling() {
   record fwd_ceiling_pps ceiling "$LAST_CEILING"
 }
 
+# The testbed's forwarding limit at the hub: bench_xdp_bounce on the hub's uplink sends every
+# generated frame on to r2 with the cheapest rewrite there is (fixed addresses, no lookup), and
+# the counter on r2 counts them. Measured right before every forwarding sample.
+measure_limit() {
+  fwd_write_trafgen_conf
+  local tun2 vni2 out secs
+  tun2=$(hub_tunnel_of r2)
+  vni2=$(link_json hub "$tun2" linkinfo.info_data.id)
+  secs=$(awk -v w="$WARMUP" -v s="$WINDOW" 'BEGIN {print w + s + 1.5}')
+  in_ns hub "$BIN/bench_xdp_bounce" --dev eth0 --out-dmac "$(link_json r2 eth0 address)" \
+    --out-smac "$(link_json hub eth0 address)" --inner-dmac "$(link_json b1 eth0 address)" \
+    --inner-smac "$(link_json hub "$tun2" address)" --src-ip "${HOST_IP[hub]}" \
+    --dst-ip "${HOST_IP[r2]}" --vni "$vni2" --seconds "$secs" &
+  local bouncer=$!
+  sleep 0.3 # attached before the generator starts
+  out=$(count_while_generating r2 eth0 4789 r1 eth0 "$CLUSTER_DIR/vxlan.trafgen")
+  wait "$bouncer" || fail "bench_xdp_bounce on the hub's uplink"
+  LAST_LIMIT=$(kv matched_pps "$out")
+  record fwd_limit_pps limit "$LAST_LIMIT"
+}
+
 measure_forwarding() {
   local dp=$1
   fwd_write_trafgen_conf
@@ -91,8 +112,11 @@ measure_forwarding() {
   pps=$(kv matched_pps "$out")
   matched=$(kv matched "$out")
   record fwd_pps "$dp" "$pps"
-  # Against the ceiling measured just before: the machine's load moves both alike.
+  # Against the ceiling and the limit measured just before: the machine's load moves them alike.
   record fwd_over_ceiling "$dp" "$(awk -v p="$pps" -v c="$LAST_CEILING" 'BEGIN { if (c > 0) printf "%.3f\n", p / c }')"
+  record fwd_over_limit "$dp" "$(awk -v p="$pps" -v c="$LAST_LIMIT" 'BEGIN { if (c > 0) printf "%.3f\n", p / c }')"
+  # The hub's own cost per packet: what a packet costs beyond the cheapest possible bounce.
+  record hub_cost_ns "$dp" "$(awk -v p="$pps" -v c="$LAST_LIMIT" 'BEGIN { if (p > 0 && c > 0) printf "%.0f\n", 1e9 / p - 1e9 / c }')"
   # Share of the counted packets the hub's kernel IP forwarding handled in the same window
   # (~1 = kernel path, ~0 = the TC program redirected them).
   record fwd_kernel_share "$dp" "$(awk -v f="$(kv ip_forwarded "$out")" -v m="$matched" \

@@ -10,32 +10,76 @@ row() {
     "$(range "$metric" "$DP_A")" "$(range "$metric" "$DP_B")"
 }
 
+# hub_row LABEL METRIC: one row of the hub table, a column per HUB_COLUMNS entry (n/a where a
+# column was not measured), then each column against the kernel path.
+hub_row() {
+  local label=$1 metric=$2 c k cells="" ratios="" counts="" ranges=""
+  k=$(med "$metric" kernel)
+  for c in "${HUB_COLUMNS[@]}"; do
+    cells+=" $(fmt "$(med "$metric" "$c")") |"
+    [[ $c == kernel ]] || ratios+=" $(ratio "$(med "$metric" "$c")" "$k") |"
+    counts+="${counts:+/}$(samples "$metric" "$c")"
+    ranges+="${ranges:+; }$(range "$metric" "$c")"
+  done
+  printf '| %s |%s%s %s; %s |\n' "$label" "$cells" "$ratios" "$counts" "$ranges"
+}
+
+# target TEXT VALUE OP BOUND: a row of the targets table, "met" when VALUE OP BOUND holds.
+target() {
+  local text=$1 value=$2 op=$3 bound=$4 verdict
+  verdict=$(awk -v v="$value" -v b="$bound" -v op="$op" 'BEGIN {
+    if (v == "" || v == "n/a") { print "not measured"; exit }
+    ok = (op == ">=") ? (v >= b) : (v <= b); print ok ? "met" : "NOT met" }')
+  printf '| %s | %s | %s %s | %s |\n' "$text" "$value" "$op" "$bound" "$verdict"
+}
+
 results_table() {
-  local ceiling fwd_b fwd_k
+  local ceiling limit c
   ceiling=$(med fwd_ceiling_pps ceiling)
-  fwd_b=$(med fwd_pps bpf)
-  fwd_k=$(med fwd_pps kernel)
-  echo "### Data plane (medians over $ROUNDS rounds, datapaths alternating within each round)"
+  limit=$(med fwd_limit_pps limit)
+  echo "### Data plane: the hub (medians over $ROUNDS rounds, columns alternating within each round)"
   echo
-  echo "| Measurement | kernel | eBPF | eBPF/kernel | samples; kernel range; eBPF range |"
-  echo "|---|---|---|---|---|"
-  row "1. hub forwarding, packets/s (110-byte VXLAN frames)" fwd_pps
-  row "1. forwarding / ceiling measured just before it (per-sample ratio)" fwd_over_ceiling
-  row "1. share of those the hub's kernel IP-forwarded" fwd_kernel_share
-  row "2. TCP a1 -> b1, Gbit/s (iperf3, 1 stream, full speed)" tcp_gbps
-  row "2. full speed: CPU-seconds per GB (iperf3 + ksoftirqd)" tcp_cpu_s_per_gb
-  row "2. paced at $TCP_RATE bit/s: Gbit/s delivered" tcp_paced_gbps
-  row "2. paced: CPU, % of one CPU (iperf3 + ksoftirqd)" tcp_paced_cpu_pct
-  row "2. paced: CPU-seconds per GB" tcp_paced_cpu_s_per_gb
-  row "3. RTT p50, µs (ping a1 -> b1)" rtt_p50_us
-  row "3. RTT p99, µs" rtt_p99_us
+  echo "Columns: **kernel** = KohakuRiver's path (ip_forward + FORWARD rules); **TC** = \`host_forward\` on the tunnels"
+  echo "(\`OVERLAY_EXPRESS=off\`, the previous datapath); **express** = the default (\`OVERLAY_DATAPATH=bpf\`,"
+  echo "express stage as \`auto\` picks it on this veth uplink: TC); **XDP** = the express stage in native XDP."
   echo
-  echo "Testbed ceiling (XDP drop at the hub's uplink): $(fmt "$ceiling") packets/s" \
-    "($(samples fwd_ceiling_pps ceiling) samples, range $(range fwd_ceiling_pps ceiling)). eBPF/ceiling = $(ratio "$fwd_b" "$ceiling")," \
-    "kernel/ceiling = $(ratio "$fwd_k" "$ceiling")."
+  echo "| Measurement | kernel | TC | express | XDP | TC/kernel | express/kernel | XDP/kernel | samples; kernel, TC, express, XDP ranges |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  hub_row "1. hub forwarding, packets/s (110-byte VXLAN frames)" fwd_pps
+  hub_row "1. forwarding / limit measured just before it (per-sample ratio)" fwd_over_limit
+  hub_row "1. hub's own cost per packet, ns (1/rate - 1/limit, per sample)" hub_cost_ns
+  hub_row "1. forwarding / ceiling measured just before it (per-sample ratio)" fwd_over_ceiling
+  hub_row "1. share of those the hub's kernel IP-forwarded" fwd_kernel_share
+  hub_row "2. TCP a1 -> b1 as the testbed is (GSO across the veths), Gbit/s" tcp_gbps
+  hub_row "2. same, CPU-seconds per GB (iperf3 + ksoftirqd)" tcp_cpu_s_per_gb
+  hub_row "2. TCP a1 -> b1 with wire-sized frames (runner uplinks segment), Gbit/s" tcp_wire_gbps
+  hub_row "2. same, CPU-seconds per GB" tcp_wire_cpu_s_per_gb
+  hub_row "2. paced at $TCP_RATE bit/s: Gbit/s delivered" tcp_paced_gbps
+  hub_row "2. paced: CPU, % of one CPU (iperf3 + ksoftirqd)" tcp_paced_cpu_pct
+  hub_row "3. RTT p50, µs (ping a1 -> b1)" rtt_p50_us
+  hub_row "3. RTT p99, µs" rtt_p99_us
   echo
-  echo "Hub datapath evidence (reported by /api/overlay/status / BPF filters on the TC ingress of the hub's tunnel towards r1):" \
-    "kernel run: \`${DP_EVIDENCE[kernel]:-n/a}\`, bpf run: \`${DP_EVIDENCE[bpf]:-n/a}\`."
+  echo "Testbed limit (bench_xdp_bounce: every frame bounced at the hub's uplink towards r2 with fixed addresses, no lookup):" \
+    "$(fmt "$limit") packets/s ($(samples fwd_limit_pps limit) samples, range $(range fwd_limit_pps limit))." \
+    "Ceiling (XDP drop at the hub's uplink): $(fmt "$ceiling") packets/s ($(samples fwd_ceiling_pps ceiling) samples," \
+    "range $(range fwd_ceiling_pps ceiling))."
+  echo
+  echo "Hub datapath evidence (/api/overlay/status datapath and express stage / BPF filters on the TC ingress of the hub's tunnel"
+  echo "towards r1 / our programs on the uplink):"
+  for c in "${HUB_COLUMNS[@]}"; do echo "$c: \`${DP_EVIDENCE[$c]:-n/a}\`;"; done
+  echo
+  echo "#### Targets of the express stage (issue 11), from the medians above"
+  echo
+  echo "| Target | value | bound | verdict |"
+  echo "|---|---|---|---|"
+  target "express forwarding / limit (per-sample ratio)" "$(med fwd_over_limit express)" ">=" 0.9
+  target "XDP forwarding / limit (per-sample ratio)" "$(med fwd_over_limit xdp)" ">=" 0.9
+  target "express hub cost per packet / kernel path's" "$(ratio "$(med hub_cost_ns express)" "$(med hub_cost_ns kernel)")" "<=" 0.2
+  target "XDP hub cost per packet / kernel path's" "$(ratio "$(med hub_cost_ns xdp)" "$(med hub_cost_ns kernel)")" "<=" 0.2
+  target "express TCP as the testbed is / kernel" "$(ratio "$(med tcp_gbps express)" "$(med tcp_gbps kernel)")" ">=" 0.95
+  target "express TCP wire-sized / kernel" "$(ratio "$(med tcp_wire_gbps express)" "$(med tcp_wire_gbps kernel)")" ">=" 0.95
+  target "express RTT p50 / kernel (no worse, within the ±10 % noise)" "$(ratio "$(med rtt_p50_us express)" "$(med rtt_p50_us kernel)")" "<=" 1.1
+  target "express RTT p99 / kernel (same)" "$(ratio "$(med rtt_p99_us express)" "$(med rtt_p99_us kernel)")" "<=" 1.1
   echo
   echo "### Runner NAT (iptables MASQUERADE = kernel column, BPF masquerade = eBPF column)"
   echo

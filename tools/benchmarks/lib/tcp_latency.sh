@@ -61,6 +61,19 @@ measure_tcp_run() {
 measure_tcp() { measure_tcp_run "$1" tcp; }
 measure_tcp_paced() { measure_tcp_run "$1" tcp_paced -b "$TCP_RATE"; }
 
+# The same stream with wire-sized frames: both runners' uplinks segment and fill checksums
+# themselves (TSO, GSO and TX checksum offload off), as frames on a physical wire are, instead of
+# handing 64 KB aggregates with partial checksums across the veths.
+runner_uplinks_offload() {
+  local m
+  for m in r1 r2; do in_ns "$m" ethtool -K eth0 tso "$1" gso "$1" tx "$1" >/dev/null; done
+}
+measure_tcp_wire() {
+  runner_uplinks_offload off
+  measure_tcp_run "$1" tcp_wire
+  runner_uplinks_offload on
+}
+
 # Measurement 3: ping a1 -> b1 every PING_INTERVAL s; p50/p99 of the per-packet RTTs.
 measure_latency() {
   local dp=$1 rtts

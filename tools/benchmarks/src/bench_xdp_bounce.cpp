@@ -93,9 +93,6 @@ int run(const Args& a) {
   skel->rodata->vni_word = htonl(a.vni << 8);
   if (int err = bench_xdp_bounce__load(skel.get()); err)
     throw std::runtime_error(std::string("load bounce: ") + std::strerror(-err));
-  uint32_t key = 0, dev = static_cast<uint32_t>(ifindex);
-  if (bpf_map_update_elem(bpf_map__fd(skel->maps.bench_tx), &key, &dev, BPF_ANY) != 0)
-    throw std::runtime_error(std::string("bench_tx: ") + std::strerror(errno));
   if (int err = bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.bench_xdp_bounce),
                                XDP_FLAGS_DRV_MODE, nullptr);
       err)
