@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "host/bpf/host_datapath.h"
+#include "host/bpf/host_express.h"
 #include "packet.h"
 #include "runner/bpf/l2_gateway_guard.h"
 #include "runner/bpf/runner_datapath.h"
@@ -52,21 +53,25 @@ struct Run {
   uint32_t ns = 0;  // mean per repetition, as the kernel reports it
 };
 
+// `xdp`: the program is an XDP program (xdp_md context, ingress_ifindex only).
 Run test_run(int prog_fd, const Bytes& frame, uint32_t ifindex, uint32_t ingress_ifindex,
-             uint32_t repeat) {
+             uint32_t repeat, bool xdp = false) {
   Run r;
   r.out.resize(frame.size() + 256);
   __sk_buff ctx{};
   ctx.ifindex = ifindex;
   ctx.ingress_ifindex = ingress_ifindex;
+  xdp_md xctx{};
+  xctx.data_end = static_cast<uint32_t>(frame.size());
+  xctx.ingress_ifindex = ingress_ifindex;
   bpf_test_run_opts opts{};
   opts.sz = sizeof(opts);
   opts.data_in = frame.data();
   opts.data_size_in = static_cast<uint32_t>(frame.size());
   opts.data_out = r.out.data();
   opts.data_size_out = static_cast<uint32_t>(r.out.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
+  opts.ctx_in = xdp ? static_cast<void*>(&xctx) : static_cast<void*>(&ctx);
+  opts.ctx_size_in = xdp ? sizeof(xctx) : sizeof(ctx);
   opts.repeat = repeat;
   if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
     throw std::system_error(errno, std::generic_category(), "BPF_PROG_TEST_RUN");
@@ -84,9 +89,24 @@ struct Case {
   int want_verdict;
   // Checks the output of one run; returns "" when the program did its real work.
   std::function<std::string(const Run&)> check;
+  bool xdp = false;
 };
 
-std::string verdict_name(int v) {
+std::string verdict_name(int v, bool xdp = false) {
+  if (xdp) {
+    switch (v) {
+      case XDP_TX:
+        return "xdp_tx";
+      case XDP_PASS:
+        return "xdp_pass";
+      case XDP_DROP:
+        return "xdp_drop";
+      case XDP_REDIRECT:
+        return "xdp_redirect";
+      default:
+        return std::to_string(v);
+    }
+  }
   switch (v) {
     case TC_ACT_OK:
       return "ok";
@@ -116,12 +136,33 @@ int run(uint32_t repeat, int rounds) {
   sh("ip neigh replace 10.2.0.5 lladdr 02:00:00:00:02:05 dev vxb nud permanent");
   sh("echo 1 > /proc/sys/net/ipv4/conf/all/forwarding");
   uint32_t tun1 = ifindex_of("vxa"), tun2 = ifindex_of("vxb");
+  // The hub's uplink for the express stage, with runner 2's underlay address resolved.
+  sh("ip link add up0 address 02:00:00:00:aa:01 type veth peer name up0-peer");
+  sh("ip link set up0 up && ip link set up0-peer up && ip addr add 198.18.0.1/24 dev up0");
+  sh("ip neigh replace 198.18.0.12 lladdr 02:00:00:00:aa:12 dev up0 nud permanent");
+  uint32_t up0 = ifindex_of("up0");
 
   kohaku::bpf::HostDatapath host({.pin = false});
   host.upsert_runner({1, Ipv4Cidr::parse("10.1.0.0/16"), tun1});
   host.upsert_runner({2, Ipv4Cidr::parse("10.2.0.0/16"), tun2});
   host.add_host_address({Ipv4Addr::parse("10.1.0.254"), tun1});
   host.add_host_address({Ipv4Addr::parse("10.2.0.254"), tun2});
+
+  const Mac up0_mac{0x02, 0, 0, 0, 0xaa, 0x01}, runner1_phys{0x02, 0, 0, 0, 0xaa, 0x11};
+  kohaku::bpf::HostExpress express({.pin = false}, host);
+  express.configure({Ipv4Addr::parse("198.18.0.1"), up0, up0_mac, 4789, 100, false});
+  express.upsert_runner({1,
+                         101,
+                         Ipv4Addr::parse("198.18.0.11"),
+                         tun1,
+                         {0x02, 0, 0, 0, 0x01, 0xfe},
+                         Ipv4Cidr::parse("10.1.0.0/16")});
+  express.upsert_runner({2,
+                         102,
+                         Ipv4Addr::parse("198.18.0.12"),
+                         tun2,
+                         {0x02, 0, 0, 0, 0x02, 0xfe},
+                         Ipv4Cidr::parse("10.2.0.0/16")});
 
   auto runner = kohaku::runner::RunnerDatapath::open({});
   kohaku::runner::NatConfig nat;
@@ -190,7 +231,29 @@ int run(uint32_t repeat, int rounds) {
   Bytes arp_for_gateway =
       eth(broadcast, kMacA, arp(kArpRequest, kMacA, named, zero, ip("172.20.0.1")), kEthArp);
 
+  // What runner 1's vxlan0 sends for the same inner frame: 64 bytes of payload, as above.
+  const uint32_t hub_ip = ip("198.18.0.1"), r1_ip = ip("198.18.0.11"), r2_ip = ip("198.18.0.12");
+  Bytes vxlan_frame =
+      eth(up0_mac, runner1_phys,
+          ipv4(r1_ip, hub_ip, kProtoUdp,
+               udp(r1_ip, hub_ip, 40001, 4789, vxlan(101, udp_frame(w1, w2, 40000, 5201)), true)));
+  auto expressed = [r2_ip](const Run& r) -> std::string {
+    auto v = parse_eth_ipv4(r.out);
+    if (!v || v->dst != r2_ip) return "outer destination not runner 2";
+    auto inner = parse_ipv4(r.out.data(), r.out.size(), 64);
+    if (!inner || inner->ttl != 63) return "inner TTL not decremented";
+    return verify_checksums(r.out);
+  };
+
   std::vector<Case> cases = {
+      {"host_express_tc", "vxlan_udp64_runner1_to_runner2", express.tc_program_fd(), vxlan_frame,
+       up0, up0, TC_ACT_REDIRECT, expressed},
+      {"host_express_xdp", "vxlan_udp64_runner1_to_runner2", express.xdp_program_fd(), vxlan_frame,
+       up0, up0, XDP_TX, expressed, true},
+      {"host_express_tc", "vxlan_host_traffic_passed", express.tc_program_fd(),
+       eth(up0_mac, runner1_phys,
+           ipv4(r1_ip, hub_ip, kProtoTcp, tcp(r1_ip, hub_ip, 40000, 8000, kAck, payload))),
+       up0, up0, TC_ACT_UNSPEC, no_check},
       {"host_forward", "udp64_runner1_to_runner2", host.program_fd(),
        udp_frame(w1, w2, 40000, 5201), tun1, tun1, TC_ACT_REDIRECT,
        [](const Run& r) -> std::string {
@@ -236,11 +299,11 @@ int run(uint32_t repeat, int rounds) {
 
   int failures = 0;
   for (const auto& c : cases) {
-    Run once = test_run(c.prog_fd, c.frame, c.ifindex, c.ingress_ifindex, 1);
+    Run once = test_run(c.prog_fd, c.frame, c.ifindex, c.ingress_ifindex, 1, c.xdp);
     std::string problem = once.verdict == c.want_verdict
                               ? c.check(once)
-                              : "verdict " + verdict_name(once.verdict) + ", expected " +
-                                    verdict_name(c.want_verdict);
+                              : "verdict " + verdict_name(once.verdict, c.xdp) + ", expected " +
+                                    verdict_name(c.want_verdict, c.xdp);
     if (!problem.empty()) {
       std::fprintf(stderr, "bench_prog_cost: %s/%s is off its path: %s\n", c.program.c_str(),
                    c.name.c_str(), problem.c_str());
@@ -249,11 +312,12 @@ int run(uint32_t repeat, int rounds) {
     }
     std::vector<uint32_t> ns;
     for (int i = 0; i < rounds; ++i)
-      ns.push_back(test_run(c.prog_fd, c.frame, c.ifindex, c.ingress_ifindex, repeat).ns);
+      ns.push_back(test_run(c.prog_fd, c.frame, c.ifindex, c.ingress_ifindex, repeat, c.xdp).ns);
     std::sort(ns.begin(), ns.end());
     std::printf("program=%s case=%s frame_bytes=%zu verdict=%s ns_per_packet=%u min=%u max=%u\n",
                 c.program.c_str(), c.name.c_str(), c.frame.size(),
-                verdict_name(c.want_verdict).c_str(), ns[ns.size() / 2], ns.front(), ns.back());
+                verdict_name(c.want_verdict, c.xdp).c_str(), ns[ns.size() / 2], ns.front(),
+                ns.back());
   }
   return failures == 0 ? 0 : 1;
 }
