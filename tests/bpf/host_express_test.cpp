@@ -46,29 +46,6 @@ constexpr uint32_t kVniBase = 100;
 constexpr uint16_t kEntropyPort = 40001;
 constexpr size_t kUdpOffset = 34;  // outer Ethernet + IPv4
 
-// One XDP BPF_PROG_TEST_RUN as if `frame` arrived on `ifindex`.
-RunResult test_run_xdp(int prog_fd, const Bytes& frame, uint32_t ifindex) {
-  RunResult r;
-  r.out.resize(frame.size() + 256);
-  xdp_md ctx{};
-  ctx.data_end = static_cast<uint32_t>(frame.size());
-  ctx.ingress_ifindex = ifindex;
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<uint32_t>(frame.size());
-  opts.data_out = r.out.data();
-  opts.data_size_out = static_cast<uint32_t>(r.out.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = 1;
-  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
-    throw std::system_error(errno, std::generic_category(), "BPF_PROG_TEST_RUN (XDP)");
-  r.retval = opts.retval;
-  r.out.resize(opts.data_size_out);
-  return r;
-}
-
 class HostExpressTest : public ::testing::Test {
  protected:
   const uint32_t kHub = ip("198.18.0.1");
@@ -356,24 +333,12 @@ TEST_F(HostExpressTest, UnresolvedNeighboursAreLeftToTheKernel) {
 
 TEST_F(HostExpressTest, GsoAggregatesAreLeftToTheKernel) {
   Bytes in = from_runner1(inner_ip(kW1, kW2));
-  RunResult r;
-  r.out.resize(in.size() + 256);
   __sk_buff ctx{};
   ctx.ifindex = ctx.ingress_ifindex = uplink_;
   ctx.gso_segs = 2;
   ctx.gso_size = 40;
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = in.data();
-  opts.data_size_in = static_cast<uint32_t>(in.size());
-  opts.data_out = r.out.data();
-  opts.data_size_out = static_cast<uint32_t>(r.out.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = 1;
-  ASSERT_EQ(bpf_prog_test_run_opts(express_->tc_program_fd(), &opts), 0) << strerror(errno);
-  EXPECT_EQ(opts.retval, kPass);
-  r.out.resize(opts.data_size_out);
+  RunResult r = prog_test_run(express_->tc_program_fd(), in, ctx);
+  EXPECT_EQ(r.retval, kPass);
   EXPECT_EQ(r.out, in);
   EXPECT_EQ(stats(1).pass_gso, 1u);
 }

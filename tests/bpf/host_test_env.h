@@ -92,16 +92,12 @@ struct RunResult {
   pkt::Bytes out;
 };
 
-// One BPF_PROG_TEST_RUN of a TC program as if `frame` arrived on device `ifindex`, which must
-// exist in the thread's namespace. `ingress_ifindex` overrides the ingress index the program
-// sees (then the skb is on loopback), for tests that need no devices.
-inline RunResult test_run(int prog_fd, const pkt::Bytes& frame, uint32_t ifindex,
-                          std::optional<uint32_t> ingress_ifindex = std::nullopt) {
+// One BPF_PROG_TEST_RUN of `frame` with the given context (an __sk_buff or an xdp_md), room for
+// the program to grow the frame, and the verdict and bytes that came out.
+template <typename Ctx>
+RunResult prog_test_run(int prog_fd, const pkt::Bytes& frame, Ctx& ctx) {
   RunResult r;
   r.out.resize(frame.size() + 256);
-  __sk_buff ctx{};
-  ctx.ifindex = ingress_ifindex ? 1 : ifindex;
-  ctx.ingress_ifindex = ingress_ifindex.value_or(ifindex);
   bpf_test_run_opts opts{};
   opts.sz = sizeof(opts);
   opts.data_in = frame.data();
@@ -116,6 +112,25 @@ inline RunResult test_run(int prog_fd, const pkt::Bytes& frame, uint32_t ifindex
   r.retval = opts.retval;
   r.out.resize(opts.data_size_out);
   return r;
+}
+
+// A TC program as if `frame` arrived on device `ifindex`, which must exist in the thread's
+// namespace. `ingress_ifindex` overrides the ingress index the program sees (then the skb is on
+// loopback), for tests that need no devices.
+inline RunResult test_run(int prog_fd, const pkt::Bytes& frame, uint32_t ifindex,
+                          std::optional<uint32_t> ingress_ifindex = std::nullopt) {
+  __sk_buff ctx{};
+  ctx.ifindex = ingress_ifindex ? 1 : ifindex;
+  ctx.ingress_ifindex = ingress_ifindex.value_or(ifindex);
+  return prog_test_run(prog_fd, frame, ctx);
+}
+
+// An XDP program as if `frame` arrived on device `ifindex` (its receive queue 0).
+inline RunResult test_run_xdp(int prog_fd, const pkt::Bytes& frame, uint32_t ifindex) {
+  xdp_md ctx{};
+  ctx.data_end = static_cast<uint32_t>(frame.size());
+  ctx.ingress_ifindex = ifindex;
+  return prog_test_run(prog_fd, frame, ctx);
 }
 
 }  // namespace kohaku::test

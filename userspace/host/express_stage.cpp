@@ -9,6 +9,7 @@
 #include "common/netlink/link.h"
 #include "common/spawn_program.h"
 #include "host/bpf/host_datapath.h"
+#include "host/counters_json.h"
 #include "host/host_datapath_mode.h"
 
 namespace kohaku {
@@ -25,30 +26,6 @@ std::vector<bpf::ExpressRunner> express_runners_of(const std::vector<TunnelDevic
   for (const auto& t : tunnels)
     if (!t.physical_ip.is_unspecified()) out.push_back(express_runner_of(t));
   return out;
-}
-
-// One runner's counters with the status' names, as the TC path's (host_datapath_mode.cpp).
-nlohmann::json counters_json(const bpf::ExpressCounters& c) {
-  nlohmann::json j = nlohmann::json::object();
-  nlohmann::json passed = nlohmann::json::object(), dropped = nlohmann::json::object();
-  for (const auto& [name, value] : c.named()) {
-    std::string n(name);
-    if (n.starts_with("fwd_"))
-      j["forwarded_" + n.substr(4)] = value;
-    else if (n == "pass_bytes")
-      j["passed_bytes"] = value;
-    else if (n.starts_with("pass_"))
-      passed[n.substr(5)] = value;
-    else if (n == "drop_bytes")
-      j["dropped_bytes"] = value;
-    else if (n.starts_with("drop_"))
-      dropped[n.substr(5)] = value;
-  }
-  j["passed_packets"] = c.pass_packets();
-  j["passed"] = passed;
-  j["dropped_packets"] = c.drop_packets();
-  j["dropped"] = dropped;
-  return j;
 }
 
 }  // namespace
@@ -260,7 +237,7 @@ nlohmann::json ExpressStage::status(
       j["program_id"] = express_->program_id(hook_.value_or(bpf::ExpressHook::kTc));
       for (const auto& [id, c] : express_->all_counters()) {
         nlohmann::json row = {{"runner_id", id}, {"runner_name", id ? runner_name(id) : nullptr}};
-        row.update(counters_json(c));
+        row.update(counters_json(c.named(), c.pass_packets(), c.drop_packets()));
         counters.push_back(row);
       }
     } catch (const std::exception& e) {

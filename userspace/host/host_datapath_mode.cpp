@@ -7,40 +7,13 @@
 #include "common/netlink/sysctl.h"
 #include "common/netlink/vxlan_link.h"
 #include "host/bpf/host_datapath.h"
+#include "host/counters_json.h"
 #include "host/express_stage.h"
 
 namespace kohaku {
 namespace {
 
 constexpr const char* kLog = "datapath";
-
-std::string strip(std::string_view name, std::string_view prefix) {
-  return std::string(name.substr(prefix.size()));
-}
-
-// One runner's counters with the status' names: fwd_* -> forwarded_*, pass_<reason> ->
-// passed{reason}, drop_<reason> -> dropped{reason}.
-nlohmann::json counters_json(const bpf::RunnerCounters& c) {
-  nlohmann::json j = nlohmann::json::object();
-  nlohmann::json passed = nlohmann::json::object(), dropped = nlohmann::json::object();
-  for (const auto& [name, value] : c.named()) {
-    if (name.starts_with("fwd_"))
-      j["forwarded_" + strip(name, "fwd_")] = value;
-    else if (name == "pass_bytes")
-      j["passed_bytes"] = value;
-    else if (name.starts_with("pass_"))
-      passed[strip(name, "pass_")] = value;
-    else if (name == "drop_bytes")
-      j["dropped_bytes"] = value;
-    else if (name.starts_with("drop_"))
-      dropped[strip(name, "drop_")] = value;
-  }
-  j["passed_packets"] = c.pass_packets();
-  j["passed"] = passed;
-  j["dropped_packets"] = c.drop_packets();
-  j["dropped"] = dropped;
-  return j;
-}
 
 }  // namespace
 
@@ -274,7 +247,7 @@ nlohmann::json HostDatapathMode::status() const {
         auto t = tunnels.find(id);
         row["runner_name"] = t != tunnels.end() ? nlohmann::json(t->second.runner_name) : nullptr;
         row["device"] = t != tunnels.end() ? nlohmann::json(t->second.device) : nullptr;
-        row.update(counters_json(c));
+        row.update(counters_json(c.named(), c.pass_packets(), c.drop_packets()));
         counters.push_back(row);
       }
     } catch (const std::exception& e) {
