@@ -171,6 +171,19 @@ fwd1=$(ecounter r1 .forwarded_packets)
 in_ns a ping -q -c 20 -i 0.01 -W 1 "$c" >/dev/null || fail "a -> c after resolution"
 ((($(ecounter r1 .forwarded_packets) - fwd1) >= 20)) || fail "a -> c did not go express once resolved"
 
+# --- b comes back with another MAC and sends no gratuitous ARP: the hub's entry for it is STALE
+# (short reachable time here) and used only by the express stage, so without revalidation it
+# would stay in use for good; the daemon's revalidation makes the kernel probe it, the probe to
+# the old MAC fails, the next packet resolves the new one.
+for k in base_reachable_time_ms=1000 delay_first_probe_time=1 retrans_time_ms=300; do
+  in_ns hub sysctl -qw "net.ipv4.neigh.$vx2.${k%%=*}=${k#*=}"
+done
+in_ns a ping -c 3 -i 0.2 -W 1 "$b" >/dev/null || fail "a -> b before b's MAC changed"
+in_ns b ip link set eth0 address 02:00:00:00:bb:01
+wait_for 30 "a reaches b after b changed its MAC" can_ping a "$b"
+in_ns hub ip neigh show dev "$vx2" | grep -q "$b lladdr 02:00:00:00:bb:01" ||
+  fail "hub's neighbour entry for b not updated: $(in_ns hub ip neigh show dev "$vx2")"
+
 # --- kill -9 of kohaku-hostd in the middle of a stream: not one packet lost, the stage forwards
 # while no daemon runs, the restarted daemon adopts it (counters kept).
 in_ns a ping -c 200 -i 0.02 -W 2 "$b" >"$CLUSTER_DIR/stream.txt" &

@@ -2,11 +2,15 @@
 
 #include <net/if.h>
 
+#include <linux/neighbour.h>
+
 #include <functional>
+#include <set>
 
 #include "common/log.h"
 #include "common/netlink/address.h"
 #include "common/netlink/link.h"
+#include "common/netlink/neighbour.h"
 #include "common/spawn_program.h"
 #include "host/bpf/host_datapath.h"
 #include "host/counters_json.h"
@@ -212,6 +216,23 @@ void ExpressStage::tunnel_down(uint32_t runner_id) {
   }
 }
 
+void ExpressStage::revalidate_neighbours(const std::vector<TunnelDevice>& tunnels) {
+  // The stage takes inner MACs from the kernel's neighbour entries on the tunnels but never sends
+  // through the kernel, which therefore never revalidates them: a STALE entry would stay in use
+  // for good, also after its workload changed MAC without a gratuitous ARP. Marking STALE
+  // entries used makes the kernel probe them (DELAY, then a unicast probe): confirmed, or failed
+  // and resolved afresh on the kernel path by the next packet.
+  std::set<int> devices;
+  for (const auto& t : tunnels) devices.insert(static_cast<int>(t.ifindex));
+  try {
+    for (const auto& n : netlink::list_neighbours())
+      if ((n.state & NUD_STALE) && devices.count(n.ifindex))
+        netlink::revalidate_neighbour(n.ifindex, n.addr);
+  } catch (const std::exception& e) {
+    log::warn(kLog, std::string("revalidating neighbour entries on the tunnels: ") + e.what());
+  }
+}
+
 void ExpressStage::reconcile(const std::vector<TunnelDevice>& tunnels) {
   if (!express_) return;
   try {
@@ -219,6 +240,7 @@ void ExpressStage::reconcile(const std::vector<TunnelDevice>& tunnels) {
   } catch (const std::exception& e) {
     log::error(kLog, std::string("reconciling express_runners: ") + e.what());
   }
+  revalidate_neighbours(tunnels);
   std::lock_guard lock(mu_);
   follow_uplink();
 }

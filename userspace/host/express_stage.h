@@ -36,8 +36,9 @@ class ExpressStage {
   void start(const bpf::HostDatapath& base, const std::vector<TunnelDevice>& tunnels);
   void tunnel_up(const TunnelDevice& tunnel);
   void tunnel_down(uint32_t runner_id);
-  // Every tick: the runners as they are, and the uplink found again (a moved address, a
-  // recreated device, a program detached behind our back).
+  // Every tick: the runners as they are, the uplink found again (a moved address, a recreated
+  // device, a program detached behind our back), STALE neighbour entries on the tunnels
+  // revalidated.
   void reconcile(const std::vector<TunnelDevice>& tunnels);
   // The "express" object of /api/overlay/status (docs/api.md); `names` maps runner ids to names.
   nlohmann::json status(const std::function<nlohmann::json(uint32_t)>& runner_name) const;
@@ -58,6 +59,7 @@ class ExpressStage {
   void attach_to(const Uplink& uplink);
   void set_off(const std::string& reason);
   void ensure_gro(const Uplink& uplink);
+  void revalidate_neighbours(const std::vector<TunnelDevice>& tunnels);
 
   HostConfig config_;
   std::unique_ptr<bpf::HostExpress> express_;  // set in start(), before concurrent use

@@ -15,11 +15,6 @@ namespace {
 
 constexpr std::string_view kLog = "netlink";
 
-struct NeighDeleter {
-  void operator()(rtnl_neigh* p) const { rtnl_neigh_put(p); }
-};
-using NeighPtr = std::unique_ptr<rtnl_neigh, NeighDeleter>;
-
 std::string what(std::string_view verb, std::string_view dev, Ipv4Addr dst) {
   return std::string(verb) + " FDB entry 00:00:00:00:00:00 dev " + std::string(dev) + " dst " +
          dst.to_string();

@@ -5,6 +5,7 @@
 #include <netlink/cache.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 
 #include <memory>
@@ -29,12 +30,16 @@ struct RtAddrDeleter {
 struct RouteDeleter {
   void operator()(rtnl_route* p) const { rtnl_route_put(p); }
 };
+struct NeighDeleter {
+  void operator()(rtnl_neigh* p) const { rtnl_neigh_put(p); }
+};
 
 using LinkPtr = std::unique_ptr<rtnl_link, LinkDeleter>;
 using CachePtr = std::unique_ptr<nl_cache, CacheDeleter>;
 using AddrPtr = std::unique_ptr<nl_addr, AddrDeleter>;
 using RtAddrPtr = std::unique_ptr<rtnl_addr, RtAddrDeleter>;
 using RoutePtr = std::unique_ptr<rtnl_route, RouteDeleter>;
+using NeighPtr = std::unique_ptr<rtnl_neigh, NeighDeleter>;
 
 // AF_INET nl_addr holding `addr` with the given prefix length (32 for a host address).
 AddrPtr make_nl_addr(Ipv4Addr addr, unsigned prefix = 32);
