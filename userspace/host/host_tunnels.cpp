@@ -37,6 +37,9 @@ TunnelDevice HostTunnels::ensure_tunnel(const RunnerAllocation& a) {
   spec.port = config_.overlay_vxlan_port;
   spec.mtu = config_.overlay_mtu;
   spec.learning = false;
+  // The overlay is IPv4: no neighbour discovery or MLD towards runners, and no IPv6 routes per
+  // tunnel for the kernel to walk whenever another tunnel comes up.
+  spec.ipv6 = false;
   // Runners cache this device's MAC for <subnet>+254, their route to the rest of the overlay.
   spec.mac = netlink::MacAddr::stable_for(scheme.host_ip_on_runner_subnet(a.id));
   auto device = netlink::ensure_vxlan(spec);
