@@ -1,16 +1,17 @@
 #include "common/bpf/tc_filter.h"
 
 #include <bpf/libbpf.h>
+#include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
-#include <netlink/route/classifier.h>
 #include <netlink/route/tc.h>
 
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -85,22 +86,66 @@ bool has_clsact(int ifindex) {
   return kind == "clsact";
 }
 
+// Filter `id` on the device's hook as one dump of that hook reports it.
+struct FoundFilter {
+  bool known = false;  // false: netlink trouble, nothing learned
+  bool present = false;
+  std::optional<uint32_t> prog_id;  // TCA_BPF_ID of a BPF filter
+};
+
+struct FilterQuery {
+  TcFilterId id;
+  FoundFilter* found;
+};
+
+// NL_CB_VALID callback over the dump: the entry with our priority and handle.
+int read_filter(nl_msg* msg, void* arg) {
+  auto* q = static_cast<FilterQuery*>(arg);
+  nlmsghdr* h = nlmsg_hdr(msg);
+  if (h->nlmsg_type != RTM_NEWTFILTER) return NL_SKIP;
+  const auto* t = static_cast<const tcmsg*>(nlmsg_data(h));
+  if ((TC_H_MAJ(t->tcm_info) >> 16) != q->id.priority || t->tcm_handle != q->id.handle)
+    return NL_SKIP;
+  q->found->present = true;
+  nlattr* tb[TCA_MAX + 1] = {};
+  if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0 || !tb[TCA_OPTIONS]) return NL_OK;
+  nlattr* opt[TCA_BPF_MAX + 1] = {};
+  if (nla_parse_nested(opt, TCA_BPF_MAX, tb[TCA_OPTIONS], nullptr) == 0 && opt[TCA_BPF_ID])
+    q->found->prog_id = nla_get_u32(opt[TCA_BPF_ID]);
+  return NL_OK;
+}
+
+// One RTM_GETTFILTER dump of the device's hook (a device without clsact has none to ask).
+// It also carries the BPF program id, so a query needs no second request.
+FoundFilter find_filter(int ifindex, TcDirection direction, TcFilterId id) {
+  FoundFilter found;
+  if (!has_clsact(ifindex)) {
+    found.known = true;
+    return found;
+  }
+  NlSockPtr sock = connect_route();
+  if (!sock) return found;
+  tcmsg t{};
+  t.tcm_family = AF_UNSPEC;
+  t.tcm_ifindex = ifindex;
+  t.tcm_parent = TC_H_MAKE(TC_H_CLSACT,
+                           direction == TcDirection::kIngress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(nlmsg_alloc_simple(RTM_GETTFILTER, NLM_F_DUMP),
+                                                 nlmsg_free);
+  if (!msg || nlmsg_append(msg.get(), &t, sizeof(t), NLMSG_ALIGNTO) < 0) return found;
+  FoundFilter seen;
+  FilterQuery q{id, &seen};
+  if (nl_socket_modify_cb(sock.get(), NL_CB_VALID, NL_CB_CUSTOM, read_filter, &q) < 0 ||
+      nl_send_auto(sock.get(), msg.get()) < 0 || nl_recvmsgs_default(sock.get()) < 0)
+    return found;
+  seen.known = true;
+  return seen;
+}
+
 // Whether filter `id` sits on the device's hook. Unknown (netlink trouble) counts as present.
 bool has_filter(int ifindex, TcDirection direction, TcFilterId id) {
-  if (!has_clsact(ifindex)) return false;
-  NlSockPtr sock = connect_route();
-  if (!sock) return true;
-  nl_cache* raw = nullptr;
-  uint32_t parent = TC_H_MAKE(
-      TC_H_CLSACT, direction == TcDirection::kIngress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
-  if (rtnl_cls_alloc_cache(sock.get(), ifindex, parent, &raw) < 0) return true;
-  std::unique_ptr<nl_cache, void (*)(nl_cache*)> cache(raw, nl_cache_free);
-  for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
-    auto* cls = reinterpret_cast<rtnl_cls*>(o);
-    if (rtnl_cls_get_prio(cls) == id.priority && rtnl_tc_get_handle(TC_CAST(cls)) == id.handle)
-      return true;
-  }
-  return false;
+  FoundFilter f = find_filter(ifindex, direction, id);
+  return !f.known || f.present;
 }
 
 }  // namespace
@@ -137,7 +182,9 @@ bool tc_detach(int ifindex, TcDirection direction, TcFilterId id) {
 }
 
 std::optional<uint32_t> tc_attached_program(int ifindex, TcDirection direction, TcFilterId id) {
-  if (!has_filter(ifindex, direction, id)) return std::nullopt;
+  FoundFilter f = find_filter(ifindex, direction, id);
+  if (f.known && !f.present) return std::nullopt;
+  if (f.prog_id) return f.prog_id;
   bpf_tc_hook hook = make_hook(ifindex, direction);
   bpf_tc_opts opts = make_opts(id);
   if (bpf_tc_query(&hook, &opts) != 0) return std::nullopt;
