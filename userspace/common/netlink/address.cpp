@@ -136,9 +136,13 @@ void delete_address(std::string_view dev, const IfAddr& a) {
 }
 
 EnsureAction ensure_address(std::string_view dev, const IfAddr& a) {
+  NlSocket sock;
+  return ensure_address(dev, require_ifindex(sock, dev, on("ensure", a, dev)), a);
+}
+
+EnsureAction ensure_address(std::string_view dev, int ifindex, const IfAddr& a) {
   std::string what = on("ensure", a, dev);
   NlSocket sock;
-  int ifindex = require_ifindex(sock, dev, what);
   bool present = false;
   std::string removed;
   // Remove strays first: an old address in the same subnet would otherwise stay primary.

@@ -239,4 +239,15 @@ EnsureAction ensure_vxlan(const VxlanSpec& spec) {
   return EnsureAction::kRepaired;
 }
 
+EnsureAction ensure_vxlan(const VxlanSpec& spec, const VxlanInfo& seen) {
+  validate_vxlan_spec(spec);
+  bool matches = seen.link.name == spec.name && seen.link.kind == "vxlan" &&
+                 spec.underlay_dev.empty() && identity_drift(seen, spec, 0).empty() &&
+                 seen.link.mtu == spec.mtu && (!spec.mac || seen.link.mac == *spec.mac) &&
+                 seen.link.admin_up == spec.up;
+  if (!matches) return ensure_vxlan(spec);
+  if (!spec.ipv6) disable_ipv6(spec.name);
+  return EnsureAction::kKept;
+}
+
 }  // namespace kohaku::netlink

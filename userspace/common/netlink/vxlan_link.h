@@ -56,5 +56,9 @@ std::vector<VxlanInfo> list_vxlans(std::string_view name_prefix = {});
 // repair is logged with what differed. A recreated device starts bare: ensure its address and
 // bridge membership after this call.
 EnsureAction ensure_vxlan(const VxlanSpec& spec);
+// The same, given the device as list_vxlans() just reported it: when that matches the spec the
+// answer costs no netlink request (periodic checks of thousands of tunnels list them once);
+// otherwise it is ensure_vxlan(spec).
+EnsureAction ensure_vxlan(const VxlanSpec& spec, const VxlanInfo& seen);
 
 }  // namespace kohaku::netlink
