@@ -115,14 +115,11 @@ int read_filter(nl_msg* msg, void* arg) {
   return NL_OK;
 }
 
-// One RTM_GETTFILTER dump of the device's hook (a device without clsact has none to ask).
-// It also carries the BPF program id, so a query needs no second request.
+// One RTM_GETTFILTER dump of the device's hook. It also carries the BPF program id, so a query
+// needs no second request; on a device without clsact the dump is empty (not an error), so
+// nothing needs asking first either.
 FoundFilter find_filter(int ifindex, TcDirection direction, TcFilterId id) {
   FoundFilter found;
-  if (!has_clsact(ifindex)) {
-    found.known = true;
-    return found;
-  }
   NlSockPtr sock = connect_route();
   if (!sock) return found;
   tcmsg t{};
