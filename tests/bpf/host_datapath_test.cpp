@@ -227,6 +227,88 @@ TEST(HostDatapathMaps, BadInputIsRejectedAndChangesNothing) {
   EXPECT_FALSE(dp.counters(3));
 }
 
+TEST_F(HostDatapathPinTest, AdoptedEntriesAreKnownToUpdatesAndOverlapChecks) {
+  {
+    auto dp = open();
+    dp->upsert_runner(kRunner1);
+    dp->upsert_runner(kRunner2);
+  }
+  auto dp = open();
+  // The overlap check knows the adopted subnets without a reconcile first.
+  try {
+    dp->upsert_runner({3, Ipv4Cidr::parse("10.1.4.0/24"), 7});
+    ADD_FAILURE() << "overlap accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_STREQ(e.what(), "runner 3: subnet 10.1.4.0/24 overlaps 10.1.0.0/16 of runner 1");
+  }
+  // Moving an adopted runner removes its adopted entries; removing one finds them too.
+  RunnerRoute moved{1, Ipv4Cidr::parse("10.4.0.0/16"), 2001};
+  dp->upsert_runner(moved);
+  EXPECT_EQ(dp->runners(), (std::vector<RunnerRoute>{moved, kRunner2}));
+  host_route_key old_key{16, {10, 1, 0, 0}};
+  host_route v{};
+  EXPECT_NE(bpf_map_lookup_elem(dp->map_fd("host_routes"), &old_key, &v), 0);
+  EXPECT_TRUE(dp->remove_runner(2));
+  EXPECT_EQ(dp->runners(), std::vector<RunnerRoute>{moved});
+  host_route_key k2{16, {10, 2, 0, 0}};
+  EXPECT_NE(bpf_map_lookup_elem(dp->map_fd("host_routes"), &k2, &v), 0);
+  EXPECT_FALSE(dp->remove_runner(2));
+}
+
+TEST(HostDatapathMaps, OverlapCheckAmongManyRunners) {
+  HostDatapath dp(HostDatapathOptions{.pin = false});
+  // 1,000 runners of /24 in 10.16.0.0 - 10.19.231.0.
+  for (uint32_t id = 1; id <= 1000; ++id)
+    dp.upsert_runner(
+        {id, Ipv4Cidr{Ipv4Addr{(10u << 24) | (16u << 16) | ((id - 1) << 8)}, 24}, id + 10000});
+  auto rejected = [&](const char* subnet) {
+    try {
+      dp.upsert_runner({3000, Ipv4Cidr::parse(subnet), 99998});
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_EQ(rejected("10.16.5.0/24"),
+            "runner 3000: subnet 10.16.5.0/24 overlaps 10.16.5.0/24 of runner 6");
+  EXPECT_EQ(rejected("10.16.5.128/25"),
+            "runner 3000: subnet 10.16.5.128/25 overlaps 10.16.5.0/24 of runner 6");
+  EXPECT_EQ(rejected("10.17.0.0/16"),
+            "runner 3000: subnet 10.17.0.0/16 overlaps 10.17.0.0/24 of runner 257");
+  EXPECT_EQ(rejected("10.0.0.0/8"),
+            "runner 3000: subnet 10.0.0.0/8 overlaps 10.16.0.0/24 of runner 1");
+  EXPECT_EQ(rejected("10.19.231.255/32"),
+            "runner 3000: subnet 10.19.231.255/32 overlaps 10.19.231.0/24 of runner 1000");
+  EXPECT_FALSE(dp.counters(3000));
+  // Right next to the last one, and the last one moving away: fine.
+  dp.upsert_runner({2000, Ipv4Cidr::parse("10.19.232.0/24"), 99999});
+  dp.upsert_runner({1000, Ipv4Cidr::parse("10.19.240.0/24"), 11000});
+  EXPECT_EQ(dp.runners().size(), 1001u);
+  // A runner may grow over its own old subnet.
+  dp.upsert_runner({2000, Ipv4Cidr::parse("10.19.232.0/23"), 99999});
+  EXPECT_EQ(rejected("10.19.233.0/24"),
+            "runner 3000: subnet 10.19.233.0/24 overlaps 10.19.232.0/23 of runner 2000");
+}
+
+TEST(HostDatapathMaps, DeviceTakenOverByAnotherRunnerStaysWithIt) {
+  HostDatapath dp(HostDatapathOptions{.pin = false});
+  dp.upsert_runner(kRunner1);
+  // Runner 2 gets runner 1's device (an id reused before the old tunnel went): the ingress
+  // entry is runner 2's now, and removing runner 1 must leave it.
+  RunnerRoute two{2, kRunner2.subnet, kRunner1.ifindex};
+  dp.upsert_runner(two);
+  EXPECT_TRUE(dp.remove_runner(1));
+  EXPECT_EQ(dp.runners(), std::vector<RunnerRoute>{two});
+  host_route_key k2{16, {10, 2, 0, 0}};
+  host_route v{};
+  ASSERT_EQ(bpf_map_lookup_elem(dp.map_fd("host_routes"), &k2, &v), 0);
+  EXPECT_EQ(v.runner_id, 2u);
+  // Reconcile rebuilds what updates rely on: the removed runner's subnet is free again.
+  dp.reconcile({two}, {});
+  dp.upsert_runner({3, kRunner1.subnet, 1003});
+  EXPECT_THROW(dp.upsert_runner({4, Ipv4Cidr::parse("10.2.3.0/24"), 1004}), std::invalid_argument);
+}
+
 TEST(HostDatapathMaps, UpsertMovesRunnerAndReconcileRemovesStaleEntries) {
   HostDatapath dp(HostDatapathOptions{.pin = false});
   dp.upsert_runner(kRunner1);

@@ -7,6 +7,7 @@
 
 #include "common/netlink/address.h"
 #include "common/netlink/bridge_link.h"
+#include "common/netlink/sysctl.h"
 #include "common/netlink/veth_link.h"
 #include "common/netlink/vxlan_link.h"
 #include "netlink_test_helpers.h"
@@ -119,6 +120,27 @@ TEST_F(VxlanTest, EnsureCreatesThenKeeps) {
   int ifindex = get_link("vxkt1").ifindex;
   EXPECT_EQ(ensure_vxlan(spec()), EnsureAction::kKept);
   EXPECT_EQ(get_link("vxkt1").ifindex, ifindex);
+}
+
+TEST_F(VxlanTest, WithoutIpv6TheDeviceComesUpWithIpv6AlreadyOff) {
+  VxlanSpec s = spec();
+  s.ipv6 = false;
+  EXPECT_EQ(ensure_vxlan(s), EnsureAction::kCreated);
+  EXPECT_TRUE(get_link("vxkt1").admin_up);
+  EXPECT_EQ(read_sysctl("net/ipv6/conf/vxkt1/disable_ipv6"), "1");
+  // Off before it came up: no link-local address and no IPv6 route ever appeared.
+  EXPECT_EQ(testing::run_cmd("ip -6 addr show dev vxkt1").out, "");
+  EXPECT_EQ(testing::run_cmd("ip -6 route show table all dev vxkt1").out, "");
+  // A device from a build that left IPv6 on loses it on the next ensure, kept otherwise.
+  write_sysctl("net/ipv6/conf/vxkt1/disable_ipv6", "0");
+  EXPECT_EQ(ensure_vxlan(s), EnsureAction::kKept);
+  EXPECT_EQ(read_sysctl("net/ipv6/conf/vxkt1/disable_ipv6"), "1");
+  // Created down on request: stays down.
+  delete_link_if_exists("vxkt1");
+  s.up = false;
+  ensure_vxlan(s);
+  EXPECT_FALSE(get_link("vxkt1").admin_up);
+  EXPECT_EQ(read_sysctl("net/ipv6/conf/vxkt1/disable_ipv6"), "1");
 }
 
 TEST_F(VxlanTest, EnsureRepairsMtuAndStateInPlace) {

@@ -144,6 +144,54 @@ TEST_F(RunnerRegistryTest, DirtyListNamesEveryTouchedHostOnce) {
   EXPECT_TRUE(reg.take_dirty().empty());
 }
 
+// Ids, placeholders and expiry come from indexes rather than walks over every runner: checked
+// against the answers a walk gives, through releases, replays out of order and heartbeats.
+TEST(RunnerRegistryIndexes, MatchWhatAWalkOverEveryRunnerWouldFind) {
+  RunnerRegistry reg{SubnetScheme::parse("10.0.0.0/8/12/12")};  // 4095 ids
+  auto add = [&](const std::string& host, uint32_t phys, int64_t now) {
+    return reg.register_runner(host, Ipv4Addr{phys}, "http://x:1", {}, now, true).allocation;
+  };
+  for (uint32_t i = 1; i <= 300; ++i) EXPECT_EQ(add("h" + std::to_string(i), i, 1000).id, i);
+  // Released ids come back lowest first.
+  for (uint32_t id : {250u, 17u, 120u}) reg.release(id);
+  EXPECT_EQ(add("n1", 9001, 1000).id, 17u);
+  EXPECT_EQ(add("n2", 9002, 1000).id, 120u);
+  // A replayed record far above the others: the ids it skipped stay free, lowest first.
+  RunnerAllocation far = *reg.find_id(5);
+  far.hostname = "far";
+  far.id = 400;
+  reg.put(far);
+  EXPECT_EQ(add("n3", 9003, 1000).id, 250u);
+  EXPECT_EQ(add("n4", 9004, 1000).id, 301u);
+  EXPECT_EQ(reg.free_id_count(), 4095u - 302u);
+
+  // Placeholders at one address: a registration from there takes the lowest, others stay.
+  reg.release(30);
+  reg.release(20);
+  ASSERT_TRUE(reg.adopt_placeholder(30, Ipv4Addr{7777}, 1000));
+  ASSERT_TRUE(reg.adopt_placeholder(20, Ipv4Addr{7777}, 1000));
+  EXPECT_EQ(add("p1", 7777, 1000).id, 20u);
+  EXPECT_EQ(add("p2", 7778, 1000).id, 302u);  // another address: a fresh id
+  EXPECT_EQ(add("p3", 7777, 1000).id, 30u);
+  EXPECT_EQ(add("p4", 7777, 1000).id, 303u);  // none left there
+
+  // Expiry: the runners seen again stay active; the rest expire once, in hostname order.
+  for (uint32_t i = 1; i <= 300; i += 2)
+    if (reg.find_hostname("h" + std::to_string(i)))
+      reg.heartbeat("h" + std::to_string(i), 5000, false);
+  auto gone = reg.expire(1000 + 3001, 3000);
+  std::vector<std::string> want;
+  for (const auto& a : reg.nodes())
+    if (a.last_seen_ms == 1000) want.push_back(a.hostname);
+  std::vector<std::string> got;
+  for (const auto& a : gone) got.push_back(a.hostname);
+  EXPECT_EQ(got, want);
+  EXPECT_FALSE(want.empty());
+  EXPECT_TRUE(reg.expire(1000 + 3001, 3000).empty());
+  for (const auto& a : reg.nodes()) EXPECT_EQ(a.is_active, a.last_seen_ms == 5000) << a.hostname;
+  EXPECT_EQ(reg.expire(5000 + 3001, 3000).size(), 150u);
+}
+
 TEST(RunnerRegistryNames, ParsesPlaceholderNamesStrictly) {
   EXPECT_EQ(RunnerRegistry::parse_placeholder_name("runner_12"), 12u);
   for (const char* bad : {"runner_", "runner_0", "runner_012", "runner_1x", "runner", "x_1"})

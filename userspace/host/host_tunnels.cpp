@@ -1,5 +1,6 @@
 #include "host/host_tunnels.h"
 
+#include <map>
 #include <set>
 #include <string>
 
@@ -16,6 +17,13 @@ namespace {
 
 constexpr const char* kLog = "tunnels";
 
+// The vxkr devices by name, from one link dump.
+std::map<std::string, netlink::VxlanInfo> list_tunnels() {
+  std::map<std::string, netlink::VxlanInfo> out;
+  for (auto& dev : netlink::list_vxlans("vxkr")) out.emplace(dev.link.name, std::move(dev));
+  return out;
+}
+
 }  // namespace
 
 HostTunnels::HostTunnels(const HostConfig& config, HostDatapathMode* datapath)
@@ -27,7 +35,7 @@ AnchorAddress HostTunnels::anchor_address() const {
                        link ? static_cast<uint32_t>(link->ifindex) : 0u};
 }
 
-TunnelDevice HostTunnels::ensure_tunnel(const RunnerAllocation& a) {
+TunnelDevice HostTunnels::ensure_tunnel(const RunnerAllocation& a, const netlink::VxlanInfo* seen) {
   const auto& scheme = config_.overlay_subnet;
   netlink::VxlanSpec spec;
   spec.name = host_vxlan_device_name(a.id);
@@ -37,18 +45,26 @@ TunnelDevice HostTunnels::ensure_tunnel(const RunnerAllocation& a) {
   spec.port = config_.overlay_vxlan_port;
   spec.mtu = config_.overlay_mtu;
   spec.learning = false;
+  // The overlay is IPv4: no neighbour discovery or MLD towards runners, and no IPv6 routes per
+  // tunnel for the kernel to walk whenever another tunnel comes up.
+  spec.ipv6 = false;
   // Runners cache this device's MAC for <subnet>+254, their route to the rest of the overlay.
   spec.mac = netlink::MacAddr::stable_for(scheme.host_ip_on_runner_subnet(a.id));
-  auto device = netlink::ensure_vxlan(spec);
+  auto device = seen ? netlink::ensure_vxlan(spec, *seen) : netlink::ensure_vxlan(spec);
+  // A device kept as listed is the listed one; any other was just (re)made or changed.
+  int ifindex = seen && device == netlink::EnsureAction::kKept
+                    ? seen->link.ifindex
+                    : netlink::get_link(spec.name).ifindex;
   auto address = netlink::ensure_address(
-      spec.name, netlink::IfAddr{scheme.host_ip_on_runner_subnet(a.id), scheme.runner_prefix()});
+      spec.name, ifindex,
+      netlink::IfAddr{scheme.host_ip_on_runner_subnet(a.id), scheme.runner_prefix()});
   if (device != netlink::EnsureAction::kKept || address != netlink::EnsureAction::kKept) {
     log::info(kLog, spec.name + " for " + a.hostname + " (VNI " + std::to_string(spec.vni) +
                         ", remote " + a.physical_ip.to_string() + "): device " +
                         std::string(netlink::to_string(device)) + ", address " +
                         std::string(netlink::to_string(address)));
   }
-  return tunnel_device(a, static_cast<uint32_t>(netlink::get_link(spec.name).ifindex));
+  return tunnel_device(a, static_cast<uint32_t>(ifindex));
 }
 
 TunnelDevice HostTunnels::tunnel_device(const RunnerAllocation& a, uint32_t ifindex) const {
@@ -97,9 +113,11 @@ void HostTunnels::start(OverlayService& service) {
     }
   }
   std::vector<TunnelDevice> devices;
+  auto present = list_tunnels();
   for (const auto& a : service.allocations()) {
     try {
-      devices.push_back(ensure_tunnel(a));
+      auto it = present.find(host_vxlan_device_name(a.id));
+      devices.push_back(ensure_tunnel(a, it == present.end() ? nullptr : &it->second));
     } catch (const std::exception& e) {
       log::error(kLog, "runner " + a.hostname + ": " + e.what());
     }
@@ -111,10 +129,13 @@ void HostTunnels::reconcile(const std::vector<RunnerAllocation>& allocations) {
   std::lock_guard lock(mutex_);
   std::set<std::string> wanted;
   std::vector<TunnelDevice> devices;
+  // One listing for the whole pass: a tunnel that matches it costs no lookup of its own.
+  auto present = list_tunnels();
   for (const auto& a : allocations) {
     wanted.insert(host_vxlan_device_name(a.id));
     try {
-      devices.push_back(ensure_tunnel(a));
+      auto it = present.find(host_vxlan_device_name(a.id));
+      devices.push_back(ensure_tunnel(a, it == present.end() ? nullptr : &it->second));
     } catch (const std::exception& e) {
       log::error(kLog, "runner " + a.hostname + ": " + e.what());
       // A repair that failed must not also cut the runner off the fast path: the device as it
@@ -125,10 +146,11 @@ void HostTunnels::reconcile(const std::vector<RunnerAllocation>& allocations) {
   }
   // Maps first: nothing may point at a device that is about to be deleted.
   if (datapath_) datapath_->reconcile(anchor_address(), devices);
-  for (const auto& dev : netlink::list_vxlans("vxkr")) {
-    if (runner_id_from_device_name(dev.link.name) != 0 && wanted.count(dev.link.name) == 0) {
-      log::info(kLog, "removing " + dev.link.name + ": no runner holds it any more");
-      netlink::delete_link_if_exists(dev.link.name);
+  // Devices made since the listing are wanted ones (the lock keeps registrations out).
+  for (const auto& [name, dev] : present) {
+    if (runner_id_from_device_name(name) != 0 && wanted.count(name) == 0) {
+      log::info(kLog, "removing " + name + ": no runner holds it any more");
+      netlink::delete_link_if_exists(name);
     }
   }
 }

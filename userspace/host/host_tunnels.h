@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "common/netlink/vxlan_link.h"
 #include "host/host_config.h"
 #include "host/host_datapath_mode.h"
 #include "host/overlay_service.h"
@@ -36,8 +37,11 @@ class HostTunnels : public AllocationObserver {
   void on_released(const RunnerAllocation& allocation) override;
 
  private:
-  // Ensures the device and its address; returns it as the datapath sees it.
-  TunnelDevice ensure_tunnel(const RunnerAllocation& allocation);
+  // Ensures the device and its address; returns it as the datapath sees it. `seen`: the device
+  // as a listing of this pass reported it (none: missing or not listed), which spares the
+  // lookups when it matches.
+  TunnelDevice ensure_tunnel(const RunnerAllocation& allocation,
+                             const netlink::VxlanInfo* seen = nullptr);
   TunnelDevice tunnel_device(const RunnerAllocation& allocation, uint32_t ifindex) const;
   AnchorAddress anchor_address() const;
 

@@ -19,18 +19,38 @@ uint32_t RunnerRegistry::parse_placeholder_name(std::string_view name) {
   return id;
 }
 
-uint32_t RunnerRegistry::lowest_free_id() const {
-  for (uint32_t id = 1; id <= scheme_.max_runner_id(); ++id)
-    if (!host_of_id_.contains(id)) return id;
-  return 0;
+uint32_t RunnerRegistry::lowest_free_id() {
+  while (!free_ids_.empty() && host_of_id_.contains(*free_ids_.begin()))
+    free_ids_.erase(free_ids_.begin());
+  if (!free_ids_.empty()) return *free_ids_.begin();
+  return free_from_ <= scheme_.max_runner_id() ? free_from_ : 0;
+}
+
+void RunnerRegistry::hold_id(uint32_t id, const std::string& hostname) {
+  if (id >= free_from_) {
+    // Ids skipped over (a replayed record, a recovered device) stay known as free.
+    for (uint32_t skipped = free_from_; skipped < id; ++skipped)
+      if (!host_of_id_.contains(skipped)) free_ids_.insert(skipped);
+    free_from_ = id + 1;
+  }
+  host_of_id_[id] = hostname;
+}
+
+void RunnerRegistry::drop_id(uint32_t id) {
+  if (host_of_id_.erase(id) && id < free_from_) free_ids_.insert(id);
+}
+
+void RunnerRegistry::watch_expiry(const RunnerAllocation& a) {
+  if (a.is_active) expiry_.emplace(a.last_seen_ms, a.hostname);
 }
 
 void RunnerRegistry::set_id(RunnerAllocation& a, uint32_t id) {
-  if (a.id != 0) host_of_id_.erase(a.id);
+  if (a.id != 0) drop_id(a.id);
   a.id = id;
   if (id != 0) {
     a.subnet = scheme_.runner_subnet(id);
-    host_of_id_[id] = a.hostname;
+    hold_id(id, a.hostname);
+    if (a.placeholder) placeholders_.emplace(a.physical_ip.value, id);
   } else {
     a.subnet = Ipv4Cidr{};
   }
@@ -46,20 +66,26 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
   bool needs_id = allocate_id && (it == by_host_.end() || it->second.id == 0);
   uint32_t takeover_id = 0;
   if (needs_id) {
-    // A device recovered at start-up belongs to whoever registers from its remote address.
-    for (const auto& [id, holder] : host_of_id_) {
-      const auto& p = by_host_.at(holder);
-      if (p.placeholder && p.physical_ip == physical_ip) {
-        takeover_id = id;
-        break;
+    // A device recovered at start-up belongs to whoever registers from its remote address
+    // (the lowest id when there are several).
+    for (auto c = placeholders_.lower_bound({physical_ip.value, 0});
+         c != placeholders_.end() && c->first == physical_ip.value;) {
+      auto holder = host_of_id_.find(c->second);
+      if (holder != host_of_id_.end()) {
+        const auto& p = by_host_.at(holder->second);
+        if (p.placeholder && p.physical_ip == physical_ip) {
+          takeover_id = c->second;
+          break;
+        }
       }
+      c = placeholders_.erase(c);  // no longer a placeholder at that address
     }
   }
 
   uint32_t new_id = 0;
   if (takeover_id != 0) {
     auto placeholder = by_host_.at(host_of_id_.at(takeover_id));
-    host_of_id_.erase(takeover_id);
+    drop_id(takeover_id);
     by_host_.erase(placeholder.hostname);
     touch(placeholder.hostname);
     new_id = takeover_id;
@@ -99,6 +125,7 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
   a.last_used_ms = now_ms;
   a.last_seen_ms = now_ms;
   if (new_id != 0) set_id(a, new_id);
+  watch_expiry(a);
   touch(hostname);
   result.allocation = a;
   return result;
@@ -111,19 +138,27 @@ const RunnerAllocation* RunnerRegistry::heartbeat(const std::string& hostname, i
   it->second.is_active = true;
   it->second.last_used_ms = now_ms;
   it->second.last_seen_ms = now_ms;
+  watch_expiry(it->second);
   if (record) touch(hostname);
   return &it->second;
 }
 
 std::vector<RunnerAllocation> RunnerRegistry::expire(int64_t now_ms, int64_t timeout_ms) {
+  // Oldest sightings first; stale ones (seen again since, inactive, gone) are dropped on the way.
   std::vector<RunnerAllocation> gone;
-  for (auto& [hostname, a] : by_host_) {
-    if (a.is_active && now_ms - a.last_seen_ms > timeout_ms) {
-      a.is_active = false;
-      touch(hostname);
-      gone.push_back(a);
-    }
+  while (!expiry_.empty() && now_ms - expiry_.begin()->first > timeout_ms) {
+    auto [seen, hostname] = *expiry_.begin();
+    expiry_.erase(expiry_.begin());
+    auto it = by_host_.find(hostname);
+    if (it == by_host_.end() || !it->second.is_active || it->second.last_seen_ms != seen) continue;
+    it->second.is_active = false;
+    touch(hostname);
+    gone.push_back(it->second);
   }
+  // In hostname order, as a walk over every runner would list them.
+  std::sort(gone.begin(), gone.end(), [](const RunnerAllocation& a, const RunnerAllocation& b) {
+    return a.hostname < b.hostname;
+  });
   return gone;
 }
 
@@ -150,7 +185,7 @@ RunnerAllocation RunnerRegistry::release(uint32_t id) {
   RunnerAllocation before = it->second;
   touch(before.hostname);
   if (before.placeholder) {
-    host_of_id_.erase(holder);
+    drop_id(id);
     by_host_.erase(it);
   } else {
     set_id(it->second, 0);
@@ -216,12 +251,13 @@ void RunnerRegistry::put(RunnerAllocation a) {
   if (a.placeholder && id == 0) return;  // a placeholder is nothing without its id
   auto& stored = by_host_.insert_or_assign(a.hostname, std::move(a)).first->second;
   set_id(stored, id);
+  watch_expiry(stored);
 }
 
 void RunnerRegistry::erase(const std::string& hostname) {
   auto it = by_host_.find(hostname);
   if (it == by_host_.end()) return;
-  if (it->second.id != 0) host_of_id_.erase(it->second.id);
+  if (it->second.id != 0) drop_id(it->second.id);
   by_host_.erase(it);
 }
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -94,14 +95,28 @@ class RunnerRegistry {
   static uint32_t parse_placeholder_name(std::string_view name);
 
  private:
-  uint32_t lowest_free_id() const;
+  uint32_t lowest_free_id();
   void set_id(RunnerAllocation& a, uint32_t id);
+  // Every change of host_of_id_ goes through these two, which keep the free-id index.
+  void hold_id(uint32_t id, const std::string& hostname);
+  void drop_id(uint32_t id);
   void touch(const std::string& hostname) { dirty_.push_back(hostname); }
+  // Notes an active runner's last_seen_ms for expire().
+  void watch_expiry(const RunnerAllocation& a);
 
   SubnetScheme scheme_;
   std::map<std::string, RunnerAllocation> by_host_;
   std::map<uint32_t, std::string> host_of_id_;
   std::vector<std::string> dirty_;
+
+  // Indexes that keep registration and expiry O(log n) amortized instead of scans of every
+  // runner. Entries may be stale; each use checks them against the maps above and drops the
+  // stale ones, so only the additions need to be complete.
+  // Free ids: every id below free_from_ that is free is in free_ids_; ids >= free_from_ are free.
+  std::set<uint32_t> free_ids_;
+  uint32_t free_from_ = 1;
+  std::set<std::pair<uint32_t, uint32_t>> placeholders_;  // (physical IP, id) of placeholders
+  std::set<std::pair<int64_t, std::string>> expiry_;      // (last_seen_ms, hostname), active ones
 };
 
 }  // namespace kohaku

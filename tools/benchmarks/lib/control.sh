@@ -8,16 +8,26 @@
 #     /api/overlay/ip/stats answers with all reservations loaded.
 #   reservations: 64 concurrent clients reserve IPs on ctl-DP for CTL_SECONDS (reservations/s,
 #     p99), then release them, so every round starts from the same state.
+# Scale (once per run, after the rounds): OVERLAY_SUBNET 10.0.0.0/8/12/12 (4095 runner ids), for
+# each count in CTL_SCALE_COUNTS and each datapath a fresh hub, the runners registered by 16
+# clients: time until all answered and until all tunnels are ready, and ms per registration.
+# The hub of the largest count is then restarted (time to serving, all runners adopted) and
+# `kohakuctl node overlay` is timed against it.
 
 CTL_URL=http://127.0.0.1:8000
 
-vxkr_count_is() { [[ $(in_ns "$1" ip -o link show type vxlan | grep -c ': vxkr') -ge $2 ]]; }
-# All N tunnels exist and, under the bpf datapath, carry the TC program on their ingress.
-tunnels_ready() {
-  local m=$1 n=$2 dp=$3
-  vxkr_count_is "$m" "$n" || return 1
-  [[ $dp != bpf ]] || [[ $(in_ns "$m" bpftool net show 2>/dev/null | grep -c '^vxkr.*ingress') -ge $n ]]
+# wait_tunnels M N DP: waits until N vxkr devices exist on M and, under bpf, all carry the TC
+# program on their ingress (bench_ctl_load wait-tunnels: one query per device, where
+# `bpftool net show` lists every qdisc of the namespace per device and takes minutes at 4,000).
+wait_tunnels() {
+  local m=$1 n=$2 dp=$3 prog=0
+  [[ $dp == bpf ]] && prog=1
+  in_ns "$m" "$BIN/bench_ctl_load" wait-tunnels --count "$n" --program "$prog" --timeout 600 ||
+    fail "$n tunnels not ready on $m under $dp"
 }
+
+# elapsed T0: seconds since T0 (a `date +%s.%N` value).
+elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f\n", b - a}'; }
 
 # Same command line as cluster.sh's hub_up, without its polling (the measurement polls itself).
 hostd_start() {
@@ -47,8 +57,8 @@ control_register() {
     --clients 16) || fail "registering $CTL_RUNNERS runners under $dp: $out"
   log "  $out"
   record ctl_register_s "$dp" "$(kv wall_s "$out")"
-  wait_for 300 "$CTL_RUNNERS vxkr devices ready on $m" tunnels_ready "$m" "$CTL_RUNNERS" "$dp"
-  record ctl_register_tunnels_s "$dp" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.3f\n", b - a}')"
+  wait_tunnels "$m" "$CTL_RUNNERS" "$dp" >/dev/null
+  record ctl_register_tunnels_s "$dp" "$(elapsed "$t0")"
 }
 
 control_remove() {
@@ -89,4 +99,59 @@ control_round() {
   [[ $(kv failures "$out") == 0 ]] || log "  reservation failures under $dp: $out"
   record ctl_reservations_per_s "$dp" "$(kv per_s "$out")"
   record ctl_reservation_p99_ms "$dp" "$(kv p99_ms "$out")"
+}
+
+SCALE_ARGS=(--set OVERLAY_SUBNET=10.0.0.0/8/12/12)
+
+# control_scale DP COUNT NUM: a fresh hub s<COUNT>-DP (underlay host NUM), COUNT runners
+# registered. The hub is left running for control_scale_restart.
+control_scale() {
+  local dp=$1 count=$2 num=$3 m=s$2-$1 out t0 ready
+  machine_up "$m" "$num"
+  hub_up "$m" "${SCALE_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
+  t0=$(date +%s.%N)
+  out=$(in_ns "$m" "$BIN/bench_ctl_load" register --url $CTL_URL --count "$count" \
+    --clients 16) || fail "registering $count runners under $dp: $out"
+  log "  scale $count: $out"
+  record "ctl_scale_register_s_$count" "$dp" "$(kv wall_s "$out")"
+  wait_tunnels "$m" "$count" "$dp" >/dev/null
+  ready=$(elapsed "$t0")
+  record "ctl_scale_tunnels_s_$count" "$dp" "$ready"
+  record "ctl_scale_ms_per_runner_$count" "$dp" "$(awk -v t="$ready" -v n="$count" 'BEGIN {printf "%.3f\n", t * 1000 / n}')"
+}
+
+# control_scale_restart DP COUNT: restarts s<COUNT>-DP (SIGTERM, start): time from the start
+# until the API serves (it serves only after every tunnel has been re-checked and the datapath
+# adopted), then `kohakuctl node overlay` timed 3 times; the hub is removed.
+control_scale_restart() {
+  local dp=$1 count=$2 m=s$2-$1 out t0
+  hostd_stop "$m"
+  hostd_start "$m" "${SCALE_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
+  out=$(in_ns "$m" "$BIN/bench_ctl_load" wait-serving --url $CTL_URL --timeout 120) ||
+    fail "hostd on $m not serving after a restart with $count runners"
+  log "  scale restart: $out"
+  record ctl_scale_restart_s "$dp" "$(kv serving_s "$out")"
+  for _ in 1 2 3; do
+    t0=$(date +%s.%N)
+    ctl "$m" node overlay >/dev/null || fail "kohakuctl node overlay on $m under $dp"
+    record ctl_scale_node_overlay_s "$dp" "$(elapsed "$t0")"
+  done
+  control_remove "$m"
+}
+
+# control_scale_all: every count under both datapaths (alternating, the order flipped per count).
+# Each hub has its own name and address: a removed namespace may linger for a moment.
+control_scale_all() {
+  local count dp order=("$DP_A" "$DP_B") last=${CTL_SCALE_COUNTS##* } num=100
+  for count in $CTL_SCALE_COUNTS; do
+    for dp in "${order[@]}"; do
+      control_scale "$dp" "$count" $((num++))
+      if [[ $count == "$last" ]]; then
+        control_scale_restart "$dp" "$count"
+      else
+        control_remove "s$count-$dp"
+      fi
+    done
+    order=("${order[1]}" "${order[0]}")
+  done
 }

@@ -99,6 +99,21 @@ results_table() {
   row "6. register $CTL_RUNNERS runners (16 clients), s until all answered" ctl_register_s
   row "6. ... s until all $CTL_RUNNERS vxkr devices exist (bpf: with the TC program)" ctl_register_tunnels_s
   row "6. restart to serving, $CTL_RUNNERS runners + $CTL_RESERVATIONS reservations, s" ctl_restart_s
+  local count first last dp
+  first=${CTL_SCALE_COUNTS%% *}
+  last=${CTL_SCALE_COUNTS##* }
+  for count in $CTL_SCALE_COUNTS; do
+    row "6. scale (10.0.0.0/8/12/12): register $count runners, s until all answered" "ctl_scale_register_s_$count"
+    row "6. ... s until all $count tunnels are ready (bpf: with the TC program)" "ctl_scale_tunnels_s_$count"
+    row "6. ... ms per registration (tunnels ready / $count)" "ctl_scale_ms_per_runner_$count"
+  done
+  row "6. scale: restart to serving, adopting $last runners, s" ctl_scale_restart_s
+  row "6. scale: \`kohakuctl node overlay\` with $last runners, s" ctl_scale_node_overlay_s
+  echo
+  for dp in "$DP_A" "$DP_B"; do
+    echo "Per-registration time at $last runners / at $first runners, $dp:" \
+      "$(ratio "$(med "ctl_scale_ms_per_runner_$last" "$dp")" "$(med "ctl_scale_ms_per_runner_$first" "$dp")") (flat = 1)."
+  done
   echo
   echo "### 5. Per-program cost (BPF_PROG_TEST_RUN, mean ns per repetition, median of $PROG_ROUNDS runs of $PROG_REPEAT repetitions)"
   echo

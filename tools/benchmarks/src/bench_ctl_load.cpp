@@ -10,6 +10,11 @@
 //       spreads reservations over bench-r001..: state for the restart measurement
 //   bench_ctl_load wait-serving --url U --timeout S [--min-reservations N]
 //       polls /api/overlay/ip/stats every 2 ms; prints the seconds until it answered
+//   bench_ctl_load wait-tunnels --count N --timeout S [--program 1]
+//       (in the hub's namespace) polls until N vxkr devices exist and, with --program 1, each
+//       carries host_forward on its TC ingress; prints the seconds until then. One link dump
+//       per poll and one filter query per device until it is seen ready (bpftool net show asks
+//       for every qdisc of the namespace per device: minutes with thousands of devices)
 //
 // Every mode prints one line of key=value pairs; any failed request is counted, never hidden.
 #include <algorithm>
@@ -18,12 +23,15 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/http_client.h"
+#include "common/netlink/vxlan_link.h"
+#include "host/bpf/host_datapath.h"
 
 namespace {
 
@@ -40,6 +48,7 @@ struct Args {
   int reservations = 10000;
   double timeout = 30;
   long min_reservations = 0;
+  bool program = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -68,10 +77,13 @@ Args parse(int argc, char** argv) {
       a.timeout = std::stod(v);
     else if (k == "--min-reservations")
       a.min_reservations = std::stol(v);
+    else if (k == "--program")
+      a.program = v == "1";
+
     else
       throw std::invalid_argument("unknown option " + k);
   }
-  if (a.url.empty()) throw std::invalid_argument("--url is required");
+  if (a.url.empty() && a.mode != "wait-tunnels") throw std::invalid_argument("--url is required");
   if (a.clients < 1 || a.count < 1 || a.count > 65000)
     throw std::invalid_argument("--clients and --count must be positive (count <= 65000)");
   return a;
@@ -257,6 +269,28 @@ int wait_serving(const Args& a) {
   return 1;
 }
 
+int wait_tunnels(const Args& a) {
+  auto t0 = clock_type::now();
+  std::set<int> ready;  // ifindexes seen complete: asked once each
+  size_t devices = 0;
+  while (seconds_since(t0) < a.timeout) {
+    auto links = kohaku::netlink::list_vxlans("vxkr");
+    devices = links.size();
+    for (const auto& l : links)
+      if (!ready.count(l.link.ifindex) &&
+          (!a.program || kohaku::bpf::host_forward_program(static_cast<uint32_t>(l.link.ifindex))))
+        ready.insert(l.link.ifindex);
+    if (devices >= static_cast<size_t>(a.count) && ready.size() >= static_cast<size_t>(a.count)) {
+      std::printf("tunnels=%zu ready_s=%.3f\n", devices, seconds_since(t0));
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::fprintf(stderr, "bench_ctl_load: after %.0fs %zu vxkr devices, %zu ready (want %d)\n",
+               a.timeout, devices, ready.size(), a.count);
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -266,6 +300,7 @@ int main(int argc, char** argv) {
     if (a.mode == "register") return register_runners(a);
     if (a.mode == "fill") return fill(a);
     if (a.mode == "wait-serving") return wait_serving(a);
+    if (a.mode == "wait-tunnels") return wait_tunnels(a);
     throw std::invalid_argument("unknown mode " + a.mode);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_ctl_load: %s\n", e.what());

@@ -1,15 +1,18 @@
 #include "common/bpf/tc_filter.h"
 
 #include <bpf/libbpf.h>
+#include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
-#include <netlink/route/classifier.h>
-#include <netlink/route/qdisc.h>
 #include <netlink/route/tc.h>
 
 #include <cerrno>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -40,40 +43,106 @@ std::string where(int ifindex, TcDirection direction) {
   return "TC " + to_string(direction) + " of " + dev;
 }
 
+using NlSockPtr = std::unique_ptr<nl_sock, void (*)(nl_sock*)>;
+
+NlSockPtr connect_route() {
+  NlSockPtr sock(nl_socket_alloc(), nl_socket_free);
+  if (!sock || nl_connect(sock.get(), NETLINK_ROUTE) < 0) return NlSockPtr(nullptr, nl_socket_free);
+  return sock;
+}
+
+// NL_CB_VALID callback: the kind of the qdisc in an RTM_NEWQDISC answer.
+int read_qdisc_kind(nl_msg* msg, void* arg) {
+  nlmsghdr* h = nlmsg_hdr(msg);
+  if (h->nlmsg_type != RTM_NEWQDISC) return NL_SKIP;
+  nlattr* tb[TCA_MAX + 1] = {};
+  if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0 || !tb[TCA_KIND]) return NL_SKIP;
+  *static_cast<std::string*>(arg) = nla_get_string(tb[TCA_KIND]);
+  return NL_OK;
+}
+
 // Whether the device has a clsact qdisc. Asked first because bpf_tc_hook_create() on an existing
 // hook, and detach/query on a device without one, make libbpf print the kernel's complaint
 // (e.g. on every device when switching datapaths). Unknown (netlink trouble) counts as missing:
-// the libbpf call decides.
+// the libbpf call decides. One RTM_GETQDISC request for this device's ingress-side qdisc, not a
+// dump: a dump lists every qdisc of the namespace, which made every attach and every reconcile
+// tick cost O(devices) per device. The kernel sends the answer only with NLM_F_ECHO (it is
+// built as a notification); it answers ENOENT when the device never had an ingress-side qdisc,
+// and nothing (or EINVAL on older kernels) for the built-in noop one (clsact deleted).
 bool has_clsact(int ifindex) {
-  std::unique_ptr<nl_sock, void (*)(nl_sock*)> sock(nl_socket_alloc(), nl_socket_free);
-  if (!sock || nl_connect(sock.get(), NETLINK_ROUTE) < 0) return false;
-  nl_cache* raw = nullptr;
-  if (rtnl_qdisc_alloc_cache(sock.get(), &raw) < 0) return false;
-  std::unique_ptr<nl_cache, void (*)(nl_cache*)> cache(raw, nl_cache_free);
-  rtnl_qdisc* q = rtnl_qdisc_get_by_parent(cache.get(), ifindex, TC_H_CLSACT);
-  if (!q) return false;
-  const char* kind = rtnl_tc_get_kind(TC_CAST(q));
-  bool clsact = kind && std::string_view(kind) == "clsact";
-  rtnl_qdisc_put(q);
-  return clsact;
+  NlSockPtr sock = connect_route();
+  if (!sock) return false;
+  tcmsg t{};
+  t.tcm_family = AF_UNSPEC;
+  t.tcm_ifindex = ifindex;
+  t.tcm_parent = TC_H_CLSACT;
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(nlmsg_alloc_simple(RTM_GETQDISC, NLM_F_ECHO),
+                                                 nlmsg_free);
+  if (!msg || nlmsg_append(msg.get(), &t, sizeof(t), NLMSG_ALIGNTO) < 0) return false;
+  std::string kind;
+  if (nl_socket_modify_cb(sock.get(), NL_CB_VALID, NL_CB_CUSTOM, read_qdisc_kind, &kind) < 0)
+    return false;
+  if (nl_send_sync(sock.get(), msg.release()) < 0) return false;  // takes the message
+  return kind == "clsact";
+}
+
+// Filter `id` on the device's hook as one dump of that hook reports it.
+struct FoundFilter {
+  bool known = false;  // false: netlink trouble, nothing learned
+  bool present = false;
+  std::optional<uint32_t> prog_id;  // TCA_BPF_ID of a BPF filter
+};
+
+struct FilterQuery {
+  TcFilterId id;
+  FoundFilter* found;
+};
+
+// NL_CB_VALID callback over the dump: the entry with our priority and handle.
+int read_filter(nl_msg* msg, void* arg) {
+  auto* q = static_cast<FilterQuery*>(arg);
+  nlmsghdr* h = nlmsg_hdr(msg);
+  if (h->nlmsg_type != RTM_NEWTFILTER) return NL_SKIP;
+  const auto* t = static_cast<const tcmsg*>(nlmsg_data(h));
+  if ((TC_H_MAJ(t->tcm_info) >> 16) != q->id.priority || t->tcm_handle != q->id.handle)
+    return NL_SKIP;
+  q->found->present = true;
+  nlattr* tb[TCA_MAX + 1] = {};
+  if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0 || !tb[TCA_OPTIONS]) return NL_OK;
+  nlattr* opt[TCA_BPF_MAX + 1] = {};
+  if (nla_parse_nested(opt, TCA_BPF_MAX, tb[TCA_OPTIONS], nullptr) == 0 && opt[TCA_BPF_ID])
+    q->found->prog_id = nla_get_u32(opt[TCA_BPF_ID]);
+  return NL_OK;
+}
+
+// One RTM_GETTFILTER dump of the device's hook. It also carries the BPF program id, so a query
+// needs no second request; on a device without clsact the dump is empty (not an error), so
+// nothing needs asking first either.
+FoundFilter find_filter(int ifindex, TcDirection direction, TcFilterId id) {
+  FoundFilter found;
+  NlSockPtr sock = connect_route();
+  if (!sock) return found;
+  tcmsg t{};
+  t.tcm_family = AF_UNSPEC;
+  t.tcm_ifindex = ifindex;
+  t.tcm_parent = TC_H_MAKE(TC_H_CLSACT,
+                           direction == TcDirection::kIngress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(nlmsg_alloc_simple(RTM_GETTFILTER, NLM_F_DUMP),
+                                                 nlmsg_free);
+  if (!msg || nlmsg_append(msg.get(), &t, sizeof(t), NLMSG_ALIGNTO) < 0) return found;
+  FoundFilter seen;
+  FilterQuery q{id, &seen};
+  if (nl_socket_modify_cb(sock.get(), NL_CB_VALID, NL_CB_CUSTOM, read_filter, &q) < 0 ||
+      nl_send_auto(sock.get(), msg.get()) < 0 || nl_recvmsgs_default(sock.get()) < 0)
+    return found;
+  seen.known = true;
+  return seen;
 }
 
 // Whether filter `id` sits on the device's hook. Unknown (netlink trouble) counts as present.
 bool has_filter(int ifindex, TcDirection direction, TcFilterId id) {
-  if (!has_clsact(ifindex)) return false;
-  std::unique_ptr<nl_sock, void (*)(nl_sock*)> sock(nl_socket_alloc(), nl_socket_free);
-  if (!sock || nl_connect(sock.get(), NETLINK_ROUTE) < 0) return true;
-  nl_cache* raw = nullptr;
-  uint32_t parent = TC_H_MAKE(
-      TC_H_CLSACT, direction == TcDirection::kIngress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
-  if (rtnl_cls_alloc_cache(sock.get(), ifindex, parent, &raw) < 0) return true;
-  std::unique_ptr<nl_cache, void (*)(nl_cache*)> cache(raw, nl_cache_free);
-  for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
-    auto* cls = reinterpret_cast<rtnl_cls*>(o);
-    if (rtnl_cls_get_prio(cls) == id.priority && rtnl_tc_get_handle(TC_CAST(cls)) == id.handle)
-      return true;
-  }
-  return false;
+  FoundFilter f = find_filter(ifindex, direction, id);
+  return !f.known || f.present;
 }
 
 }  // namespace
@@ -110,7 +179,9 @@ bool tc_detach(int ifindex, TcDirection direction, TcFilterId id) {
 }
 
 std::optional<uint32_t> tc_attached_program(int ifindex, TcDirection direction, TcFilterId id) {
-  if (!has_filter(ifindex, direction, id)) return std::nullopt;
+  FoundFilter f = find_filter(ifindex, direction, id);
+  if (f.known && !f.present) return std::nullopt;
+  if (f.prog_id) return f.prog_id;
   bpf_tc_hook hook = make_hook(ifindex, direction);
   bpf_tc_opts opts = make_opts(id);
   if (bpf_tc_query(&hook, &opts) != 0) return std::nullopt;

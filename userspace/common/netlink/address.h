@@ -31,5 +31,7 @@ void delete_address(std::string_view dev, const IfAddr& a);
 // Leaves exactly `a` as the IPv4 address of `dev`: adds it when missing, removes every other
 // IPv4 address (logged). kKept / kCreated (only added) / kRepaired (others removed).
 EnsureAction ensure_address(std::string_view dev, const IfAddr& a);
+// The same for a device whose ifindex the caller knows (one lookup less per call).
+EnsureAction ensure_address(std::string_view dev, int ifindex, const IfAddr& a);
 
 }  // namespace kohaku::netlink

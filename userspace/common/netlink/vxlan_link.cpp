@@ -3,9 +3,11 @@
 #include <net/if.h>
 #include <netlink/route/link/vxlan.h>
 
+#include <filesystem>
 #include <stdexcept>
 
 #include "common/log.h"
+#include "common/netlink/sysctl.h"
 
 namespace kohaku::netlink {
 namespace {
@@ -75,6 +77,17 @@ std::string identity_drift(const VxlanInfo& have, const VxlanSpec& want, int wan
   return d;
 }
 
+// IPv6 off on the device (VxlanSpec::ipv6); true when the setting changed.
+bool disable_ipv6(const std::string& dev) {
+  const std::string path = "net/ipv6/conf/" + dev + "/disable_ipv6";
+  try {
+    return ensure_sysctl(path, "1");
+  } catch (const std::exception&) {
+    if (std::filesystem::exists("/proc/sys/net/ipv6")) throw;
+    return false;
+  }
+}
+
 }  // namespace
 
 void validate_vxlan_spec(const VxlanSpec& spec) {
@@ -105,7 +118,9 @@ void create_vxlan(const VxlanSpec& spec) {
   if (!link) throw std::bad_alloc();
   rtnl_link_set_name(link.get(), spec.name.c_str());
   rtnl_link_set_mtu(link.get(), spec.mtu);
-  if (spec.up) rtnl_link_set_flags(link.get(), IFF_UP);
+  // Without IPv6 the device comes up only after the sysctl is set (see VxlanSpec::ipv6).
+  bool up_now = spec.up && spec.ipv6;
+  if (up_now) rtnl_link_set_flags(link.get(), IFF_UP);
   if (spec.mac) rtnl_link_set_addr(link.get(), make_mac_addr(*spec.mac).get());
   sock.check(rtnl_link_vxlan_set_id(link.get(), spec.vni), what);
   if (!spec.fdb_only) {
@@ -127,6 +142,18 @@ void create_vxlan(const VxlanSpec& spec) {
     sock.check(rtnl_link_vxlan_set_link(link.get(), rtnl_link_get_ifindex(under.get())), what);
   }
   sock.check(rtnl_link_add(sock.get(), link.get(), NLM_F_CREATE | NLM_F_EXCL), what);
+  if (!spec.ipv6) {
+    disable_ipv6(spec.name);
+    if (spec.up) {
+      LinkPtr created = fetch_link(sock, spec.name);
+      if (!created)
+        throw NetlinkError(what, "device vanished right after its creation", NLE_OBJ_NOTFOUND,
+                           ENODEV);
+      LinkPtr changes = alloc_link();
+      rtnl_link_set_flags(changes.get(), IFF_UP);
+      change_link(sock, created.get(), changes.get(), "bring up vxlan " + spec.name);
+    }
+  }
 }
 
 std::optional<VxlanInfo> find_vxlan(std::string_view name) {
@@ -184,6 +211,8 @@ EnsureAction ensure_vxlan(const VxlanSpec& spec) {
     create_vxlan(spec);
     return EnsureAction::kRecreated;
   }
+  // A device from before IPv6 was switched off (or switched on by hand) loses it now.
+  if (!spec.ipv6) disable_ipv6(spec.name);
   LinkInfo have = describe_link(link.get());
   LinkPtr changes = alloc_link();
   std::string repaired;
@@ -208,6 +237,17 @@ EnsureAction ensure_vxlan(const VxlanSpec& spec) {
   change_link(sock, link.get(), changes.get(), "repair vxlan " + spec.name + " (" + repaired + ")");
   log::warn(kLog, "repaired vxlan " + spec.name + ": " + repaired);
   return EnsureAction::kRepaired;
+}
+
+EnsureAction ensure_vxlan(const VxlanSpec& spec, const VxlanInfo& seen) {
+  validate_vxlan_spec(spec);
+  bool matches = seen.link.name == spec.name && seen.link.kind == "vxlan" &&
+                 spec.underlay_dev.empty() && identity_drift(seen, spec, 0).empty() &&
+                 seen.link.mtu == spec.mtu && (!spec.mac || seen.link.mac == *spec.mac) &&
+                 seen.link.admin_up == spec.up;
+  if (!matches) return ensure_vxlan(spec);
+  if (!spec.ipv6) disable_ipv6(spec.name);
+  return EnsureAction::kKept;
 }
 
 }  // namespace kohaku::netlink

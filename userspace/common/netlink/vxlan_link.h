@@ -25,6 +25,12 @@ struct VxlanSpec {
   bool learning = false;       // false = "nolearning"
   std::string underlay_dev;    // optional: bind the tunnel to this physical device
   bool up = true;
+  // false: net.ipv6.conf.<name>.disable_ipv6 = 1, set while a new device is still down, so it
+  // never gets IPv6 addresses or routes. Besides the traffic, each IPv6-enabled device that comes
+  // up costs the kernel a walk of the whole IPv6 FIB and a route insertion next to every other
+  // device's (fib6_ifup, fib6_add_rt2node): O(devices) per device, which a host with thousands of
+  // IPv4-only tunnels pays quadratically. A kernel without IPv6 has nothing to switch off.
+  bool ipv6 = true;
 };
 
 struct VxlanInfo {
@@ -50,5 +56,9 @@ std::vector<VxlanInfo> list_vxlans(std::string_view name_prefix = {});
 // repair is logged with what differed. A recreated device starts bare: ensure its address and
 // bridge membership after this call.
 EnsureAction ensure_vxlan(const VxlanSpec& spec);
+// The same, given the device as list_vxlans() just reported it: when that matches the spec the
+// answer costs no netlink request (periodic checks of thousands of tunnels list them once);
+// otherwise it is ensure_vxlan(spec).
+EnsureAction ensure_vxlan(const VxlanSpec& spec, const VxlanInfo& seen);
 
 }  // namespace kohaku::netlink

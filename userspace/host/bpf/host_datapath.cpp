@@ -100,19 +100,21 @@ void update(int fd, const void* key, const void* value, const char* map, uint64_
     fail(errno, std::string("cannot update BPF map ") + map);
 }
 
-// The two entries that make runner r routable: its subnet -> tunnel, and the tunnel's identity
-// for anti-spoofing. Returns the route key written.
-host_route_key put_runner_entries(int routes, int ingress, const RunnerRoute& r) {
-  host_route_key rk = route_key(r.subnet);
-  host_route rv{r.ifindex, r.runner_id};
-  update(routes, &rk, &rv, "host_routes");
-  host_ingress_key ik{r.ifindex};
+host_ingress ingress_value(const RunnerRoute& r) {
   host_ingress iv{};
   iv.runner_id = r.runner_id;
   iv.prefixlen = r.subnet.prefix;
-  std::memcpy(iv.subnet, rk.addr, 4);
-  update(ingress, &ik, &iv, "host_ingress");
-  return rk;
+  auto b = to_bytes(r.subnet.addr);
+  std::memcpy(iv.subnet, b.data(), 4);
+  return iv;
+}
+
+std::pair<uint32_t, uint8_t> mirror_key(const Ipv4Cidr& c) {
+  return {c.addr.value, c.prefix};
+}
+
+Ipv4Cidr mirror_subnet(std::pair<uint32_t, uint8_t> k) {
+  return Ipv4Cidr{Ipv4Addr{k.first}, k.second};
 }
 
 bool erase(int fd, const void* key, const char* map) {
@@ -209,6 +211,7 @@ void HostDatapath::load(const HostDatapathOptions& options) {
 
   if (options.pin) pin_program();
   ensure_stats_entry(0);
+  load_mirror();
 }
 
 void HostDatapath::pin_program() {
@@ -242,6 +245,86 @@ void HostDatapath::ensure_stats_entry(uint32_t runner_id) {
     fail(errno, "cannot create counters of runner " + std::to_string(runner_id));
 }
 
+void HostDatapath::load_mirror() {
+  route_owner_.clear();
+  ingress_owner_.clear();
+  owned_.clear();
+  for (const auto& [k, v] :
+       entries_of<host_route_key, host_route>(bpf_map__fd(skel_->maps.host_routes))) {
+    auto key = mirror_key(route_subnet(k));
+    route_owner_[key] = v.runner_id;
+    owned_[v.runner_id].routes.insert(key);
+  }
+  for (const auto& [k, v] :
+       entries_of<host_ingress_key, host_ingress>(bpf_map__fd(skel_->maps.host_ingress))) {
+    ingress_owner_[k.ifindex] = v.runner_id;
+    owned_[v.runner_id].ifindexes.insert(k.ifindex);
+  }
+}
+
+void HostDatapath::put_route(const RunnerRoute& r) {
+  host_route_key rk = route_key(r.subnet);
+  host_route rv{r.ifindex, r.runner_id};
+  update(bpf_map__fd(skel_->maps.host_routes), &rk, &rv, "host_routes");
+  auto key = mirror_key(r.subnet);
+  auto [it, inserted] = route_owner_.try_emplace(key, r.runner_id);
+  if (!inserted && it->second != r.runner_id) {
+    owned_[it->second].routes.erase(key);
+    it->second = r.runner_id;
+  }
+  owned_[r.runner_id].routes.insert(key);
+}
+
+bool HostDatapath::erase_route(std::pair<uint32_t, uint8_t> key) {
+  host_route_key rk = route_key(mirror_subnet(key));
+  bool erased = erase(bpf_map__fd(skel_->maps.host_routes), &rk, "host_routes");
+  if (auto it = route_owner_.find(key); it != route_owner_.end()) {
+    if (auto o = owned_.find(it->second); o != owned_.end()) o->second.routes.erase(key);
+    route_owner_.erase(it);
+  }
+  return erased;
+}
+
+void HostDatapath::put_ingress(const RunnerRoute& r) {
+  host_ingress_key ik{r.ifindex};
+  host_ingress iv = ingress_value(r);
+  update(bpf_map__fd(skel_->maps.host_ingress), &ik, &iv, "host_ingress");
+  auto [it, inserted] = ingress_owner_.try_emplace(r.ifindex, r.runner_id);
+  if (!inserted && it->second != r.runner_id) {
+    // The device now belongs to this runner: the other one lost its entry with the overwrite.
+    owned_[it->second].ifindexes.erase(r.ifindex);
+    it->second = r.runner_id;
+  }
+  owned_[r.runner_id].ifindexes.insert(r.ifindex);
+}
+
+bool HostDatapath::erase_ingress(uint32_t ifindex) {
+  host_ingress_key ik{ifindex};
+  bool erased = erase(bpf_map__fd(skel_->maps.host_ingress), &ik, "host_ingress");
+  if (auto it = ingress_owner_.find(ifindex); it != ingress_owner_.end()) {
+    if (auto o = owned_.find(it->second); o != owned_.end()) o->second.ifindexes.erase(ifindex);
+    ingress_owner_.erase(it);
+  }
+  return erased;
+}
+
+std::optional<std::pair<Ipv4Cidr, uint32_t>> HostDatapath::overlapping_route(const Ipv4Cidr& subnet,
+                                                                             uint32_t self) const {
+  // Two CIDR blocks overlap only when one contains the other. Routes inside `subnet` (itself
+  // included) start within its address range: one ordered range of the mirror...
+  for (auto it = route_owner_.lower_bound({subnet.addr.value, 0});
+       it != route_owner_.end() && it->first.first <= subnet.last().value; ++it)
+    if (it->second != self) return std::pair{mirror_subnet(it->first), it->second};
+  // ...and routes containing it are its supernets: one candidate per shorter prefix length.
+  for (int p = subnet.prefix - 1; p >= 0; --p) {
+    auto plen = static_cast<uint8_t>(p);
+    auto it = route_owner_.find({subnet.addr.value & Ipv4Cidr::mask_for(plen), plen});
+    if (it != route_owner_.end() && it->second != self)
+      return std::pair{mirror_subnet(it->first), it->second};
+  }
+  return std::nullopt;
+}
+
 void HostDatapath::upsert_runner(const RunnerRoute& r) {
   std::lock_guard lock(write_mu_);
   if (r.runner_id == 0) throw std::invalid_argument("runner id 0 is reserved");
@@ -250,35 +333,40 @@ void HostDatapath::upsert_runner(const RunnerRoute& r) {
   if (r.subnet.prefix > 32 || (r.subnet.addr.value & ~r.subnet.mask()) != 0)
     throw std::invalid_argument("runner " + std::to_string(r.runner_id) + ": bad subnet " +
                                 r.subnet.to_string());
-  int routes = bpf_map__fd(skel_->maps.host_routes);
-  int ingress = bpf_map__fd(skel_->maps.host_ingress);
-  auto existing = entries_of<host_route_key, host_route>(routes);
-  for (const auto& [k, v] : existing)
-    if (v.runner_id != r.runner_id && overlaps(route_subnet(k), r.subnet))
-      throw std::invalid_argument(
-          "runner " + std::to_string(r.runner_id) + ": subnet " + r.subnet.to_string() +
-          " overlaps " + route_subnet(k).to_string() + " of runner " + std::to_string(v.runner_id));
+  if (auto other = overlapping_route(r.subnet, r.runner_id))
+    throw std::invalid_argument("runner " + std::to_string(r.runner_id) + ": subnet " +
+                                r.subnet.to_string() + " overlaps " + other->first.to_string() +
+                                " of runner " + std::to_string(other->second));
 
   // New entries first, stale ones after: the runner stays routable throughout.
   ensure_stats_entry(r.runner_id);
-  put_runner_entries(routes, ingress, r);
+  put_route(r);
+  put_ingress(r);
 
-  for (const auto& [k, v] : existing)
-    if (v.runner_id == r.runner_id && route_subnet(k) != r.subnet) erase(routes, &k, "host_routes");
-  for (const auto& [k, v] : entries_of<host_ingress_key, host_ingress>(ingress))
-    if (v.runner_id == r.runner_id && k.ifindex != r.ifindex) erase(ingress, &k, "host_ingress");
+  Owned& mine = owned_[r.runner_id];
+  auto new_route = mirror_key(r.subnet);
+  std::vector<std::pair<uint32_t, uint8_t>> stale_routes;
+  for (const auto& k : mine.routes)
+    if (k != new_route) stale_routes.push_back(k);
+  std::vector<uint32_t> stale_ingress;
+  for (uint32_t ifindex : mine.ifindexes)
+    if (ifindex != r.ifindex) stale_ingress.push_back(ifindex);
+  for (const auto& k : stale_routes) erase_route(k);
+  for (uint32_t ifindex : stale_ingress) erase_ingress(ifindex);
 }
 
 bool HostDatapath::remove_runner(uint32_t runner_id) {
   std::lock_guard lock(write_mu_);
   if (runner_id == 0) return false;
   bool removed = false;
-  int routes = bpf_map__fd(skel_->maps.host_routes);
-  int ingress = bpf_map__fd(skel_->maps.host_ingress);
-  for (const auto& [k, v] : entries_of<host_route_key, host_route>(routes))
-    if (v.runner_id == runner_id) removed |= erase(routes, &k, "host_routes");
-  for (const auto& [k, v] : entries_of<host_ingress_key, host_ingress>(ingress))
-    if (v.runner_id == runner_id) removed |= erase(ingress, &k, "host_ingress");
+  if (auto it = owned_.find(runner_id); it != owned_.end()) {
+    // Copies: erasing updates the sets.
+    auto routes = it->second.routes;
+    auto ifindexes = it->second.ifindexes;
+    for (const auto& k : routes) removed |= erase_route(k);
+    for (uint32_t ifindex : ifindexes) removed |= erase_ingress(ifindex);
+    owned_.erase(runner_id);
+  }
   host_stats_key sk{runner_id};
   removed |= erase(bpf_map__fd(skel_->maps.host_stats), &sk, "host_stats");
   return removed;
@@ -333,8 +421,7 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
   std::lock_guard lock(write_mu_);
   // Validate everything before the first write so bad input changes nothing.
   std::set<uint32_t> ids, ifindexes;
-  for (size_t i = 0; i < want.size(); ++i) {
-    const RunnerRoute& r = want[i];
+  for (const RunnerRoute& r : want) {
     std::string who = "runner " + std::to_string(r.runner_id);
     if (r.runner_id == 0) throw std::invalid_argument("runner id 0 is reserved");
     if (r.ifindex == 0) throw std::invalid_argument(who + ": ifindex 0");
@@ -344,12 +431,26 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
     if (!ifindexes.insert(r.ifindex).second)
       throw std::invalid_argument(who + ": ifindex " + std::to_string(r.ifindex) +
                                   " used by two runners");
-    for (size_t j = 0; j < i; ++j)
-      if (overlaps(want[j].subnet, r.subnet))
-        throw std::invalid_argument(who + ": subnet " + r.subnet.to_string() + " overlaps " +
-                                    want[j].subnet.to_string() + " of runner " +
-                                    std::to_string(want[j].runner_id));
   }
+  // Sorted by address, CIDR blocks that overlap (one contains the other) have a neighbouring
+  // pair that does: O(n log n). Only when there is one, find the pair the error names the way
+  // a check in input order would (the first runner overlapping an earlier one).
+  std::vector<Ipv4Cidr> sorted;
+  sorted.reserve(want.size());
+  for (const RunnerRoute& r : want) sorted.push_back(r.subnet);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Ipv4Cidr& a, const Ipv4Cidr& b) { return mirror_key(a) < mirror_key(b); });
+  bool any_overlap = false;
+  for (size_t i = 1; i < sorted.size() && !any_overlap; ++i)
+    any_overlap = sorted[i].addr.value <= sorted[i - 1].last().value;
+  if (any_overlap)
+    for (size_t i = 0; i < want.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        if (overlaps(want[j].subnet, want[i].subnet))
+          throw std::invalid_argument("runner " + std::to_string(want[i].runner_id) + ": subnet " +
+                                      want[i].subnet.to_string() + " overlaps " +
+                                      want[j].subnet.to_string() + " of runner " +
+                                      std::to_string(want[j].runner_id));
   for (const HostAddress& a : want_addrs)
     if (a.addr.is_unspecified()) throw std::invalid_argument("host address 0.0.0.0");
 
@@ -360,11 +461,17 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
   std::set<std::pair<uint32_t, uint32_t>> keep_ingress;  // (ifindex, id)
   for (const RunnerRoute& r : want) {
     ensure_stats_entry(r.runner_id);
-    host_route_key rk = put_runner_entries(routes, ingress, r);
+    host_route_key rk = route_key(r.subnet);
+    host_route rv{r.ifindex, r.runner_id};
+    update(routes, &rk, &rv, "host_routes");
+    host_ingress_key ik{r.ifindex};
+    host_ingress iv = ingress_value(r);
+    update(ingress, &ik, &iv, "host_ingress");
     keep_routes.emplace(uint64_t{rk.prefixlen} << 32 | r.subnet.addr.value,
                         uint64_t{r.ifindex} << 32 | r.runner_id);
     keep_ingress.emplace(r.ifindex, r.runner_id);
   }
+  // The full walks find entries nobody in this process wrote (bpftool, an older build).
   for (const auto& [k, v] : entries_of<host_route_key, host_route>(routes))
     if (!keep_routes.count({uint64_t{k.prefixlen} << 32 | route_subnet(k).addr.value,
                             uint64_t{v.ifindex} << 32 | v.runner_id}))
@@ -373,6 +480,18 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
     if (!keep_ingress.count({k.ifindex, v.runner_id})) erase(ingress, &k, "host_ingress");
   for (const host_stats_key& k : keys_of<host_stats_key>(stats))
     if (k.runner_id != 0 && !ids.count(k.runner_id)) erase(stats, &k, "host_stats");
+
+  // The maps now hold exactly `want`.
+  route_owner_.clear();
+  ingress_owner_.clear();
+  owned_.clear();
+  for (const RunnerRoute& r : want) {
+    route_owner_[mirror_key(r.subnet)] = r.runner_id;
+    ingress_owner_[r.ifindex] = r.runner_id;
+    Owned& o = owned_[r.runner_id];
+    o.routes.insert(mirror_key(r.subnet));
+    o.ifindexes.insert(r.ifindex);
+  }
 
   std::set<uint32_t> keep_addrs;
   for (const HostAddress& a : want_addrs) {
@@ -409,6 +528,10 @@ size_t remove_host_pins(const std::string& pin_root) {
 }
 
 std::optional<uint32_t> HostDatapath::attached_program_id(uint32_t ifindex) const {
+  return host_forward_program(ifindex);
+}
+
+std::optional<uint32_t> host_forward_program(uint32_t ifindex) {
   return tc_attached_program(static_cast<int>(ifindex), TcDirection::kIngress, kFilter);
 }
 

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -59,6 +60,11 @@ struct RunnerCounters {
 };
 
 // Map updates are safe from several threads; attach/detach are independent per device.
+//
+// Cost: upsert_runner and remove_runner touch only that runner's entries (a few map syscalls and
+// O(log n) work on an in-memory mirror of the runner entries), whatever the number of runners;
+// reconcile is O(n log n) for n runners. The mirror is read from the maps when they are adopted
+// and rebuilt by every reconcile, so entries written behind our back are found there.
 class HostDatapath {
  public:
   // Loads (or adopts) the program and maps; throws std::system_error / std::runtime_error with
@@ -104,17 +110,39 @@ class HostDatapath {
   void ensure_stats_entry(uint32_t runner_id);
   void write_host_address(const HostAddress& addr);
   bool erase_host_address(Ipv4Addr addr);
+  // The mirror of host_routes / host_ingress, and map writes that keep it in step.
+  void load_mirror();
+  void put_route(const RunnerRoute& r);
+  bool erase_route(std::pair<uint32_t, uint8_t> key);
+  void put_ingress(const RunnerRoute& r);
+  bool erase_ingress(uint32_t ifindex);
+  // The first route of another runner than `self` that overlaps `subnet`, if any.
+  std::optional<std::pair<Ipv4Cidr, uint32_t>> overlapping_route(const Ipv4Cidr& subnet,
+                                                                 uint32_t self) const;
 
   // Serializes map writers: upsert/remove/reconcile read-modify-write several maps.
   std::mutex write_mu_;
   std::unique_ptr<host_forward, void (*)(host_forward*)> skel_;
   std::string pin_dir_;
   std::vector<std::string> migrated_;
+
+  // What host_routes and host_ingress hold, guarded by write_mu_. Route keys are (network
+  // address, prefix length), ordered by address: the routes inside a subnet form one range,
+  // and the routes containing it are at most one per prefix length.
+  struct Owned {
+    std::set<std::pair<uint32_t, uint8_t>> routes;
+    std::set<uint32_t> ifindexes;
+  };
+  std::map<std::pair<uint32_t, uint8_t>, uint32_t> route_owner_;  // route key -> runner id
+  std::map<uint32_t, uint32_t> ingress_owner_;                    // ifindex -> runner id
+  std::map<uint32_t, Owned> owned_;                               // runner id -> its keys
 };
 
 // Leaving the BPF datapath (OVERLAY_DATAPATH switched to "kernel") without loading anything:
 // removes our filter from a device's TC ingress (false when it was not there)...
 bool detach_host_forward(uint32_t ifindex);
+// The program id our filter runs on a device's TC ingress (nullopt: no filter of ours there).
+std::optional<uint32_t> host_forward_program(uint32_t ifindex);
 // ...and the pins under <pin_root>/host/; the maps and program vanish with their last user.
 // Returns how many pins were removed; a missing directory is not an error.
 size_t remove_host_pins(const std::string& pin_root);
