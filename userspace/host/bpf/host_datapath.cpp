@@ -18,6 +18,7 @@
 #include "common/bpf/bpffs.h"
 #include "common/bpf/tc_filter.h"
 #include "common/log.h"
+#include "host/bpf/map_io.h"
 #include "host/bpf/pinned_maps.h"
 #include "host_forward.skel.h"
 
@@ -30,10 +31,6 @@ constexpr TcFilterId kFilter{KH_HOST_TC_HANDLE, KH_HOST_TC_PRIORITY};
 
 static_assert(sizeof(host_stats) % sizeof(uint64_t) == 0, "host_stats must be all __u64");
 constexpr size_t kStatsFields = sizeof(host_stats) / sizeof(uint64_t);
-
-[[noreturn]] void fail(int err, const std::string& what) {
-  throw std::system_error(err < 0 ? -err : err, std::generic_category(), what);
-}
 
 std::array<uint8_t, 4> to_bytes(Ipv4Addr a) {
   uint32_t be = a.network_order();
@@ -71,35 +68,6 @@ bool overlaps(const Ipv4Cidr& a, const Ipv4Cidr& b) {
   return a.contains(b) || b.contains(a);
 }
 
-// All keys of a map; entries are read after the walk so a concurrent delete cannot derail it.
-template <typename Key>
-std::vector<Key> keys_of(int fd) {
-  std::vector<Key> keys;
-  Key key{}, next{};
-  const Key* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    keys.push_back(next);
-    key = next;
-    prev = &key;
-  }
-  return keys;
-}
-
-template <typename Key, typename Value>
-std::vector<std::pair<Key, Value>> entries_of(int fd) {
-  std::vector<std::pair<Key, Value>> out;
-  for (const Key& k : keys_of<Key>(fd)) {
-    Value v{};
-    if (bpf_map_lookup_elem(fd, &k, &v) == 0) out.emplace_back(k, v);
-  }
-  return out;
-}
-
-void update(int fd, const void* key, const void* value, const char* map, uint64_t flags = BPF_ANY) {
-  if (bpf_map_update_elem(fd, key, value, flags) != 0)
-    fail(errno, std::string("cannot update BPF map ") + map);
-}
-
 host_ingress ingress_value(const RunnerRoute& r) {
   host_ingress iv{};
   iv.runner_id = r.runner_id;
@@ -115,18 +83,6 @@ std::pair<uint32_t, uint8_t> mirror_key(const Ipv4Cidr& c) {
 
 Ipv4Cidr mirror_subnet(std::pair<uint32_t, uint8_t> k) {
   return Ipv4Cidr{Ipv4Addr{k.first}, k.second};
-}
-
-bool erase(int fd, const void* key, const char* map) {
-  if (bpf_map_delete_elem(fd, key) == 0) return true;
-  if (errno == ENOENT) return false;
-  fail(errno, std::string("cannot delete from BPF map ") + map);
-}
-
-size_t possible_cpus() {
-  int n = libbpf_num_possible_cpus();
-  if (n <= 0) fail(n, "cannot count possible CPUs");
-  return static_cast<size_t>(n);
 }
 
 struct CounterName {
@@ -193,7 +149,7 @@ void HostDatapath::load(const HostDatapathOptions& options) {
   open_opts.sz = sizeof(open_opts);
   open_opts.pin_root_path = options.pin ? pin_dir_.c_str() : nullptr;
   skel_.reset(host_forward__open_opts(&open_opts));
-  if (!skel_) fail(errno, "cannot open BPF program host_forward");
+  if (!skel_) fail_errno(errno, "cannot open BPF program host_forward");
   bpf_object* obj = skel_->obj;
 
   if (!options.pin) {
@@ -204,8 +160,8 @@ void HostDatapath::load(const HostDatapathOptions& options) {
   if (int err = host_forward__load(skel_.get()); err) {
     int saved = errno;
     pins.restore();
-    fail(err ? err : saved, "cannot load BPF program host_forward" +
-                                (options.pin ? " with maps pinned in " + pin_dir_ : ""));
+    fail_errno(err ? err : saved, "cannot load BPF program host_forward" +
+                                      (options.pin ? " with maps pinned in " + pin_dir_ : ""));
   }
   migrated_ = pins.finish(obj);
 
@@ -226,7 +182,7 @@ uint32_t HostDatapath::program_id() const {
   bpf_prog_info info{};
   uint32_t len = sizeof(info);
   if (int err = bpf_obj_get_info_by_fd(program_fd(), &info, &len); err)
-    fail(err, "cannot read BPF program info");
+    fail_errno(err, "cannot read BPF program info");
   return info.id;
 }
 
@@ -238,11 +194,8 @@ int HostDatapath::map_fd(std::string_view name) const {
 
 void HostDatapath::ensure_stats_entry(uint32_t runner_id) {
   host_stats_key key{runner_id};
-  std::vector<host_stats> zero(possible_cpus());
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.host_stats), &key, zero.data(), BPF_NOEXIST) !=
-          0 &&
-      errno != EEXIST)
-    fail(errno, "cannot create counters of runner " + std::to_string(runner_id));
+  percpu_ensure_zero<host_stats>(bpf_map__fd(skel_->maps.host_stats), &key,
+                                 "counters of runner " + std::to_string(runner_id));
 }
 
 void HostDatapath::load_mirror() {
@@ -250,13 +203,13 @@ void HostDatapath::load_mirror() {
   ingress_owner_.clear();
   owned_.clear();
   for (const auto& [k, v] :
-       entries_of<host_route_key, host_route>(bpf_map__fd(skel_->maps.host_routes))) {
+       map_entries<host_route_key, host_route>(bpf_map__fd(skel_->maps.host_routes))) {
     auto key = mirror_key(route_subnet(k));
     route_owner_[key] = v.runner_id;
     owned_[v.runner_id].routes.insert(key);
   }
   for (const auto& [k, v] :
-       entries_of<host_ingress_key, host_ingress>(bpf_map__fd(skel_->maps.host_ingress))) {
+       map_entries<host_ingress_key, host_ingress>(bpf_map__fd(skel_->maps.host_ingress))) {
     ingress_owner_[k.ifindex] = v.runner_id;
     owned_[v.runner_id].ifindexes.insert(k.ifindex);
   }
@@ -265,7 +218,7 @@ void HostDatapath::load_mirror() {
 void HostDatapath::put_route(const RunnerRoute& r) {
   host_route_key rk = route_key(r.subnet);
   host_route rv{r.ifindex, r.runner_id};
-  update(bpf_map__fd(skel_->maps.host_routes), &rk, &rv, "host_routes");
+  map_update(bpf_map__fd(skel_->maps.host_routes), &rk, &rv, "host_routes");
   auto key = mirror_key(r.subnet);
   auto [it, inserted] = route_owner_.try_emplace(key, r.runner_id);
   if (!inserted && it->second != r.runner_id) {
@@ -277,7 +230,7 @@ void HostDatapath::put_route(const RunnerRoute& r) {
 
 bool HostDatapath::erase_route(std::pair<uint32_t, uint8_t> key) {
   host_route_key rk = route_key(mirror_subnet(key));
-  bool erased = erase(bpf_map__fd(skel_->maps.host_routes), &rk, "host_routes");
+  bool erased = map_erase(bpf_map__fd(skel_->maps.host_routes), &rk, "host_routes");
   if (auto it = route_owner_.find(key); it != route_owner_.end()) {
     if (auto o = owned_.find(it->second); o != owned_.end()) o->second.routes.erase(key);
     route_owner_.erase(it);
@@ -288,7 +241,7 @@ bool HostDatapath::erase_route(std::pair<uint32_t, uint8_t> key) {
 void HostDatapath::put_ingress(const RunnerRoute& r) {
   host_ingress_key ik{r.ifindex};
   host_ingress iv = ingress_value(r);
-  update(bpf_map__fd(skel_->maps.host_ingress), &ik, &iv, "host_ingress");
+  map_update(bpf_map__fd(skel_->maps.host_ingress), &ik, &iv, "host_ingress");
   auto [it, inserted] = ingress_owner_.try_emplace(r.ifindex, r.runner_id);
   if (!inserted && it->second != r.runner_id) {
     // The device now belongs to this runner: the other one lost its entry with the overwrite.
@@ -300,7 +253,7 @@ void HostDatapath::put_ingress(const RunnerRoute& r) {
 
 bool HostDatapath::erase_ingress(uint32_t ifindex) {
   host_ingress_key ik{ifindex};
-  bool erased = erase(bpf_map__fd(skel_->maps.host_ingress), &ik, "host_ingress");
+  bool erased = map_erase(bpf_map__fd(skel_->maps.host_ingress), &ik, "host_ingress");
   if (auto it = ingress_owner_.find(ifindex); it != ingress_owner_.end()) {
     if (auto o = owned_.find(it->second); o != owned_.end()) o->second.ifindexes.erase(ifindex);
     ingress_owner_.erase(it);
@@ -368,14 +321,14 @@ bool HostDatapath::remove_runner(uint32_t runner_id) {
     owned_.erase(runner_id);
   }
   host_stats_key sk{runner_id};
-  removed |= erase(bpf_map__fd(skel_->maps.host_stats), &sk, "host_stats");
+  removed |= map_erase(bpf_map__fd(skel_->maps.host_stats), &sk, "host_stats");
   return removed;
 }
 
 std::vector<RunnerRoute> HostDatapath::runners() const {
   std::vector<RunnerRoute> out;
   for (const auto& [k, v] :
-       entries_of<host_ingress_key, host_ingress>(bpf_map__fd(skel_->maps.host_ingress)))
+       map_entries<host_ingress_key, host_ingress>(bpf_map__fd(skel_->maps.host_ingress)))
     out.push_back(RunnerRoute{
         v.runner_id, Ipv4Cidr{from_bytes(v.subnet), static_cast<uint8_t>(v.prefixlen)}, k.ifindex});
   std::sort(out.begin(), out.end(), [](const RunnerRoute& a, const RunnerRoute& b) {
@@ -398,18 +351,18 @@ bool HostDatapath::remove_host_address(Ipv4Addr a) {
 void HostDatapath::write_host_address(const HostAddress& a) {
   host_addr_key k = addr_key(a.addr);
   host_addr v{a.ifindex};
-  update(bpf_map__fd(skel_->maps.host_addrs), &k, &v, "host_addrs");
+  map_update(bpf_map__fd(skel_->maps.host_addrs), &k, &v, "host_addrs");
 }
 
 bool HostDatapath::erase_host_address(Ipv4Addr a) {
   host_addr_key k = addr_key(a);
-  return erase(bpf_map__fd(skel_->maps.host_addrs), &k, "host_addrs");
+  return map_erase(bpf_map__fd(skel_->maps.host_addrs), &k, "host_addrs");
 }
 
 std::vector<HostAddress> HostDatapath::host_addresses() const {
   std::vector<HostAddress> out;
   for (const auto& [k, v] :
-       entries_of<host_addr_key, host_addr>(bpf_map__fd(skel_->maps.host_addrs)))
+       map_entries<host_addr_key, host_addr>(bpf_map__fd(skel_->maps.host_addrs)))
     out.push_back(HostAddress{from_bytes(k.addr), v.ifindex});
   std::sort(out.begin(), out.end(),
             [](const HostAddress& a, const HostAddress& b) { return a.addr < b.addr; });
@@ -463,23 +416,23 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
     ensure_stats_entry(r.runner_id);
     host_route_key rk = route_key(r.subnet);
     host_route rv{r.ifindex, r.runner_id};
-    update(routes, &rk, &rv, "host_routes");
+    map_update(routes, &rk, &rv, "host_routes");
     host_ingress_key ik{r.ifindex};
     host_ingress iv = ingress_value(r);
-    update(ingress, &ik, &iv, "host_ingress");
+    map_update(ingress, &ik, &iv, "host_ingress");
     keep_routes.emplace(uint64_t{rk.prefixlen} << 32 | r.subnet.addr.value,
                         uint64_t{r.ifindex} << 32 | r.runner_id);
     keep_ingress.emplace(r.ifindex, r.runner_id);
   }
   // The full walks find entries nobody in this process wrote (bpftool, an older build).
-  for (const auto& [k, v] : entries_of<host_route_key, host_route>(routes))
+  for (const auto& [k, v] : map_entries<host_route_key, host_route>(routes))
     if (!keep_routes.count({uint64_t{k.prefixlen} << 32 | route_subnet(k).addr.value,
                             uint64_t{v.ifindex} << 32 | v.runner_id}))
-      erase(routes, &k, "host_routes");
-  for (const auto& [k, v] : entries_of<host_ingress_key, host_ingress>(ingress))
-    if (!keep_ingress.count({k.ifindex, v.runner_id})) erase(ingress, &k, "host_ingress");
-  for (const host_stats_key& k : keys_of<host_stats_key>(stats))
-    if (k.runner_id != 0 && !ids.count(k.runner_id)) erase(stats, &k, "host_stats");
+      map_erase(routes, &k, "host_routes");
+  for (const auto& [k, v] : map_entries<host_ingress_key, host_ingress>(ingress))
+    if (!keep_ingress.count({k.ifindex, v.runner_id})) map_erase(ingress, &k, "host_ingress");
+  for (const host_stats_key& k : map_keys<host_stats_key>(stats))
+    if (k.runner_id != 0 && !ids.count(k.runner_id)) map_erase(stats, &k, "host_stats");
 
   // The maps now hold exactly `want`.
   route_owner_.clear();
@@ -537,23 +490,15 @@ std::optional<uint32_t> host_forward_program(uint32_t ifindex) {
 
 std::optional<RunnerCounters> HostDatapath::counters(uint32_t runner_id) const {
   host_stats_key key{runner_id};
-  std::vector<host_stats> per_cpu(possible_cpus());
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.host_stats), &key, per_cpu.data()) != 0) {
-    if (errno == ENOENT) return std::nullopt;
-    fail(errno, "cannot read counters of runner " + std::to_string(runner_id));
-  }
-  RunnerCounters c;
-  auto* total = reinterpret_cast<uint64_t*>(&c.sum);
-  for (const host_stats& s : per_cpu) {
-    const auto* f = reinterpret_cast<const uint64_t*>(&s);
-    for (size_t i = 0; i < kStatsFields; ++i) total[i] += f[i];
-  }
-  return c;
+  auto sum = percpu_sum<host_stats>(bpf_map__fd(skel_->maps.host_stats), &key,
+                                    "counters of runner " + std::to_string(runner_id));
+  if (!sum) return std::nullopt;
+  return RunnerCounters{*sum};
 }
 
 std::map<uint32_t, RunnerCounters> HostDatapath::all_counters() const {
   std::map<uint32_t, RunnerCounters> out;
-  for (const host_stats_key& k : keys_of<host_stats_key>(bpf_map__fd(skel_->maps.host_stats)))
+  for (const host_stats_key& k : map_keys<host_stats_key>(bpf_map__fd(skel_->maps.host_stats)))
     if (auto c = counters(k.runner_id)) out.emplace(k.runner_id, *c);
   return out;
 }
