@@ -7,6 +7,7 @@
  * vxkr devices and host_forward take it. */
 #include "lib/common.h"
 #include "lib/express.h"
+#include "lib/skb_gso.h"
 
 /* Passing returns UNSPEC rather than OK so filters of other tools after ours still run. */
 #define KH_TC_PASS TC_ACT_UNSPEC
@@ -14,14 +15,20 @@
 SEC("tc")
 int host_express_tc(struct __sk_buff* skb) {
   struct kh_express_ctx c = {.ctx = skb, .len = skb->len, .ingress_ifindex = skb->ingress_ifindex};
-  __u32 want = skb->len < KH_VX_HEADERS_LEN ? skb->len : KH_VX_HEADERS_LEN;
+  /* An aggregate's inner TCP header is read too (its segment size is checked). */
+  __u32 want = KH_VX_HEADERS_LEN + (skb->gso_size ? KH_TCP_MAX_HLEN : 0);
 
   /* Frames built by packet sockets (and some drivers) carry only the Ethernet header in the
    * linear part: make every header the rewrite reads directly accessible. */
+  if (want > skb->len) want = skb->len;
   if ((void*)(long)skb->data + want > (void*)(long)skb->data_end) bpf_skb_pull_data(skb, want);
   c.data = (void*)(long)skb->data;
   c.data_end = (void*)(long)skb->data_end;
-  c.gso = skb->gso_size != 0;
+  if (skb->gso_size) {
+    c.gso_size = skb->gso_size;
+    c.gso_segs = skb->gso_segs;
+    c.gso_tunnel = kh_skb_gso_is_plain_udp_tunnel(kh_skb_gso_type(skb));
+  }
 
   switch (kh_express(&c, false)) {
     case KH_EXPRESS_FORWARD:

@@ -17,6 +17,10 @@
 #include "lib/express_maps.h"
 #include "lib/vxlan.h"
 
+#include <linux/tcp.h>
+
+#define KH_TCP_MAX_HLEN 60 /* doff 15 */
+
 enum kh_express_verdict {
   KH_EXPRESS_FORWARD, /* rewritten: send it out of *egress */
   KH_EXPRESS_PASS,    /* untouched: the kernel takes it */
@@ -29,7 +33,9 @@ struct kh_express_ctx {
   void* data_end;
   __u32 len;             /* whole frame, for counters and length checks */
   __u32 ingress_ifindex; /* the uplink */
-  bool gso;              /* a GSO aggregate (TC only) */
+  __u32 gso_size;        /* TC: a GSO aggregate's segment payload size (0: one packet) */
+  __u32 gso_segs;        /* TC: the segments it becomes */
+  bool gso_tunnel;       /* TC: the aggregate is a plain UDP-tunnel one (lib/skb_gso.h) */
   __u32 egress;          /* out: where a forwarded frame goes */
 };
 
@@ -169,6 +175,20 @@ KH_INLINE long kh_express_nexthop(struct kh_express_ctx* c, __u32 target, __be32
   return rc;
 }
 
+/* The length of the inner IPv4 packets a GSO aggregate becomes: its IP and L4 headers (TCP with
+ * options, or UDP) + the segment payload. 0 when the inner protocol is neither or its header is
+ * not in the linear part. */
+KH_INLINE __u32 kh_express_inner_segment_len(const struct kh_vx_frame* f, const void* data_end,
+                                             __u32 gso_size) {
+  const void* l4 = (const void*)(f->iip + 1);
+  const struct tcphdr* th = l4;
+
+  if (f->iip->protocol == IPPROTO_UDP)
+    return sizeof(struct iphdr) + sizeof(struct udphdr) + gso_size;
+  if (f->iip->protocol != IPPROTO_TCP || (const void*)(th + 1) > data_end || th->doff < 5) return 0;
+  return sizeof(struct iphdr) + th->doff * 4 + gso_size;
+}
+
 /* Decides and, for KH_EXPRESS_FORWARD, rewrites. `xdp` is a constant of the entry program: the
  * XDP variant checks that it can transmit on the egress device before touching the frame. */
 KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const bool xdp) {
@@ -185,7 +205,7 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
   struct kh_vx_frame f;
   bool looked_up = false;
   __be32 isrc, idst, host_ip, b_ip;
-  __u32 vni, itot;
+  __u32 vni, itot, seg_len;
   long rc;
 
   if (!cfg || !cfg->enabled)
@@ -219,7 +239,7 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
   st = kh_express_stats(rkey.runner_id);
   if (f.ip->saddr != kh_addr(a->physical_ip))
     return kh_express_drop(c, st, EXPRESS_DROP_SPOOFED_OUTER);
-  if (c->gso) return kh_express_pass(c, st, EXPRESS_PASS_GSO);
+  if (c->gso_size && !c->gso_tunnel) return kh_express_pass(c, st, EXPRESS_PASS_GSO);
   if (bpf_ntohs(f.ip->tot_len) + sizeof(struct ethhdr) > c->len ||
       bpf_ntohs(f.udp->len) + KH_VX_UDP_OFF - sizeof(struct ethhdr) > bpf_ntohs(f.ip->tot_len))
     return kh_express_pass(c, st, EXPRESS_PASS_MALFORMED);
@@ -251,13 +271,20 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
   rt = bpf_map_lookup_elem(&host_routes, &rt_key);
   if (!rt) return kh_express_pass(c, st, EXPRESS_PASS_NO_ROUTE);
   if (f.iip->ttl <= 1) return kh_express_pass(c, st, EXPRESS_PASS_TTL);
+  /* An aggregate is judged by the packets it becomes, as the kernel's forwarding does
+   * (skb_gso_validate_network_len): inner headers + segment payload. */
+  seg_len = itot;
+  if (c->gso_size) {
+    seg_len = kh_express_inner_segment_len(&f, c->data_end, c->gso_size);
+    if (!seg_len) return kh_express_pass(c, st, EXPRESS_PASS_GSO);
+  }
 
   /* The inner next hop: the kernel's route and neighbour entry on B's tunnel, with B's tunnel MTU
    * checked against the inner packet (tot_len). */
   fib.family = KH_AF_INET;
   fib.tos = f.iip->tos;
   fib.l4_protocol = f.iip->protocol;
-  fib.tot_len = itot;
+  fib.tot_len = seg_len;
   fib.ipv4_src = isrc;
   fib.ipv4_dst = idst;
   fib.ifindex = a->tunnel_ifindex;
@@ -286,7 +313,7 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
 
   /* The outer next hop towards B. */
   rc = kh_express_nexthop(c, rt->runner_id, b_ip, host_ip, a->tunnel_ifindex,
-                          bpf_ntohs(f.ip->tot_len), &nh, &looked_up);
+                          KH_VX_INNER_IP_OFF - KH_VX_OUTER_IP_OFF + seg_len, &nh, &looked_up);
   switch (rc) {
     case BPF_FIB_LKUP_RET_SUCCESS:
       break;
@@ -300,6 +327,9 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
   }
   if (nh.ifindex != c->ingress_ifindex) {
     __u32 mtu = 0;
+
+    /* Its segments fit the device they came in on; another one may be smaller. */
+    if (c->gso_size) return kh_express_pass(c, st, EXPRESS_PASS_GSO);
 
     /* A frame that fit the uplink may not fit another egress device. */
     if (bpf_check_mtu(c->ctx, nh.ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_SUCCESS)
@@ -330,6 +360,10 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
     st->fwd_packets++;
     st->fwd_bytes += c->len;
     if (looked_up) st->fwd_nh_lookups++;
+    if (c->gso_size) {
+      st->fwd_gso++;
+      st->fwd_gso_segs += c->gso_segs;
+    }
   }
   c->egress = nh.ifindex;
   return KH_EXPRESS_FORWARD;

@@ -57,7 +57,8 @@ enum express_pass_reason {
   EXPRESS_PASS_NOT_CONFIGURED, /* no configuration yet (loader starting) */
   EXPRESS_PASS_NON_VXLAN,      /* not IPv4/UDP to host_ip:vxlan_port: ordinary host traffic */
   EXPRESS_PASS_UNKNOWN_VNI,    /* no runner with this VNI (or no VXLAN I flag) */
-  EXPRESS_PASS_GSO,            /* GSO aggregate (TC): the kernel segments it correctly */
+  EXPRESS_PASS_GSO,            /* GSO aggregate (TC) not taken whole: not a plain UDP-tunnel
+                                * aggregate, inner neither TCP nor UDP, or another egress */
   EXPRESS_PASS_FRAGMENT,       /* outer or inner IP fragment */
   EXPRESS_PASS_IP_OPTIONS,     /* outer or inner IP header with options */
   EXPRESS_PASS_MALFORMED,      /* truncated or inconsistent headers: the kernel drops them */
@@ -92,6 +93,8 @@ struct express_stats {
   __u64 fwd_packets;         /* rewritten and sent towards the target runner */
   __u64 fwd_bytes;           /* frame bytes (outer Ethernet header included) */
   __u64 fwd_nh_lookups;      /* of fwd_packets: underlay next hop (re)resolved for this frame */
+  __u64 fwd_gso;             /* of fwd_packets: GSO aggregates (TC), each rewritten once */
+  __u64 fwd_gso_segs;        /* the packets those aggregates left the hub as */
   __u64 pass_bytes;          /* all pass_* frames */
   __u64 pass_not_configured; /* one counter per enum express_pass_reason, same order */
   __u64 pass_non_vxlan;

@@ -63,10 +63,14 @@ measure_tcp_paced() { measure_tcp_run "$1" tcp_paced -b "$TCP_RATE"; }
 
 # The same stream with wire-sized frames: both runners' uplinks segment and fill checksums
 # themselves (TSO, GSO and TX checksum offload off), as frames on a physical wire are, instead of
-# handing 64 KB aggregates with partial checksums across the veths.
+# handing 64 KB aggregates with partial checksums across the veths. The fabric's port towards the
+# hub gets TSO off too: a veth feeds its peer's GRO only when the sending side has it off, and the
+# hub's NIC driver would merge wire frames with GRO (for every column alike). The hub's own output
+# still crosses to r2 as aggregates, as a NIC's TSO and r2's GRO would make it.
 runner_uplinks_offload() {
   local m
   for m in r1 r2; do in_ns "$m" ethtool -K eth0 tso "$1" gso "$1" tx "$1" >/dev/null; done
+  in_ns fabric ethtool -K p-hub tso "$1" >/dev/null
 }
 measure_tcp_wire() {
   runner_uplinks_offload off

@@ -45,7 +45,8 @@ struct CounterName {
   }
 constexpr CounterName kCounterNames[] = {
     KH_COUNTER(fwd_packets),         KH_COUNTER(fwd_bytes),
-    KH_COUNTER(fwd_nh_lookups),      KH_COUNTER(pass_bytes),
+    KH_COUNTER(fwd_nh_lookups),      KH_COUNTER(fwd_gso),
+    KH_COUNTER(fwd_gso_segs),        KH_COUNTER(pass_bytes),
     KH_COUNTER(pass_not_configured), KH_COUNTER(pass_non_vxlan),
     KH_COUNTER(pass_unknown_vni),    KH_COUNTER(pass_gso),
     KH_COUNTER(pass_fragment),       KH_COUNTER(pass_ip_options),
