@@ -160,6 +160,26 @@ TEST_F(HostdBadInput, BrokenQueryEncoding) {
   expect_error("GET", "/api/overlay/ip/info/gpu%zz", 400, {}, "percent-encoding");
 }
 
+// 50,000 levels of '[' once overflowed the stack of an I/O thread (SIGSEGV, no token needed).
+TEST_F(HostdBadInput, DeeplyNestedJsonIs400AndTheDaemonLives) {
+  std::string deep(50000, '[');
+  expect_error("POST", "/api/register", 400,
+               R"({"hostname": "x", "url": "http://10.1.0.9:8001", "extra": )" + deep, "deeper");
+  expect_error("PUT", "/api/heartbeat/gpu-1", 400, deep + std::string(50000, ']'), "deeper");
+  // Balanced and small, but deeper than any real registration (4 levels): refused by depth.
+  std::string nested = R"({"hostname": "x", "url": "http://10.1.0.9:8001", "extra": )" +
+                       std::string(33, '[') + std::string(33, ']') + "}";
+  expect_error("POST", "/api/register", 400, nested, "deeper than 32");
+  EXPECT_EQ(c().get("/healthz").status, 200);
+}
+
+TEST_F(HostdBadInput, NumberOutOfRangeIs400) {
+  expect_error("POST", "/api/register", 400,
+               R"({"hostname": "x", "url": "http://10.1.0.9:8001", "total_cores": 1e400})",
+               "1e400");
+  expect_error("PUT", "/api/heartbeat/gpu-1", 400, R"({"x": -1e400})", "number");
+}
+
 TEST(HostdOverlayDisabled, IpAndOverlayRoutesAre400) {
   Hostd hostd({"OVERLAY_ENABLED=False"});
   hostd.start();

@@ -11,6 +11,7 @@
 #include <charconv>
 
 #include "http_router.h"
+#include "json_parse.h"
 
 namespace kohaku::http {
 namespace {
@@ -91,14 +92,19 @@ std::string BaseUrl::to_string() const {
 
 nlohmann::json ClientResponse::json() const {
   try {
-    return nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
+    return parse_json(body, kReplyJsonLimits);
+  } catch (const JsonParseError& e) {
     throw ClientError("HTTP " + std::to_string(status) + " reply is not JSON: " + e.what());
   }
 }
 
 std::string ClientResponse::error_message() const {
-  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  nlohmann::json parsed;
+  try {
+    parsed = parse_json(body, kReplyJsonLimits);
+  } catch (const JsonParseError&) {
+    // Not JSON (a proxy's HTML page, say): the raw body below is the best message.
+  }
   if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_string())
     return parsed["error"].get<std::string>();
   std::string trimmed = body;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "api_error.h"
+#include "json_parse.h"
 #include "log.h"
 
 namespace kohaku::http {
@@ -108,8 +109,8 @@ std::string Request::header(std::string_view lower_name) const {
 nlohmann::json Request::json() const {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return nlohmann::json::object();
   try {
-    return nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
+    return parse_json(body, kRequestJsonLimits);
+  } catch (const JsonParseError& e) {
     throw ApiError(400, std::string("malformed JSON body: ") + e.what());
   }
 }
