@@ -70,6 +70,31 @@ TEST_F(HostdBadInput, BadRegisterFields) {
                R"({"hostname": "x", "url": "http://10.1.0.9:1", "vxlan_id": "100"})");
 }
 
+// A registered url was once written unchecked into the requests the host sends to the runner
+// (with its bearer token): CR/LF, a path, 100 KB. Hostnames and runner names of every route
+// follow the same rules.
+TEST_F(HostdBadInput, UnsafeUrlsAndHostnamesAre400) {
+  auto reg = [](const std::string& hostname, const std::string& url) {
+    return json{{"hostname", hostname}, {"url", url}}.dump();
+  };
+  expect_error("POST", "/api/register", 400, reg("x", "http://10.1.0.9:8001/\r\nX-Injected: 1"),
+               "url");
+  expect_error("POST", "/api/register", 400, reg("x", "http://10.1.0.9:8001\r\nX: 1"),
+               "nothing may follow");
+  expect_error("POST", "/api/register", 400,
+               reg("x", "http://10.1.0.9:8001/" + std::string(100000, 'a')), "longer than 64");
+  expect_error("POST", "/api/register", 400, reg("x", "https://10.1.0.9:8001"), "http://");
+  expect_error("POST", "/api/register", 400, reg("x", "http://10.1.0.9:8001/api"), "url");
+  for (const char* name : {"..", ".", "a..b", "-x", "x\r\ny"})
+    expect_error("POST", "/api/register", 400, reg(name, "http://10.1.0.9:8001"), "hostname");
+  expect_error("PUT", "/api/heartbeat/%2E%2E", 400, "{}", "hostname");
+  expect_error("PUT", "/api/heartbeat/gpu-1%0D%0AX:%201", 400, "{}", "hostname");
+  expect_error("GET", "/api/nodes/%2E%2E/overlay", 400, {}, "hostname");
+  expect_error("GET", "/api/overlay/ip/info/a..b", 400, {}, "runner");
+  expect_error("POST", "/api/overlay/ip/reserve?runner=gpu-1%0D%0A", 400, {}, "runner");
+  expect_error("POST", "/api/overlay/release/..", 400, {}, "runner");
+}
+
 TEST_F(HostdBadInput, VxlanSettingsMismatchIs409NamingBothValues) {
   auto res = c().post("/api/register",
                       json{{"hostname", "x"}, {"url", "http://10.1.0.9:8001"}, {"vxlan_id", 200}});

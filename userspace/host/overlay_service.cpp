@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "common/log.h"
+#include "common/wire_names.h"
 #include "host/ip_reservations.h"
 #include "host/runner_registry.h"
 #include "host/state_store.h"
@@ -117,47 +118,37 @@ std::string new_token() {
   return token;
 }
 
+// A hostname from a body, a path or a query: 400 naming the rule it breaks.
+std::string checked_name(const std::string& field, const std::string& text) {
+  try {
+    return Hostname::parse(text).str();
+  } catch (const InvalidName& e) {
+    throw ApiError(400, "'" + field + "': " + e.what());
+  }
+}
+
 void check_hostname(const std::string& hostname) {
-  if (hostname.size() > 253) throw ApiError(400, "'hostname' is longer than 253 characters");
-  for (unsigned char c : hostname)
-    if (!std::isalnum(c) && c != '-' && c != '.' && c != '_')
-      throw ApiError(400, "'hostname' may only hold letters, digits, '-', '.' and '_', got '" +
-                              hostname + "'");
+  checked_name("hostname", hostname);
   if (RunnerRegistry::parse_placeholder_name(hostname) != 0)
     throw ApiError(
         400, "'hostname' '" + hostname + "' is reserved: runner_<id> names recovered tunnels");
 }
 
-// The runner's physical IP is the host part of its url: "http[s]://A.B.C.D[:PORT][/...]".
+// The runner's physical IP is the host part of its url, "http://A.B.C.D[:PORT]".
 Ipv4Addr physical_ip_of_url(const std::string& url, bool overlay_enabled) {
-  auto bad = [&](const std::string& why) {
-    return ApiError(400, "'url' must look like http://IPV4:PORT (" + why + "), got '" + url + "'");
-  };
-  std::string_view rest(url);
-  if (rest.starts_with("http://"))
-    rest.remove_prefix(7);
-  else if (rest.starts_with("https://"))
-    rest.remove_prefix(8);
-  else
-    throw bad("scheme must be http or https");
-  auto end = rest.find_first_of(":/");
-  auto host = rest.substr(0, end);
-  auto ip = Ipv4Addr::try_parse(host);
-  if (!ip) throw bad("host must be an IPv4 address");
-  if (end != std::string_view::npos && rest[end] == ':') {
-    auto port_text = rest.substr(end + 1, rest.find('/', end) - end - 1);
-    unsigned port = 0;
-    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
-        port < 1 || port > 65535)
-      throw bad("port must be 1..65535");
+  RunnerUrl parsed;
+  try {
+    parsed = RunnerUrl::parse(url);
+  } catch (const InvalidName& e) {
+    throw ApiError(400, std::string("'url': ") + e.what());
   }
-  if (ip->is_unspecified() || ip->value >= 0xe0000000u)
-    throw bad("address must be a unicast address");
+  const Ipv4Addr ip = parsed.ip;
+  if (ip.is_unspecified() || ip.value >= 0xe0000000u)
+    throw ApiError(400, "'url' " + printable(url) + ": the address must be a unicast address");
   // Runners build their tunnel to this address: loopback would point every tunnel at itself.
-  if (overlay_enabled && ip->is_loopback())
-    throw bad("a loopback address cannot carry the overlay");
-  return *ip;
+  if (overlay_enabled && ip.is_loopback())
+    throw ApiError(400, "'url' " + printable(url) + ": a loopback address cannot carry the overlay");
+  return ip;
 }
 
 std::optional<int64_t> optional_int(const json& body, const char* key) {
@@ -247,6 +238,7 @@ struct OverlayService::Impl {
   }
 
   const RunnerAllocation& runner(const std::string& name) const {
+    checked_name("runner", name);
     const auto* a = registry.resolve(name);
     if (a == nullptr) throw ApiError(404, "runner '" + name + "' not found");
     if (!a->has_overlay()) throw ApiError(404, "runner '" + name + "' has no overlay allocation");
@@ -480,6 +472,7 @@ json OverlayService::register_runner(const json& body) {
 
 json OverlayService::heartbeat(const std::string& hostname, const json& body) {
   auto& m = *impl_;
+  checked_name("hostname", hostname);
   json answer = {{"message", "Heartbeat received"}};
   {
     std::lock_guard lock(m.mu);
