@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -77,9 +78,14 @@ class OverlayServiceTest : public ::testing::Test {
   }
   void advance_ms(int64_t ms) { now += ms; }
 
+  // Registers as the real runner does: presenting the credential it was issued, if any.
   json reg(const std::string& host, const std::string& ip) {
-    return svc->register_runner({{"hostname", host}, {"url", "http://" + ip + ":8001"}});
+    json answer = svc->register_runner({{"hostname", host}, {"url", "http://" + ip + ":8001"}},
+                                       credentials[host]);
+    if (answer.contains("runner_credential")) credentials[host] = answer["runner_credential"];
+    return answer;
   }
+  std::map<std::string, std::string> credentials;
 };
 
 TEST_F(OverlayServiceTest, RegisterAnswersTheOverlayPlan) {
@@ -102,6 +108,7 @@ TEST_F(OverlayServiceTest, RegisterAnswersTheOverlayPlan) {
   EXPECT_EQ(o["vxlan_port"], 4789);
   EXPECT_EQ(o["mtu"], 1450);
 
+  credentials["gpu1"] = r["runner_credential"];
   auto again = reg("gpu1", "192.168.1.99");
   EXPECT_FALSE(again["created"].get<bool>());
   EXPECT_EQ(again["overlay"]["runner_id"], 1);
@@ -608,6 +615,27 @@ TEST_F(OverlayServiceTest, SnapshotWithABadRecordStopsStartupNamingTheFile) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(snapshot.string()), std::string::npos) << e.what();
   }
+}
+
+TEST_F(OverlayServiceTest, CredentialGuardsMovesAndReleaseForgetsIt) {
+  json first = svc->register_runner({{"hostname", "gpu1"}, {"url", "http://192.168.1.21:8001"}});
+  const std::string credential = first.at("runner_credential");
+  auto move = [&](const std::string& presented) {
+    return status_of([&] {
+      svc->register_runner({{"hostname", "gpu1"}, {"url", "http://192.168.1.99:8001"}}, presented);
+    });
+  };
+  EXPECT_EQ(move(""), 403);
+  EXPECT_EQ(move("nope"), 403);
+  EXPECT_EQ(svc->allocations().at(0).physical_ip.to_string(), "192.168.1.21");
+  // An operator re-homes a runner that lost its credential by releasing it once inactive.
+  advance_ms(31'000);
+  svc->tick();
+  svc->release_runner("gpu1");
+  json again = svc->register_runner({{"hostname", "gpu1"}, {"url", "http://192.168.1.99:8001"}});
+  ASSERT_TRUE(again.contains("runner_credential"));
+  EXPECT_NE(again["runner_credential"], credential);
+  EXPECT_EQ(svc->allocations().at(0).physical_ip.to_string(), "192.168.1.99");
 }
 
 }  // namespace

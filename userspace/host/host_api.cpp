@@ -11,9 +11,12 @@ void register_host_api(http::Router& router, OverlayService& service, DatapathSt
   router.get("/healthz", [](const Request&) { return nlohmann::json{{"status", "ok"}}; });
 
   // Runner lifecycle.
-  router.post("/api/register", [s](const Request& r) { return s->register_runner(r.json()); });
+  router.post("/api/register", [s](const Request& r) {
+    return s->register_runner(r.json(), r.header("x-kohaku-runner-credential"));
+  });
   router.put("/api/heartbeat/{hostname}", [s](const Request& r) {
-    return s->heartbeat(r.path_params.at("hostname"), r.json());
+    return s->heartbeat(r.path_params.at("hostname"), r.json(),
+                        r.header("x-kohaku-runner-credential"));
   });
   router.get("/api/nodes", [s](const Request&) { return s->nodes(); });
   router.get("/api/nodes/{hostname}/overlay",

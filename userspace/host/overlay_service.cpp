@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/http_router.h"
 #include "common/log.h"
 #include "common/wire_names.h"
 #include "host/ip_reservations.h"
@@ -98,11 +100,12 @@ std::string container_param(const QueryParams& q) {
   return id;
 }
 
-std::string new_token() {
-  unsigned char bytes[16];  // 128 bits
+std::string random_hex(size_t n_bytes) {
+  unsigned char bytes[32];
+  n_bytes = std::min(n_bytes, sizeof bytes);
   size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+  while (got < n_bytes) {
+    ssize_t n = ::getrandom(bytes + got, n_bytes - got, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw ApiError(500, std::string("getrandom failed: ") + std::strerror(errno));
@@ -111,11 +114,19 @@ std::string new_token() {
   }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string token;
-  for (unsigned char b : bytes) {
-    token.push_back(kHex[b >> 4]);
-    token.push_back(kHex[b & 15]);
+  for (size_t i = 0; i < n_bytes; ++i) {
+    token.push_back(kHex[bytes[i] >> 4]);
+    token.push_back(kHex[bytes[i] & 15]);
   }
   return token;
+}
+
+std::string new_token() {
+  return random_hex(16);  // 128 bits, as KohakuRiver's tokens
+}
+
+std::string new_credential() {
+  return random_hex(32);  // 256 bits
 }
 
 // A hostname from a body, a path or a query: 400 naming the rule it breaks.
@@ -147,7 +158,8 @@ Ipv4Addr physical_ip_of_url(const std::string& url, bool overlay_enabled) {
     throw ApiError(400, "'url' " + printable(url) + ": the address must be a unicast address");
   // Runners build their tunnel to this address: loopback would point every tunnel at itself.
   if (overlay_enabled && ip.is_loopback())
-    throw ApiError(400, "'url' " + printable(url) + ": a loopback address cannot carry the overlay");
+    throw ApiError(400,
+                   "'url' " + printable(url) + ": a loopback address cannot carry the overlay");
   return ip;
 }
 
@@ -402,7 +414,7 @@ void OverlayService::set_observer(AllocationObserver* observer) {
   impl_->observer = observer;
 }
 
-json OverlayService::register_runner(const json& body) {
+json OverlayService::register_runner(const json& body, const std::string& credential) {
   if (!body.is_object()) throw ApiError(400, "request body must be a JSON object");
   auto& m = *impl_;
   const auto& cfg = m.config;
@@ -444,8 +456,26 @@ json OverlayService::register_runner(const json& body) {
     std::lock_guard lock(m.mu);
     int64_t now = m.clock();
     m.refresh(now);
+    const RunnerAllocation* known = m.registry.find_hostname(hostname);
+    if (known != nullptr && !known->credential.empty()) {
+      if (!credential.empty() && !http::constant_time_equal(credential, known->credential))
+        throw ApiError(403, "wrong runner credential for '" + hostname + "' (" +
+                                kRunnerCredentialHeader + ")");
+      // Without it a hostname may only register again from where it is: a restart in place.
+      if (credential.empty() && known->url != url)
+        throw ApiError(403, "runner '" + hostname + "' is registered from " + known->url +
+                                "; moving it to " + url + " needs its runner credential (" +
+                                kRunnerCredentialHeader +
+                                ", kept in the runner's STATE_DIR/runner_credential). If the "
+                                "runner lost it, release it once it is inactive: kohakuctl "
+                                "overlay release " +
+                                hostname);
+    }
+    std::string issued;
+    if (known == nullptr || known->credential.empty()) issued = new_credential();
     auto reg = m.registry.register_runner(hostname, physical_ip, url, std::move(details), now,
                                           cfg.overlay_enabled);
+    if (!issued.empty()) m.registry.set_credential(hostname, issued);
     if (reg.evicted) {
       auto dropped = m.book.drop_runner(reg.evicted->id);
       log::info(kComponent, "evicted inactive runner '" + reg.evicted->hostname + "' (id " +
@@ -459,6 +489,7 @@ json OverlayService::register_runner(const json& body) {
     answer = {{"message", std::string("Runner '") + hostname + "' " +
                               (reg.created ? "registered" : "re-registered")},
               {"created", reg.created}};
+    if (!issued.empty()) answer["runner_credential"] = issued;
     if (cfg.overlay_enabled) {
       answer["overlay"] = m.overlay_block(a);
       // Told on every registration: a runner that registers again has (re)started and the
@@ -470,7 +501,8 @@ json OverlayService::register_runner(const json& body) {
   return answer;
 }
 
-json OverlayService::heartbeat(const std::string& hostname, const json& body) {
+json OverlayService::heartbeat(const std::string& hostname, const json& body,
+                               const std::string& credential) {
   auto& m = *impl_;
   checked_name("hostname", hostname);
   json answer = {{"message", "Heartbeat received"}};
@@ -481,6 +513,10 @@ json OverlayService::heartbeat(const std::string& hostname, const json& body) {
     const auto* before = m.registry.find_hostname(hostname);
     if (before == nullptr || before->placeholder)
       throw ApiError(404, "runner '" + hostname + "' is not registered");
+    if (!credential.empty() && !before->credential.empty() &&
+        !http::constant_time_equal(credential, before->credential))
+      throw ApiError(
+          403, "wrong runner credential for '" + hostname + "' (" + kRunnerCredentialHeader + ")");
     // Its id went to someone else while it was away: make it register again (runners do on 404).
     if (m.config.overlay_enabled && !before->has_overlay())
       throw ApiError(404, "runner '" + hostname + "' has no overlay allocation; register again");
@@ -576,6 +612,8 @@ json OverlayService::release_runner(const std::string& runner) {
                               "' is active; it can be released once it stops sending heartbeats");
     auto released = m.registry.release(a.id);
     m.book.drop_runner(released.id);
+    // Releasing is how an operator re-homes a runner that lost its credential.
+    m.registry.set_credential(released.hostname, {});
     m.commit(true);
     m.events.push_back({false, released});
     answer = {{"released", true}, {"runner_name", released.hostname}};
@@ -595,6 +633,7 @@ json OverlayService::cleanup() {
       if (a.is_active) continue;
       auto released = m.registry.release(a.id);
       m.book.drop_runner(released.id);
+      m.registry.set_credential(released.hostname, {});
       m.events.push_back({false, released});
       ++cleaned;
     }

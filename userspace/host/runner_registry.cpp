@@ -142,6 +142,14 @@ std::optional<RunnerAllocation> RunnerRegistry::adopt_placeholder(uint32_t id, I
   return stored;
 }
 
+bool RunnerRegistry::set_credential(const std::string& hostname, std::string credential) {
+  auto it = by_host_.find(hostname);
+  if (it == by_host_.end() || it->second.placeholder) return false;
+  it->second.credential = std::move(credential);
+  touch(hostname);
+  return true;
+}
+
 RunnerAllocation RunnerRegistry::release(uint32_t id) {
   auto holder = host_of_id_.find(id);
   if (holder == host_of_id_.end())
@@ -226,16 +234,18 @@ void RunnerRegistry::erase(const std::string& hostname) {
 }
 
 nlohmann::json RunnerRegistry::to_json(const RunnerAllocation& a) {
-  return {{"id", a.id},
-          {"hostname", a.hostname},
-          {"physical_ip", a.physical_ip.to_string()},
-          {"url", a.url},
-          {"is_active", a.is_active},
-          {"placeholder", a.placeholder},
-          {"created_ms", a.created_ms},
-          {"last_used_ms", a.last_used_ms},
-          {"last_seen_ms", a.last_seen_ms},
-          {"details", a.details}};
+  nlohmann::json j = {{"id", a.id},
+                      {"hostname", a.hostname},
+                      {"physical_ip", a.physical_ip.to_string()},
+                      {"url", a.url},
+                      {"is_active", a.is_active},
+                      {"placeholder", a.placeholder},
+                      {"created_ms", a.created_ms},
+                      {"last_used_ms", a.last_used_ms},
+                      {"last_seen_ms", a.last_seen_ms},
+                      {"details", a.details}};
+  if (!a.credential.empty()) j["credential"] = a.credential;
+  return j;
 }
 
 RunnerAllocation RunnerRegistry::from_json(const nlohmann::json& j) {
@@ -251,6 +261,7 @@ RunnerAllocation RunnerRegistry::from_json(const nlohmann::json& j) {
     a.last_used_ms = j.at("last_used_ms").get<int64_t>();
     a.last_seen_ms = j.at("last_seen_ms").get<int64_t>();
     a.details = j.value("details", nlohmann::json::object());
+    a.credential = j.value("credential", std::string());
     if (a.hostname.empty()) throw std::invalid_argument("empty hostname");
     return a;
   } catch (const nlohmann::json::exception& e) {

@@ -35,6 +35,9 @@ struct RunnerAllocation {
   int64_t last_used_ms = 0;  // last register/heartbeat: the LRU order for eviction
   int64_t last_seen_ms = 0;  // liveness clock; restarted on host start-up (grace period)
   nlohmann::json details = nlohmann::json::object();  // other register fields (cores, gpus...)
+  // Secret issued at the first registration (docs/security.md); empty for placeholders and
+  // for nodes recorded before credentials existed. Needed to move the hostname elsewhere.
+  std::string credential;
 
   bool has_overlay() const { return id != 0; }
 };
@@ -65,6 +68,9 @@ class RunnerRegistry {
   // or nullopt when id is outside the pool or already held (then nothing changes).
   std::optional<RunnerAllocation> adopt_placeholder(uint32_t id, Ipv4Addr physical_ip,
                                                     int64_t now_ms);
+
+  // Sets the node's credential (empty: forgets it). False when hostname is not a node.
+  bool set_credential(const std::string& hostname, std::string credential);
 
   // Takes the overlay id away from the runner holding it (a placeholder disappears, a node
   // stays as a node without overlay). Returns the allocation as it was.
