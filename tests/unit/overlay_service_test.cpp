@@ -306,7 +306,8 @@ TEST_F(OverlayServiceTest, ReservationLifecycleThroughTheApi) {
   auto used = svc->ip_use({{"token", token}, {"container_id", "c1"}});
   EXPECT_EQ(used["ip"], "10.128.64.2");
   EXPECT_EQ(status_of([&] { svc->ip_release({{"token", token}}); }), 409);
-  svc->ip_use({{"runner", "gpu1"}, {"ip", "10.128.64.40"}, {"container_id", "c1"}});
+  svc->ip_use({{"runner", "gpu1"}, {"ip", "10.128.64.40"}, {"container_id", "c1"}},
+              credentials["gpu1"]);
   auto info = svc->ip_info("gpu1");
   EXPECT_EQ(info["total_ips"], 16380);  // /18 minus network, gateway, .254, broadcast
   EXPECT_EQ(info["used"], 2);
@@ -320,7 +321,7 @@ TEST_F(OverlayServiceTest, ReservationLifecycleThroughTheApi) {
   EXPECT_EQ(svc->ip_reservations({})["reservations"].size(), 1u);
   EXPECT_EQ(svc->ip_reservations({{"include_used", "true"}})["reservations"].size(), 3u);
 
-  auto freed = svc->ip_release({{"container_id", "c1"}});
+  auto freed = svc->ip_release({{"container_id", "c1"}, {"runner", "gpu1"}}, credentials["gpu1"]);
   EXPECT_EQ(freed["released_count"], 2);
   EXPECT_EQ(svc->ip_info("gpu1")["used"], 0);
   auto avail = svc->ip_available({{"runner", "gpu1"}, {"limit", "3"}});
@@ -383,7 +384,8 @@ TEST_F(OverlayServiceTest, RestartKeepsRunnersTokensAndUsedIps) {
   std::string token = svc->ip_reserve({{"runner", "gpu2"}})["token"];
   std::string used = svc->ip_reserve({{"runner", "gpu2"}})["token"];
   svc->ip_use({{"token", used}, {"container_id", "c9"}});
-  svc->ip_use({{"runner", "gpu1"}, {"ip", "10.128.64.77"}, {"container_id", "docker-own"}});
+  svc->ip_use({{"runner", "gpu1"}, {"ip", "10.128.64.77"}, {"container_id", "docker-own"}},
+              credentials["gpu1"]);
   restart();
   auto v = svc->ip_validate({{"token", token}, {"runner", "gpu2"}});
   EXPECT_TRUE(v["valid"].get<bool>());

@@ -257,6 +257,22 @@ struct OverlayService::Impl {
     return *a;
   }
 
+  // What only the runner itself may do (record an address by container, free a container's
+  // addresses) needs its credential: 403 naming the alternative otherwise.
+  void require_credential(const RunnerAllocation& a, const std::string& presented,
+                          const std::string& what) const {
+    if (a.credential.empty())
+      throw ApiError(403, what + " on runner '" + a.hostname +
+                              "' needs its runner credential, and it holds none yet (it gets one "
+                              "when it registers again); use the reservation's token instead");
+    if (presented.empty())
+      throw ApiError(403, what + " on runner '" + a.hostname + "' needs the reservation's token " +
+                              "or the runner's credential (" + kRunnerCredentialHeader + ")");
+    if (!http::constant_time_equal(presented, a.credential))
+      throw ApiError(403, "wrong runner credential for '" + a.hostname + "' (" +
+                              kRunnerCredentialHeader + ")");
+  }
+
   std::string name_of(uint32_t id) const {
     const auto* a = registry.find_id(id);
     return a ? a->hostname : RunnerRegistry::placeholder_name(id);
@@ -715,7 +731,7 @@ json OverlayService::ip_reserve(const QueryParams& q) {
   return answer;
 }
 
-json OverlayService::ip_release(const QueryParams& q) {
+json OverlayService::ip_release(const QueryParams& q, const std::string& credential) {
   auto& m = *impl_;
   m.require_overlay();
   auto token = param(q, "token");
@@ -733,9 +749,12 @@ json OverlayService::ip_release(const QueryParams& q) {
     return {
         {"released", true}, {"ip", freed.ip.to_string()}, {"runner", m.name_of(freed.runner_id)}};
   }
-  std::optional<uint32_t> runner_id;
-  if (auto runner = param(q, "runner")) runner_id = m.runner(*runner).id;
-  auto freed = m.book.release_container(container_id, runner_id);
+  auto runner = param(q, "runner");
+  if (!runner)
+    throw ApiError(400, "releasing by 'container_id' needs 'runner' (and its credential)");
+  const auto& a = m.runner(*runner);
+  m.require_credential(a, credential, "releasing by container id");
+  auto freed = m.book.release_container(container_id, a.id);
   m.commit(true);
   json ips = json::array();
   for (const auto& e : freed) ips.push_back(e.ip.to_string());
@@ -784,7 +803,7 @@ json OverlayService::ip_validate(const QueryParams& q) {
           {"container_id", e->is_used ? json(e->container_id) : json(nullptr)}};
 }
 
-json OverlayService::ip_use(const QueryParams& q) {
+json OverlayService::ip_use(const QueryParams& q, const std::string& credential) {
   auto& m = *impl_;
   m.require_overlay();
   std::string container_id = container_param(q);
@@ -809,7 +828,9 @@ json OverlayService::ip_use(const QueryParams& q) {
     }
     e = &m.book.use_token(*token, container_id);
   } else {
-    e = &m.book.use_ip(m.runner(*runner).id, *ip, container_id, now);
+    const auto& a = m.runner(*runner);
+    m.require_credential(a, credential, "recording an address by runner and ip");
+    e = &m.book.use_ip(a.id, *ip, container_id, now);
   }
   json answer = {{"ip", e->ip.to_string()},
                  {"runner", m.name_of(e->runner_id)},

@@ -67,14 +67,16 @@ class OverlayService {
   nlohmann::json cleanup();
 
   // /api/overlay/ip/...
-  nlohmann::json ip_available(const QueryParams& q);     // GET available
-  nlohmann::json ip_info(const std::string& runner);     // GET info/{runner}
-  nlohmann::json ip_reserve(const QueryParams& q);       // POST reserve
-  nlohmann::json ip_release(const QueryParams& q);       // POST release
+  nlohmann::json ip_available(const QueryParams& q);  // GET available
+  nlohmann::json ip_info(const std::string& runner);  // GET info/{runner}
+  nlohmann::json ip_reserve(const QueryParams& q);    // POST reserve
+  // POST release. By token, or by container_id + runner with that runner's credential.
+  nlohmann::json ip_release(const QueryParams& q, const std::string& credential = {});
   nlohmann::json ip_reservations(const QueryParams& q);  // GET reservations
   nlohmann::json ip_validate(const QueryParams& q);      // POST validate
-  nlohmann::json ip_use(const QueryParams& q);           // POST use
-  nlohmann::json ip_stats();                             // GET stats
+  // POST use. By token, or by runner + ip with that runner's credential.
+  nlohmann::json ip_use(const QueryParams& q, const std::string& credential = {});
+  nlohmann::json ip_stats();  // GET stats
 
   // Periodic work: marks runners inactive after the heartbeat timeout, expires unused
   // reservations. The daemon calls it every CLEANUP_CHECK_INTERVAL_SECONDS.

@@ -164,7 +164,7 @@ void HostApi::use_ip(const std::string& runner, Ipv4Addr ip,
        http::with_query(
            "/api/overlay/ip/use",
            {{"runner", runner}, {"ip", ip.to_string()}, {"container_id", container_id}}),
-       std::nullopt);
+       std::nullopt, true);
 }
 
 void HostApi::release_token(const std::string& token) const {
@@ -175,7 +175,7 @@ void HostApi::release_container(const std::string& container_id, const std::stri
   call("POST",
        http::with_query("/api/overlay/ip/release",
                         {{"container_id", container_id}, {"runner", runner}}),
-       std::nullopt);
+       std::nullopt, true);
 }
 
 json HostApi::l2_networks_of(const std::string& runner) const {

@@ -73,11 +73,12 @@ class HostApi {
   nlohmann::json validate(const std::string& token, const std::string& runner) const;
   // POST /api/overlay/ip/use?token=&container_id=
   void use_token(const std::string& token, const std::string& container_id) const;
-  // POST /api/overlay/ip/use?runner=&ip=&container_id=  (an address Docker chose)
+  // POST /api/overlay/ip/use?runner=&ip=&container_id=  (an address Docker chose; sends the
+  // runner credential, which the host requires here)
   void use_ip(const std::string& runner, Ipv4Addr ip, const std::string& container_id) const;
   // POST /api/overlay/ip/release?token=
   void release_token(const std::string& token) const;
-  // POST /api/overlay/ip/release?container_id=&runner=
+  // POST /api/overlay/ip/release?container_id=&runner=  (with the runner credential)
   void release_container(const std::string& container_id, const std::string& runner) const;
 
   // Named L2 networks (docs/l2-networks.md).
