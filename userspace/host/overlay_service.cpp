@@ -288,16 +288,20 @@ struct OverlayService::Impl {
   }
 
   // Journals everything the registry and the book changed since the last commit as one record,
-  // so an operation is replayed whole or not at all.
+  // so an operation is replayed whole or not at all. When the record cannot be written (disk
+  // full, I/O error) every change since the last commit is taken back out of memory before the
+  // 500: memory never holds what a restart would not find. Callers queue observer events only
+  // after commit() returned, so a rolled-back change is not acted on either.
   void commit(bool durable) {
     json changes = json::array();
+    std::vector<std::pair<std::string, std::optional<int64_t>>> last_used;
     for (const auto& hostname : registry.take_dirty()) {
       if (const auto* a = registry.find_hostname(hostname)) {
         changes.push_back({{"op", "put_node"}, {"node", RunnerRegistry::to_json(*a)}});
-        journaled_last_used[hostname] = a->last_used_ms;
+        last_used.emplace_back(hostname, a->last_used_ms);
       } else {
         changes.push_back({{"op", "del_node"}, {"hostname", hostname}});
-        journaled_last_used.erase(hostname);
+        last_used.emplace_back(hostname, std::nullopt);
       }
     }
     for (const auto& [runner_id, ip] : book.take_dirty()) {
@@ -307,13 +311,36 @@ struct OverlayService::Impl {
         changes.push_back(
             {{"op", "del_ip"}, {"runner_id", runner_id}, {"ip", Ipv4Addr{ip}.to_string()}});
     }
-    if (changes.empty()) return;
+    if (changes.empty()) {
+      registry.accept();
+      book.accept();
+      return;
+    }
     try {
       store.append({{"op", "batch"}, {"changes", std::move(changes)}}, durable);
-      if (store.compaction_due()) store.compact(state_json());
     } catch (const std::exception& e) {
-      log::error(kComponent, std::string("cannot persist state: ") + e.what());
-      throw ApiError(500, std::string("cannot persist state: ") + e.what());
+      registry.rollback();
+      book.rollback();
+      log::error(kComponent,
+                 std::string("cannot persist state, the change is undone: ") + e.what());
+      throw ApiError(500, std::string("cannot persist state (nothing changed): ") + e.what());
+    }
+    registry.accept();
+    book.accept();
+    for (const auto& [hostname, ms] : last_used) {
+      if (ms)
+        journaled_last_used[hostname] = *ms;
+      else
+        journaled_last_used.erase(hostname);
+    }
+    // The change is durable in the journal; a failed compaction only leaves the journal longer
+    // and is tried again at the next commit.
+    if (store.compaction_due()) {
+      try {
+        store.compact(state_json());
+      } catch (const std::exception& e) {
+        log::warn(kComponent, std::string("cannot compact the state journal: ") + e.what());
+      }
     }
   }
 
@@ -382,6 +409,8 @@ struct OverlayService::Impl {
       }
     registry.take_dirty();
     book.take_dirty();
+    registry.accept();
+    book.accept();
     for (const auto& a : registry.nodes()) journaled_last_used[a.hostname] = a.last_used_ms;
     // Start every run from a snapshot: it records the layout, and the journal (with any torn
     // tail already cut off) starts empty.
@@ -498,9 +527,9 @@ json OverlayService::register_runner(const json& body, const std::string& creden
                                 std::to_string(reg.evicted->id) + ", " +
                                 std::to_string(dropped.size()) + " IP entries) for '" + hostname +
                                 "'");
-      m.events.push_back({false, *reg.evicted});
     }
     m.commit(true);
+    if (reg.evicted) m.events.push_back({false, *reg.evicted});
     const auto& a = reg.allocation;
     answer = {{"message", std::string("Runner '") + hostname + "' " +
                               (reg.created ? "registered" : "re-registered")},
@@ -645,15 +674,17 @@ json OverlayService::cleanup() {
   {
     std::lock_guard lock(m.mu);
     m.refresh(m.clock());
+    std::vector<RunnerAllocation> released_all;
     for (const auto& a : m.registry.allocations()) {
       if (a.is_active) continue;
       auto released = m.registry.release(a.id);
       m.book.drop_runner(released.id);
       m.registry.set_credential(released.hostname, {});
-      m.events.push_back({false, released});
-      ++cleaned;
+      released_all.push_back(std::move(released));
     }
     m.commit(true);
+    for (auto& r : released_all) m.events.push_back({false, std::move(r)});
+    cleaned = released_all.size();
   }
   impl_->flush();
   return {{"cleaned_count", cleaned}};

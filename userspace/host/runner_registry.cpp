@@ -19,6 +19,26 @@ uint32_t RunnerRegistry::parse_placeholder_name(std::string_view name) {
   return id;
 }
 
+void RunnerRegistry::touch(const std::string& hostname) {
+  if (!undo_.contains(hostname)) {
+    auto it = by_host_.find(hostname);
+    undo_.emplace(hostname, it == by_host_.end() ? std::nullopt
+                                                 : std::optional<RunnerAllocation>(it->second));
+  }
+  dirty_.push_back(hostname);
+}
+
+void RunnerRegistry::rollback() {
+  auto undo = std::move(undo_);
+  // Erase first, then put back: put() takes an id from whoever holds it, and every holder that
+  // changed is in the log, so the order of the puts does not matter.
+  for (const auto& [hostname, before] : undo) erase(hostname);
+  for (auto& [hostname, before] : undo)
+    if (before) put(std::move(*before));
+  undo_.clear();
+  dirty_.clear();
+}
+
 uint32_t RunnerRegistry::lowest_free_id() const {
   for (uint32_t id = 1; id <= scheme_.max_runner_id(); ++id)
     if (!host_of_id_.contains(id)) return id;
@@ -59,9 +79,9 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
   uint32_t new_id = 0;
   if (takeover_id != 0) {
     auto placeholder = by_host_.at(host_of_id_.at(takeover_id));
+    touch(placeholder.hostname);
     host_of_id_.erase(takeover_id);
     by_host_.erase(placeholder.hostname);
-    touch(placeholder.hostname);
     new_id = takeover_id;
   } else if (needs_id) {
     new_id = lowest_free_id();
@@ -83,6 +103,7 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
     }
   }
 
+  touch(hostname);
   if (it == by_host_.end()) {
     RunnerAllocation a;
     a.hostname = hostname;
@@ -99,7 +120,6 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
   a.last_used_ms = now_ms;
   a.last_seen_ms = now_ms;
   if (new_id != 0) set_id(a, new_id);
-  touch(hostname);
   result.allocation = a;
   return result;
 }
@@ -108,10 +128,10 @@ const RunnerAllocation* RunnerRegistry::heartbeat(const std::string& hostname, i
                                                   bool record) {
   auto it = by_host_.find(hostname);
   if (it == by_host_.end() || it->second.placeholder) return nullptr;
+  if (record) touch(hostname);
   it->second.is_active = true;
   it->second.last_used_ms = now_ms;
   it->second.last_seen_ms = now_ms;
-  if (record) touch(hostname);
   return &it->second;
 }
 
@@ -119,8 +139,8 @@ std::vector<RunnerAllocation> RunnerRegistry::expire(int64_t now_ms, int64_t tim
   std::vector<RunnerAllocation> gone;
   for (auto& [hostname, a] : by_host_) {
     if (a.is_active && now_ms - a.last_seen_ms > timeout_ms) {
-      a.is_active = false;
       touch(hostname);
+      a.is_active = false;
       gone.push_back(a);
     }
   }
@@ -136,17 +156,17 @@ std::optional<RunnerAllocation> RunnerRegistry::adopt_placeholder(uint32_t id, I
   a.physical_ip = physical_ip;
   a.placeholder = true;
   a.created_ms = a.last_used_ms = a.last_seen_ms = now_ms;
+  touch(a.hostname);
   auto& stored = by_host_.emplace(a.hostname, std::move(a)).first->second;
   set_id(stored, id);
-  touch(stored.hostname);
   return stored;
 }
 
 bool RunnerRegistry::set_credential(const std::string& hostname, std::string credential) {
   auto it = by_host_.find(hostname);
   if (it == by_host_.end() || it->second.placeholder) return false;
-  it->second.credential = std::move(credential);
   touch(hostname);
+  it->second.credential = std::move(credential);
   return true;
 }
 

@@ -88,6 +88,11 @@ class RunnerRegistry {
 
   // For persistence: hostnames changed since the last call (present = put, absent = erased).
   std::vector<std::string> take_dirty();
+  // Undo log for the journal: every recorded change since the last accept() can be taken back,
+  // so a change whose journal write failed never stays in memory. Changes left out of
+  // take_dirty() (a heartbeat with record false) are not undone.
+  void accept() { undo_.clear(); }
+  void rollback();
   // Replay: stores the record as the newest truth (its id is taken from any other holder),
   // fills subnet, drops an id outside the pool.
   void put(RunnerAllocation allocation);
@@ -102,12 +107,15 @@ class RunnerRegistry {
  private:
   uint32_t lowest_free_id() const;
   void set_id(RunnerAllocation& a, uint32_t id);
-  void touch(const std::string& hostname) { dirty_.push_back(hostname); }
+  // Records hostname as changed; the first time since accept() also its record before the
+  // change. Called before every recorded change.
+  void touch(const std::string& hostname);
 
   SubnetScheme scheme_;
   std::map<std::string, RunnerAllocation> by_host_;
   std::map<uint32_t, std::string> host_of_id_;
   std::vector<std::string> dirty_;
+  std::map<std::string, std::optional<RunnerAllocation>> undo_;
 };
 
 }  // namespace kohaku
