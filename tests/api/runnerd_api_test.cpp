@@ -205,6 +205,41 @@ TEST(RunnerdApi, BadInputAndAuth) {
   EXPECT_NE(w.run({"ip", "link", "show", "eth0"}).exit_code, 0);
 }
 
+// A namespace that holds someone else's interfaces or routes (a host namespace, another tool's
+// container) is refused: the runner once replaced its default route, and DELETE left it with
+// none. A file that is not a namespace is a 400, not a 500.
+TEST(RunnerdApi, NamespacesItDoesNotOwnAreRefusedAndLeftAlone) {
+  Runnerd r({"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1",
+             "HOST_PORT=" + std::to_string(pick_free_port())});
+  r.start();
+  r.wait_status(default_network_up);
+  json e = post_workload(r, {{"netns", "/etc/hostname"}}, 400);
+  EXPECT_NE(e["error"].get<std::string>().find("not a network namespace"), std::string::npos) << e;
+
+  NamespacedProcess other;
+  for (const std::vector<std::string>& cmd :
+       {std::vector<std::string>{"ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1"},
+        {"ip", "addr", "add", "10.99.0.1/24", "dev", "up0"},
+        {"ip", "link", "set", "up0", "up"},
+        {"ip", "route", "add", "default", "via", "10.99.0.254"}})
+    ASSERT_EQ(other.run(cmd).exit_code, 0) << cmd[1];
+  const std::string routes_before = other.run({"ip", "-4", "route", "show"}).out;
+  e = post_workload(r, {{"pid", other.pid()}}, 409);
+  EXPECT_NE(e["error"].get<std::string>().find("did not create"), std::string::npos) << e;
+  EXPECT_EQ(other.run({"ip", "-4", "route", "show"}).out, routes_before);
+  EXPECT_NE(other.run({"ip", "link", "show", "eth0"}).exit_code, 0) << "no veth was added";
+
+  // A fresh namespace is attached; a second interface (as a named network would add) keeps
+  // the first one's default route.
+  NamespacedProcess fresh;
+  json a = post_workload(r, {{"pid", fresh.pid()}}, 200);
+  const std::string default_route = fresh.run({"ip", "-4", "route", "show", "default"}).out;
+  EXPECT_NE(default_route.find("dev eth0"), std::string::npos) << default_route;
+  post_workload(r, {{"pid", fresh.pid()}, {"interface", "eth1"}}, 200);
+  EXPECT_EQ(fresh.run({"ip", "-4", "route", "show", "default"}).out, default_route);
+  EXPECT_EQ(r.client().del("/api/workloads/" + a["id"].get<std::string>()).status, 200);
+}
+
 TEST(RunnerdApi, RefusedRegistrationIsExplainedAndWorkloadsUseTheDefaultNetwork) {
   Hostd host;
   host.start();
