@@ -205,6 +205,18 @@ TEST_F(HostdBadInput, NumberOutOfRangeIs400) {
   expect_error("PUT", "/api/heartbeat/gpu-1", 400, R"({"x": -1e400})", "number");
 }
 
+TEST_F(HostdBadInput, BodiesAndTargetsThatWereServed) {
+  // A heartbeat body is an object (KohakuRiver sends its task list), not any JSON.
+  expect_error("PUT", "/api/heartbeat/gpu-1", 400, "[1, 2]", "object");
+  expect_error("PUT", "/api/heartbeat/gpu-1", 400, "\"x\"", "object");
+  // A truncated body is a 400 also on routes that read nothing from it.
+  expect_error("POST", "/api/overlay/cleanup", 400, "{", "JSON");
+  expect_error("POST", "/api/overlay/release/gpu-1", 400, "{", "JSON");
+  // Only origin-form targets are served.
+  expect_error("GET", "healthz", 400, {}, "absolute path");
+  expect_error("GET", "*", 400, {}, "absolute path");
+}
+
 TEST(HostdOverlayDisabled, IpAndOverlayRoutesAre400) {
   Hostd hostd({"OVERLAY_ENABLED=False"});
   hostd.start();

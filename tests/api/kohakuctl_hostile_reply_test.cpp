@@ -37,5 +37,26 @@ TEST(KohakuctlHostileReply, NumberOutOfRangeIsAnError) {
   EXPECT_NE(r.err.find("not JSON"), std::string::npos) << r.err;
 }
 
+TEST(KohakuctlHostileReply, WronglyTypedRepliesAreErrorsNamingTheField) {
+  CannedHttpServer reserve(200, R"({"ip": 5, "runner": "r", "token": "t", "expires_at": null})");
+  for (bool json_output : {false, true}) {
+    std::vector<std::string> args{"ip-reserve", "gpu-1"};
+    if (json_output) args.insert(args.begin(), "--json");
+    auto r = ctl_against(reserve, args);
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find("'ip' is number, expected a string"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "") << "nothing is printed as if it had worked";
+  }
+  CannedHttpServer status(200, R"({"enabled": "yes"})");
+  auto r = ctl_against(status, {"node", "overlay"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("unexpected reply to GET /api/overlay/status"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("type_error"), std::string::npos) << "no raw library error: " << r.err;
+  CannedHttpServer list(200, "[1, 2]");
+  r = ctl_against(list, {"ip-stats"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("expected a JSON object, got array"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace kohaku::test

@@ -550,6 +550,9 @@ json OverlayService::heartbeat(const std::string& hostname, const json& body,
                                const std::string& credential) {
   auto& m = *impl_;
   checked_name("hostname", hostname);
+  // KohakuRiver runners send an object (their task list and resource use); anything else is
+  // a client bug.
+  if (!body.is_object()) throw ApiError(400, "heartbeat body must be a JSON object");
   json answer = {{"message", "Heartbeat received"}};
   {
     std::lock_guard lock(m.mu);
