@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/http_client.h"
 
@@ -11,11 +13,15 @@ namespace kohaku::test {
 using nlohmann::json;
 
 // POST /api/register for a runner at http://<ip>:8001; returns the answer (200 expected).
+// `credential`: sent as X-Kohaku-Runner-Credential when not empty.
 inline json register_runner(const http::HttpClient& c, const std::string& hostname,
-                            const std::string& ip, json extra = json::object()) {
+                            const std::string& ip, json extra = json::object(),
+                            const std::string& credential = {}) {
   json body = {{"hostname", hostname}, {"url", "http://" + ip + ":8001"}};
   body.update(extra);
-  auto res = c.post("/api/register", body);
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!credential.empty()) headers.emplace_back("X-Kohaku-Runner-Credential", credential);
+  auto res = c.request("POST", "/api/register", body.dump(), "application/json", headers);
   EXPECT_EQ(res.status, 200) << res.body;
   return res.json();
 }

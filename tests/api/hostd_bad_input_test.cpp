@@ -70,6 +70,31 @@ TEST_F(HostdBadInput, BadRegisterFields) {
                R"({"hostname": "x", "url": "http://10.1.0.9:1", "vxlan_id": "100"})");
 }
 
+// A registered url was once written unchecked into the requests the host sends to the runner
+// (with its bearer token): CR/LF, a path, 100 KB. Hostnames and runner names of every route
+// follow the same rules.
+TEST_F(HostdBadInput, UnsafeUrlsAndHostnamesAre400) {
+  auto reg = [](const std::string& hostname, const std::string& url) {
+    return json{{"hostname", hostname}, {"url", url}}.dump();
+  };
+  expect_error("POST", "/api/register", 400, reg("x", "http://10.1.0.9:8001/\r\nX-Injected: 1"),
+               "url");
+  expect_error("POST", "/api/register", 400, reg("x", "http://10.1.0.9:8001\r\nX: 1"),
+               "nothing may follow");
+  expect_error("POST", "/api/register", 400,
+               reg("x", "http://10.1.0.9:8001/" + std::string(100000, 'a')), "longer than 64");
+  expect_error("POST", "/api/register", 400, reg("x", "https://10.1.0.9:8001"), "http://");
+  expect_error("POST", "/api/register", 400, reg("x", "http://10.1.0.9:8001/api"), "url");
+  for (const char* name : {"..", ".", "a..b", "-x", "x\r\ny"})
+    expect_error("POST", "/api/register", 400, reg(name, "http://10.1.0.9:8001"), "hostname");
+  expect_error("PUT", "/api/heartbeat/%2E%2E", 400, "{}", "hostname");
+  expect_error("PUT", "/api/heartbeat/gpu-1%0D%0AX:%201", 400, "{}", "hostname");
+  expect_error("GET", "/api/nodes/%2E%2E/overlay", 400, {}, "hostname");
+  expect_error("GET", "/api/overlay/ip/info/a..b", 400, {}, "runner");
+  expect_error("POST", "/api/overlay/ip/reserve?runner=gpu-1%0D%0A", 400, {}, "runner");
+  expect_error("POST", "/api/overlay/release/..", 400, {}, "runner");
+}
+
 TEST_F(HostdBadInput, VxlanSettingsMismatchIs409NamingBothValues) {
   auto res = c().post("/api/register",
                       json{{"hostname", "x"}, {"url", "http://10.1.0.9:8001"}, {"vxlan_id", 200}});
@@ -158,6 +183,38 @@ TEST_F(HostdBadInput, MissingParams) {
 TEST_F(HostdBadInput, BrokenQueryEncoding) {
   expect_error("POST", "/api/overlay/ip/reserve?runner=gpu%2", 400);
   expect_error("GET", "/api/overlay/ip/info/gpu%zz", 400, {}, "percent-encoding");
+}
+
+// 50,000 levels of '[' once overflowed the stack of an I/O thread (SIGSEGV, no token needed).
+TEST_F(HostdBadInput, DeeplyNestedJsonIs400AndTheDaemonLives) {
+  std::string deep(50000, '[');
+  expect_error("POST", "/api/register", 400,
+               R"({"hostname": "x", "url": "http://10.1.0.9:8001", "extra": )" + deep, "deeper");
+  expect_error("PUT", "/api/heartbeat/gpu-1", 400, deep + std::string(50000, ']'), "deeper");
+  // Balanced and small, but deeper than any real registration (4 levels): refused by depth.
+  std::string nested = R"({"hostname": "x", "url": "http://10.1.0.9:8001", "extra": )" +
+                       std::string(33, '[') + std::string(33, ']') + "}";
+  expect_error("POST", "/api/register", 400, nested, "deeper than 32");
+  EXPECT_EQ(c().get("/healthz").status, 200);
+}
+
+TEST_F(HostdBadInput, NumberOutOfRangeIs400) {
+  expect_error("POST", "/api/register", 400,
+               R"({"hostname": "x", "url": "http://10.1.0.9:8001", "total_cores": 1e400})",
+               "1e400");
+  expect_error("PUT", "/api/heartbeat/gpu-1", 400, R"({"x": -1e400})", "number");
+}
+
+TEST_F(HostdBadInput, BodiesAndTargetsThatWereServed) {
+  // A heartbeat body is an object (KohakuRiver sends its task list), not any JSON.
+  expect_error("PUT", "/api/heartbeat/gpu-1", 400, "[1, 2]", "object");
+  expect_error("PUT", "/api/heartbeat/gpu-1", 400, "\"x\"", "object");
+  // A truncated body is a 400 also on routes that read nothing from it.
+  expect_error("POST", "/api/overlay/cleanup", 400, "{", "JSON");
+  expect_error("POST", "/api/overlay/release/gpu-1", 400, "{", "JSON");
+  // Only origin-form targets are served.
+  expect_error("GET", "healthz", 400, {}, "absolute path");
+  expect_error("GET", "*", 400, {}, "absolute path");
 }
 
 TEST(HostdOverlayDisabled, IpAndOverlayRoutesAre400) {

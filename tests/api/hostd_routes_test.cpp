@@ -37,9 +37,12 @@ TEST_F(HostdRoutes, RegisterHandsOutTheOverlayLayout) {
   EXPECT_EQ(o["overlay_network_cidr"], "10.128.0.0/12");
   EXPECT_EQ(o["host_ip_on_runner_subnet"], "10.128.64.254");
 
-  // Second runner gets the next id; the first keeps its id on reconnect, even from a new IP.
+  // Second runner gets the next id; the first keeps its id on reconnect, even from a new IP
+  // when it presents the credential it was issued.
   EXPECT_EQ(register_runner(c(), "gpu-2", "10.1.0.6")["overlay"]["runner_id"], 2);
-  json again = register_runner(c(), "gpu-1", "10.1.0.99");
+  ASSERT_TRUE(j["runner_credential"].is_string()) << j.dump();
+  json again = register_runner(c(), "gpu-1", "10.1.0.99", json::object(),
+                               j["runner_credential"].get<std::string>());
   EXPECT_EQ(again["created"], false);
   EXPECT_EQ(again["overlay"]["runner_id"], 1);
   EXPECT_EQ(again["overlay"]["overlay_subnet"], "10.128.64.0/18");

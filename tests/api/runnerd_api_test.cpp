@@ -80,6 +80,7 @@ class Runnerd {
     return http::HttpClient("http://" + std::string(kRunnerIp) + ":" + std::to_string(port_), o);
   }
   std::filesystem::path log_path() const { return dir_.path() / "runnerd.log"; }
+  std::filesystem::path state_dir() const { return dir_.path() / "state"; }
   std::string log() const { return read_file(log_path()); }
 
   // Polls the status until pred holds (10 s).
@@ -204,6 +205,41 @@ TEST(RunnerdApi, BadInputAndAuth) {
   EXPECT_NE(w.run({"ip", "link", "show", "eth0"}).exit_code, 0);
 }
 
+// A namespace that holds someone else's interfaces or routes (a host namespace, another tool's
+// container) is refused: the runner once replaced its default route, and DELETE left it with
+// none. A file that is not a namespace is a 400, not a 500.
+TEST(RunnerdApi, NamespacesItDoesNotOwnAreRefusedAndLeftAlone) {
+  Runnerd r({"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1",
+             "HOST_PORT=" + std::to_string(pick_free_port())});
+  r.start();
+  r.wait_status(default_network_up);
+  json e = post_workload(r, {{"netns", "/etc/hostname"}}, 400);
+  EXPECT_NE(e["error"].get<std::string>().find("not a network namespace"), std::string::npos) << e;
+
+  NamespacedProcess other;
+  for (const std::vector<std::string>& cmd :
+       {std::vector<std::string>{"ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1"},
+        {"ip", "addr", "add", "10.99.0.1/24", "dev", "up0"},
+        {"ip", "link", "set", "up0", "up"},
+        {"ip", "route", "add", "default", "via", "10.99.0.254"}})
+    ASSERT_EQ(other.run(cmd).exit_code, 0) << cmd[1];
+  const std::string routes_before = other.run({"ip", "-4", "route", "show"}).out;
+  e = post_workload(r, {{"pid", other.pid()}}, 409);
+  EXPECT_NE(e["error"].get<std::string>().find("did not create"), std::string::npos) << e;
+  EXPECT_EQ(other.run({"ip", "-4", "route", "show"}).out, routes_before);
+  EXPECT_NE(other.run({"ip", "link", "show", "eth0"}).exit_code, 0) << "no veth was added";
+
+  // A fresh namespace is attached; a second interface (as a named network would add) keeps
+  // the first one's default route.
+  NamespacedProcess fresh;
+  json a = post_workload(r, {{"pid", fresh.pid()}}, 200);
+  const std::string default_route = fresh.run({"ip", "-4", "route", "show", "default"}).out;
+  EXPECT_NE(default_route.find("dev eth0"), std::string::npos) << default_route;
+  post_workload(r, {{"pid", fresh.pid()}, {"interface", "eth1"}}, 200);
+  EXPECT_EQ(fresh.run({"ip", "-4", "route", "show", "default"}).out, default_route);
+  EXPECT_EQ(r.client().del("/api/workloads/" + a["id"].get<std::string>()).status, 200);
+}
+
 TEST(RunnerdApi, RefusedRegistrationIsExplainedAndWorkloadsUseTheDefaultNetwork) {
   Hostd host;
   host.start();
@@ -231,6 +267,70 @@ TEST(RunnerdApi, RefusedRegistrationIsExplainedAndWorkloadsUseTheDefaultNetwork)
             std::string::npos);
   EXPECT_EQ(w.run({"ping", "-c", "1", "-W", "2", "172.30.0.1"}).exit_code, 0);
   EXPECT_EQ(get_json(host.client(), "/api/overlay/status")["allocations"].size(), 0u);
+}
+
+// The credential the host issues is kept in STATE_DIR and presented again: with it the runner
+// may come back from another address; without it that move is refused.
+TEST(RunnerdApi, KeepsAndPresentsItsRunnerCredential) {
+  Hostd host({"OVERLAY_ENABLED=False"});
+  host.start();
+  const std::string port = host.url().substr(host.url().rfind(':') + 1);
+  const std::vector<std::string> sets = {"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1",
+                                         "HOST_PORT=" + port};
+  auto node_url = [&]() -> std::string {
+    for (const auto& n : get_json(host.client(), "/api/nodes"))
+      if (n["hostname"] == "api-runner") return n["url"];
+    return "";
+  };
+  auto wait_node_url = [&](const std::string& prefix) {
+    const auto deadline = deadline_in(std::chrono::seconds(10));
+    while (!past(deadline) && node_url().rfind(prefix, 0) != 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return node_url();
+  };
+
+  // Registered before from elsewhere, the credential it got then is in the runner's STATE_DIR.
+  json earlier = register_runner(host.client(), "api-runner", "10.9.9.9");
+  const std::string credential = earlier["runner_credential"];
+  {
+    Runnerd r(sets);
+    std::filesystem::create_directories(r.state_dir());
+    write_file(r.state_dir() / "runner_credential", credential + "\n");
+    r.start();
+    const std::string moved = wait_node_url(std::string("http://") + kRunnerIp + ":");
+    EXPECT_EQ(moved.rfind(std::string("http://") + kRunnerIp + ":", 0), 0u) << moved << r.log();
+  }
+  // Moved back by its owner; a runner without the credential cannot take it from there: it is
+  // refused with the reason, and the host keeps the node where it was.
+  register_runner(host.client(), "api-runner", "10.9.9.9", json::object(), credential);
+  {
+    Runnerd r(sets);
+    r.start();
+    const auto deadline = deadline_in(std::chrono::seconds(10));
+    while (!past(deadline) && r.log().find("credential") == std::string::npos)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_NE(r.log().find("needs its runner credential"), std::string::npos) << r.log();
+    EXPECT_EQ(node_url(), "http://10.9.9.9:8001");
+  }
+  // A first registration stores the issued credential, mode 0600.
+  {
+    Runnerd r({"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1", "HOST_PORT=" + port,
+               "RUNNER_HOSTNAME=fresh-runner"});
+    r.start();
+    const auto file = r.state_dir() / "runner_credential";
+    const auto deadline = deadline_in(std::chrono::seconds(10));
+    while (!past(deadline) && !std::filesystem::exists(file))
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(std::filesystem::exists(file)) << r.log();
+    EXPECT_EQ(std::filesystem::status(file).permissions() & std::filesystem::perms::all,
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    std::string stored = read_file(file);
+    EXPECT_EQ(stored.size(), 65u) << stored;
+    // The host holds the same secret for it (its state files are 0600 too).
+    std::string host_state =
+        read_file(host.state_dir() / "journal.log") + read_file(host.state_dir() / "state.json");
+    EXPECT_NE(host_state.find(stored.substr(0, 64)), std::string::npos);
+  }
 }
 
 TEST(RunnerdApi, WorkloadsSurviveARestartAndGoWithTheirNamespace) {

@@ -220,6 +220,25 @@ TEST(ConfigFile, MissingFileNamesThePath) {
   }
 }
 
+TEST(ConfigFile, OnlyRegularFilesAreConfigFiles) {
+  TempDir dir;
+  ConfigFile f(test_schema());
+  auto message = [&](const std::string& path) {
+    try {
+      f.load(path);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  const std::string folder = std::filesystem::path(dir.write("x.py", "")).parent_path().string();
+  EXPECT_EQ(message(folder), folder + ": is a directory, not a config file");
+  // Once std::bad_alloc after reading forever.
+  EXPECT_NE(message("/dev/zero").find("not a regular file"), std::string::npos);
+  std::string big = dir.write("big.py", "COUNT = 1\n" + std::string(2 << 20, '#'));
+  EXPECT_NE(message(big).find("exceeds the limit"), std::string::npos);
+}
+
 TEST(ConfigFile, UnknownAndRepeatedKeysAreWarnings) {
   TempDir dir;
   std::string path = dir.write("host_config.py",

@@ -66,7 +66,8 @@ LoadedConfig<Config> load_config_text(const std::string& name, const std::string
 // The ```python block that follows `heading` in docs/configuration.md, so the documented
 // examples are known to load.
 inline std::string documented_example(const std::string& heading) {
-  auto doc = std::filesystem::path(__FILE__).parent_path() / "../../docs/configuration.md";
+  // Not __FILE__: with the build directory inside the tree it is relative to the build dir.
+  auto doc = std::filesystem::path(KOHAKU_SOURCE_DIR) / "docs/configuration.md";
   std::ifstream in(doc);
   if (!in) throw std::runtime_error("cannot open " + doc.string());
   std::stringstream text;

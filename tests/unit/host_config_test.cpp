@@ -203,6 +203,15 @@ TEST(HostConfig, AddressesMustBeIpv4) {
             "(expected a.b.c.d)");
 }
 
+TEST(HostConfig, ReachableAddressMustBeUnicast) {
+  for (const char* bad : {"224.0.0.1", "239.1.2.3", "255.255.255.255", "240.0.0.1", "0.1.2.3"}) {
+    std::string err = error_of(std::string("HOST_REACHABLE_ADDRESS = '") + bad + "'\n");
+    EXPECT_NE(err.find("HOST_REACHABLE_ADDRESS"), std::string::npos) << bad << ": " << err;
+    EXPECT_NE(err.find("address"), std::string::npos) << bad << ": " << err;
+  }
+  EXPECT_EQ(error_of("HOST_REACHABLE_ADDRESS = '192.168.1.10'\nOVERLAY_ENABLED = True\n"), "");
+}
+
 TEST(HostConfig, RangesAreChecked) {
   EXPECT_EQ(error_of("OVERLAY_VXLAN_PORT = 65536\n"),
             "host_config.py:1: OVERLAY_VXLAN_PORT = 65536: must be 1..65535 (a UDP/TCP port)");

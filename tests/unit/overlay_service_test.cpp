@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -77,9 +78,14 @@ class OverlayServiceTest : public ::testing::Test {
   }
   void advance_ms(int64_t ms) { now += ms; }
 
+  // Registers as the real runner does: presenting the credential it was issued, if any.
   json reg(const std::string& host, const std::string& ip) {
-    return svc->register_runner({{"hostname", host}, {"url", "http://" + ip + ":8001"}});
+    json answer = svc->register_runner({{"hostname", host}, {"url", "http://" + ip + ":8001"}},
+                                       credentials[host]);
+    if (answer.contains("runner_credential")) credentials[host] = answer["runner_credential"];
+    return answer;
   }
+  std::map<std::string, std::string> credentials;
 };
 
 TEST_F(OverlayServiceTest, RegisterAnswersTheOverlayPlan) {
@@ -102,6 +108,7 @@ TEST_F(OverlayServiceTest, RegisterAnswersTheOverlayPlan) {
   EXPECT_EQ(o["vxlan_port"], 4789);
   EXPECT_EQ(o["mtu"], 1450);
 
+  credentials["gpu1"] = r["runner_credential"];
   auto again = reg("gpu1", "192.168.1.99");
   EXPECT_FALSE(again["created"].get<bool>());
   EXPECT_EQ(again["overlay"]["runner_id"], 1);
@@ -299,7 +306,8 @@ TEST_F(OverlayServiceTest, ReservationLifecycleThroughTheApi) {
   auto used = svc->ip_use({{"token", token}, {"container_id", "c1"}});
   EXPECT_EQ(used["ip"], "10.128.64.2");
   EXPECT_EQ(status_of([&] { svc->ip_release({{"token", token}}); }), 409);
-  svc->ip_use({{"runner", "gpu1"}, {"ip", "10.128.64.40"}, {"container_id", "c1"}});
+  svc->ip_use({{"runner", "gpu1"}, {"ip", "10.128.64.40"}, {"container_id", "c1"}},
+              credentials["gpu1"]);
   auto info = svc->ip_info("gpu1");
   EXPECT_EQ(info["total_ips"], 16380);  // /18 minus network, gateway, .254, broadcast
   EXPECT_EQ(info["used"], 2);
@@ -313,7 +321,7 @@ TEST_F(OverlayServiceTest, ReservationLifecycleThroughTheApi) {
   EXPECT_EQ(svc->ip_reservations({})["reservations"].size(), 1u);
   EXPECT_EQ(svc->ip_reservations({{"include_used", "true"}})["reservations"].size(), 3u);
 
-  auto freed = svc->ip_release({{"container_id", "c1"}});
+  auto freed = svc->ip_release({{"container_id", "c1"}, {"runner", "gpu1"}}, credentials["gpu1"]);
   EXPECT_EQ(freed["released_count"], 2);
   EXPECT_EQ(svc->ip_info("gpu1")["used"], 0);
   auto avail = svc->ip_available({{"runner", "gpu1"}, {"limit", "3"}});
@@ -376,7 +384,8 @@ TEST_F(OverlayServiceTest, RestartKeepsRunnersTokensAndUsedIps) {
   std::string token = svc->ip_reserve({{"runner", "gpu2"}})["token"];
   std::string used = svc->ip_reserve({{"runner", "gpu2"}})["token"];
   svc->ip_use({{"token", used}, {"container_id", "c9"}});
-  svc->ip_use({{"runner", "gpu1"}, {"ip", "10.128.64.77"}, {"container_id", "docker-own"}});
+  svc->ip_use({{"runner", "gpu1"}, {"ip", "10.128.64.77"}, {"container_id", "docker-own"}},
+              credentials["gpu1"]);
   restart();
   auto v = svc->ip_validate({{"token", token}, {"runner", "gpu2"}});
   EXPECT_TRUE(v["valid"].get<bool>());
@@ -608,6 +617,27 @@ TEST_F(OverlayServiceTest, SnapshotWithABadRecordStopsStartupNamingTheFile) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find(snapshot.string()), std::string::npos) << e.what();
   }
+}
+
+TEST_F(OverlayServiceTest, CredentialGuardsMovesAndReleaseForgetsIt) {
+  json first = svc->register_runner({{"hostname", "gpu1"}, {"url", "http://192.168.1.21:8001"}});
+  const std::string credential = first.at("runner_credential");
+  auto move = [&](const std::string& presented) {
+    return status_of([&] {
+      svc->register_runner({{"hostname", "gpu1"}, {"url", "http://192.168.1.99:8001"}}, presented);
+    });
+  };
+  EXPECT_EQ(move(""), 403);
+  EXPECT_EQ(move("nope"), 403);
+  EXPECT_EQ(svc->allocations().at(0).physical_ip.to_string(), "192.168.1.21");
+  // An operator re-homes a runner that lost its credential by releasing it once inactive.
+  advance_ms(31'000);
+  svc->tick();
+  svc->release_runner("gpu1");
+  json again = svc->register_runner({{"hostname", "gpu1"}, {"url", "http://192.168.1.99:8001"}});
+  ASSERT_TRUE(again.contains("runner_credential"));
+  EXPECT_NE(again["runner_credential"], credential);
+  EXPECT_EQ(svc->allocations().at(0).physical_ip.to_string(), "192.168.1.99");
 }
 
 }  // namespace

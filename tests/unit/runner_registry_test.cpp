@@ -192,6 +192,89 @@ TEST(RunnerRegistryIndexes, MatchWhatAWalkOverEveryRunnerWouldFind) {
   EXPECT_EQ(reg.expire(5000 + 3001, 3000).size(), 150u);
 }
 
+// A change whose journal write failed is rolled back (OverlayService::commit()): the registry must
+// then behave exactly like one that never saw it, indexes included. Each window of changes below
+// is undone on one registry and never made on its twin; afterwards both must hand out the same
+// ids and subnets, see the same placeholders and expire the same runners.
+TEST(RunnerRegistryRollback, LeavesIdsPlaceholdersAndExpiryAsIfNothingHappened) {
+  const auto scheme = SubnetScheme::parse("10.0.0.0/8/12/12");  // 4095 ids
+  RunnerRegistry undone{scheme}, twin{scheme};
+  auto add = [](RunnerRegistry& r, const std::string& host, uint32_t phys, int64_t now) {
+    return r.register_runner(host, Ipv4Addr{phys}, "http://x:1", {}, now, true).allocation;
+  };
+  auto dump = [](const RunnerRegistry& r) {
+    nlohmann::json j = {{"nodes", nlohmann::json::array()},
+                        {"allocations", nlohmann::json::array()},
+                        {"free", r.free_id_count()}};
+    for (const auto& a : r.nodes()) j["nodes"].push_back(RunnerRegistry::to_json(a));
+    for (const auto& a : r.allocations()) j["allocations"].push_back(RunnerRegistry::to_json(a));
+    return j;
+  };
+  for (RunnerRegistry* r : {&undone, &twin}) {
+    for (uint32_t i = 1; i <= 5; ++i) add(*r, "h" + std::to_string(i), i, 1000);
+    r->release(3);  // id 3 free below the high-water mark
+    ASSERT_TRUE(r->adopt_placeholder(8, Ipv4Addr{7777}, 1000));  // 6 and 7 skipped, free
+    r->heartbeat("h1", 2000);
+    r->take_dirty();
+    r->accept();
+  }
+  const auto before = dump(twin);
+  ASSERT_EQ(dump(undone), before);
+
+  auto undo = [&](const char* what, auto change) {
+    change();
+    EXPECT_FALSE(undone.take_dirty().empty()) << what;
+    undone.rollback();
+    EXPECT_EQ(dump(undone), before) << "rolling back " << what;
+    EXPECT_TRUE(undone.take_dirty().empty()) << what;
+  };
+  undo("a registration (free id below the mark)",
+       [&] { EXPECT_EQ(add(undone, "new1", 9001, 3000).id, 3u); });
+  undo("several registrations, one above the mark", [&] {
+    EXPECT_EQ(add(undone, "new2", 9002, 3000).id, 3u);
+    EXPECT_EQ(add(undone, "new3", 9003, 3000).id, 6u);
+    EXPECT_EQ(add(undone, "new4", 9004, 3000).id, 7u);
+    EXPECT_EQ(add(undone, "new5", 9005, 3000).id, 9u);
+    undone.heartbeat("new5", 3500);
+  });
+  undo("a placeholder takeover", [&] { EXPECT_EQ(add(undone, "tk", 7777, 3000).id, 8u); });
+  undo("a new placeholder",
+       [&] { ASSERT_TRUE(undone.adopt_placeholder(6, Ipv4Addr{8888}, 3000)); });
+  undo("a placeholder far above the mark",
+       [&] { ASSERT_TRUE(undone.adopt_placeholder(4000, Ipv4Addr{8889}, 3000)); });
+  undo("an expiry", [&] { EXPECT_EQ(undone.expire(1000 + 6001, 6000).size(), 4u); });
+  undo("a recorded heartbeat", [&] { ASSERT_NE(undone.heartbeat("h2", 5000), nullptr); });
+  undo("a credential", [&] { EXPECT_TRUE(undone.set_credential("h1", "secret")); });
+  undo("a release and its id handed on", [&] {
+    undone.release(2);
+    EXPECT_EQ(add(undone, "ev", 9010, 3000).id, 2u);
+  });
+
+  // The same operations now give the same answers on both.
+  for (RunnerRegistry* r : {&undone, &twin}) {
+    SCOPED_TRACE(r == &undone ? "rolled back" : "twin");
+    auto n1 = add(*r, "n1", 9001, 4000);
+    EXPECT_EQ(n1.id, 3u) << "the id (and subnet) the undone registration had is free again";
+    EXPECT_EQ(n1.subnet.to_string(), scheme.runner_subnet(3).to_string());
+    EXPECT_EQ(add(*r, "n2", 9002, 4000).id, 6u);
+    EXPECT_EQ(add(*r, "n3", 9003, 4000).id, 7u);
+    EXPECT_EQ(add(*r, "n4", 9004, 4000).id, 9u);
+    EXPECT_EQ(add(*r, "n5", 8888, 4000).id, 10u) << "no placeholder left at 8888";
+    EXPECT_EQ(add(*r, "n6", 8889, 4000).id, 11u) << "no placeholder left at 8889";
+    EXPECT_EQ(add(*r, "n7", 7777, 4000).id, 8u) << "the placeholder is still there";
+    // h2..h5 were seen at 1000, h1 at 2000; nothing of the undone runners is pending.
+    std::vector<std::string> gone;
+    for (const auto& a : r->expire(1000 + 6001, 6000)) gone.push_back(a.hostname);
+    EXPECT_EQ(gone, (std::vector<std::string>{"h2", "h3", "h4", "h5"}));
+    gone.clear();
+    for (const auto& a : r->expire(3500 + 6001, 6000)) gone.push_back(a.hostname);
+    EXPECT_EQ(gone, (std::vector<std::string>{"h1"}));
+    EXPECT_TRUE(r->expire(4000 + 6000, 6000).empty());
+    EXPECT_EQ(r->find_hostname("h1")->credential, "");
+  }
+  EXPECT_EQ(dump(undone), dump(twin));
+}
+
 TEST(RunnerRegistryNames, ParsesPlaceholderNamesStrictly) {
   EXPECT_EQ(RunnerRegistry::parse_placeholder_name("runner_12"), 12u);
   for (const char* bad : {"runner_", "runner_0", "runner_012", "runner_1x", "runner", "x_1"})

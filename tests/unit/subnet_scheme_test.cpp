@@ -79,6 +79,23 @@ TEST(SubnetScheme, RejectsEveryBrokenRule) {
   }
 }
 
+// Networks no interface may carry: 10.0.0.0/1 used to become 0.0.0.0/1 and put 0.0.0.1/1 on
+// kohaku-host.
+TEST(SubnetScheme, RefusesReservedRanges) {
+  for (const char* bad :
+       {"0.0.0.0/12/6/14", "127.0.0.0/12/6/14", "224.0.0.0/12/6/14", "255.0.0.0/12/6/14",
+        "240.0.0.0/12/6/14", "10.0.0.0/1/15/16", "128.0.0.0/1/15/16"}) {
+    try {
+      SubnetScheme::parse(bad);
+      ADD_FAILURE() << bad << " accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("overlaps"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW(SubnetScheme::parse("172.16.0.0/12/6/14"));
+  EXPECT_NO_THROW(SubnetScheme::parse("100.64.0.0/10/6/16"));
+}
+
 TEST(DeviceNames, Base36RoundTrip) {
   EXPECT_EQ(host_vxlan_device_name(1), "vxkr1");
   EXPECT_EQ(host_vxlan_device_name(35), "vxkrz");

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "common/http_router.h"
+#include "reply_shape.h"
 #include "table.h"
 
 namespace kohakuctl {
@@ -159,6 +160,13 @@ std::string express_summary(const json& ex) {
 
 int node_overlay(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.get("/api/overlay/status"));
+  expect_reply(j, "GET /api/overlay/status", {{"enabled", JsonType::kBool}});
+  if (j["enabled"] == true)
+    expect_reply(j, "GET /api/overlay/status",
+                 {{"subnet_config", JsonType::kString},
+                  {"host_ip", JsonType::kString},
+                  {"allocations", JsonType::kArray},
+                  {"stats", JsonType::kObject}});
   if (inv.json) return print_json(out, j), 0;
   bool enabled = j.value("enabled", false);
   if (!enabled) {
@@ -314,6 +322,7 @@ int overlay_release(const Invocation& inv, const HttpClient& c, std::ostream& ou
 int overlay_cleanup(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   confirm(inv, "release every inactive runner's overlay allocation");
   json j = checked(c.post("/api/overlay/cleanup"));
+  expect_reply(j, "POST /api/overlay/cleanup", {{"cleaned_count", JsonType::kNumber}});
   if (inv.json) return print_json(out, j), 0;
   out << "Cleaned up " << field(j, "cleaned_count") << " inactive allocation(s)\n";
   return 0;
@@ -322,6 +331,11 @@ int overlay_cleanup(const Invocation& inv, const HttpClient& c, std::ostream& ou
 int ip_reserve(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.post(with_query(
       "/api/overlay/ip/reserve", {{"runner", inv.words[1]}, {"ip", inv.ip}, {"ttl", inv.ttl}})));
+  expect_reply(j, "POST /api/overlay/ip/reserve",
+               {{"ip", JsonType::kString},
+                {"runner", JsonType::kString},
+                {"token", JsonType::kString},
+                {"expires_at", JsonType::kString, true}});
   if (inv.json) return print_json(out, j), 0;
   print_key_values(out, {{"IP", field(j, "ip")},
                          {"Runner", field(j, "runner")},
@@ -333,6 +347,7 @@ int ip_reserve(const Invocation& inv, const HttpClient& c, std::ostream& out) {
 
 int ip_release(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.post(with_query("/api/overlay/ip/release", {{"token", inv.words[1]}})));
+  expect_reply(j, "POST /api/overlay/ip/release", {{"released", JsonType::kBool}});
   if (inv.json) return print_json(out, j), 0;
   if (j.contains("message"))
     out << field(j, "message") << "\n";
@@ -394,6 +409,12 @@ int ip_available(const Invocation& inv, const HttpClient& c, std::ostream& out) 
 
 int ip_stats(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.get("/api/overlay/ip/stats"));
+  expect_reply(j, "GET /api/overlay/ip/stats",
+               {{"total_reservations", JsonType::kNumber},
+                {"pending_reservations", JsonType::kNumber},
+                {"in_use_reservations", JsonType::kNumber},
+                {"total_used_ips", JsonType::kNumber},
+                {"runners_with_used_ips", JsonType::kNumber}});
   if (inv.json) return print_json(out, j), 0;
   print_key_values(out, {{"Total reservations", field(j, "total_reservations")},
                          {"Pending reservations", field(j, "pending_reservations")},
@@ -405,6 +426,7 @@ int ip_stats(const Invocation& inv, const HttpClient& c, std::ostream& out) {
 
 int ip_validate(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.post(with_query("/api/overlay/ip/validate", {{"token", inv.words[1]}})));
+  expect_reply(j, "POST /api/overlay/ip/validate", {{"valid", JsonType::kBool}});
   bool valid = j.value("valid", false);
   if (inv.json) {
     print_json(out, j);

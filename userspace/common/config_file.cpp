@@ -3,8 +3,10 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -476,6 +478,20 @@ ConfigFile::ConfigFile(ConfigSchema schema) : schema_(std::move(schema)) {
 }
 
 void ConfigFile::load(const std::string& path) {
+  // A config file is a small regular file: a directory "opens" as an empty stream and
+  // /dev/zero never ends (std::bad_alloc), so both are refused by what they are.
+  constexpr std::uintmax_t kMaxConfigBytes = 1u << 20;
+  std::error_code ec;
+  auto status = std::filesystem::status(path, ec);
+  if (ec) throw ConfigError(path + ": cannot open config file: " + ec.message());
+  if (std::filesystem::is_directory(status))
+    throw ConfigError(path + ": is a directory, not a config file");
+  if (!std::filesystem::is_regular_file(status))
+    throw ConfigError(path + ": is not a regular file (a device, socket or pipe)");
+  auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxConfigBytes)
+    throw ConfigError(path + ": config file of " + std::to_string(size) +
+                      " bytes exceeds the limit of " + std::to_string(kMaxConfigBytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot open config file: " + std::strerror(errno));
   std::ostringstream text;

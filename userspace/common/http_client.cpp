@@ -11,6 +11,8 @@
 #include <charconv>
 
 #include "http_router.h"
+#include "json_parse.h"
+#include "wire_names.h"
 
 namespace kohaku::http {
 namespace {
@@ -22,6 +24,15 @@ using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
 
 constexpr size_t kResponseBodyLimit = 64u << 20;
+constexpr size_t kMaxUrlLength = 2048;
+
+// Whether text can go into a request line or a Host header as is: no CR/LF (header
+// injection), no space, no other control or non-ASCII byte.
+bool wire_safe(std::string_view text) {
+  for (unsigned char c : text)
+    if (c <= ' ' || c >= 0x7f) return false;
+  return true;
+}
 
 // Runs one asynchronous step to completion; the stream's deadline bounds it.
 template <typename Start>
@@ -36,10 +47,12 @@ error_code run_step(net::io_context& ioc, Start&& start) {
 }  // namespace
 
 BaseUrl BaseUrl::parse(std::string_view url) {
-  std::string original(url);
   auto bad = [&](const std::string& why) {
-    return ClientError("invalid URL '" + original + "': " + why);
+    return ClientError("invalid URL " + printable(url) + ": " + why);
   };
+  if (url.size() > kMaxUrlLength)
+    throw bad("longer than " + std::to_string(kMaxUrlLength) + " characters");
+  if (!wire_safe(url)) throw bad("it holds a space, a control character or a non-ASCII byte");
   constexpr std::string_view kScheme = "http://";
   if (url.substr(0, kScheme.size()) == kScheme) {
     url.remove_prefix(kScheme.size());
@@ -91,14 +104,19 @@ std::string BaseUrl::to_string() const {
 
 nlohmann::json ClientResponse::json() const {
   try {
-    return nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
+    return parse_json(body, kReplyJsonLimits);
+  } catch (const JsonParseError& e) {
     throw ClientError("HTTP " + std::to_string(status) + " reply is not JSON: " + e.what());
   }
 }
 
 std::string ClientResponse::error_message() const {
-  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  nlohmann::json parsed;
+  try {
+    parsed = parse_json(body, kReplyJsonLimits);
+  } catch (const JsonParseError&) {
+    // Not JSON (a proxy's HTML page, say): the raw body below is the best message.
+  }
   if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_string())
     return parsed["error"].get<std::string>();
   std::string trimmed = body;
@@ -115,6 +133,11 @@ ClientResponse HttpClient::request(
     std::string_view content_type,
     const std::vector<std::pair<std::string, std::string>>& headers) const {
   const std::string url = base_.to_string();
+  std::string full_target = base_.prefix + std::string(target);
+  if (full_target.empty()) full_target = "/";
+  if (!wire_safe(full_target))
+    throw ClientError("refusing to send request target " + printable(full_target) + " to " + url +
+                      ": it holds a space, a control character or a non-ASCII byte");
   net::io_context ioc;
   beast::tcp_stream stream(ioc);
   stream.expires_after(options_.timeout);
@@ -134,8 +157,6 @@ ClientResponse HttpClient::request(
 
   bhttp::request<bhttp::string_body> req;
   req.method_string(beast::string_view(method.data(), method.size()));
-  std::string full_target = base_.prefix + std::string(target);
-  if (full_target.empty()) full_target = "/";
   req.target(full_target);
   req.version(11);
   bool v6 = base_.host.find(':') != std::string::npos;

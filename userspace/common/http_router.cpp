@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "api_error.h"
+#include "json_parse.h"
 #include "log.h"
 
 namespace kohaku::http {
@@ -105,13 +106,18 @@ std::string Request::header(std::string_view lower_name) const {
   return it == headers.end() ? std::string{} : it->second;
 }
 
-nlohmann::json Request::json() const {
-  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return nlohmann::json::object();
+const nlohmann::json& Request::json() const {
+  if (parsed_body_) return *parsed_body_;
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    parsed_body_ = nlohmann::json::object();
+    return *parsed_body_;
+  }
   try {
-    return nlohmann::json::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
+    parsed_body_ = parse_json(body, kRequestJsonLimits);
+  } catch (const JsonParseError& e) {
     throw ApiError(400, std::string("malformed JSON body: ") + e.what());
   }
+  return *parsed_body_;
 }
 
 Response Response::error(int status, std::string_view message) {
@@ -193,6 +199,9 @@ bool Router::authorized(const Request& request) const {
 
 Response Router::handle(Request& request) const {
   std::string_view target = request.target;
+  // Only origin-form ("/path?query"): "healthz", "*" or an absolute URL are not ours to serve.
+  if (target.empty() || target.front() != '/')
+    return Response::error(400, "request target must be an absolute path starting with '/'");
   size_t qmark = target.find('?');
   std::string_view raw_path = target.substr(0, qmark);
   auto decoded_path = percent_decode(raw_path, false);
@@ -241,6 +250,9 @@ Response Router::handle(Request& request) const {
   }
 
   try {
+    // A body that is there must be JSON, also where the route reads nothing from it: a
+    // truncated request is a client bug to report, not to answer 200.
+    request.json();
     Response r;
     r.body = best->handler(request);
     return r;

@@ -30,8 +30,12 @@ struct Request {
 
   std::string header(std::string_view lower_name) const;
   // The body as JSON; throws ApiError(400) when it is not valid JSON. An empty body is `{}` so
-  // routes whose fields are all optional accept a bare POST.
-  nlohmann::json json() const;
+  // routes whose fields are all optional accept a bare POST. Parsed once (Router::handle parses
+  // every non-empty body, so a malformed one is a 400 also on routes that ignore the body).
+  const nlohmann::json& json() const;
+
+ private:
+  mutable std::optional<nlohmann::json> parsed_body_;
 };
 
 struct Response {

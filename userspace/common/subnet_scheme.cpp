@@ -48,8 +48,25 @@ SubnetScheme SubnetScheme::parse(std::string_view spec) {
   if (total + node + sub != 32)
     reject(spec, "TOTAL_PREFIX + NODE_BITS + SUBNET_BITS must be 32, got " +
                      std::to_string(total + node + sub));
+  const Ipv4Cidr network{Ipv4Addr{base->value & Ipv4Cidr::mask_for(static_cast<uint8_t>(total))},
+                         static_cast<uint8_t>(total)};
+  // Addresses no interface may carry: "this network", loopback, multicast, reserved and
+  // broadcast. 10.0.0.0/1 would put 0.0.0.1/1 on kohaku-host.
+  struct Forbidden {
+    const char* cidr;
+    const char* what;
+  };
+  for (const Forbidden& f : {Forbidden{"0.0.0.0/8", "'this network' (0.0.0.0/8)"},
+                             Forbidden{"127.0.0.0/8", "loopback (127.0.0.0/8)"},
+                             Forbidden{"224.0.0.0/4", "multicast (224.0.0.0/4)"},
+                             Forbidden{"240.0.0.0/4", "reserved and broadcast (240.0.0.0/4)"}}) {
+    const Ipv4Cidr bad = Ipv4Cidr::parse(f.cidr);
+    if (network.contains(bad) || bad.contains(network))
+      reject(spec, "the overlay network " + network.to_string() + " overlaps " + f.what +
+                       "; choose a private range such as 10.128.0.0/12");
+  }
   SubnetScheme s;
-  s.base_ = Ipv4Addr{base->value & Ipv4Cidr::mask_for(static_cast<uint8_t>(total))};
+  s.base_ = network.addr;
   s.total_prefix_ = static_cast<uint8_t>(total);
   s.node_bits_ = static_cast<uint8_t>(node);
   s.subnet_bits_ = static_cast<uint8_t>(sub);

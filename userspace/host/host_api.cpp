@@ -11,9 +11,12 @@ void register_host_api(http::Router& router, OverlayService& service, DatapathSt
   router.get("/healthz", [](const Request&) { return nlohmann::json{{"status", "ok"}}; });
 
   // Runner lifecycle.
-  router.post("/api/register", [s](const Request& r) { return s->register_runner(r.json()); });
+  router.post("/api/register", [s](const Request& r) {
+    return s->register_runner(r.json(), r.header("x-kohaku-runner-credential"));
+  });
   router.put("/api/heartbeat/{hostname}", [s](const Request& r) {
-    return s->heartbeat(r.path_params.at("hostname"), r.json());
+    return s->heartbeat(r.path_params.at("hostname"), r.json(),
+                        r.header("x-kohaku-runner-credential"));
   });
   router.get("/api/nodes", [s](const Request&) { return s->nodes(); });
   router.get("/api/nodes/{hostname}/overlay",
@@ -35,12 +38,16 @@ void register_host_api(http::Router& router, OverlayService& service, DatapathSt
   router.get("/api/overlay/ip/info/{runner}",
              [s](const Request& r) { return s->ip_info(r.path_params.at("runner")); });
   router.post("/api/overlay/ip/reserve", [s](const Request& r) { return s->ip_reserve(r.query); });
-  router.post("/api/overlay/ip/release", [s](const Request& r) { return s->ip_release(r.query); });
+  router.post("/api/overlay/ip/release", [s](const Request& r) {
+    return s->ip_release(r.query, r.header("x-kohaku-runner-credential"));
+  });
   router.get("/api/overlay/ip/reservations",
              [s](const Request& r) { return s->ip_reservations(r.query); });
   router.post("/api/overlay/ip/validate",
               [s](const Request& r) { return s->ip_validate(r.query); });
-  router.post("/api/overlay/ip/use", [s](const Request& r) { return s->ip_use(r.query); });
+  router.post("/api/overlay/ip/use", [s](const Request& r) {
+    return s->ip_use(r.query, r.header("x-kohaku-runner-credential"));
+  });
   router.get("/api/overlay/ip/stats", [s](const Request&) { return s->ip_stats(); });
 }
 

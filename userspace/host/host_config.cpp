@@ -57,6 +57,17 @@ ExpressMode check_express_mode(const ConfigFile& file, std::string_view key) {
 HostConfig host_config_from(const ConfigFile& file) {
   HostConfig c;
   c.host_reachable_address = check_ipv4(file, "HOST_REACHABLE_ADDRESS");
+  // Runners send VXLAN to this address: it must be one a host interface can have.
+  if (const uint32_t a = c.host_reachable_address.value;
+      (a >> 24) == 0 && a != 0)  // 0.0.0.0 itself is refused below, with the overlay
+    file.fail("HOST_REACHABLE_ADDRESS", "is in 0.0.0.0/8 ('this network'), not a host address");
+  if (c.host_reachable_address.value >= 0xe0000000u)
+    file.fail("HOST_REACHABLE_ADDRESS",
+              std::string("is a ") +
+                  (c.host_reachable_address.value == 0xffffffffu   ? "broadcast"
+                   : c.host_reachable_address.value >= 0xf0000000u ? "reserved (240.0.0.0/4)"
+                                                                   : "multicast") +
+                  " address; runners need a unicast address of this host");
   c.host_port = check_port(file, "HOST_PORT");
   c.host_bind_ip = check_ipv4(file, "HOST_BIND_IP");
   c.overlay_enabled = file.get_bool("OVERLAY_ENABLED");

@@ -28,19 +28,37 @@ void IpReservationBook::check_container_ip(uint32_t runner_id, Ipv4Addr ip) cons
   }
 }
 
+void IpReservationBook::note(const Key& key) {
+  if (!undo_.contains(key)) {
+    auto it = entries_.find(key);
+    undo_.emplace(key, it == entries_.end() ? std::nullopt : std::optional<IpEntry>(it->second));
+  }
+  dirty_.push_back(key);
+}
+
+void IpReservationBook::rollback() {
+  auto undo = std::move(undo_);
+  for (auto& [key, before] : undo) {
+    if (auto it = entries_.find(key); it != entries_.end()) remove(it);
+    if (before) insert(std::move(*before));
+  }
+  undo_.clear();
+  dirty_.clear();
+}
+
 IpEntry& IpReservationBook::insert(IpEntry entry) {
   Key key = key_of(entry.runner_id, entry.ip);
+  note(key);
   if (!entry.token.empty()) by_token_[entry.token] = key;
   if (!entry.is_used) expiry_.insert({entry.expires_ms, key});
-  dirty_.push_back(key);
   return entries_.insert_or_assign(key, std::move(entry)).first->second;
 }
 
 void IpReservationBook::remove(std::map<Key, IpEntry>::iterator it) {
+  note(it->first);
   const IpEntry& e = it->second;
   if (!e.token.empty()) by_token_.erase(e.token);
   if (!e.is_used) expiry_.erase({e.expires_ms, it->first});
-  dirty_.push_back(it->first);
   entries_.erase(it);
 }
 
@@ -81,10 +99,10 @@ const IpEntry& IpReservationBook::use_token(const std::string& token,
     throw ApiError(
         409, "IP " + e.ip.to_string() + " is already in use by container '" + e.container_id + "'");
   }
+  note(t->second);
   expiry_.erase({e.expires_ms, t->second});
   e.is_used = true;
   e.container_id = container_id;
-  dirty_.push_back(t->second);
   return e;
 }
 
@@ -103,10 +121,10 @@ const IpEntry& IpReservationBook::use_ip(uint32_t runner_id, Ipv4Addr ip,
     // Refusing would leave the address "pending" until it expires and is handed out again
     // while the container still holds it.
     IpEntry& held = it->second;
+    note(it->first);
     expiry_.erase({held.expires_ms, it->first});
     held.is_used = true;
     held.container_id = container_id;
-    dirty_.push_back(it->first);
     return held;
   }
   IpEntry e;

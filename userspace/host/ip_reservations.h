@@ -82,6 +82,11 @@ class IpReservationBook {
 
   // For persistence: keys changed since the last call (present = put, absent = erased).
   std::vector<Key> take_dirty();
+  // Undo log for the journal: every change since the last accept() can be taken back, so a
+  // change whose journal write failed never stays in memory (docs/control-plane.md).
+  void accept() { undo_.clear(); }
+  void rollback();
+
   void put(IpEntry entry);  // replay; throws std::invalid_argument for an entry that cannot be
   void erase(uint32_t runner_id, Ipv4Addr ip);
   static nlohmann::json to_json(const IpEntry& e);
@@ -92,12 +97,16 @@ class IpReservationBook {
   void check_container_ip(uint32_t runner_id, Ipv4Addr ip) const;
   IpEntry& insert(IpEntry entry);
   void remove(std::map<Key, IpEntry>::iterator it);
+  // Records key as changed; the first time since accept() also its value before the change.
+  // Called before every change.
+  void note(const Key& key);
 
   SubnetScheme scheme_;
   std::map<Key, IpEntry> entries_;
   std::unordered_map<std::string, Key> by_token_;
   std::set<std::pair<int64_t, Key>> expiry_;  // reserved entries by expiry time
   std::vector<Key> dirty_;
+  std::map<Key, std::optional<IpEntry>> undo_;
 };
 
 }  // namespace kohaku

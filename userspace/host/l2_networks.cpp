@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "common/log.h"
+#include "common/wire_names.h"
 
 namespace kohaku {
 
@@ -375,9 +376,12 @@ json L2NetworkRegistry::create(const json& body) {
     if (!it->is_array()) throw ApiError(400, "'runners' must be an array of runner names");
     runners.emplace();
     for (const auto& r : *it) {
-      if (!r.is_string() || r.get<std::string>().empty())
-        throw ApiError(400, "'runners' must hold non-empty strings");
-      runners->insert(r.get<std::string>());
+      if (!r.is_string()) throw ApiError(400, "'runners' must hold runner hostnames (strings)");
+      try {
+        runners->insert(Hostname::parse(r.get<std::string>()).str());
+      } catch (const InvalidName& e) {
+        throw ApiError(400, std::string("'runners': ") + e.what());
+      }
     }
   }
 

@@ -4,10 +4,16 @@
 #include <optional>
 
 #include "common/http_client.h"
+#include "common/wire_names.h"
 
 namespace kohaku {
 
 nlohmann::json node_overlay_view(OverlayService& service, const std::string& hostname) {
+  try {
+    Hostname::parse(hostname);
+  } catch (const InvalidName& e) {
+    throw ApiError(400, e.what());
+  }
   std::optional<nlohmann::json> node;
   for (const auto& n : service.nodes())
     if (n.value("hostname", "") == hostname) node = n;

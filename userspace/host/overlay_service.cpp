@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
@@ -13,7 +14,9 @@
 #include <thread>
 #include <unordered_map>
 
+#include "common/http_router.h"
 #include "common/log.h"
+#include "common/wire_names.h"
 #include "host/ip_reservations.h"
 #include "host/runner_registry.h"
 #include "host/state_store.h"
@@ -97,11 +100,12 @@ std::string container_param(const QueryParams& q) {
   return id;
 }
 
-std::string new_token() {
-  unsigned char bytes[16];  // 128 bits
+std::string random_hex(size_t n_bytes) {
+  unsigned char bytes[32];
+  n_bytes = std::min(n_bytes, sizeof bytes);
   size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+  while (got < n_bytes) {
+    ssize_t n = ::getrandom(bytes + got, n_bytes - got, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw ApiError(500, std::string("getrandom failed: ") + std::strerror(errno));
@@ -110,54 +114,53 @@ std::string new_token() {
   }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string token;
-  for (unsigned char b : bytes) {
-    token.push_back(kHex[b >> 4]);
-    token.push_back(kHex[b & 15]);
+  for (size_t i = 0; i < n_bytes; ++i) {
+    token.push_back(kHex[bytes[i] >> 4]);
+    token.push_back(kHex[bytes[i] & 15]);
   }
   return token;
 }
 
+std::string new_token() {
+  return random_hex(16);  // 128 bits, as KohakuRiver's tokens
+}
+
+std::string new_credential() {
+  return random_hex(32);  // 256 bits
+}
+
+// A hostname from a body, a path or a query: 400 naming the rule it breaks.
+std::string checked_name(const std::string& field, const std::string& text) {
+  try {
+    return Hostname::parse(text).str();
+  } catch (const InvalidName& e) {
+    throw ApiError(400, "'" + field + "': " + e.what());
+  }
+}
+
 void check_hostname(const std::string& hostname) {
-  if (hostname.size() > 253) throw ApiError(400, "'hostname' is longer than 253 characters");
-  for (unsigned char c : hostname)
-    if (!std::isalnum(c) && c != '-' && c != '.' && c != '_')
-      throw ApiError(400, "'hostname' may only hold letters, digits, '-', '.' and '_', got '" +
-                              hostname + "'");
+  checked_name("hostname", hostname);
   if (RunnerRegistry::parse_placeholder_name(hostname) != 0)
     throw ApiError(
         400, "'hostname' '" + hostname + "' is reserved: runner_<id> names recovered tunnels");
 }
 
-// The runner's physical IP is the host part of its url: "http[s]://A.B.C.D[:PORT][/...]".
+// The runner's physical IP is the host part of its url, "http://A.B.C.D[:PORT]".
 Ipv4Addr physical_ip_of_url(const std::string& url, bool overlay_enabled) {
-  auto bad = [&](const std::string& why) {
-    return ApiError(400, "'url' must look like http://IPV4:PORT (" + why + "), got '" + url + "'");
-  };
-  std::string_view rest(url);
-  if (rest.starts_with("http://"))
-    rest.remove_prefix(7);
-  else if (rest.starts_with("https://"))
-    rest.remove_prefix(8);
-  else
-    throw bad("scheme must be http or https");
-  auto end = rest.find_first_of(":/");
-  auto host = rest.substr(0, end);
-  auto ip = Ipv4Addr::try_parse(host);
-  if (!ip) throw bad("host must be an IPv4 address");
-  if (end != std::string_view::npos && rest[end] == ':') {
-    auto port_text = rest.substr(end + 1, rest.find('/', end) - end - 1);
-    unsigned port = 0;
-    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
-        port < 1 || port > 65535)
-      throw bad("port must be 1..65535");
+  RunnerUrl parsed;
+  try {
+    parsed = RunnerUrl::parse(url);
+  } catch (const InvalidName& e) {
+    throw ApiError(400, std::string("'url': ") + e.what());
   }
-  if (ip->is_unspecified() || ip->value >= 0xe0000000u)
-    throw bad("address must be a unicast address");
+  const Ipv4Addr ip = parsed.ip;
+  if (ip.is_unspecified() || ip.value >= 0xe0000000u)
+    throw ApiError(400, "'url' " + printable(url) + ": the address must be a unicast address");
   // Runners build their tunnel to this address: loopback would point every tunnel at itself.
-  if (overlay_enabled && ip->is_loopback())
-    throw bad("a loopback address cannot carry the overlay");
-  return *ip;
+  if (overlay_enabled && ip.is_loopback())
+    throw ApiError(400,
+                   "'url' " + printable(url) + ": a loopback address cannot carry the overlay");
+  return ip;
 }
 
 std::optional<int64_t> optional_int(const json& body, const char* key) {
@@ -247,10 +250,27 @@ struct OverlayService::Impl {
   }
 
   const RunnerAllocation& runner(const std::string& name) const {
+    checked_name("runner", name);
     const auto* a = registry.resolve(name);
     if (a == nullptr) throw ApiError(404, "runner '" + name + "' not found");
     if (!a->has_overlay()) throw ApiError(404, "runner '" + name + "' has no overlay allocation");
     return *a;
+  }
+
+  // What only the runner itself may do (record an address by container, free a container's
+  // addresses) needs its credential: 403 naming the alternative otherwise.
+  void require_credential(const RunnerAllocation& a, const std::string& presented,
+                          const std::string& what) const {
+    if (a.credential.empty())
+      throw ApiError(403, what + " on runner '" + a.hostname +
+                              "' needs its runner credential, and it holds none yet (it gets one "
+                              "when it registers again); use the reservation's token instead");
+    if (presented.empty())
+      throw ApiError(403, what + " on runner '" + a.hostname + "' needs the reservation's token " +
+                              "or the runner's credential (" + kRunnerCredentialHeader + ")");
+    if (!http::constant_time_equal(presented, a.credential))
+      throw ApiError(403, "wrong runner credential for '" + a.hostname + "' (" +
+                              kRunnerCredentialHeader + ")");
   }
 
   std::string name_of(uint32_t id) const {
@@ -268,16 +288,20 @@ struct OverlayService::Impl {
   }
 
   // Journals everything the registry and the book changed since the last commit as one record,
-  // so an operation is replayed whole or not at all.
+  // so an operation is replayed whole or not at all. When the record cannot be written (disk
+  // full, I/O error) every change since the last commit is taken back out of memory before the
+  // 500: memory never holds what a restart would not find. Callers queue observer events only
+  // after commit() returned, so a rolled-back change is not acted on either.
   void commit(bool durable) {
     json changes = json::array();
+    std::vector<std::pair<std::string, std::optional<int64_t>>> last_used;
     for (const auto& hostname : registry.take_dirty()) {
       if (const auto* a = registry.find_hostname(hostname)) {
         changes.push_back({{"op", "put_node"}, {"node", RunnerRegistry::to_json(*a)}});
-        journaled_last_used[hostname] = a->last_used_ms;
+        last_used.emplace_back(hostname, a->last_used_ms);
       } else {
         changes.push_back({{"op", "del_node"}, {"hostname", hostname}});
-        journaled_last_used.erase(hostname);
+        last_used.emplace_back(hostname, std::nullopt);
       }
     }
     for (const auto& [runner_id, ip] : book.take_dirty()) {
@@ -287,13 +311,36 @@ struct OverlayService::Impl {
         changes.push_back(
             {{"op", "del_ip"}, {"runner_id", runner_id}, {"ip", Ipv4Addr{ip}.to_string()}});
     }
-    if (changes.empty()) return;
+    if (changes.empty()) {
+      registry.accept();
+      book.accept();
+      return;
+    }
     try {
       store.append({{"op", "batch"}, {"changes", std::move(changes)}}, durable);
-      if (store.compaction_due()) store.compact(state_json());
     } catch (const std::exception& e) {
-      log::error(kComponent, std::string("cannot persist state: ") + e.what());
-      throw ApiError(500, std::string("cannot persist state: ") + e.what());
+      registry.rollback();
+      book.rollback();
+      log::error(kComponent,
+                 std::string("cannot persist state, the change is undone: ") + e.what());
+      throw ApiError(500, std::string("cannot persist state (nothing changed): ") + e.what());
+    }
+    registry.accept();
+    book.accept();
+    for (const auto& [hostname, ms] : last_used) {
+      if (ms)
+        journaled_last_used[hostname] = *ms;
+      else
+        journaled_last_used.erase(hostname);
+    }
+    // The change is durable in the journal; a failed compaction only leaves the journal longer
+    // and is tried again at the next commit.
+    if (store.compaction_due()) {
+      try {
+        store.compact(state_json());
+      } catch (const std::exception& e) {
+        log::warn(kComponent, std::string("cannot compact the state journal: ") + e.what());
+      }
     }
   }
 
@@ -362,6 +409,8 @@ struct OverlayService::Impl {
       }
     registry.take_dirty();
     book.take_dirty();
+    registry.accept();
+    book.accept();
     for (const auto& a : registry.nodes()) journaled_last_used[a.hostname] = a.last_used_ms;
     // Start every run from a snapshot: it records the layout, and the journal (with any torn
     // tail already cut off) starts empty.
@@ -410,7 +459,7 @@ void OverlayService::set_observer(AllocationObserver* observer) {
   impl_->observer = observer;
 }
 
-json OverlayService::register_runner(const json& body) {
+json OverlayService::register_runner(const json& body, const std::string& credential) {
   if (!body.is_object()) throw ApiError(400, "request body must be a JSON object");
   auto& m = *impl_;
   const auto& cfg = m.config;
@@ -452,21 +501,40 @@ json OverlayService::register_runner(const json& body) {
     std::lock_guard lock(m.mu);
     int64_t now = m.clock();
     m.refresh(now);
+    const RunnerAllocation* known = m.registry.find_hostname(hostname);
+    if (known != nullptr && !known->credential.empty()) {
+      if (!credential.empty() && !http::constant_time_equal(credential, known->credential))
+        throw ApiError(403, "wrong runner credential for '" + hostname + "' (" +
+                                kRunnerCredentialHeader + ")");
+      // Without it a hostname may only register again from where it is: a restart in place.
+      if (credential.empty() && known->url != url)
+        throw ApiError(403, "runner '" + hostname + "' is registered from " + known->url +
+                                "; moving it to " + url + " needs its runner credential (" +
+                                kRunnerCredentialHeader +
+                                ", kept in the runner's STATE_DIR/runner_credential). If the "
+                                "runner lost it, release it once it is inactive: kohakuctl "
+                                "overlay release " +
+                                hostname);
+    }
+    std::string issued;
+    if (known == nullptr || known->credential.empty()) issued = new_credential();
     auto reg = m.registry.register_runner(hostname, physical_ip, url, std::move(details), now,
                                           cfg.overlay_enabled);
+    if (!issued.empty()) m.registry.set_credential(hostname, issued);
     if (reg.evicted) {
       auto dropped = m.book.drop_runner(reg.evicted->id);
       log::info(kComponent, "evicted inactive runner '" + reg.evicted->hostname + "' (id " +
                                 std::to_string(reg.evicted->id) + ", " +
                                 std::to_string(dropped.size()) + " IP entries) for '" + hostname +
                                 "'");
-      m.events.push_back({false, *reg.evicted});
     }
     m.commit(true);
+    if (reg.evicted) m.events.push_back({false, *reg.evicted});
     const auto& a = reg.allocation;
     answer = {{"message", std::string("Runner '") + hostname + "' " +
                               (reg.created ? "registered" : "re-registered")},
               {"created", reg.created}};
+    if (!issued.empty()) answer["runner_credential"] = issued;
     if (cfg.overlay_enabled) {
       answer["overlay"] = m.overlay_block(a);
       // Told on every registration: a runner that registers again has (re)started and the
@@ -478,8 +546,13 @@ json OverlayService::register_runner(const json& body) {
   return answer;
 }
 
-json OverlayService::heartbeat(const std::string& hostname, const json& body) {
+json OverlayService::heartbeat(const std::string& hostname, const json& body,
+                               const std::string& credential) {
   auto& m = *impl_;
+  checked_name("hostname", hostname);
+  // KohakuRiver runners send an object (their task list and resource use); anything else is
+  // a client bug.
+  if (!body.is_object()) throw ApiError(400, "heartbeat body must be a JSON object");
   json answer = {{"message", "Heartbeat received"}};
   {
     std::lock_guard lock(m.mu);
@@ -488,6 +561,10 @@ json OverlayService::heartbeat(const std::string& hostname, const json& body) {
     const auto* before = m.registry.find_hostname(hostname);
     if (before == nullptr || before->placeholder)
       throw ApiError(404, "runner '" + hostname + "' is not registered");
+    if (!credential.empty() && !before->credential.empty() &&
+        !http::constant_time_equal(credential, before->credential))
+      throw ApiError(
+          403, "wrong runner credential for '" + hostname + "' (" + kRunnerCredentialHeader + ")");
     // Its id went to someone else while it was away: make it register again (runners do on 404).
     if (m.config.overlay_enabled && !before->has_overlay())
       throw ApiError(404, "runner '" + hostname + "' has no overlay allocation; register again");
@@ -583,6 +660,8 @@ json OverlayService::release_runner(const std::string& runner) {
                               "' is active; it can be released once it stops sending heartbeats");
     auto released = m.registry.release(a.id);
     m.book.drop_runner(released.id);
+    // Releasing is how an operator re-homes a runner that lost its credential.
+    m.registry.set_credential(released.hostname, {});
     m.commit(true);
     m.events.push_back({false, released});
     answer = {{"released", true}, {"runner_name", released.hostname}};
@@ -598,14 +677,17 @@ json OverlayService::cleanup() {
   {
     std::lock_guard lock(m.mu);
     m.refresh(m.clock());
+    std::vector<RunnerAllocation> released_all;
     for (const auto& a : m.registry.allocations()) {
       if (a.is_active) continue;
       auto released = m.registry.release(a.id);
       m.book.drop_runner(released.id);
-      m.events.push_back({false, released});
-      ++cleaned;
+      m.registry.set_credential(released.hostname, {});
+      released_all.push_back(std::move(released));
     }
     m.commit(true);
+    for (auto& r : released_all) m.events.push_back({false, std::move(r)});
+    cleaned = released_all.size();
   }
   impl_->flush();
   return {{"cleaned_count", cleaned}};
@@ -683,7 +765,7 @@ json OverlayService::ip_reserve(const QueryParams& q) {
   return answer;
 }
 
-json OverlayService::ip_release(const QueryParams& q) {
+json OverlayService::ip_release(const QueryParams& q, const std::string& credential) {
   auto& m = *impl_;
   m.require_overlay();
   auto token = param(q, "token");
@@ -701,9 +783,12 @@ json OverlayService::ip_release(const QueryParams& q) {
     return {
         {"released", true}, {"ip", freed.ip.to_string()}, {"runner", m.name_of(freed.runner_id)}};
   }
-  std::optional<uint32_t> runner_id;
-  if (auto runner = param(q, "runner")) runner_id = m.runner(*runner).id;
-  auto freed = m.book.release_container(container_id, runner_id);
+  auto runner = param(q, "runner");
+  if (!runner)
+    throw ApiError(400, "releasing by 'container_id' needs 'runner' (and its credential)");
+  const auto& a = m.runner(*runner);
+  m.require_credential(a, credential, "releasing by container id");
+  auto freed = m.book.release_container(container_id, a.id);
   m.commit(true);
   json ips = json::array();
   for (const auto& e : freed) ips.push_back(e.ip.to_string());
@@ -752,7 +837,7 @@ json OverlayService::ip_validate(const QueryParams& q) {
           {"container_id", e->is_used ? json(e->container_id) : json(nullptr)}};
 }
 
-json OverlayService::ip_use(const QueryParams& q) {
+json OverlayService::ip_use(const QueryParams& q, const std::string& credential) {
   auto& m = *impl_;
   m.require_overlay();
   std::string container_id = container_param(q);
@@ -777,7 +862,9 @@ json OverlayService::ip_use(const QueryParams& q) {
     }
     e = &m.book.use_token(*token, container_id);
   } else {
-    e = &m.book.use_ip(m.runner(*runner).id, *ip, container_id, now);
+    const auto& a = m.runner(*runner);
+    m.require_credential(a, credential, "recording an address by runner and ip");
+    e = &m.book.use_ip(a.id, *ip, container_id, now);
   }
   json answer = {{"ip", e->ip.to_string()},
                  {"runner", m.name_of(e->runner_id)},

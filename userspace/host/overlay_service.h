@@ -36,6 +36,9 @@ class AllocationObserver {
   virtual void on_released(const RunnerAllocation& allocation) = 0;   // evicted or released
 };
 
+// The request header a runner presents its credential in.
+inline constexpr const char* kRunnerCredentialHeader = "X-Kohaku-Runner-Credential";
+
 class OverlayService {
  public:
   // Loads state from config.state_dir (creating it), replaying anything a crash left behind.
@@ -46,10 +49,14 @@ class OverlayService {
 
   void set_observer(AllocationObserver* observer);
 
-  // POST /api/register, body JSON object.
-  nlohmann::json register_runner(const nlohmann::json& body);
-  // PUT /api/heartbeat/{hostname}; 404 when unknown.
-  nlohmann::json heartbeat(const std::string& hostname, const nlohmann::json& body);
+  // POST /api/register, body JSON object. `credential`: what the runner presented (header
+  // X-Kohaku-Runner-Credential), empty when none. A known hostname that holds a credential
+  // moves to another url only with it (403 otherwise); a wrong one is always 403. The answer
+  // carries `runner_credential` when one was issued (first registration, or a node without one).
+  nlohmann::json register_runner(const nlohmann::json& body, const std::string& credential = {});
+  // PUT /api/heartbeat/{hostname}; 404 when unknown, 403 when `credential` is given and wrong.
+  nlohmann::json heartbeat(const std::string& hostname, const nlohmann::json& body,
+                           const std::string& credential = {});
   // GET /api/nodes
   nlohmann::json nodes();
   // GET /api/overlay/status
@@ -60,14 +67,16 @@ class OverlayService {
   nlohmann::json cleanup();
 
   // /api/overlay/ip/...
-  nlohmann::json ip_available(const QueryParams& q);     // GET available
-  nlohmann::json ip_info(const std::string& runner);     // GET info/{runner}
-  nlohmann::json ip_reserve(const QueryParams& q);       // POST reserve
-  nlohmann::json ip_release(const QueryParams& q);       // POST release
+  nlohmann::json ip_available(const QueryParams& q);  // GET available
+  nlohmann::json ip_info(const std::string& runner);  // GET info/{runner}
+  nlohmann::json ip_reserve(const QueryParams& q);    // POST reserve
+  // POST release. By token, or by container_id + runner with that runner's credential.
+  nlohmann::json ip_release(const QueryParams& q, const std::string& credential = {});
   nlohmann::json ip_reservations(const QueryParams& q);  // GET reservations
   nlohmann::json ip_validate(const QueryParams& q);      // POST validate
-  nlohmann::json ip_use(const QueryParams& q);           // POST use
-  nlohmann::json ip_stats();                             // GET stats
+  // POST use. By token, or by runner + ip with that runner's credential.
+  nlohmann::json ip_use(const QueryParams& q, const std::string& credential = {});
+  nlohmann::json ip_stats();  // GET stats
 
   // Periodic work: marks runners inactive after the heartbeat timeout, expires unused
   // reservations. The daemon calls it every CLEANUP_CHECK_INTERVAL_SECONDS.

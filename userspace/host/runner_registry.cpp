@@ -19,6 +19,37 @@ uint32_t RunnerRegistry::parse_placeholder_name(std::string_view name) {
   return id;
 }
 
+void RunnerRegistry::touch(const std::string& hostname) {
+  if (undo_.empty()) undo_free_from_ = free_from_;
+  if (!undo_.contains(hostname)) {
+    auto it = by_host_.find(hostname);
+    undo_.emplace(hostname, it == by_host_.end() ? std::nullopt
+                                                 : std::optional<RunnerAllocation>(it->second));
+  }
+  dirty_.push_back(hostname);
+}
+
+void RunnerRegistry::rollback() {
+  auto undo = std::move(undo_);
+  // Erase first, then put back: put() takes an id from whoever holds it, and every holder that
+  // changed is in the log, so the order of the puts does not matter. erase() takes a record out
+  // of the indexes too (an undone registration leaves neither its id held nor its expiry
+  // watched); put() indexes the restored records again.
+  for (const auto& [hostname, before] : undo) erase(hostname);
+  for (auto& [hostname, before] : undo)
+    if (before) put(std::move(*before));
+  if (!undo.empty()) {
+    // The ids held now are the ones held before the first change, all below the high-water mark
+    // of then: ids handed out above it are above the mark again rather than entries of the set.
+    // (The max() only guards the invariant should an unrecorded put() have held a higher id.)
+    uint32_t above_held = host_of_id_.empty() ? 1 : host_of_id_.rbegin()->first + 1;
+    free_from_ = std::max(undo_free_from_, above_held);
+    free_ids_.erase(free_ids_.lower_bound(free_from_), free_ids_.end());
+  }
+  undo_.clear();
+  dirty_.clear();
+}
+
 uint32_t RunnerRegistry::lowest_free_id() {
   while (!free_ids_.empty() && host_of_id_.contains(*free_ids_.begin()))
     free_ids_.erase(free_ids_.begin());
@@ -42,6 +73,11 @@ void RunnerRegistry::drop_id(uint32_t id) {
 
 void RunnerRegistry::watch_expiry(const RunnerAllocation& a) {
   if (a.is_active) expiry_.emplace(a.last_seen_ms, a.hostname);
+}
+
+void RunnerRegistry::unwatch(const RunnerAllocation& a) {
+  if (a.is_active) expiry_.erase({a.last_seen_ms, a.hostname});
+  if (a.placeholder && a.id != 0) placeholders_.erase({a.physical_ip.value, a.id});
 }
 
 void RunnerRegistry::set_id(RunnerAllocation& a, uint32_t id) {
@@ -85,9 +121,9 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
   uint32_t new_id = 0;
   if (takeover_id != 0) {
     auto placeholder = by_host_.at(host_of_id_.at(takeover_id));
+    touch(placeholder.hostname);
     drop_id(takeover_id);
     by_host_.erase(placeholder.hostname);
-    touch(placeholder.hostname);
     new_id = takeover_id;
   } else if (needs_id) {
     new_id = lowest_free_id();
@@ -109,6 +145,7 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
     }
   }
 
+  touch(hostname);
   if (it == by_host_.end()) {
     RunnerAllocation a;
     a.hostname = hostname;
@@ -126,7 +163,6 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
   a.last_seen_ms = now_ms;
   if (new_id != 0) set_id(a, new_id);
   watch_expiry(a);
-  touch(hostname);
   result.allocation = a;
   return result;
 }
@@ -135,11 +171,11 @@ const RunnerAllocation* RunnerRegistry::heartbeat(const std::string& hostname, i
                                                   bool record) {
   auto it = by_host_.find(hostname);
   if (it == by_host_.end() || it->second.placeholder) return nullptr;
+  if (record) touch(hostname);
   it->second.is_active = true;
   it->second.last_used_ms = now_ms;
   it->second.last_seen_ms = now_ms;
   watch_expiry(it->second);
-  if (record) touch(hostname);
   return &it->second;
 }
 
@@ -151,8 +187,8 @@ std::vector<RunnerAllocation> RunnerRegistry::expire(int64_t now_ms, int64_t tim
     expiry_.erase(expiry_.begin());
     auto it = by_host_.find(hostname);
     if (it == by_host_.end() || !it->second.is_active || it->second.last_seen_ms != seen) continue;
-    it->second.is_active = false;
     touch(hostname);
+    it->second.is_active = false;
     gone.push_back(it->second);
   }
   // In hostname order, as a walk over every runner would list them.
@@ -171,10 +207,18 @@ std::optional<RunnerAllocation> RunnerRegistry::adopt_placeholder(uint32_t id, I
   a.physical_ip = physical_ip;
   a.placeholder = true;
   a.created_ms = a.last_used_ms = a.last_seen_ms = now_ms;
+  touch(a.hostname);
   auto& stored = by_host_.emplace(a.hostname, std::move(a)).first->second;
   set_id(stored, id);
-  touch(stored.hostname);
   return stored;
+}
+
+bool RunnerRegistry::set_credential(const std::string& hostname, std::string credential) {
+  auto it = by_host_.find(hostname);
+  if (it == by_host_.end() || it->second.placeholder) return false;
+  touch(hostname);
+  it->second.credential = std::move(credential);
+  return true;
 }
 
 RunnerAllocation RunnerRegistry::release(uint32_t id) {
@@ -257,21 +301,24 @@ void RunnerRegistry::put(RunnerAllocation a) {
 void RunnerRegistry::erase(const std::string& hostname) {
   auto it = by_host_.find(hostname);
   if (it == by_host_.end()) return;
+  unwatch(it->second);
   if (it->second.id != 0) drop_id(it->second.id);
   by_host_.erase(it);
 }
 
 nlohmann::json RunnerRegistry::to_json(const RunnerAllocation& a) {
-  return {{"id", a.id},
-          {"hostname", a.hostname},
-          {"physical_ip", a.physical_ip.to_string()},
-          {"url", a.url},
-          {"is_active", a.is_active},
-          {"placeholder", a.placeholder},
-          {"created_ms", a.created_ms},
-          {"last_used_ms", a.last_used_ms},
-          {"last_seen_ms", a.last_seen_ms},
-          {"details", a.details}};
+  nlohmann::json j = {{"id", a.id},
+                      {"hostname", a.hostname},
+                      {"physical_ip", a.physical_ip.to_string()},
+                      {"url", a.url},
+                      {"is_active", a.is_active},
+                      {"placeholder", a.placeholder},
+                      {"created_ms", a.created_ms},
+                      {"last_used_ms", a.last_used_ms},
+                      {"last_seen_ms", a.last_seen_ms},
+                      {"details", a.details}};
+  if (!a.credential.empty()) j["credential"] = a.credential;
+  return j;
 }
 
 RunnerAllocation RunnerRegistry::from_json(const nlohmann::json& j) {
@@ -287,6 +334,7 @@ RunnerAllocation RunnerRegistry::from_json(const nlohmann::json& j) {
     a.last_used_ms = j.at("last_used_ms").get<int64_t>();
     a.last_seen_ms = j.at("last_seen_ms").get<int64_t>();
     a.details = j.value("details", nlohmann::json::object());
+    a.credential = j.value("credential", std::string());
     if (a.hostname.empty()) throw std::invalid_argument("empty hostname");
     return a;
   } catch (const nlohmann::json::exception& e) {

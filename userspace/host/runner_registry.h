@@ -36,6 +36,9 @@ struct RunnerAllocation {
   int64_t last_used_ms = 0;  // last register/heartbeat: the LRU order for eviction
   int64_t last_seen_ms = 0;  // liveness clock; restarted on host start-up (grace period)
   nlohmann::json details = nlohmann::json::object();  // other register fields (cores, gpus...)
+  // Secret issued at the first registration (docs/security.md); empty for placeholders and
+  // for nodes recorded before credentials existed. Needed to move the hostname elsewhere.
+  std::string credential;
 
   bool has_overlay() const { return id != 0; }
 };
@@ -67,6 +70,9 @@ class RunnerRegistry {
   std::optional<RunnerAllocation> adopt_placeholder(uint32_t id, Ipv4Addr physical_ip,
                                                     int64_t now_ms);
 
+  // Sets the node's credential (empty: forgets it). False when hostname is not a node.
+  bool set_credential(const std::string& hostname, std::string credential);
+
   // Takes the overlay id away from the runner holding it (a placeholder disappears, a node
   // stays as a node without overlay). Returns the allocation as it was.
   RunnerAllocation release(uint32_t id);
@@ -83,6 +89,11 @@ class RunnerRegistry {
 
   // For persistence: hostnames changed since the last call (present = put, absent = erased).
   std::vector<std::string> take_dirty();
+  // Undo log for the journal: every recorded change since the last accept() can be taken back,
+  // so a change whose journal write failed never stays in memory. Changes left out of
+  // take_dirty() (a heartbeat with record false) are not undone.
+  void accept() { undo_.clear(); }
+  void rollback();
   // Replay: stores the record as the newest truth (its id is taken from any other holder),
   // fills subnet, drops an id outside the pool.
   void put(RunnerAllocation allocation);
@@ -100,9 +111,14 @@ class RunnerRegistry {
   // Every change of host_of_id_ goes through these two, which keep the free-id index.
   void hold_id(uint32_t id, const std::string& hostname);
   void drop_id(uint32_t id);
-  void touch(const std::string& hostname) { dirty_.push_back(hostname); }
+  // Records hostname as changed; the first time since accept() also its record before the
+  // change. Called before every recorded change.
+  void touch(const std::string& hostname);
   // Notes an active runner's last_seen_ms for expire().
   void watch_expiry(const RunnerAllocation& a);
+  // Takes a record's own entries out of the expiry and placeholder indexes (erase(), and so
+  // rollback(), leaves none behind for a record that is gone).
+  void unwatch(const RunnerAllocation& a);
 
   SubnetScheme scheme_;
   std::map<std::string, RunnerAllocation> by_host_;
@@ -117,6 +133,11 @@ class RunnerRegistry {
   uint32_t free_from_ = 1;
   std::set<std::pair<uint32_t, uint32_t>> placeholders_;  // (physical IP, id) of placeholders
   std::set<std::pair<int64_t, std::string>> expiry_;      // (last_seen_ms, hostname), active ones
+
+  // Undo log: the record of each hostname touched since accept() as it was before (nullopt: it
+  // did not exist), and free_from_ before the first of those changes.
+  std::map<std::string, std::optional<RunnerAllocation>> undo_;
+  uint32_t undo_free_from_ = 1;
 };
 
 }  // namespace kohaku

@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/json_parse.h"
+
 namespace kohaku {
 
 StateStore::StateStore(const std::filesystem::path& dir, Options options)
@@ -38,8 +40,8 @@ StateStore::StateStore(const std::filesystem::path& dir, Options options)
     // The snapshot is only ever replaced by rename, so a parse error is real damage.
     nlohmann::json doc;
     try {
-      doc = nlohmann::json::parse(read_whole_file(snapshot_path));
-    } catch (const nlohmann::json::exception& e) {
+      doc = parse_json(read_whole_file(snapshot_path), kFileJsonLimits);
+    } catch (const JsonParseError& e) {
       throw std::runtime_error("snapshot " + snapshot_path.string() + " is corrupted: " + e.what());
     }
     if (!doc.is_object() || doc.value("format", 0) != 1 || !doc.contains("seq") ||
@@ -57,8 +59,8 @@ StateStore::StateStore(const std::filesystem::path& dir, Options options)
   for (const auto& line : lines) {
     nlohmann::json record;
     try {
-      record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
+      record = parse_json(line, kFileJsonLimits);
+    } catch (const JsonParseError& e) {
       // The checksum matched, so this was written like this: a bug, not a crash.
       throw std::runtime_error("journal " + journal_->path().string() + " record at byte offset " +
                                std::to_string(offset) + " is not JSON: " + e.what());

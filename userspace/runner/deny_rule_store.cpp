@@ -7,6 +7,7 @@
 
 #include "common/api_error.h"
 #include "common/crash_safe_file.h"
+#include "common/json_parse.h"
 #include "runner/deny_rule_json.h"
 
 namespace kohaku::runner {
@@ -16,8 +17,8 @@ using nlohmann::json;
 std::optional<std::vector<DenyRule>> DenyRuleStore::load() const {
   std::error_code ec;
   if (!std::filesystem::exists(file_, ec)) return std::nullopt;
-  const json doc = json::parse(read_whole_file(file_), nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("rules") || !doc["rules"].is_array())
+  const json doc = try_parse_json(read_whole_file(file_), kFileJsonLimits).value_or(json());
+  if (!doc.is_object() || !doc.contains("rules") || !doc["rules"].is_array())
     throw std::runtime_error(file_.string() + ": not a deny rules file ({\"rules\": [...]})");
   std::vector<DenyRule> rules;
   for (size_t i = 0; i < doc["rules"].size(); ++i) {

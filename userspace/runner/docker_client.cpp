@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 
 #include "common/http_router.h"
+#include "common/json_parse.h"
 
 namespace kohaku::runner {
 
@@ -20,9 +21,10 @@ namespace {
 constexpr uint64_t kMaxReplyBytes = 64ull << 20;
 
 std::string docker_message(const std::string& body) {
-  auto parsed = json::parse(body, nullptr, false);
-  if (parsed.is_object() && parsed.contains("message") && parsed["message"].is_string()) {
-    return parsed["message"].get<std::string>();
+  auto parsed = try_parse_json(body, kReplyJsonLimits);
+  if (parsed && parsed->is_object() && parsed->contains("message") &&
+      (*parsed)["message"].is_string()) {
+    return (*parsed)["message"].get<std::string>();
   }
   return body.empty() ? std::string("(empty body)") : body;
 }
@@ -79,11 +81,12 @@ void DockerClient::fail(std::string_view what, const Reply& reply) const {
 
 json DockerClient::expect_json(std::string_view what, const Reply& reply) const {
   if (reply.status < 200 || reply.status >= 300) fail(what, reply);
-  auto parsed = json::parse(reply.body, nullptr, false);
-  if (parsed.is_discarded()) {
-    throw DockerError(reply.status, "docker " + std::string(what) + ": answer is not JSON");
+  try {
+    return parse_json(reply.body, kReplyJsonLimits);
+  } catch (const JsonParseError& e) {
+    throw DockerError(reply.status,
+                      "docker " + std::string(what) + ": answer is not JSON: " + e.what());
   }
-  return parsed;
 }
 
 bool DockerClient::ping() const {

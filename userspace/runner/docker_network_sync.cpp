@@ -1,6 +1,7 @@
 #include "runner/docker_network_sync.h"
 
 #include "common/crash_safe_file.h"
+#include "common/json_parse.h"
 #include "common/log.h"
 #include "runner/docker_network_reconcile.h"
 
@@ -33,7 +34,7 @@ DockerNetworkSync::DockerNetworkSync(std::string docker_socket, std::filesystem:
   std::error_code ec;
   if (!std::filesystem::exists(reported_file_, ec)) return;
   try {
-    json doc = json::parse(read_whole_file(reported_file_));
+    json doc = parse_json(read_whole_file(reported_file_), kFileJsonLimits);
     for (const auto& [id, ip] : doc.at("reported").items()) {
       reported_[id] = Ipv4Addr::parse(ip.get<std::string>());
     }

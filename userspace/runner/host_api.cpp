@@ -91,12 +91,22 @@ HostApi::HostApi(const std::string& base_url, const std::string& bearer_token,
     : base_url_(base_url),
       client_(base_url, http::ClientOptions{.timeout = timeout, .bearer_token = bearer_token}) {}
 
+void HostApi::set_runner_credential(std::string credential) {
+  std::lock_guard lock(credential_mu_);
+  credential_ = std::move(credential);
+}
+
 json HostApi::call(std::string_view method, const std::string& target,
-                   const std::optional<json>& body) const {
+                   const std::optional<json>& body, bool with_credential) const {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (with_credential) {
+    std::lock_guard lock(credential_mu_);
+    if (!credential_.empty()) headers.emplace_back("X-Kohaku-Runner-Credential", credential_);
+  }
   http::ClientResponse res;
   try {
-    res = body ? client_.request(method, target, body->dump(), "application/json")
-               : client_.request(method, target);
+    res = body ? client_.request(method, target, body->dump(), "application/json", headers)
+               : client_.request(method, target, {}, {}, headers);
   } catch (const http::ClientError& e) {
     throw HostApiError(0, e.what());
   }
@@ -112,11 +122,11 @@ json HostApi::call(std::string_view method, const std::string& target,
 }
 
 json HostApi::register_runner(const json& body) const {
-  return call("POST", "/api/register", body);
+  return call("POST", "/api/register", body, true);
 }
 
 json HostApi::heartbeat(const std::string& hostname, const json& body) const {
-  return call("PUT", "/api/heartbeat/" + http::percent_encode(hostname), body);
+  return call("PUT", "/api/heartbeat/" + http::percent_encode(hostname), body, true);
 }
 
 Reservation HostApi::reserve(const std::string& runner, std::optional<Ipv4Addr> ip,
@@ -154,7 +164,7 @@ void HostApi::use_ip(const std::string& runner, Ipv4Addr ip,
        http::with_query(
            "/api/overlay/ip/use",
            {{"runner", runner}, {"ip", ip.to_string()}, {"container_id", container_id}}),
-       std::nullopt);
+       std::nullopt, true);
 }
 
 void HostApi::release_token(const std::string& token) const {
@@ -165,7 +175,7 @@ void HostApi::release_container(const std::string& container_id, const std::stri
   call("POST",
        http::with_query("/api/overlay/ip/release",
                         {{"container_id", container_id}, {"runner", runner}}),
-       std::nullopt);
+       std::nullopt, true);
 }
 
 json HostApi::l2_networks_of(const std::string& runner) const {

@@ -4,6 +4,7 @@
 // `error` text; transport failures throw HostApiError with status 0.
 #include <nlohmann/json.hpp>
 
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -55,6 +56,10 @@ class HostApi {
 
   const std::string& base_url() const { return base_url_; }
 
+  // The credential the host issued to this runner, presented on register and heartbeat
+  // (header X-Kohaku-Runner-Credential); empty: none yet. Thread-safe.
+  void set_runner_credential(std::string credential);
+
   // POST /api/register; returns the whole answer.
   nlohmann::json register_runner(const nlohmann::json& body) const;
   // PUT /api/heartbeat/{hostname}; throws HostApiError(404) when the host forgot us. The
@@ -68,11 +73,12 @@ class HostApi {
   nlohmann::json validate(const std::string& token, const std::string& runner) const;
   // POST /api/overlay/ip/use?token=&container_id=
   void use_token(const std::string& token, const std::string& container_id) const;
-  // POST /api/overlay/ip/use?runner=&ip=&container_id=  (an address Docker chose)
+  // POST /api/overlay/ip/use?runner=&ip=&container_id=  (an address Docker chose; sends the
+  // runner credential, which the host requires here)
   void use_ip(const std::string& runner, Ipv4Addr ip, const std::string& container_id) const;
   // POST /api/overlay/ip/release?token=
   void release_token(const std::string& token) const;
-  // POST /api/overlay/ip/release?container_id=&runner=
+  // POST /api/overlay/ip/release?container_id=&runner=  (with the runner credential)
   void release_container(const std::string& container_id, const std::string& runner) const;
 
   // Named L2 networks (docs/l2-networks.md).
@@ -88,9 +94,12 @@ class HostApi {
 
  private:
   nlohmann::json call(std::string_view method, const std::string& target,
-                      const std::optional<nlohmann::json>& body) const;
+                      const std::optional<nlohmann::json>& body,
+                      bool with_credential = false) const;
 
   std::string base_url_;
+  mutable std::mutex credential_mu_;
+  std::string credential_;
   http::HttpClient client_;
 };
 

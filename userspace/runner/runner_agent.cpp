@@ -63,6 +63,7 @@ RunnerAgent::RunnerAgent(RunnerConfig config)
     : config_(std::move(config)),
       hostname_(runner_hostname(config_)),
       host_(std::make_shared<HostApi>(config_.host_url(), config_.overlay_api_token)),
+      credential_file_(std::filesystem::path(config_.state_dir) / "runner_credential"),
       docker_(config_.docker_socket,
               std::filesystem::path(config_.state_dir) / "docker-reported-ips.json"),
       workloads_(std::filesystem::path(config_.state_dir) / "workloads.json", hostname_,
@@ -77,6 +78,9 @@ RunnerAgent::RunnerAgent(RunnerConfig config)
     reason_ = "not registered with the host yet";
   }
   workloads_.set_host(host_);
+  std::string warning;
+  if (auto credential = credential_file_.load(&warning)) host_->set_runner_credential(*credential);
+  if (!warning.empty()) log::warn(kLog, "ignoring the stored runner credential: " + warning);
 }
 
 RunnerAgent::~RunnerAgent() {
@@ -233,6 +237,29 @@ void RunnerAgent::follow_heartbeat_answer(const json& answer) {
                             config_.overlay_mtu);
 }
 
+// The host issues a credential at the first registration (or when it has none for us); without
+// it this hostname could not move to another address later. A failure to store it is logged,
+// not fatal: the runner keeps working from here and the operator can release it at the host.
+void RunnerAgent::keep_issued_credential(const json& answer) {
+  auto it = answer.find("runner_credential");
+  if (it == answer.end() || !it->is_string()) return;
+  const std::string credential = it->get<std::string>();
+  if (!RunnerCredentialFile::well_formed(credential)) {
+    log::warn(kLog, "the host sent a malformed runner_credential; not stored");
+    return;
+  }
+  host_->set_runner_credential(credential);
+  try {
+    credential_file_.save(credential);
+    log::info(kLog, "stored the runner credential issued by the host in " +
+                        credential_file_.path().string());
+  } catch (const std::exception& e) {
+    log::error(kLog, std::string("cannot store the runner credential: ") + e.what() +
+                         "; moving this runner to another address will need a release at the "
+                         "host");
+  }
+}
+
 bool RunnerAgent::try_register() {
   json body = build_register_body(config_, hostname_, *physical_);
   if (!config_.overlay_enabled) {
@@ -266,6 +293,7 @@ bool RunnerAgent::try_register() {
   }
   host_unreachable_ = false;
   registration_refused_ = false;
+  keep_issued_credential(answer);
 
   if (config_.overlay_enabled) {
     OverlayAssignment a;

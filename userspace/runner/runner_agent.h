@@ -21,6 +21,7 @@
 #include "runner/l2_network_agent.h"
 #include "runner/overlay_setup.h"
 #include "runner/runner_config.h"
+#include "runner/runner_credential.h"
 #include "runner/runner_datapath_mode.h"
 #include "runner/workload_manager.h"
 
@@ -60,6 +61,7 @@ class RunnerAgent {
   void follow_heartbeat_answer(
       const nlohmann::json& answer);  // true: registered and overlay applied
   void apply_current_overlay(bool announce);
+  void keep_issued_credential(const nlohmann::json& register_answer);
   void use_default_network(const std::string& why);
   void sync_docker();
   void set_state(State state, const std::string& reason);
@@ -69,6 +71,7 @@ class RunnerAgent {
   const RunnerConfig config_;
   const std::string hostname_;
   std::shared_ptr<HostApi> host_;
+  RunnerCredentialFile credential_file_;
   DockerNetworkSync docker_;
   WorkloadManager workloads_;
   RunnerDatapathMode datapath_;

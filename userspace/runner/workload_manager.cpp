@@ -214,6 +214,37 @@ json WorkloadManager::attach(const json& body) {
     }
   }
 
+  // Only a namespace this runner may own: nothing in it but lo and interfaces of workloads we
+  // attached there ourselves, and no route through anything else. Anything more belongs to
+  // someone (a host namespace, another tool's container) whose routes we must never rewire.
+  std::set<std::string> ours;
+  for (const auto& other : workloads_)
+    if (!other.release_pending && netns_inode(other) == inode) ours.insert(other.interface);
+  std::string foreign;
+  bool has_default = false;  // a second interface (a named network) keeps the first's default
+  try {
+    nl::run_in_netns(*ns, [&] {
+      for (const auto& link : nl::list_links())
+        if (link.name != "lo" && !ours.contains(link.name) && foreign.empty())
+          foreign = "interface '" + link.name + "'";
+      for (const auto& route : nl::list_routes()) {
+        if (route.dst.prefix == 0) has_default = true;
+        if (!ours.contains(route.dev) && foreign.empty())
+          foreign = "route " + nl::to_string(nl::RouteSpec{.dst = route.dst,
+                                                           .gateway = route.gateway,
+                                                           .dev = route.dev,
+                                                           .metric = route.metric});
+      }
+    });
+  } catch (const std::exception& e) {
+    throw ApiError(400, std::string("cannot inspect the namespace: ") + e.what());
+  }
+  if (!foreign.empty()) {
+    throw ApiError(409, "the namespace already has " + foreign +
+                            ", which this runner did not create; it only attaches namespaces it "
+                            "may own (nothing but lo, or only its own workloads' interfaces)");
+  }
+
   // The address: the caller's reservation, one we reserve at the host, or a local pick.
   std::optional<std::string> token;
   bool we_reserved = false;
@@ -287,7 +318,9 @@ json WorkloadManager::attach(const json& body) {
       nl::set_link_up("lo");
       nl::add_address(w.interface, nl::IfAddr{w.ip, w.prefix});
       nl::set_link_up(w.interface);
-      nl::replace_route(nl::RouteSpec{.dst = Ipv4Cidr{}, .gateway = w.gateway, .dev = w.interface});
+      if (!has_default) {
+        nl::add_route(nl::RouteSpec{.dst = Ipv4Cidr{}, .gateway = w.gateway, .dev = w.interface});
+      }
     });
     nl::ensure_bridge_port(net.bridge, w.host_veth);
     nl::set_link_up(w.host_veth);

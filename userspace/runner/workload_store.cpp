@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "common/crash_safe_file.h"
+#include "common/json_parse.h"
 
 namespace kohaku::runner {
 
@@ -92,9 +93,8 @@ std::vector<Workload> WorkloadStore::load() const {
   std::error_code ec;
   if (!std::filesystem::exists(file_, ec)) return {};
   const std::string text = read_whole_file(file_);
-  const json doc = json::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("workloads") ||
-      !doc["workloads"].is_array()) {
+  const json doc = try_parse_json(text, kFileJsonLimits).value_or(json());
+  if (!doc.is_object() || !doc.contains("workloads") || !doc["workloads"].is_array()) {
     throw std::runtime_error(file_.string() + ": not a workload state file");
   }
   if (doc.value("version", 0) != kFormatVersion) {

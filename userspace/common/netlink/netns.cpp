@@ -1,7 +1,9 @@
 #include "common/netlink/netns.h"
 
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,7 +17,13 @@ namespace kohaku::netlink {
 Netns Netns::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw_errno("open network namespace " + path, errno);
-  return Netns(fd, path);
+  Netns ns(fd, path);
+  // Any file opens; only an nsfs file of type CLONE_NEWNET is a network namespace. Checked here
+  // so "/etc/hostname" is refused as such, not later as a failed setns().
+  int type = ::ioctl(fd, NS_GET_NSTYPE);
+  if (type != CLONE_NEWNET)
+    throw_errno(path + " is not a network namespace", type < 0 ? errno : EINVAL);
+  return ns;
 }
 
 Netns Netns::of_pid(pid_t pid) {
