@@ -70,7 +70,9 @@ bg_in outside socat TCP-LISTEN:7100,reuseaddr,fork SYSTEM:'echo $SOCAT_PEERADDR'
 # Bound to the address: an unbound UDP socket would answer from the fabric address instead.
 bg_in outside socat UDP-RECVFROM:7101,bind=$OUTSIDE,fork SYSTEM:'echo $SOCAT_PEERADDR'
 bg_in outside socat TCP-LISTEN:7102,reuseaddr,fork EXEC:cat
-wait_for 10 "listeners on the outside" in_ns outside sh -c "ss -ltn | grep -q ':7102 '"
+# All three: a datagram sent before the UDP listener is bound is lost, and nothing resends it.
+wait_for 10 "listeners on the outside" in_ns outside sh -c \
+  "ss -ltn | grep -q ':7100 ' && ss -lun | grep -q ':7101 ' && ss -ltn | grep -q ':7102 '"
 wait_for 10 "a1 pings the outside" can_ping a1 "$OUTSIDE"
 seen=$(peer_tcp a1 "$OUTSIDE" 7100) || fail "a1 -> outside TCP"
 [[ $seen == "${HOST_IP[r1]}" ]] || fail "outside saw TCP from '$seen', not r1's uplink ${HOST_IP[r1]}"
