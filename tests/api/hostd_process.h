@@ -148,6 +148,7 @@ class Hostd {
   const std::filesystem::path& dir() const { return dir_.path(); }
   std::string log() const { return read_file(log_path()); }
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   void set_config_file(std::filesystem::path p) { config_ = std::move(p); }
 

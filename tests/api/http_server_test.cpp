@@ -9,9 +9,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/api_error.h"
 #include "common/http_client.h"
@@ -25,8 +27,15 @@ using nlohmann::json;
 // A raw TCP connection for what HttpClient will not send (broken HTTP, pipelining, stalls).
 class RawConnection {
  public:
-  explicit RawConnection(uint16_t port) {
+  // `source`: the local address to connect from (any 127/8 address reaches the loopback server).
+  explicit RawConnection(uint16_t port, const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (source) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local);
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
@@ -87,9 +96,10 @@ class HttpServerTest : public ::testing::Test {
     if (server_) server_->stop();  // joins the threads before the members they use go away
   }
 
-  void start(std::string token = {}, size_t body_limit = 1 << 20) {
+  void start(std::string token = {}, size_t body_limit = 1 << 20, size_t per_client = 256) {
     router_.set_bearer_token(std::move(token));
     ServerOptions o;
+    o.max_connections_per_client = per_client;
     o.address = "127.0.0.1";
     o.port = 0;
     o.body_limit = body_limit;
@@ -271,6 +281,38 @@ TEST_F(HttpServerTest, BearerTokenGuardsMutatingRoutesOnly) {
 
   EXPECT_EQ(client("s3cret-token").post("/echo", json{{"a", 1}}).status, 200);
   EXPECT_EQ(client("s3cret-token").put("/echo", json{{"a", 1}}).status, 200);
+}
+
+// One address holding its cap of connections gets further ones closed unserved; other clients
+// are served meanwhile, and a place freed by a closed connection can be taken again.
+TEST_F(HttpServerTest, OneClientCannotHoldMoreThanItsCapOfConnections) {
+  start({}, 1 << 20, 8);
+  const std::string get = "GET /items/1 HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 8; ++i) {
+    held.push_back(std::make_unique<RawConnection>(server_->port(), "127.0.0.1"));
+    held.back()->send(get);
+    ASSERT_NE(held.back()->read_until("}").find("200 OK"), std::string::npos) << "connection " << i;
+  }
+  RawConnection ninth(server_->port(), "127.0.0.1");
+  ninth.send(get);
+  EXPECT_EQ(ninth.read_all().find("200 OK"), std::string::npos) << "the 9th connection was served";
+
+  RawConnection other(server_->port(), "127.0.0.2");
+  other.send(get);
+  EXPECT_NE(other.read_until("}").find("200 OK"), std::string::npos)
+      << "another client was refused";
+
+  held.pop_back();  // the server notices the close and frees the place
+  bool served = false;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+       !served && std::chrono::steady_clock::now() < until;) {
+    RawConnection again(server_->port(), "127.0.0.1");
+    again.send(get);
+    served = again.read_until("}").find("200 OK") != std::string::npos;
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(served) << "the freed place was not given out again";
 }
 
 TEST_F(HttpServerTest, StopIsPromptWithOpenConnections) {

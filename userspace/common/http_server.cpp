@@ -11,6 +11,9 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -39,10 +42,46 @@ std::string lower(std::string_view s) {
 // One client connection: read a request, answer it, repeat while keep-alive holds.
 // Every step runs on the connection's strand; the shared_ptr captured by each pending
 // operation keeps the session alive exactly as long as the connection is in use.
+// Open connections per client address. A Slot holds one place for as long as its session lives.
+class ClientCounts {
+ public:
+  class Slot {
+   public:
+    Slot(ClientCounts& counts, net::ip::address addr) : counts_(counts), addr_(std::move(addr)) {}
+    ~Slot() { counts_.release(addr_); }
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+
+   private:
+    ClientCounts& counts_;
+    net::ip::address addr_;
+  };
+
+  // A slot for `addr`, or nullptr when it already holds `max` connections (0: no cap).
+  std::unique_ptr<Slot> take(const net::ip::address& addr, size_t max) {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t& n = open_[addr];
+    if (max && n >= max) return nullptr;
+    ++n;
+    return std::make_unique<Slot>(*this, addr);
+  }
+
+ private:
+  void release(const net::ip::address& addr) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = open_.find(addr);
+    if (it != open_.end() && --it->second == 0) open_.erase(it);
+  }
+
+  std::mutex mu_;
+  std::map<net::ip::address, size_t> open_;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, const Router& router, const ServerOptions& options)
-      : stream_(std::move(socket)), router_(router), options_(options) {}
+  Session(tcp::socket socket, const Router& router, const ServerOptions& options,
+          std::unique_ptr<ClientCounts::Slot> slot)
+      : stream_(std::move(socket)), router_(router), options_(options), slot_(std::move(slot)) {}
 
   void run() {
     net::dispatch(stream_.get_executor(),
@@ -177,6 +216,7 @@ class Session : public std::enable_shared_from_this<Session> {
   const ServerOptions& options_;
   std::array<char, 16384> discard_{};
   size_t drained_ = 0;
+  std::unique_ptr<ClientCounts::Slot> slot_;
 };
 
 }  // namespace
@@ -201,16 +241,41 @@ struct HttpServer::Impl {
         });
         return;
       }
-      std::make_shared<Session>(std::move(socket), router, options)->run();
+      error_code peer_ec;
+      auto peer = socket.remote_endpoint(peer_ec);
+      if (peer_ec) {  // reset before we looked at it
+        accept();
+        return;
+      }
+      auto slot = clients.take(peer.address(), options.max_connections_per_client);
+      if (!slot) {
+        // Over its cap: closed unread, which the client sees as a reset, and logged at most once
+        // a second so a flood does not flood the log too.
+        error_code ignored;
+        socket.close(ignored);
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_refusal_log > std::chrono::seconds(1)) {
+          last_refusal_log = now;
+          log::warn("http", "refusing connections from " + peer.address().to_string() + ": " +
+                                std::to_string(options.max_connections_per_client) +
+                                " already open");
+        }
+        accept();
+        return;
+      }
+      std::make_shared<Session>(std::move(socket), router, options, std::move(slot))->run();
       accept();
     });
   }
 
   const Router& router;
   ServerOptions options;
+  // Before ioc: sessions still queued in it release their slots when it is destroyed.
+  ClientCounts clients;
   net::io_context ioc;
   tcp::acceptor acceptor;
   net::steady_timer retry_timer;
+  std::chrono::steady_clock::time_point last_refusal_log{};
   tcp::endpoint bound;
   std::vector<std::thread> threads;
   bool started = false;

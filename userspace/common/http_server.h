@@ -20,6 +20,9 @@ struct ServerOptions {
   // A connection that sends nothing for this long (idle keep-alive or a stalled request) is closed.
   std::chrono::seconds idle_timeout{30};
   unsigned threads = 4;
+  // Open connections one client address may hold; more are closed as soon as they are accepted,
+  // so one host cannot take every descriptor (0: no cap). Runners and kohakuctl hold a few.
+  size_t max_connections_per_client = 256;
 };
 
 class HttpServer {

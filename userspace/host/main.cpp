@@ -12,6 +12,7 @@
 #include <string>
 
 #include "common/daemon_args.h"
+#include "common/fd_limit.h"
 #include "common/http_server.h"
 #include "common/log.h"
 #include "host/host_api.h"
@@ -89,6 +90,13 @@ int run(const kohaku::DaemonArgs& args) {
   auto l2_networks = make_l2_networks(router, config, *service);
   if (!l2_networks) return 1;
 
+  // Before serving: with the common soft limit of 1,024, idle connections alone could starve
+  // the API of descriptors.
+  try {
+    log::info("hostd", describe(raise_fd_limit()));
+  } catch (const std::exception& e) {
+    log::warn("hostd", std::string("open-file limit left as it is: ") + e.what());
+  }
   http::ServerOptions options;
   options.address = config.host_bind_ip.to_string();
   options.port = config.host_port;

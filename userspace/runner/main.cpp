@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/daemon_args.h"
+#include "common/fd_limit.h"
 #include "common/http_server.h"
 #include "common/log.h"
 #include "runner/l2_network_api.h"
@@ -78,6 +79,13 @@ int run(const kohaku::DaemonArgs& args) {
     agent->named_networks_changed(applied);
   });
   runner::add_l2_network_routes(router, l2_networks);
+  // Before serving: with the common soft limit of 1,024, idle connections alone could starve
+  // the API of descriptors.
+  try {
+    log::info("runnerd", describe(raise_fd_limit()));
+  } catch (const std::exception& e) {
+    log::warn("runnerd", std::string("open-file limit left as it is: ") + e.what());
+  }
   http::ServerOptions options;
   options.address = config.runner_bind_ip.to_string();
   options.port = config.runner_port;
