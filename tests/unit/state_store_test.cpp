@@ -179,5 +179,97 @@ TEST(StateStore, DamagedSnapshotIsALoudError) {
   }
 }
 
+// An expect-the-throw helper: the message must name `file` and contain `words`.
+void expect_refusal(const fs::path& dir, const std::string& file, const std::string& words) {
+  try {
+    StateStore store(dir);
+    FAIL() << "expected a refusal naming " << file;
+  } catch (const std::runtime_error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find(file), std::string::npos) << msg;
+    EXPECT_NE(msg.find(words), std::string::npos) << msg;
+  }
+}
+
+TEST(StateStore, SnapshotWithOneFlippedDigitIsRefused) {
+  TempDir dir;
+  {
+    StateStore store(dir.path());
+    store.append({{"n", 1}});
+    store.compact({{"reservations", {{{"ip", "10.1.0.7"}, {"ttl", 300}}}}});
+  }
+  auto snap = dir.path() / StateStore::kSnapshotName;
+  std::string data = read_whole_file(snap);
+  size_t at = data.find("300");
+  ASSERT_NE(at, std::string::npos) << data;
+  data[at] = '9';  // still valid JSON, different state
+  write_file_atomically(snap, data);
+  expect_refusal(dir.path(), snap.string(), "fails its checksum");
+}
+
+TEST(StateStore, SnapshotWithoutChecksumFromAnOlderVersionLoads) {
+  TempDir dir;
+  write_file_atomically(dir.path() / StateStore::kSnapshotName,
+                        R"({"format":1,"seq":4,"state":{"upto":4}})");
+  StateStore store(dir.path());
+  EXPECT_EQ(store.take_snapshot(), (nlohmann::json{{"upto", 4}}));
+}
+
+TEST(StateStore, RemovedSnapshotWithANonEmptyJournalIsRefused) {
+  TempDir dir;
+  {
+    StateStore store(dir.path());
+    store.append({{"n", 1}});
+    store.compact({{"upto", 1}});
+    store.append({{"n", 2}});
+  }
+  fs::remove(dir.path() / StateStore::kSnapshotName);
+  expect_refusal(dir.path(), (dir.path() / StateStore::kJournalName).string(),
+                 "there is no snapshot");
+}
+
+TEST(StateStore, OlderSnapshotThanTheJournalContinuesIsRefused) {
+  TempDir dir;
+  std::string old_snapshot;
+  {
+    StateStore store(dir.path());
+    store.append({{"n", 1}});
+    store.compact({{"upto", 1}});
+    old_snapshot = read_whole_file(dir.path() / StateStore::kSnapshotName);
+    store.append({{"n", 2}});
+    store.compact({{"upto", 2}});
+    store.append({{"n", 3}});
+  }
+  // A backup of the older snapshot put back: the journal continues seq 2, not 1.
+  write_file_atomically(dir.path() / StateStore::kSnapshotName, old_snapshot);
+  expect_refusal(dir.path(), StateStore::kSnapshotName, "disagree");
+}
+
+TEST(AppendJournal, WholeLastRecordWithABadChecksumIsRefusedNotDropped) {
+  TempDir dir;
+  auto file = dir.path() / "j.log";
+  {
+    std::vector<std::string> records;
+    AppendJournal j(file, records);
+    j.append("first");
+    j.append("use 10.1.0.7");
+  }
+  std::string data = read_whole_file(file);
+  data[data.size() - 2] = '8';  // one flipped byte in the last, acknowledged record
+  write_file_atomically(file, data);
+  std::vector<std::string> records;
+  try {
+    AppendJournal j(file, records);
+    FAIL() << "expected a refusal";
+  } catch (const std::runtime_error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("fails its checksum"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("truncate -s " + std::to_string(AppendJournal::encode("first").size())),
+              std::string::npos)
+        << msg;
+  }
+  EXPECT_EQ(read_whole_file(file), data) << "left alone for inspection";
+}
+
 }  // namespace
 }  // namespace kohaku

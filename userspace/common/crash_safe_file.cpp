@@ -22,12 +22,6 @@ constexpr size_t kHeaderSize = 18;  // 8 hex + ' ' + 8 hex + ' '
   throw std::runtime_error(what + " " + path.string() + ": " + std::strerror(errno));
 }
 
-uint32_t crc32_of(std::string_view data) {
-  boost::crc_32_type crc;
-  crc.process_bytes(data.data(), data.size());
-  return crc.checksum();
-}
-
 std::optional<uint32_t> parse_hex8(std::string_view text) {
   if (text.size() != 8) return std::nullopt;
   uint32_t v = 0;
@@ -42,6 +36,19 @@ std::optional<uint32_t> parse_hex8(std::string_view text) {
     v = (v << 4) | d;
   }
   return v;
+}
+
+// A record whose header, length and terminating newline are all in place but whose checksum does
+// not match: damaged after it was written whole. One write() per record means a crash leaves a
+// record whole or cut short, never this.
+bool complete_but_damaged(std::string_view data, size_t offset) {
+  if (data.size() - offset < kHeaderSize) return false;
+  auto header = data.substr(offset, kHeaderSize);
+  if (header[8] != ' ' || header[17] != ' ') return false;
+  auto len = parse_hex8(header.substr(0, 8));
+  if (!len || !parse_hex8(header.substr(9, 8))) return false;
+  size_t start = offset + kHeaderSize;
+  return *len < data.size() - start && data[start + *len] == '\n';
 }
 
 // Decodes the record starting at offset; on success sets payload and returns the offset of the
@@ -163,6 +170,13 @@ AppendJournal::AppendJournal(const std::filesystem::path& path, std::vector<std:
                                  " (a damaged record is followed by intact ones; refusing to "
                                  "guess: restore or remove the file)");
     }
+    if (complete_but_damaged(view, offset))
+      throw std::runtime_error(
+          "journal " + path.string() + ": its last record (byte offset " + std::to_string(offset) +
+          ") is whole but fails its checksum: damaged after it was written, not an interrupted "
+          "write, so it may be an acknowledged change; refusing to drop it: restore the file, or "
+          "accept losing that record with: truncate -s " +
+          std::to_string(offset) + " " + path.string());
     log::warn("journal", "dropping torn tail of " + path.string() + ": " +
                              std::to_string(view.size() - offset) + " bytes at offset " +
                              std::to_string(offset) + " (an interrupted write)");
@@ -196,6 +210,12 @@ void AppendJournal::truncate() {
   if (::fsync(fd_.get()) != 0) fail("cannot fsync", path_);
   size_ = 0;
   records_ = 0;
+}
+
+uint32_t crc32_of(std::string_view data) {
+  boost::crc_32_type crc;
+  crc.process_bytes(data.data(), data.size());
+  return crc.checksum();
 }
 
 }  // namespace kohaku

@@ -82,4 +82,7 @@ class AppendJournal {
   uint64_t records_ = 0;
 };
 
+// CRC-32 (IEEE) of data: the journal's record checksum, also the snapshot's.
+uint32_t crc32_of(std::string_view data);
+
 }  // namespace kohaku

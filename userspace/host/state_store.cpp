@@ -36,6 +36,7 @@ StateStore::StateStore(const std::filesystem::path& dir, Options options)
 
   auto snapshot_path = dir_ / kSnapshotName;
   uint64_t snapshot_seq = 0;
+  bool have_snapshot = false;
   if (std::filesystem::exists(snapshot_path)) {
     // The snapshot is only ever replaced by rename, so a parse error is real damage.
     nlohmann::json doc;
@@ -49,7 +50,18 @@ StateStore::StateStore(const std::filesystem::path& dir, Options options)
       throw std::runtime_error("snapshot " + snapshot_path.string() +
                                " has an unknown format (expected format 1 with seq and state)");
     snapshot_seq = doc["seq"].get<uint64_t>();
+    // Snapshots written before the checksum existed have none; every compaction adds it.
+    if (doc.contains("crc32")) {
+      if (!doc["crc32"].is_number_unsigned() ||
+          doc["crc32"].get<uint64_t>() != crc32_of(doc["state"].dump()))
+        throw std::runtime_error(
+            "snapshot " + snapshot_path.string() +
+            " fails its checksum: it was changed after kohaku-hostd wrote it (a damaged disk or "
+            "an edit); refusing to load state that may have lost reservations: restore it from "
+            "a backup, or if the edit was deliberate, remove its \"crc32\" field to accept it");
+    }
     snapshot_ = std::move(doc["state"]);
+    have_snapshot = true;
   }
   seq_ = snapshot_seq;
 
@@ -71,7 +83,21 @@ StateStore::StateStore(const std::filesystem::path& dir, Options options)
     offset += AppendJournal::encode(line).size();
     uint64_t seq = record["seq"].get<uint64_t>();
     if (seq <= snapshot_seq) continue;  // already in the snapshot (crash during compaction)
-    seq_ = std::max(seq_, seq);
+    // Every record follows the one before it (or the snapshot): a gap means the snapshot that
+    // held the records before it is missing or older than the journal.
+    if (seq != seq_ + 1) {
+      std::string what = have_snapshot ? "snapshot " + snapshot_path.string() + " ends at seq " +
+                                             std::to_string(seq_)
+                                       : "there is no snapshot " + snapshot_path.string();
+      throw std::runtime_error(
+          "journal " + journal_->path().string() + " record at byte offset " +
+          std::to_string(offset - AppendJournal::encode(line).size()) + " has seq " +
+          std::to_string(seq) + ", but " + what +
+          ": snapshot and journal disagree (a removed or restored-from-older snapshot); "
+          "refusing to start from partial state: restore the matching " +
+          std::string(kSnapshotName) + ", or remove both files to start empty");
+    }
+    seq_ = seq;
     records_.push_back(std::move(record));
   }
 }
@@ -88,7 +114,8 @@ bool StateStore::compaction_due() const {
 }
 
 void StateStore::compact(const nlohmann::json& state) {
-  nlohmann::json doc = {{"format", 1}, {"seq", seq_}, {"state", state}};
+  nlohmann::json doc = {
+      {"format", 1}, {"seq", seq_}, {"state", state}, {"crc32", crc32_of(state.dump())}};
   write_file_atomically(dir_ / kSnapshotName, doc.dump());
   // A crash here leaves journal records with seq <= the snapshot's: load() skips them.
   journal_->truncate();

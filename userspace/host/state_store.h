@@ -1,6 +1,7 @@
 #pragma once
 // Durable home of the host's control-plane state under STATE_DIR:
-//   state.json    snapshot: {"format":1,"seq":N,"state":{...}}, replaced atomically
+//   state.json    snapshot: {"format":1,"seq":N,"state":{...},"crc32":C}, replaced atomically;
+//                 C is the CRC-32 of state's JSON text, checked on load
 //   journal.log   mutations since the snapshot, one checksummed JSON record per line, each with
 //                 a "seq" greater than the snapshot's (see common/crash_safe_file.h)
 //   lock          flock()ed while a daemon owns the directory
