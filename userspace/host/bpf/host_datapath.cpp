@@ -18,6 +18,7 @@
 #include "common/bpf/bpffs.h"
 #include "common/bpf/tc_filter.h"
 #include "common/log.h"
+#include "host/bpf/counter_fields.h"
 #include "host/bpf/map_io.h"
 #include "host/bpf/pinned_maps.h"
 #include "host_forward.skel.h"
@@ -85,11 +86,6 @@ Ipv4Cidr mirror_subnet(std::pair<uint32_t, uint8_t> k) {
   return Ipv4Cidr{Ipv4Addr{k.first}, k.second};
 }
 
-struct CounterName {
-  std::string_view name;
-  size_t offset;
-};
-
 #define KH_COUNTER(field)               \
   CounterName {                         \
 #field, offsetof(host_stats, field) \
@@ -105,32 +101,18 @@ constexpr CounterName kCounterNames[] = {
 #undef KH_COUNTER
 static_assert(std::size(kCounterNames) == kStatsFields, "every host_stats field needs a name");
 
-uint64_t field(const host_stats& s, size_t offset) {
-  uint64_t v;
-  std::memcpy(&v, reinterpret_cast<const uint8_t*>(&s) + offset, sizeof(v));
-  return v;
-}
-
 }  // namespace
 
 uint64_t RunnerCounters::pass_packets() const {
-  uint64_t n = 0;
-  const __u64* first = &sum.pass_non_ipv4;
-  for (int i = 0; i < HOST_PASS_MAX; ++i) n += first[i];
-  return n;
+  return sum_counters(&sum.pass_non_ipv4, HOST_PASS_MAX);
 }
 
 uint64_t RunnerCounters::drop_packets() const {
-  uint64_t n = 0;
-  const __u64* first = &sum.drop_spoofed;
-  for (int i = 0; i < HOST_DROP_MAX; ++i) n += first[i];
-  return n;
+  return sum_counters(&sum.drop_spoofed, HOST_DROP_MAX);
 }
 
 std::vector<std::pair<std::string_view, uint64_t>> RunnerCounters::named() const {
-  std::vector<std::pair<std::string_view, uint64_t>> out;
-  for (const auto& c : kCounterNames) out.emplace_back(c.name, field(sum, c.offset));
-  return out;
+  return named_counters(sum, kCounterNames);
 }
 
 HostDatapath::HostDatapath(const HostDatapathOptions& options)

@@ -16,6 +16,7 @@
 #include "common/bpf/bpffs.h"
 #include "common/bpf/tc_filter.h"
 #include "common/log.h"
+#include "host/bpf/counter_fields.h"
 #include "host/bpf/host_datapath.h"
 #include "host/bpf/map_io.h"
 #include "host/bpf/pinned_maps.h"
@@ -33,11 +34,6 @@ constexpr std::string_view kProgNamePrefix = "host_express_";
 constexpr TcFilterId kFilter{KH_EXPRESS_TC_HANDLE, KH_EXPRESS_TC_PRIORITY};
 // Maps the program shares with the TC fast path: taken from the HostDatapath, never created here.
 constexpr const char* kSharedMaps[] = {"host_routes", "host_ingress", "host_addrs", "host_stats"};
-
-struct CounterName {
-  std::string_view name;
-  size_t offset;
-};
 
 #define KH_COUNTER(field)                  \
   CounterName {                            \
@@ -62,12 +58,6 @@ constexpr CounterName kCounterNames[] = {
 #undef KH_COUNTER
 static_assert(std::size(kCounterNames) == sizeof(express_stats) / sizeof(uint64_t),
               "every express_stats field needs a name");
-
-uint64_t field(const express_stats& s, size_t offset) {
-  uint64_t v;
-  std::memcpy(&v, reinterpret_cast<const uint8_t*>(&s) + offset, sizeof(v));
-  return v;
-}
 
 void put_addr(uint8_t out[4], Ipv4Addr a) {
   uint32_t be = a.network_order();
@@ -174,23 +164,15 @@ std::string_view express_hook_name(ExpressHook hook) {
 }
 
 uint64_t ExpressCounters::pass_packets() const {
-  uint64_t n = 0;
-  const __u64* first = &sum.pass_not_configured;
-  for (int i = 0; i < EXPRESS_PASS_MAX; ++i) n += first[i];
-  return n;
+  return sum_counters(&sum.pass_not_configured, EXPRESS_PASS_MAX);
 }
 
 uint64_t ExpressCounters::drop_packets() const {
-  uint64_t n = 0;
-  const __u64* first = &sum.drop_spoofed_outer;
-  for (int i = 0; i < EXPRESS_DROP_MAX; ++i) n += first[i];
-  return n;
+  return sum_counters(&sum.drop_spoofed_outer, EXPRESS_DROP_MAX);
 }
 
 std::vector<std::pair<std::string_view, uint64_t>> ExpressCounters::named() const {
-  std::vector<std::pair<std::string_view, uint64_t>> out;
-  for (const auto& c : kCounterNames) out.emplace_back(c.name, field(sum, c.offset));
-  return out;
+  return named_counters(sum, kCounterNames);
 }
 
 HostExpress::HostExpress(const Options& options, const HostDatapath& base)
