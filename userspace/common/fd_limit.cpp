@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <system_error>
 
+#include "common/log.h"
+
 namespace kohaku {
 
 FdLimit raise_fd_limit(uint64_t cap) {
@@ -29,6 +31,14 @@ std::string describe(const FdLimit& l) {
            std::to_string(l.after);
   return "open-file limit " + std::to_string(l.after) + " (hard limit " + std::to_string(l.hard) +
          ")";
+}
+
+void raise_fd_limit_logged(const std::string& component) {
+  try {
+    log::info(component, describe(raise_fd_limit()));
+  } catch (const std::exception& e) {
+    log::warn(component, std::string("open-file limit left as it is: ") + e.what());
+  }
 }
 
 }  // namespace kohaku

@@ -21,4 +21,8 @@ FdLimit raise_fd_limit(uint64_t cap = 1u << 20);
 // "open-file limit raised from 1024 to 524288" / "open-file limit 524288 (hard limit)".
 std::string describe(const FdLimit& l);
 
+// What a daemon calls before serving: raise_fd_limit(), the result logged under `component` as
+// info, a failure as a warning (the daemon goes on with the limit it has).
+void raise_fd_limit_logged(const std::string& component);
+
 }  // namespace kohaku

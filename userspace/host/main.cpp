@@ -92,11 +92,7 @@ int run(const kohaku::DaemonArgs& args) {
 
   // Before serving: with the common soft limit of 1,024, idle connections alone could starve
   // the API of descriptors.
-  try {
-    log::info("hostd", describe(raise_fd_limit()));
-  } catch (const std::exception& e) {
-    log::warn("hostd", std::string("open-file limit left as it is: ") + e.what());
-  }
+  raise_fd_limit_logged("hostd");
   http::ServerOptions options;
   options.address = config.host_bind_ip.to_string();
   options.port = config.host_port;

@@ -81,11 +81,7 @@ int run(const kohaku::DaemonArgs& args) {
   runner::add_l2_network_routes(router, l2_networks);
   // Before serving: with the common soft limit of 1,024, idle connections alone could starve
   // the API of descriptors.
-  try {
-    log::info("runnerd", describe(raise_fd_limit()));
-  } catch (const std::exception& e) {
-    log::warn("runnerd", std::string("open-file limit left as it is: ") + e.what());
-  }
+  raise_fd_limit_logged("runnerd");
   http::ServerOptions options;
   options.address = config.runner_bind_ip.to_string();
   options.port = config.runner_port;
