@@ -38,9 +38,10 @@ class Runnerd {
     ensure_runner_ip();
     if (port_ == 0) port_ = pick_free_port();
     std::vector<std::string> argv{bin_path("kohaku-runnerd")};
+    if (bind_explicitly_)
+      argv.insert(argv.end(), {"--set", std::string("RUNNER_BIND_IP=") + kRunnerIp});
     for (const std::string& s :
-         {"STATE_DIR=" + (dir_.path() / "state").string(),
-          std::string("RUNNER_BIND_IP=") + kRunnerIp, "RUNNER_PORT=" + std::to_string(port_),
+         {"STATE_DIR=" + (dir_.path() / "state").string(), "RUNNER_PORT=" + std::to_string(port_),
           std::string("RUNNER_HOSTNAME=api-runner"), std::string("HEARTBEAT_INTERVAL_SECONDS=1"),
           "DOCKER_SOCKET=" + (dir_.path() / "no-docker.sock").string()})
       argv.insert(argv.end(), {"--set", s});
@@ -100,6 +101,14 @@ class Runnerd {
   TempDir dir_;
   std::vector<std::string> sets_;
   uint16_t port_ = 0;
+
+ public:
+  // Leave RUNNER_BIND_IP unset (the default binding) instead of kRunnerIp.
+  void bind_by_default() { bind_explicitly_ = false; }
+  uint16_t port() const { return port_; }
+
+ private:
+  bool bind_explicitly_ = true;
   pid_t pid_ = -1;
 };
 
@@ -171,6 +180,41 @@ TEST(RunnerdApi, HostUnreachableShowsRegisteringAndRefusesWorkloadsWith503) {
   json e = post_workload(r, {{"pid", w.pid()}}, 503);
   EXPECT_NE(e["error"].get<std::string>().find("no network"), std::string::npos) << e;
   EXPECT_EQ(r.stop(), 0);
+}
+
+// Can a TCP connection to address:port be made?
+bool accepts(const std::string& address, uint16_t port) {
+  try {
+    http::ClientOptions o;
+    o.timeout = std::chrono::seconds(2);
+    http::HttpClient("http://" + address + ":" + std::to_string(port), o).get("/healthz");
+    return true;
+  } catch (const http::ClientError&) {
+    return false;
+  }
+}
+
+// Without RUNNER_BIND_IP the API listens where the host reaches the runner (the source address
+// towards HOST_ADDRESS, which it also registers) and on loopback, not on every address; an
+// explicit RUNNER_BIND_IP=0.0.0.0 (KohakuRiver's default) still means every address.
+TEST(RunnerdApi, ListensOnlyWhereTheHostReachesItByDefault) {
+  run_program({"/usr/sbin/ip", "addr", "add", "192.0.2.12/32", "dev", "lo"});
+  {
+    Runnerd r({"OVERLAY_ENABLED=False", std::string("HOST_ADDRESS=") + kRunnerIp,
+               "HOST_PORT=" + std::to_string(pick_free_port())});
+    r.bind_by_default();
+    r.start();
+    EXPECT_TRUE(accepts(kRunnerIp, r.port()));
+    EXPECT_TRUE(accepts("127.0.0.1", r.port()));
+    EXPECT_FALSE(accepts("192.0.2.12", r.port())) << "the API answers on an address it should not";
+    EXPECT_NE(r.log().find("ready: API on 192.0.2.11, 127.0.0.1 port"), std::string::npos)
+        << r.log();
+  }
+  Runnerd all({"OVERLAY_ENABLED=False", std::string("HOST_ADDRESS=") + kRunnerIp,
+               "HOST_PORT=" + std::to_string(pick_free_port()), "RUNNER_BIND_IP=0.0.0.0"});
+  all.bind_by_default();
+  all.start();
+  EXPECT_TRUE(accepts("192.0.2.12", all.port()));
 }
 
 TEST(RunnerdApi, BadInputAndAuth) {

@@ -44,6 +44,31 @@ TEST_F(IpReservationBookTest, ReservesLowestFreeContainerIp) {
   expect_adds_up(1);
 }
 
+// The search for the lowest free address starts past the taken ones (a busy runner is not
+// walked on every reserve), yet an address freed below that point, by release, expiry or a
+// rolled-back change, is the next one handed out again.
+TEST_F(IpReservationBookTest, LowestFreeStaysLowestAcrossReleasesExpiriesAndRollbacks) {
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 6; ++i)
+    tokens.push_back(book.reserve(1, std::nullopt, token(), 0, 60000).token);
+  EXPECT_EQ(book.available(1, 1).front(), ip("10.0.1.8"));
+  book.release_token(tokens[2]);  // 10.0.1.4
+  EXPECT_EQ(book.reserve(1, std::nullopt, token(), 0, 60000).ip, ip("10.0.1.4"));
+  EXPECT_EQ(book.reserve(1, std::nullopt, token(), 0, 60000).ip, ip("10.0.1.8"));
+  book.accept();
+  book.reserve(1, std::nullopt, token(), 0, 60000);  // 10.0.1.9, then taken back
+  book.rollback();
+  EXPECT_EQ(book.available(1, 2), (std::vector<Ipv4Addr>{ip("10.0.1.9"), ip("10.0.1.10")}));
+  // Already taken: refused, and nothing moves.
+  EXPECT_EQ(status_of([&] { book.reserve(1, ip("10.0.1.3"), token(), 0, 60000); }), 409);
+  book.release_token(tokens[0]);  // 10.0.1.2
+  EXPECT_EQ(book.reserve(1, std::nullopt, token(), 0, 60000).ip, ip("10.0.1.2"));
+  book.reserve(1, std::nullopt, "short", 0, 1000);  // 10.0.1.9, expires at 1 s
+  EXPECT_EQ(book.expire(2000), 1u);
+  EXPECT_EQ(book.reserve(1, std::nullopt, token(), 0, 60000).ip, ip("10.0.1.9"));
+  expect_adds_up(1);
+}
+
 TEST_F(IpReservationBookTest, ChosenIpMustBeAFreeContainerIpOfThatRunner) {
   for (const char* bad :
        {"10.0.1.0", "10.0.1.1", "10.0.1.254", "10.0.1.255", "10.0.2.5", "192.168.1.5"})

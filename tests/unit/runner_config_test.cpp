@@ -36,6 +36,7 @@ TEST(RunnerConfig, DefaultsAreKohakuRivers) {
   EXPECT_EQ(c.host_port, 8000);
   EXPECT_EQ(c.host_url(), "http://127.0.0.1:8000");
   EXPECT_EQ(c.runner_bind_ip.to_string(), "0.0.0.0");
+  EXPECT_FALSE(c.runner_bind_ip_set);
   EXPECT_EQ(c.runner_port, 8001);
   EXPECT_EQ(c.runner_hostname, machine_hostname());
   EXPECT_FALSE(c.overlay_enabled);
@@ -91,6 +92,7 @@ TEST(RunnerConfig, ReadsAKohakuRiverStyleFile) {
   const RunnerConfig& c = *r.config;
   EXPECT_EQ(c.host_url(), "http://hub.cluster.local:9000");
   EXPECT_EQ(c.runner_bind_ip.to_string(), "192.168.1.21");
+  EXPECT_TRUE(c.runner_bind_ip_set);
   EXPECT_EQ(c.runner_port, 9001);
   EXPECT_EQ(c.runner_hostname, "gpu-node-1");
   EXPECT_TRUE(c.overlay_enabled);

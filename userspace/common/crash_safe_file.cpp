@@ -189,12 +189,26 @@ AppendJournal::AppendJournal(const std::filesystem::path& path, std::vector<std:
 }
 
 void AppendJournal::append(std::string_view payload, bool durable) {
+  const uint64_t size_before = size_, records_before = records_;
+  write(payload);
+  if (!durable) return;
+  try {
+    sync();
+  } catch (...) {
+    // The caller undoes the change it recorded, so the record must go too.
+    (void)::ftruncate(fd_.get(), static_cast<off_t>(size_before));
+    size_ = size_before;
+    records_ = records_before;
+    throw;
+  }
+}
+
+void AppendJournal::write(std::string_view payload) {
   std::string record = encode(payload);
   // One write() per record on an O_APPEND fd: a kill -9 leaves it whole or not written at all;
   // only a power loss can tear it, which load() then cuts off.
   try {
     write_all(fd_.get(), record, path_);
-    if (durable && ::fdatasync(fd_.get()) != 0) fail("cannot fdatasync", path_);
   } catch (...) {
     // Cut off a partly written record (disk full...) so later appends do not land behind
     // garbage, which the next load would rightly call corruption.
@@ -203,6 +217,10 @@ void AppendJournal::append(std::string_view payload, bool durable) {
   }
   size_ += record.size();
   ++records_;
+}
+
+void AppendJournal::sync() {
+  if (::fdatasync(fd_.get()) != 0) fail("cannot fdatasync", path_);
 }
 
 void AppendJournal::truncate() {

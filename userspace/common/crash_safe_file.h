@@ -65,6 +65,12 @@ class AppendJournal {
   // Appends one record. With durable, fdatasync()s before returning so the record survives a
   // power loss; without, it still survives the process being killed (it is in the page cache).
   void append(std::string_view payload, bool durable = true);
+  // The two halves of append(durable): write() puts the record in the page cache (whole, or not
+  // at all: a failed write is cut off again), sync() fdatasync()s everything written so far.
+  // They let a group of writers share one sync (common/group_commit.h). sync() may run on
+  // another thread while write() runs.
+  void write(std::string_view payload);
+  void sync();
   // Empties the journal (after its contents went into a snapshot) and makes that durable.
   void truncate();
 

@@ -3,8 +3,10 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -80,8 +82,12 @@ class ClientCounts {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const Router& router, const ServerOptions& options,
-          std::unique_ptr<ClientCounts::Slot> slot)
-      : stream_(std::move(socket)), router_(router), options_(options), slot_(std::move(slot)) {}
+          net::thread_pool& handlers, std::unique_ptr<ClientCounts::Slot> slot)
+      : stream_(std::move(socket)),
+        router_(router),
+        options_(options),
+        handlers_(handlers),
+        slot_(std::move(slot)) {}
 
   void run() {
     net::dispatch(stream_.get_executor(),
@@ -136,6 +142,18 @@ class Session : public std::enable_shared_from_this<Session> {
       auto name = field.name_string();
       req.headers[lower(std::string_view(name.data(), name.size()))] = std::string(field.value());
     }
+    // The handler runs on the handler pool; its answer comes back to this connection's strand.
+    // Nothing else is read from the connection meanwhile (no pipelining), so answers keep order.
+    net::post(handlers_, [self = shared_from_this(), req = std::move(req), version = msg.version(),
+                          keep_alive = msg.keep_alive()]() mutable {
+      Response res = self->handle(req);
+      net::post(self->stream_.get_executor(), [self, res = std::move(res), version, keep_alive] {
+        self->send(res, version, keep_alive);
+      });
+    });
+  }
+
+  Response handle(Request& req) const {
     Response res;
     try {
       res = router_.handle(req);
@@ -144,7 +162,7 @@ class Session : public std::enable_shared_from_this<Session> {
       res = Response::error(500, "internal error");
     }
     log::debug("http", req.method + " " + req.target + " -> " + std::to_string(res.status));
-    send(res, msg.version(), msg.keep_alive());
+    return res;
   }
 
   void on_read_error(error_code ec) {
@@ -214,6 +232,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const Router& router_;
   const ServerOptions& options_;
+  net::thread_pool& handlers_;
   std::array<char, 16384> discard_{};
   size_t drained_ = 0;
   std::unique_ptr<ClientCounts::Slot> slot_;
@@ -221,30 +240,38 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
+// One listening socket, with its own timer for retrying after a failed accept.
+struct Listener {
+  explicit Listener(net::io_context& ioc)
+      : acceptor(net::make_strand(ioc)), retry_timer(acceptor.get_executor()) {}
+  tcp::acceptor acceptor;
+  net::steady_timer retry_timer;
+  tcp::endpoint bound;
+};
+
 struct HttpServer::Impl {
   Impl(const Router& r, ServerOptions o)
       : router(r),
         options(std::move(o)),
         ioc(static_cast<int>(std::max(1u, options.threads))),
-        acceptor(net::make_strand(ioc)),
-        retry_timer(acceptor.get_executor()) {}
+        handlers(std::max(1u, options.handler_threads)) {}
 
-  void accept() {
-    acceptor.async_accept(net::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
-      if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+  void accept(Listener& l) {
+    l.acceptor.async_accept(net::make_strand(ioc), [this, &l](error_code ec, tcp::socket socket) {
+      if (ec == net::error::operation_aborted || !l.acceptor.is_open()) return;
       if (ec) {
         // E.g. EMFILE: keep serving the connections we have and try again shortly.
         log::warn("http", "accept failed: " + ec.message());
-        retry_timer.expires_after(std::chrono::milliseconds(100));
-        retry_timer.async_wait([this](error_code ec) {
-          if (!ec) accept();
+        l.retry_timer.expires_after(std::chrono::milliseconds(100));
+        l.retry_timer.async_wait([this, &l](error_code ec) {
+          if (!ec) accept(l);
         });
         return;
       }
       error_code peer_ec;
       auto peer = socket.remote_endpoint(peer_ec);
       if (peer_ec) {  // reset before we looked at it
-        accept();
+        accept(l);
         return;
       }
       auto slot = clients.take(peer.address(), options.max_connections_per_client);
@@ -254,18 +281,46 @@ struct HttpServer::Impl {
         error_code ignored;
         socket.close(ignored);
         auto now = std::chrono::steady_clock::now();
+        std::lock_guard lock(refusal_log_mu);
         if (now - last_refusal_log > std::chrono::seconds(1)) {
           last_refusal_log = now;
           log::warn("http", "refusing connections from " + peer.address().to_string() + ": " +
                                 std::to_string(options.max_connections_per_client) +
                                 " already open");
         }
-        accept();
+        accept(l);
         return;
       }
-      std::make_shared<Session>(std::move(socket), router, options, std::move(slot))->run();
-      accept();
+      std::make_shared<Session>(std::move(socket), router, options, handlers, std::move(slot))
+          ->run();
+      accept(l);
     });
+  }
+
+  // Binds and listens on address:port; throws naming both.
+  void listen(const std::string& address, uint16_t port) {
+    std::string where = address + ":" + std::to_string(port);
+    error_code ec;
+    auto addr = net::ip::make_address(address, ec);
+    if (ec) throw std::runtime_error("invalid listen address '" + address + "': " + ec.message());
+    tcp::endpoint ep(addr, port);
+    auto& l = *listeners.emplace_back(std::make_unique<Listener>(ioc));
+    auto& acc = l.acceptor;
+    auto check = [&](const char* what) {
+      if (ec)
+        throw std::runtime_error(std::string("cannot listen on ") + where + ": " + what + ": " +
+                                 ec.message());
+    };
+    acc.open(ep.protocol(), ec);
+    check("socket");
+    acc.set_option(net::socket_base::reuse_address(true), ec);
+    check("SO_REUSEADDR");
+    acc.bind(ep, ec);
+    check("bind");
+    acc.listen(net::socket_base::max_listen_connections, ec);
+    check("listen");
+    l.bound = acc.local_endpoint(ec);
+    check("getsockname");
   }
 
   const Router& router;
@@ -273,10 +328,12 @@ struct HttpServer::Impl {
   // Before ioc: sessions still queued in it release their slots when it is destroyed.
   ClientCounts clients;
   net::io_context ioc;
-  tcp::acceptor acceptor;
-  net::steady_timer retry_timer;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::mutex refusal_log_mu;
   std::chrono::steady_clock::time_point last_refusal_log{};
-  tcp::endpoint bound;
+  // After ioc: destroyed first, so work still queued in it (which holds sessions) goes before
+  // the sessions' sockets and their io_context.
+  net::thread_pool handlers;
   std::vector<std::thread> threads;
   bool started = false;
   bool stopped = false;
@@ -285,27 +342,10 @@ struct HttpServer::Impl {
 HttpServer::HttpServer(const Router& router, ServerOptions options)
     : impl_(std::make_unique<Impl>(router, std::move(options))) {
   auto& o = impl_->options;
-  std::string where = o.address + ":" + std::to_string(o.port);
-  error_code ec;
-  auto addr = net::ip::make_address(o.address, ec);
-  if (ec) throw std::runtime_error("invalid listen address '" + o.address + "': " + ec.message());
-  tcp::endpoint ep(addr, o.port);
-  auto& acc = impl_->acceptor;
-  auto check = [&](const char* what) {
-    if (ec)
-      throw std::runtime_error(std::string("cannot listen on ") + where + ": " + what + ": " +
-                               ec.message());
-  };
-  acc.open(ep.protocol(), ec);
-  check("socket");
-  acc.set_option(net::socket_base::reuse_address(true), ec);
-  check("SO_REUSEADDR");
-  acc.bind(ep, ec);
-  check("bind");
-  acc.listen(net::socket_base::max_listen_connections, ec);
-  check("listen");
-  impl_->bound = acc.local_endpoint(ec);
-  check("getsockname");
+  impl_->listen(o.address, o.port);
+  // The others share the first one's port (the kernel's pick when o.port was 0).
+  for (const auto& address : o.extra_addresses)
+    impl_->listen(address, impl_->listeners.front()->bound.port());
 }
 
 HttpServer::~HttpServer() {
@@ -315,7 +355,8 @@ HttpServer::~HttpServer() {
 void HttpServer::start() {
   if (impl_->started) return;
   impl_->started = true;
-  net::dispatch(impl_->acceptor.get_executor(), [impl = impl_.get()] { impl->accept(); });
+  for (auto& l : impl_->listeners)
+    net::dispatch(l->acceptor.get_executor(), [impl = impl_.get(), &l = *l] { impl->accept(l); });
   unsigned n = std::max(1u, impl_->options.threads);
   for (unsigned i = 0; i < n; ++i)
     impl_->threads.emplace_back([impl = impl_.get()] {
@@ -334,28 +375,41 @@ void HttpServer::start() {
 void HttpServer::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
-  net::post(impl_->acceptor.get_executor(), [impl = impl_.get()] {
-    error_code ec;
-    impl->acceptor.close(ec);
-    impl->retry_timer.cancel();
-  });
+  for (auto& l : impl_->listeners)
+    net::post(l->acceptor.get_executor(), [&l = *l] {
+      error_code ec;
+      l.acceptor.close(ec);
+      l.retry_timer.cancel();
+    });
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
-  error_code ec;
-  impl_->acceptor.close(ec);
+  // Handlers already running finish (their answers are dropped with the stopped io_context);
+  // queued ones are abandoned.
+  impl_->handlers.stop();
+  impl_->handlers.join();
+  for (auto& l : impl_->listeners) {
+    error_code ec;
+    l->acceptor.close(ec);
+  }
 }
 
 uint16_t HttpServer::port() const {
-  return impl_->bound.port();
+  return impl_->listeners.front()->bound.port();
 }
 
 std::string HttpServer::address() const {
-  return impl_->bound.address().to_string();
+  return impl_->listeners.front()->bound.address().to_string();
+}
+
+std::vector<std::string> HttpServer::addresses() const {
+  std::vector<std::string> out;
+  for (const auto& l : impl_->listeners) out.push_back(l->bound.address().to_string());
+  return out;
 }
 
 std::string HttpServer::url() const {
-  auto addr = impl_->bound.address();
+  auto addr = impl_->listeners.front()->bound.address();
   std::string host;
   if (addr.is_unspecified())
     host = addr.is_v6() ? "[::1]" : "127.0.0.1";

@@ -1,12 +1,15 @@
 #pragma once
 // HTTP/1.1 server (Boost.Beast) that feeds every request to a Router. I/O is asynchronous, so a
-// slow or idle client holds no thread; handlers run on a small pool of I/O threads and must be
-// thread-safe. Beast stays inside http_server.cpp to keep this header cheap to include.
+// slow or idle client holds no thread. Handlers run on their own pool, never on an I/O thread:
+// a handler that waits (an fsync, a call to a runner) holds one handler thread while the I/O
+// threads go on reading and answering everything else. Handlers must be thread-safe. Beast
+// stays inside http_server.cpp to keep this header cheap to include.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "http_router.h"
 
@@ -15,11 +18,17 @@ namespace kohaku::http {
 struct ServerOptions {
   std::string address = "0.0.0.0";  // IPv4 or IPv6 literal
   uint16_t port = 0;                // 0: the kernel picks one; see HttpServer::port()
+  // More addresses to listen on, at the same port (e.g. 127.0.0.1 for local tools next to the
+  // one address other machines reach).
+  std::vector<std::string> extra_addresses;
   size_t body_limit = 1 << 20;      // larger bodies get 413
   size_t header_limit = 16 * 1024;  // larger header blocks get 431
   // A connection that sends nothing for this long (idle keep-alive or a stalled request) is closed.
   std::chrono::seconds idle_timeout{30};
-  unsigned threads = 4;
+  unsigned threads = 4;  // I/O threads: read, parse, write; they never run a handler
+  // Handler threads: how many requests are handled at once. Sized for requests that wait (a
+  // journal fsync shared by a group of commits, a bounded call to a runner), not for CPU work.
+  unsigned handler_threads = 32;
   // Open connections one client address may hold; more are closed as soon as they are accepted,
   // so one host cannot take every descriptor (0: no cap). Runners and kohakuctl hold a few.
   size_t max_connections_per_client = 256;
@@ -40,8 +49,9 @@ class HttpServer {
   void stop();
 
   uint16_t port() const;        // the bound port (the real one when options.port was 0)
-  std::string address() const;  // the bound address
-  std::string url() const;      // "http://address:port" (a wildcard address shown as 127.0.0.1)
+  std::string address() const;  // the bound address (the first; see addresses())
+  std::vector<std::string> addresses() const;  // every bound address
+  std::string url() const;  // "http://address:port" (a wildcard address shown as 127.0.0.1)
 
  private:
   struct Impl;

@@ -1,5 +1,7 @@
 #include "host_api.h"
 
+#include <memory>
+
 #include "host/node_overlay_view.h"
 
 namespace kohaku {
@@ -19,8 +21,10 @@ void register_host_api(http::Router& router, OverlayService& service, DatapathSt
                         r.header("x-kohaku-runner-credential"));
   });
   router.get("/api/nodes", [s](const Request&) { return s->nodes(); });
-  router.get("/api/nodes/{hostname}/overlay",
-             [s](const Request& r) { return node_overlay_view(*s, r.path_params.at("hostname")); });
+  auto calls = std::make_shared<RunnerCalls>();
+  router.get("/api/nodes/{hostname}/overlay", [s, calls](const Request& r) {
+    return node_overlay_view(*s, *calls, r.path_params.at("hostname"));
+  });
 
   // Overlay allocations.
   router.get("/api/overlay/status", [s, datapath](const Request&) {

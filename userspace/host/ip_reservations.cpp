@@ -56,6 +56,9 @@ IpEntry& IpReservationBook::insert(IpEntry entry) {
 
 void IpReservationBook::remove(std::map<Key, IpEntry>::iterator it) {
   note(it->first);
+  if (auto h = all_taken_below_.find(it->first.first);
+      h != all_taken_below_.end() && it->first.second < h->second)
+    h->second = it->first.second;
   const IpEntry& e = it->second;
   if (!e.token.empty()) by_token_.erase(e.token);
   if (!e.is_used) expiry_.erase({e.expires_ms, it->first});
@@ -209,6 +212,8 @@ std::vector<Ipv4Addr> IpReservationBook::available(uint32_t runner_id, size_t li
   std::vector<Ipv4Addr> out;
   uint32_t first = scheme_.first_container_ip(runner_id).value;
   uint32_t last = scheme_.last_container_ip(runner_id).value;
+  if (auto h = all_taken_below_.find(runner_id); h != all_taken_below_.end())
+    first = std::max(first, h->second);
   auto taken = entries_.lower_bound({runner_id, first});
   for (uint64_t v = first; v <= last && out.size() < limit; ++v) {
     Ipv4Addr ip{static_cast<uint32_t>(v)};
@@ -219,6 +224,11 @@ std::vector<Ipv4Addr> IpReservationBook::available(uint32_t runner_id, size_t li
     if (!scheme_.is_container_ip(runner_id, ip)) continue;
     out.push_back(ip);
   }
+  // Everything walked before the first free one was taken (or not a container address).
+  if (!out.empty())
+    all_taken_below_[runner_id] = out.front().value;
+  else if (limit > 0)
+    all_taken_below_[runner_id] = static_cast<uint32_t>(std::min<uint64_t>(last + 1ull, ~0u));
   return out;
 }
 

@@ -105,6 +105,10 @@ class IpReservationBook {
   std::map<Key, IpEntry> entries_;
   std::unordered_map<std::string, Key> by_token_;
   std::set<std::pair<int64_t, Key>> expiry_;  // reserved entries by expiry time
+  // Per runner: every container IP below this value is taken, so the search for the lowest
+  // free ones starts here instead of walking every entry of a busy runner on each reserve.
+  // Raised by available(), lowered by remove(); absent means "from the first".
+  mutable std::unordered_map<uint32_t, uint32_t> all_taken_below_;
   std::vector<Key> dirty_;
   std::map<Key, std::optional<IpEntry>> undo_;
 };

@@ -1,7 +1,8 @@
 #include "host/l2_network_push.h"
 
 #include <algorithm>
-#include <future>
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #include "common/http_client.h"
@@ -16,6 +17,7 @@ constexpr auto kFirstRetry = std::chrono::milliseconds(200);
 constexpr auto kMaxRetry = std::chrono::seconds(5);
 constexpr int kMaxAttempts = 30;  // ~2 minutes; the runners' poll takes over after that
 constexpr auto kTimeout = std::chrono::milliseconds(1500);
+constexpr size_t kMaxParallel = 16;  // pushes in flight at once
 
 }  // namespace
 
@@ -93,12 +95,17 @@ void L2NetworkPush::run() {
       }
     }
     lock.unlock();
-    // In parallel: one unreachable runner must not hold up the others' updates.
-    std::vector<std::future<bool>> results;
-    for (const auto& [key, _] : batch)
-      results.push_back(std::async(std::launch::async, [this, key] { return send(key); }));
-    std::vector<bool> ok;
-    for (auto& f : results) ok.push_back(f.get());
+    // In parallel, so one unreachable runner does not hold up the others' updates, but on at
+    // most kMaxParallel threads: a change to a network of 255 runners is not 255 threads.
+    std::vector<char> ok(batch.size(), 0);
+    std::atomic<size_t> next_send{0};
+    auto worker = [&] {
+      for (size_t i; (i = next_send++) < batch.size();) ok[i] = send(batch[i].first) ? 1 : 0;
+    };
+    std::vector<std::thread> workers;
+    for (size_t i = 1; i < std::min(batch.size(), kMaxParallel); ++i) workers.emplace_back(worker);
+    worker();
+    for (auto& t : workers) t.join();
     lock.lock();
     for (size_t i = 0; i < batch.size(); ++i) {
       const auto& [key, attempts] = batch[i];

@@ -8,7 +8,8 @@
 
 namespace kohaku {
 
-nlohmann::json node_overlay_view(OverlayService& service, const std::string& hostname) {
+nlohmann::json node_overlay_view(OverlayService& service, RunnerCalls& calls,
+                                 const std::string& hostname) {
   try {
     Hostname::parse(hostname);
   } catch (const InvalidName& e) {
@@ -21,24 +22,26 @@ nlohmann::json node_overlay_view(OverlayService& service, const std::string& hos
   std::string url = node->value("url", "");
   if (url.empty()) throw ApiError(502, "runner '" + hostname + "' registered without a url");
 
-  // Short: a dead runner must not hold an API thread for long.
-  http::ClientOptions options;
-  options.timeout = std::chrono::milliseconds(3000);
-  http::ClientResponse res;
-  try {
-    res = http::HttpClient(url, options).get("/api/overlay/status");
-  } catch (const std::exception& e) {
-    throw ApiError(502, "runner '" + hostname + "' did not answer: " + e.what());
-  }
-  if (!res.ok())
-    throw ApiError(502, "runner '" + hostname + "' answered HTTP " + std::to_string(res.status) +
-                            ": " + res.error_message());
-  nlohmann::json status;
-  try {
-    status = res.json();
-  } catch (const std::exception& e) {
-    throw ApiError(502, "runner '" + hostname + "' sent a malformed status: " + e.what());
-  }
+  // Short: a dead runner must not hold a handler thread for long (and RunnerCalls bounds how
+  // many wait at all).
+  nlohmann::json status = calls.call(hostname, [&] {
+    http::ClientOptions options;
+    options.timeout = std::chrono::milliseconds(3000);
+    http::ClientResponse res;
+    try {
+      res = http::HttpClient(url, options).get("/api/overlay/status");
+    } catch (const std::exception& e) {
+      throw ApiError(502, "runner '" + hostname + "' did not answer: " + e.what());
+    }
+    if (!res.ok())
+      throw ApiError(502, "runner '" + hostname + "' answered HTTP " + std::to_string(res.status) +
+                              ": " + res.error_message());
+    try {
+      return res.json();
+    } catch (const std::exception& e) {
+      throw ApiError(502, "runner '" + hostname + "' sent a malformed status: " + e.what());
+    }
+  });
   return {{"hostname", hostname}, {"node", *node}, {"runner", status}};
 }
 

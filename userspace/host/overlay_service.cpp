@@ -10,9 +10,11 @@
 #include <ctime>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "common/http_router.h"
 #include "common/log.h"
@@ -196,6 +198,8 @@ struct OverlayService::Impl {
   IpReservationBook book;
   StateStore store;
   std::deque<Event> events;
+  // Newest journal seq committed durably by the operation running under mu (see mutate()).
+  uint64_t durable_seq = 0;
   // last_used_ms of each node as the journal last recorded it.
   std::unordered_map<std::string, int64_t> journaled_last_used;
 
@@ -292,6 +296,8 @@ struct OverlayService::Impl {
   // full, I/O error) every change since the last commit is taken back out of memory before the
   // 500: memory never holds what a restart would not find. Callers queue observer events only
   // after commit() returned, so a rolled-back change is not acted on either.
+  // durable: the record must be on disk before the operation is answered. commit() only writes
+  // it; mutate() waits for the flush after letting go of mu (group commit).
   void commit(bool durable) {
     json changes = json::array();
     std::vector<std::pair<std::string, std::optional<int64_t>>> last_used;
@@ -317,7 +323,8 @@ struct OverlayService::Impl {
       return;
     }
     try {
-      store.append({{"op", "batch"}, {"changes", std::move(changes)}}, durable);
+      uint64_t seq = store.write({{"op", "batch"}, {"changes", std::move(changes)}});
+      if (durable) durable_seq = std::max(durable_seq, seq);
     } catch (const std::exception& e) {
       registry.rollback();
       book.rollback();
@@ -341,6 +348,40 @@ struct OverlayService::Impl {
       } catch (const std::exception& e) {
         log::warn(kComponent, std::string("cannot compact the state journal: ") + e.what());
       }
+    }
+  }
+
+  // Runs body with mu held, then, with mu released, waits until the journal flush that covers
+  // what body committed durably succeeded (shared with whatever other requests committed
+  // meanwhile: one fdatasync per group, not per request), then delivers the observer events
+  // body queued. So an answer, and a tunnel or BPF change, only ever follows a durable record.
+  template <class Body>
+  auto mutate(Body&& body) {
+    uint64_t seq = 0;
+    bool notify = false;
+    std::optional<decltype(body())> result;
+    {
+      std::lock_guard lock(mu);
+      durable_seq = 0;
+      result.emplace(body());
+      seq = std::exchange(durable_seq, 0);
+      notify = !events.empty();
+    }
+    if (seq != 0) wait_durable(seq);
+    if (notify) flush();
+    return std::move(*result);
+  }
+
+  void wait_durable(uint64_t seq) {
+    try {
+      store.wait_durable(seq);
+    } catch (const std::exception& e) {
+      log::error(kComponent, std::string("cannot flush the state journal; refusing changes until "
+                                         "kohaku-hostd restarts: ") +
+                                 e.what());
+      throw ApiError(500, std::string("cannot persist state (the change may be lost; the host "
+                                      "refuses changes until it restarts): ") +
+                              e.what());
     }
   }
 
@@ -496,9 +537,8 @@ json OverlayService::register_runner(const json& body, const std::string& creden
         key != "mtu")
       details[key] = value;
 
-  json answer;
-  {
-    std::lock_guard lock(m.mu);
+  return m.mutate([&] {
+    json answer;
     int64_t now = m.clock();
     m.refresh(now);
     const RunnerAllocation* known = m.registry.find_hostname(hostname);
@@ -541,9 +581,8 @@ json OverlayService::register_runner(const json& body, const std::string& creden
       // host side should re-check its tunnel, not only when the address changed.
       m.events.push_back({true, a});
     }
-  }
-  impl_->flush();
-  return answer;
+    return answer;
+  });
 }
 
 json OverlayService::heartbeat(const std::string& hostname, const json& body,
@@ -553,9 +592,8 @@ json OverlayService::heartbeat(const std::string& hostname, const json& body,
   // KohakuRiver runners send an object (their task list and resource use); anything else is
   // a client bug.
   if (!body.is_object()) throw ApiError(400, "heartbeat body must be a JSON object");
-  json answer = {{"message", "Heartbeat received"}};
-  {
-    std::lock_guard lock(m.mu);
+  return m.mutate([&] {
+    json answer = {{"message", "Heartbeat received"}};
     int64_t now = m.clock();
     m.refresh(now);
     const auto* before = m.registry.find_hostname(hostname);
@@ -581,8 +619,8 @@ json OverlayService::heartbeat(const std::string& hostname, const json& body,
       const auto* a = m.registry.find_hostname(hostname);
       if (a != nullptr) answer["overlay"] = m.overlay_block(*a);
     }
-  }
-  return answer;
+    return answer;
+  });
 }
 
 json OverlayService::nodes() {
@@ -650,9 +688,7 @@ json OverlayService::overlay_status() {
 json OverlayService::release_runner(const std::string& runner) {
   auto& m = *impl_;
   m.require_overlay();
-  json answer;
-  {
-    std::lock_guard lock(m.mu);
+  return m.mutate([&] {
     m.refresh(m.clock());
     const auto& a = m.runner(runner);
     if (a.is_active)
@@ -664,18 +700,14 @@ json OverlayService::release_runner(const std::string& runner) {
     m.registry.set_credential(released.hostname, {});
     m.commit(true);
     m.events.push_back({false, released});
-    answer = {{"released", true}, {"runner_name", released.hostname}};
-  }
-  impl_->flush();
-  return answer;
+    return json{{"released", true}, {"runner_name", released.hostname}};
+  });
 }
 
 json OverlayService::cleanup() {
   auto& m = *impl_;
   m.require_overlay();
-  size_t cleaned = 0;
-  {
-    std::lock_guard lock(m.mu);
+  return m.mutate([&] {
     m.refresh(m.clock());
     std::vector<RunnerAllocation> released_all;
     for (const auto& a : m.registry.allocations()) {
@@ -686,11 +718,10 @@ json OverlayService::cleanup() {
       released_all.push_back(std::move(released));
     }
     m.commit(true);
+    size_t cleaned = released_all.size();
     for (auto& r : released_all) m.events.push_back({false, std::move(r)});
-    cleaned = released_all.size();
-  }
-  impl_->flush();
-  return {{"cleaned_count", cleaned}};
+    return json{{"cleaned_count", cleaned}};
+  });
 }
 
 json OverlayService::ip_available(const QueryParams& q) {
@@ -743,26 +774,27 @@ json OverlayService::ip_reserve(const QueryParams& q) {
   int64_t ttl = int_param(q, "ttl", kMinTtl, kMaxTtl, kDefaultTtl);
   std::optional<Ipv4Addr> ip;
   if (auto text = param(q, "ip")) ip = ip_param("ip", *text);
-  std::lock_guard lock(m.mu);
-  int64_t now = m.clock();
-  m.refresh(now);
-  const auto& a = m.runner(runner);
-  std::string token = new_token();
-  while (m.book.find_token(token) != nullptr) token = new_token();
-  const IpEntry* e = nullptr;
-  try {
-    e = &m.book.reserve(a.id, ip, token, now, ttl * 1000);
-  } catch (const ApiError&) {
-    m.commit(false);  // expiries done by refresh() above
-    throw;
-  }
-  json answer = {{"ip", e->ip.to_string()},
-                 {"runner", a.hostname},
-                 {"token", e->token},
-                 {"expires_at", iso_time(e->expires_ms)},
-                 {"ttl_seconds", ttl}};
-  m.commit(true);
-  return answer;
+  return m.mutate([&] {
+    int64_t now = m.clock();
+    m.refresh(now);
+    const auto& a = m.runner(runner);
+    std::string token = new_token();
+    while (m.book.find_token(token) != nullptr) token = new_token();
+    const IpEntry* e = nullptr;
+    try {
+      e = &m.book.reserve(a.id, ip, token, now, ttl * 1000);
+    } catch (const ApiError&) {
+      m.commit(false);  // expiries done by refresh() above
+      throw;
+    }
+    json answer = {{"ip", e->ip.to_string()},
+                   {"runner", a.hostname},
+                   {"token", e->token},
+                   {"expires_at", iso_time(e->expires_ms)},
+                   {"ttl_seconds", ttl}};
+    m.commit(true);
+    return answer;
+  });
 }
 
 json OverlayService::ip_release(const QueryParams& q, const std::string& credential) {
@@ -774,28 +806,29 @@ json OverlayService::ip_release(const QueryParams& q, const std::string& credent
   if (!token && !container)
     throw ApiError(400, "missing query parameter 'token' (or 'container_id')");
   std::string container_id = container ? container_param(q) : std::string();
-  std::lock_guard lock(m.mu);
-  m.refresh(m.clock());
-  m.commit(false);
-  if (token) {
-    auto freed = m.book.release_token(*token);
+  return m.mutate([&]() -> json {
+    m.refresh(m.clock());
+    m.commit(false);
+    if (token) {
+      auto freed = m.book.release_token(*token);
+      m.commit(true);
+      return {
+          {"released", true}, {"ip", freed.ip.to_string()}, {"runner", m.name_of(freed.runner_id)}};
+    }
+    auto runner = param(q, "runner");
+    if (!runner)
+      throw ApiError(400, "releasing by 'container_id' needs 'runner' (and its credential)");
+    const auto& a = m.runner(*runner);
+    m.require_credential(a, credential, "releasing by container id");
+    auto freed = m.book.release_container(container_id, a.id);
     m.commit(true);
-    return {
-        {"released", true}, {"ip", freed.ip.to_string()}, {"runner", m.name_of(freed.runner_id)}};
-  }
-  auto runner = param(q, "runner");
-  if (!runner)
-    throw ApiError(400, "releasing by 'container_id' needs 'runner' (and its credential)");
-  const auto& a = m.runner(*runner);
-  m.require_credential(a, credential, "releasing by container id");
-  auto freed = m.book.release_container(container_id, a.id);
-  m.commit(true);
-  json ips = json::array();
-  for (const auto& e : freed) ips.push_back(e.ip.to_string());
-  return {{"released", !freed.empty()},
-          {"released_count", freed.size()},
-          {"container_id", container_id},
-          {"ips", ips}};
+    json ips = json::array();
+    for (const auto& e : freed) ips.push_back(e.ip.to_string());
+    return {{"released", !freed.empty()},
+            {"released_count", freed.size()},
+            {"container_id", container_id},
+            {"ips", ips}};
+  });
 }
 
 json OverlayService::ip_reservations(const QueryParams& q) {
@@ -848,30 +881,32 @@ json OverlayService::ip_use(const QueryParams& q, const std::string& credential)
     throw ApiError(400, "give 'token' (a reservation) or 'runner' and 'ip' (an address in use)");
   std::optional<Ipv4Addr> ip;
   if (!token) ip = ip_param("ip", *ip_text);
-  std::lock_guard lock(m.mu);
-  int64_t now = m.clock();
-  m.refresh(now);
-  m.commit(false);
-  const IpEntry* e = nullptr;
-  if (token) {
-    if (runner) {
-      auto id = m.runner(*runner).id;
-      const IpEntry* found = m.book.find_token(*token);
-      if (found != nullptr && found->runner_id != id)
-        throw ApiError(409, "reservation belongs to runner '" + m.name_of(found->runner_id) + "'");
+  return m.mutate([&] {
+    int64_t now = m.clock();
+    m.refresh(now);
+    m.commit(false);
+    const IpEntry* e = nullptr;
+    if (token) {
+      if (runner) {
+        auto id = m.runner(*runner).id;
+        const IpEntry* found = m.book.find_token(*token);
+        if (found != nullptr && found->runner_id != id)
+          throw ApiError(409,
+                         "reservation belongs to runner '" + m.name_of(found->runner_id) + "'");
+      }
+      e = &m.book.use_token(*token, container_id);
+    } else {
+      const auto& a = m.runner(*runner);
+      m.require_credential(a, credential, "recording an address by runner and ip");
+      e = &m.book.use_ip(a.id, *ip, container_id, now);
     }
-    e = &m.book.use_token(*token, container_id);
-  } else {
-    const auto& a = m.runner(*runner);
-    m.require_credential(a, credential, "recording an address by runner and ip");
-    e = &m.book.use_ip(a.id, *ip, container_id, now);
-  }
-  json answer = {{"ip", e->ip.to_string()},
-                 {"runner", m.name_of(e->runner_id)},
-                 {"container_id", e->container_id},
-                 {"is_used", true}};
-  m.commit(true);
-  return answer;
+    json answer = {{"ip", e->ip.to_string()},
+                   {"runner", m.name_of(e->runner_id)},
+                   {"container_id", e->container_id},
+                   {"is_used", true}};
+    m.commit(true);
+    return answer;
+  });
 }
 
 json OverlayService::ip_stats() {
@@ -890,14 +925,16 @@ json OverlayService::ip_stats() {
 
 void OverlayService::tick() {
   auto& m = *impl_;
-  std::lock_guard lock(m.mu);
-  int64_t now = m.clock();
-  for (const auto& a : m.registry.expire(now, m.config.heartbeat_timeout_ms()))
-    log::info(kComponent, "runner '" + a.hostname + "' is inactive (no heartbeat for " +
-                              std::to_string(m.config.heartbeat_timeout_ms() / 1000) + " s)");
-  if (size_t n = m.book.expire(now); n > 0)
-    log::info(kComponent, std::to_string(n) + " IP reservations expired");
-  m.commit(true);
+  m.mutate([&] {
+    int64_t now = m.clock();
+    for (const auto& a : m.registry.expire(now, m.config.heartbeat_timeout_ms()))
+      log::info(kComponent, "runner '" + a.hostname + "' is inactive (no heartbeat for " +
+                                std::to_string(m.config.heartbeat_timeout_ms() / 1000) + " s)");
+    if (size_t n = m.book.expire(now); n > 0)
+      log::info(kComponent, std::to_string(n) + " IP reservations expired");
+    m.commit(true);
+    return true;
+  });
 }
 
 std::vector<RunnerAllocation> OverlayService::allocations() const {
@@ -910,6 +947,7 @@ bool OverlayService::adopt_placeholder(uint32_t id, Ipv4Addr physical_ip) {
   std::lock_guard lock(m.mu);
   auto placeholder = m.registry.adopt_placeholder(id, physical_ip, m.clock());
   m.commit(true);
+  m.wait_durable(std::exchange(m.durable_seq, 0));  // start-up only: waiting under mu is fine
   return placeholder.has_value();
 }
 
@@ -917,7 +955,8 @@ void OverlayService::compact() {
   auto& m = *impl_;
   std::lock_guard lock(m.mu);
   m.commit(true);
-  m.store.compact(m.state_json());
+  m.store.compact(m.state_json());  // the snapshot covers what commit() wrote
+  m.durable_seq = 0;
 }
 
 }  // namespace kohaku

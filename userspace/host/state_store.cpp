@@ -67,6 +67,7 @@ StateStore::StateStore(const std::filesystem::path& dir, Options options)
 
   std::vector<std::string> lines;
   journal_ = std::make_unique<AppendJournal>(dir_ / kJournalName, lines);
+  group_ = std::make_unique<GroupCommit>([journal = journal_.get()] { journal->sync(); });
   uint64_t offset = 0;
   for (const auto& line : lines) {
     nlohmann::json record;
@@ -103,9 +104,28 @@ StateStore::StateStore(const std::filesystem::path& dir, Options options)
 }
 
 void StateStore::append(nlohmann::json record, bool durable) {
+  if (auto error = group_->failed())
+    throw std::runtime_error("the journal could not be flushed earlier (" + *error +
+                             "); refusing changes until kohaku-hostd restarts");
   record["seq"] = seq_ + 1;
   journal_->append(record.dump(), durable);
   ++seq_;
+  if (durable) group_->covered(seq_);
+}
+
+uint64_t StateStore::write(nlohmann::json record) {
+  if (auto error = group_->failed())
+    throw std::runtime_error("the journal could not be flushed earlier (" + *error +
+                             "); refusing changes until kohaku-hostd restarts");
+  record["seq"] = seq_ + 1;
+  journal_->write(record.dump());
+  ++seq_;
+  group_->written(seq_);
+  return seq_;
+}
+
+void StateStore::wait_durable(uint64_t seq) {
+  group_->wait(seq);
 }
 
 bool StateStore::compaction_due() const {
@@ -119,6 +139,7 @@ void StateStore::compact(const nlohmann::json& state) {
   write_file_atomically(dir_ / kSnapshotName, doc.dump());
   // A crash here leaves journal records with seq <= the snapshot's: load() skips them.
   journal_->truncate();
+  group_->covered(seq_);
 }
 
 }  // namespace kohaku

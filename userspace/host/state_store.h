@@ -13,9 +13,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "common/crash_safe_file.h"
+#include "common/group_commit.h"
 
 namespace kohaku {
 
@@ -39,8 +42,17 @@ class StateStore {
 
   // Appends a mutation (an object; "seq" is added). durable: see AppendJournal::append.
   void append(nlohmann::json record, bool durable = true);
+  // Group commit (common/group_commit.h): write() appends a mutation without waiting for the
+  // disk and returns its seq; wait_durable(seq), called with the caller's own lock released,
+  // returns once a journal flush shared with concurrent writers covers it. Throws
+  // std::runtime_error once a flush failed; failed() says so before anything is written.
+  uint64_t write(nlohmann::json record);
+  void wait_durable(uint64_t seq);
+  std::optional<std::string> failed() const { return group_->failed(); }
+  uint64_t flushes() const { return group_->flushes(); }
   bool compaction_due() const;
-  // Writes state as the new snapshot and empties the journal.
+  // Writes state as the new snapshot and empties the journal. The snapshot is fsynced, so it
+  // also makes every mutation written before it durable.
   void compact(const nlohmann::json& state);
 
   const std::filesystem::path& dir() const { return dir_; }
@@ -55,6 +67,7 @@ class StateStore {
   nlohmann::json snapshot_;
   std::vector<nlohmann::json> records_;
   std::unique_ptr<AppendJournal> journal_;
+  std::unique_ptr<GroupCommit> group_;
 };
 
 }  // namespace kohaku

@@ -12,6 +12,7 @@
 #include "common/fd_limit.h"
 #include "common/http_server.h"
 #include "common/log.h"
+#include "runner/host_link.h"
 #include "runner/l2_network_api.h"
 #include "runner/runner_agent.h"
 #include "runner/runner_api.h"
@@ -83,7 +84,28 @@ int run(const kohaku::DaemonArgs& args) {
   // the API of descriptors.
   raise_fd_limit_logged("runnerd");
   http::ServerOptions options;
-  options.address = config.runner_bind_ip.to_string();
+  if (config.runner_bind_ip_set) {
+    options.address = config.runner_bind_ip.to_string();
+  } else {
+    // Secure by default: only where the host reaches this runner (the address it registers
+    // with), and loopback for local tools; never every address of the machine.
+    std::optional<Ipv4Addr> physical;
+    for (int attempt = 0; !physical; ++attempt) {
+      try {
+        physical = runner::physical_ip(config);
+      } catch (const std::exception& e) {
+        if (attempt % 10 == 0)
+          log::warn("runnerd", std::string("waiting for a route to the host to know which "
+                                           "address to serve the API on (set RUNNER_BIND_IP to "
+                                           "choose one): ") +
+                                   e.what());
+        timespec second{1, 0};
+        if (sigtimedwait(&signals, nullptr, &second) > 0) return 0;
+      }
+    }
+    options.address = physical->to_string();
+    if (!physical->is_loopback()) options.extra_addresses = {"127.0.0.1"};
+  }
   options.port = config.runner_port;
   options.threads = 2;
   std::optional<http::HttpServer> server;
@@ -96,7 +118,9 @@ int run(const kohaku::DaemonArgs& args) {
   server->start();
   agent->start();
   l2_networks.start();
-  log::info("runnerd", "ready: API on " + server->address() + ":" + std::to_string(server->port()) +
+  std::string listening;
+  for (const auto& a : server->addresses()) listening += (listening.empty() ? "" : ", ") + a;
+  log::info("runnerd", "ready: API on " + listening + " port " + std::to_string(server->port()) +
                            " (" + config_summary(config, agent->hostname()) + ")");
 
   int signo = 0;

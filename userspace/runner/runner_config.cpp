@@ -99,6 +99,7 @@ RunnerConfig runner_config_from(const ConfigFile& file) {
     file.fail("HOST_ADDRESS", "not an IPv4 address or host name");
   c.host_port = check_port(file, "HOST_PORT");
   c.runner_bind_ip = check_ipv4(file, "RUNNER_BIND_IP");
+  c.runner_bind_ip_set = file.is_set("RUNNER_BIND_IP");
   c.runner_port = check_port(file, "RUNNER_PORT");
 
   if (auto name = file.get_optional_string("RUNNER_HOSTNAME")) {

@@ -16,6 +16,9 @@ struct RunnerConfig {
   uint16_t host_port = 8000;
   Ipv4Addr runner_bind_ip =
       Ipv4Addr::parse("0.0.0.0");  // 0.0.0.0: the address that reaches the host
+  // Whether RUNNER_BIND_IP was given. Unset, the API listens only on the address the host
+  // reaches the runner at, and on 127.0.0.1; an explicit 0.0.0.0 listens on every address.
+  bool runner_bind_ip_set = false;
   uint16_t runner_port = 8001;
   std::string runner_hostname;  // default: gethostname()
   bool overlay_enabled = false;
