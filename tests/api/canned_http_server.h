@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -16,9 +17,7 @@ namespace kohaku::test {
 class CannedHttpServer {
  public:
   CannedHttpServer(int status, std::string body) {
-    reply_ = "HTTP/1.1 " + std::to_string(status) +
-             " X\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-             std::to_string(body.size()) + "\r\n\r\n" + body;
+    set_reply(status, std::move(body));
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -34,6 +33,13 @@ class CannedHttpServer {
     stop_ = true;
     thread_.join();
     ::close(fd_);
+  }
+  // The reply from now on (the fuzz target of kohakuctl changes it per input).
+  void set_reply(int status, std::string body) {
+    std::lock_guard lock(mu_);
+    reply_ = "HTTP/1.1 " + std::to_string(status) +
+             " X\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body;
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int requests() const { return requests_; }
@@ -56,9 +62,14 @@ class CannedHttpServer {
         in.append(buf, static_cast<size_t>(n));
       }
       ++requests_;
+      std::string reply;
+      {
+        std::lock_guard lock(mu_);
+        reply = reply_;
+      }
       size_t off = 0;
-      while (off < reply_.size()) {
-        ssize_t n = ::send(c, reply_.data() + off, reply_.size() - off, MSG_NOSIGNAL);
+      while (off < reply.size()) {
+        ssize_t n = ::send(c, reply.data() + off, reply.size() - off, MSG_NOSIGNAL);
         if (n <= 0) break;
         off += static_cast<size_t>(n);
       }
@@ -67,6 +78,7 @@ class CannedHttpServer {
     }
   }
 
+  std::mutex mu_;
   std::string reply_;
   int fd_ = -1;
   uint16_t port_ = 0;

@@ -72,8 +72,7 @@ std::string nonzero_reasons(const json& reasons) {
   std::string s;
   if (!reasons.is_object()) return s;
   for (const auto& [name, count] : reasons.items())
-    if (count.is_number() && count.get<uint64_t>() != 0)
-      s += (s.empty() ? "" : " ") + name + "=" + cell(count);
+    if (count.is_number() && count != 0) s += (s.empty() ? "" : " ") + name + "=" + cell(count);
   return s;
 }
 

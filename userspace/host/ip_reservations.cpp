@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "common/api_error.h"
+#include "common/json_parse.h"
 
 namespace kohaku {
 namespace {
@@ -302,11 +303,11 @@ nlohmann::json IpReservationBook::to_json(const IpEntry& e) {
 IpEntry IpReservationBook::from_json(const nlohmann::json& j) {
   try {
     IpEntry e;
-    e.runner_id = j.at("runner_id").get<uint32_t>();
+    e.runner_id = json_integer_at<uint32_t>(j, "runner_id");
     e.ip = Ipv4Addr::parse(j.at("ip").get<std::string>());
     e.token = j.at("token").get<std::string>();
-    e.created_ms = j.at("created_ms").get<int64_t>();
-    e.expires_ms = j.at("expires_ms").get<int64_t>();
+    e.created_ms = json_integer_at<int64_t>(j, "created_ms");
+    e.expires_ms = json_integer_at<int64_t>(j, "expires_ms");
     e.is_used = j.at("is_used").get<bool>();
     e.container_id = j.at("container_id").get<std::string>();
     return e;

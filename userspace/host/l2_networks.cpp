@@ -4,6 +4,7 @@
 #include <bit>
 #include <charconv>
 
+#include "common/json_parse.h"
 #include "common/log.h"
 #include "common/wire_names.h"
 
@@ -132,23 +133,23 @@ L2Network L2NetworkRegistry::from_state(const json& j) {
   n.name = j.at("name").get<std::string>();
   n.spec.subnet = Ipv4Cidr::parse(j.at("subnet").get<std::string>());
   n.spec.gateway = Ipv4Addr::parse(j.at("gateway").get<std::string>());
-  n.spec.vni = j.at("vni").get<uint32_t>();
+  n.spec.vni = json_integer_at<uint32_t>(j, "vni");
   n.spec.outbound_nat = j.at("outbound_nat").get<bool>();
   n.members = j.at("members").get<std::set<std::string>>();
-  n.created_ms = j.value("created_ms", int64_t{0});
-  n.revision = j.value("revision", uint64_t{0});
-  n.cursor = j.value("cursor", uint32_t{0});
+  n.created_ms = json_integer_or<int64_t>(j, "created_ms", 0);
+  n.revision = json_integer_or<uint64_t>(j, "revision", 0);
+  n.cursor = json_integer_or<uint32_t>(j, "cursor", 0);
   for (const auto& l : j.value("leases", json::array()))
     n.leases[Ipv4Addr::parse(l.at("ip").get<std::string>()).value] = {
         l.at("container_id").get<std::string>(), l.at("runner").get<std::string>(),
-        l.value("allocated_ms", int64_t{0})};
+        json_integer_or<int64_t>(l, "allocated_ms", 0)};
   for (const auto& q : j.value("quarantine", json::array()))
     n.quarantine[Ipv4Addr::parse(q.at("ip").get<std::string>()).value] =
-        q.at("released_ms").get<int64_t>();
+        json_integer_at<int64_t>(q, "released_ms");
   // State written before Docker blocks existed has none.
   for (const auto& b : j.value("blocks", json::array()))
     n.blocks[b.at("runner").get<std::string>()] = {Ipv4Cidr::parse(b.at("cidr").get<std::string>()),
-                                                   b.value("allocated_ms", int64_t{0})};
+                                                   json_integer_or<int64_t>(b, "allocated_ms", 0)};
   return n;
 }
 
@@ -156,7 +157,7 @@ void L2NetworkRegistry::load() {
   try {
     json snap = store_->take_snapshot();
     if (snap.is_object()) {
-      revision_ = snap.value("revision", uint64_t{0});
+      revision_ = json_integer_or<uint64_t>(snap, "revision", 0);
       for (const auto& j : snap.value("networks", json::array())) {
         auto n = from_state(j);
         networks_[n.name] = std::move(n);
@@ -164,7 +165,7 @@ void L2NetworkRegistry::load() {
     }
     for (const auto& r : store_->take_records()) {
       const std::string op = r.at("op").get<std::string>();
-      revision_ = std::max(revision_, r.value("revision", uint64_t{0}));
+      revision_ = std::max(revision_, json_integer_or<uint64_t>(r, "revision", 0));
       if (op == "network") {
         // Spec and members; the IPAM part stays as replayed so far.
         auto n = from_state(r.at("network"));
@@ -182,24 +183,25 @@ void L2NetworkRegistry::load() {
         auto& n = networks_.at(r.at("name").get<std::string>());
         uint32_t ip = Ipv4Addr::parse(r.at("ip").get<std::string>()).value;
         n.leases[ip] = {r.at("container_id").get<std::string>(), r.at("runner").get<std::string>(),
-                        r.at("ms").get<int64_t>()};
+                        json_integer_at<int64_t>(r, "ms")};
         n.quarantine.erase(ip);
-        n.cursor = r.at("cursor").get<uint32_t>();
+        n.cursor = json_integer_at<uint32_t>(r, "cursor");
       } else if (op == "release") {
         auto& n = networks_.at(r.at("name").get<std::string>());
         uint32_t ip = Ipv4Addr::parse(r.at("ip").get<std::string>()).value;
         n.leases.erase(ip);
-        n.quarantine[ip] = r.at("ms").get<int64_t>();
+        n.quarantine[ip] = json_integer_at<int64_t>(r, "ms");
       } else if (op == "block") {
         auto& n = networks_.at(r.at("name").get<std::string>());
         const Ipv4Cidr cidr = Ipv4Cidr::parse(r.at("cidr").get<std::string>());
         for (auto q = n.quarantine.lower_bound(cidr.first().value);
              q != n.quarantine.end() && q->first <= cidr.last().value;)
           q = n.quarantine.erase(q);
-        n.blocks[r.at("runner").get<std::string>()] = {cidr, r.at("ms").get<int64_t>()};
+        n.blocks[r.at("runner").get<std::string>()] = {cidr, json_integer_at<int64_t>(r, "ms")};
       } else if (op == "block_release") {
         auto& n = networks_.at(r.at("name").get<std::string>());
-        release_block_locked(n, r.at("runner").get<std::string>(), r.at("ms").get<int64_t>());
+        release_block_locked(n, r.at("runner").get<std::string>(),
+                             json_integer_at<int64_t>(r, "ms"));
       } else {
         throw std::runtime_error("unknown record op '" + op + "'");
       }

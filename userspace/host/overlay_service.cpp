@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "common/http_router.h"
+#include "common/json_parse.h"
 #include "common/log.h"
 #include "common/wire_names.h"
 #include "host/ip_reservations.h"
@@ -394,7 +395,7 @@ struct OverlayService::Impl {
     } else if (op == "put_ip") {
       book.put(IpReservationBook::from_json(change.at("entry")));
     } else if (op == "del_ip") {
-      book.erase(change.at("runner_id").get<uint32_t>(),
+      book.erase(json_integer_at<uint32_t>(change, "runner_id"),
                  Ipv4Addr::parse(change.at("ip").get<std::string>()));
     } else {
       throw std::invalid_argument("unknown change '" + op + "'");

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "common/api_error.h"
+#include "common/json_parse.h"
 
 namespace kohaku {
 
@@ -324,15 +325,15 @@ nlohmann::json RunnerRegistry::to_json(const RunnerAllocation& a) {
 RunnerAllocation RunnerRegistry::from_json(const nlohmann::json& j) {
   try {
     RunnerAllocation a;
-    a.id = j.at("id").get<uint32_t>();
+    a.id = json_integer_at<uint32_t>(j, "id");
     a.hostname = j.at("hostname").get<std::string>();
     a.physical_ip = Ipv4Addr::parse(j.at("physical_ip").get<std::string>());
     a.url = j.at("url").get<std::string>();
     a.is_active = j.at("is_active").get<bool>();
     a.placeholder = j.at("placeholder").get<bool>();
-    a.created_ms = j.at("created_ms").get<int64_t>();
-    a.last_used_ms = j.at("last_used_ms").get<int64_t>();
-    a.last_seen_ms = j.at("last_seen_ms").get<int64_t>();
+    a.created_ms = json_integer_at<int64_t>(j, "created_ms");
+    a.last_used_ms = json_integer_at<int64_t>(j, "last_used_ms");
+    a.last_seen_ms = json_integer_at<int64_t>(j, "last_seen_ms");
     a.details = j.value("details", nlohmann::json::object());
     a.credential = j.value("credential", std::string());
     if (a.hostname.empty()) throw std::invalid_argument("empty hostname");

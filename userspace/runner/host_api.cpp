@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "common/json_parse.h"
+
 namespace kohaku::runner {
 
 using nlohmann::json;
@@ -42,7 +44,11 @@ std::optional<T> optional_uint(const json& object, const char* key) {
   if (!object[key].is_number_integer() || object[key].get<int64_t>() < 0) {
     throw std::invalid_argument(std::string("overlay answer: '") + key + "' is not a number");
   }
-  return object[key].get<T>();
+  try {
+    return json_integer<T>(object[key], key);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("overlay answer: ") + e.what());
+  }
 }
 
 }  // namespace
@@ -54,7 +60,7 @@ OverlayAssignment OverlayAssignment::from_json(const json& overlay) {
       overlay["runner_id"].get<int64_t>() <= 0) {
     throw std::invalid_argument("overlay answer: 'runner_id' missing or not a positive number");
   }
-  a.runner_id = overlay["runner_id"].get<uint32_t>();
+  a.runner_id = json_integer<uint32_t>(overlay["runner_id"], "runner_id");
   a.subnet = required_cidr(overlay, "overlay_subnet");
   a.gateway = required_addr(overlay, "overlay_gateway");
   a.host_overlay_ip = required_addr(overlay, "host_overlay_ip");

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "common/api_error.h"
+#include "common/json_parse.h"
 #include "common/log.h"
 #include "common/netlink/address.h"
 #include "common/netlink/bridge_link.h"
@@ -81,23 +82,25 @@ L2NetworkView L2NetworkView::from_json(const std::string& name, const json& j) {
   L2NetworkView v;
   v.name = name;
   try {
-    v.vni = j.at("vni").get<uint32_t>();
+    v.vni = json_integer_at<uint32_t>(j, "vni");
     auto subnet = Ipv4Cidr::try_parse(j.at("subnet").get<std::string>());
     if (!subnet || subnet->prefix > 30) throw bad("'subnet' must be a CIDR up to /30");
     v.subnet = *subnet;
     auto gw = Ipv4Addr::try_parse(j.at("gateway").get<std::string>());
     if (!gw || !v.subnet.contains(*gw)) throw bad("'gateway' must be an address of the subnet");
     v.gateway = *gw;
-    v.mtu = j.value("mtu", 1450u);
-    v.port = j.value("port", uint16_t{4789});
+    v.mtu = json_integer_or<uint32_t>(j, "mtu", 1450u);
+    v.port = json_integer_or<uint16_t>(j, "port", 4789);
     for (const auto& p : j.at("peers")) {
       auto ip = Ipv4Addr::try_parse(p.get<std::string>());
       if (!ip) throw bad("'peers' must hold IPv4 addresses");
       v.peers.insert(*ip);
     }
     v.outbound_nat = j.value("outbound_nat", true);
-    v.revision = j.value("revision", uint64_t{0});
+    v.revision = json_integer_or<uint64_t>(j, "revision", 0);
   } catch (const json::exception& e) {
+    throw bad(std::string("malformed network view: ") + e.what());
+  } catch (const std::invalid_argument& e) {
     throw bad(std::string("malformed network view: ") + e.what());
   }
   if (v.vni == 0 || v.vni > 16777215) throw bad("'vni' must be 1..16777215");

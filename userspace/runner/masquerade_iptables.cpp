@@ -101,8 +101,10 @@ void MasqueradeIptables::install(const Ipv4Cidr& overlay,
     for (const auto& line : chain_rules(table, chain)) {
       auto w = split_words(line);
       if (w.size() < 2 || w[0] != "-A") continue;
+      // A named copy: clang before 16 cannot capture a structured binding.
+      const std::string& this_table = table;
       bool current = std::any_of(wanted.begin(), wanted.end(), [&](const Rule& r) {
-        return r.table == table && w.size() == r.spec.size() + 2 &&
+        return r.table == this_table && w.size() == r.spec.size() + 2 &&
                std::equal(r.spec.begin(), r.spec.end(), w.begin() + 2);
       });
       if (current) continue;
