@@ -5,6 +5,7 @@
 // exception would print a library message as kohakuctl's and counts as a bug, as does a crash.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <string>
@@ -42,6 +43,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } catch (const kohakuctl::CommandError&) {
     } catch (const kohakuctl::UsageError&) {
     } catch (const kohaku::http::ClientError&) {
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kohakuctl %s: escaped: %s\n", verb.front().c_str(), e.what());
+      std::abort();
     } catch (...) {
       std::abort();
     }

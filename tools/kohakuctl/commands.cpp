@@ -486,7 +486,13 @@ int run_command(const Invocation& inv, const HttpClient& client, std::ostream& o
   const Verb& v = it->second;
   expect_args(inv, v.command_words, v.positional, v.synopsis);
   reject_options(inv, v.options, v.synopsis);
-  return v.run(inv, client, out);
+  try {
+    return v.run(inv, client, out);
+  } catch (const nlohmann::json::exception& e) {
+    // A reply of a shape no command checked for: say so, as kohakuctl's own error, instead of
+    // passing the library's exception on.
+    throw CommandError(std::string("unexpected reply from the host (") + e.what() + ")");
+  }
 }
 
 const char* usage_text() {

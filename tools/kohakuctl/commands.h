@@ -31,7 +31,8 @@ struct Invocation {
   std::optional<std::string> ip, ttl, runner, limit;
 };
 
-// Runs the command named by inv.words; returns the exit status.
+// Runs the command named by inv.words; returns the exit status. Throws UsageError, CommandError
+// (also for a reply of an unexpected shape) or http::ClientError.
 int run_command(const Invocation& inv, const kohaku::http::HttpClient& client, std::ostream& out);
 
 const char* usage_text();

@@ -81,10 +81,6 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::cerr << "kohakuctl: " << e.what() << "\n\n" << kohakuctl::usage_text();
     return 2;
-  } catch (const nlohmann::json::exception& e) {
-    // A reply of a shape no command checked for: say so instead of the library's wording.
-    std::cerr << "kohakuctl: error: unexpected reply from the host (" << e.what() << ")\n";
-    return 1;
   } catch (const std::exception& e) {
     // API errors, refused confirmations and transport failures (which name the URL).
     std::cerr << "kohakuctl: error: " << e.what() << "\n";
