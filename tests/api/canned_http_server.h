@@ -14,19 +14,28 @@
 
 namespace kohaku::test {
 
+// A listening TCP socket on 127.0.0.1 at a port the kernel picks (stored in `port`). Throws
+// std::runtime_error naming `who` when it cannot listen.
+inline int listen_on_loopback(uint16_t& port, int backlog, const std::string& who) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(fd, backlog) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error(who + ": cannot listen on 127.0.0.1");
+  }
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
 class CannedHttpServer {
  public:
   CannedHttpServer(int status, std::string body) {
     set_reply(status, std::move(body));
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("canned server: cannot listen on 127.0.0.1");
-    port_ = ntohs(a.sin_port);
+    fd_ = listen_on_loopback(port_, 16, "canned server");
     thread_ = std::thread([this] { serve(); });
   }
   ~CannedHttpServer() {

@@ -2,9 +2,7 @@
 // connections and never answers: they run off the I/O threads and are bounded, so clients
 // looping on the dead runner do not slow the rest of the API (they pushed every other request
 // to 2-2.5 s before), and concurrent asks for one runner share one connection to it.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "canned_http_server.h"
 #include "hostd_process.h"
 
 namespace kohaku::test {
@@ -29,15 +28,7 @@ using Clock = std::chrono::steady_clock;
 class SilentRunner {
  public:
   SilentRunner() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(fd_, 128) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("cannot listen for the silent runner");
-    port_ = ntohs(a.sin_port);
+    fd_ = listen_on_loopback(port_, 128, "silent runner");
     thread_ = std::thread([this] {
       while (!stop_) {
         pollfd p{fd_, POLLIN, 0};

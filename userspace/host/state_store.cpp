@@ -103,22 +103,22 @@ StateStore::StateStore(const std::filesystem::path& dir, Options options)
   }
 }
 
-void StateStore::append(nlohmann::json record, bool durable) {
+std::string StateStore::next_record(nlohmann::json& record) const {
   if (auto error = group_->failed())
     throw std::runtime_error("the journal could not be flushed earlier (" + *error +
                              "); refusing changes until kohaku-hostd restarts");
   record["seq"] = seq_ + 1;
-  journal_->append(record.dump(), durable);
+  return record.dump();
+}
+
+void StateStore::append(nlohmann::json record, bool durable) {
+  journal_->append(next_record(record), durable);
   ++seq_;
   if (durable) group_->covered(seq_);
 }
 
 uint64_t StateStore::write(nlohmann::json record) {
-  if (auto error = group_->failed())
-    throw std::runtime_error("the journal could not be flushed earlier (" + *error +
-                             "); refusing changes until kohaku-hostd restarts");
-  record["seq"] = seq_ + 1;
-  journal_->write(record.dump());
+  journal_->write(next_record(record));
   ++seq_;
   group_->written(seq_);
   return seq_;

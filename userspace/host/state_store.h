@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,11 +43,10 @@ class StateStore {
   void append(nlohmann::json record, bool durable = true);
   // Group commit (common/group_commit.h): write() appends a mutation without waiting for the
   // disk and returns its seq; wait_durable(seq), called with the caller's own lock released,
-  // returns once a journal flush shared with concurrent writers covers it. Throws
-  // std::runtime_error once a flush failed; failed() says so before anything is written.
+  // returns once a journal flush shared with concurrent writers covers it. Once a flush failed,
+  // wait_durable() and every later write() or append() throw std::runtime_error.
   uint64_t write(nlohmann::json record);
   void wait_durable(uint64_t seq);
-  std::optional<std::string> failed() const { return group_->failed(); }
   uint64_t flushes() const { return group_->flushes(); }
   bool compaction_due() const;
   // Writes state as the new snapshot and empties the journal. The snapshot is fsynced, so it
@@ -68,6 +66,9 @@ class StateStore {
   std::vector<nlohmann::json> records_;
   std::unique_ptr<AppendJournal> journal_;
   std::unique_ptr<GroupCommit> group_;
+
+  // The journal line for record as the next seq; refuses once a flush failed.
+  std::string next_record(nlohmann::json& record) const;
 };
 
 }  // namespace kohaku
