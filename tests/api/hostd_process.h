@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -168,6 +169,7 @@ class Hostd {
   // Starts and waits until /healthz answers 200. Throws with the daemon's log if it exits first
   // or does not answer within the deadline.
   void start() {
+    ensure_reachable_address();
     for (int attempt = 0; attempt < 5; ++attempt) {
       if (port_ == 0 || attempt > 0) port_ = pick_free_port();
       pid_ = spawn(argv(), dir_.path() / "hostd.out", log_path());
@@ -181,6 +183,7 @@ class Hostd {
   // Launches without waiting for readiness; for daemons expected to refuse to start.
   // Returns the exit status (or -1 if still running after the deadline).
   int run_expecting_exit() {
+    ensure_reachable_address();
     if (port_ == 0) port_ = pick_free_port();
     pid_ = spawn(argv(), dir_.path() / "hostd.out", log_path());
     int code = wait_exit(pid_, deadline_in(std::chrono::seconds(10)));
@@ -203,14 +206,35 @@ class Hostd {
     pid_ = -1;
   }
 
-  http::HttpClient client(std::string token = {}) const {
+  // The token kohaku-hostd generated in its STATE_DIR (empty when OVERLAY_API_TOKEN is
+  // configured, or before the first start).
+  std::string api_token() const {
+    std::string t = read_file(state_dir() / "api_token");
+    while (!t.empty() && t.back() == '\n') t.pop_back();
+    return t;
+  }
+
+  // A client sending `token`; by default the generated one, so tests act as the operator on
+  // the host does. client("") sends none.
+  http::HttpClient client(std::optional<std::string> token = std::nullopt) const {
     http::ClientOptions o;
-    o.bearer_token = std::move(token);
+    o.bearer_token = token ? std::move(*token) : api_token();
     o.timeout = std::chrono::seconds(10);
     return http::HttpClient(url(), o);
   }
 
  private:
+  // kohaku-hostd wants HOST_REACHABLE_ADDRESS to be an address of the machine: 192.0.2.1 on an
+  // uplink of its own in the tests' private namespace, a veth with no traffic, so the express
+  // stage's counters stay still (on lo they would count the tests' HTTP). Fails harmlessly
+  // when already there.
+  static void ensure_reachable_address() {
+    run_program({"/usr/sbin/ip", "link", "add", "test-uplink", "type", "veth", "peer", "name",
+                 "test-uplink-p"});
+    run_program({"/usr/sbin/ip", "addr", "add", "192.0.2.1/24", "dev", "test-uplink"});
+    run_program({"/usr/sbin/ip", "link", "set", "test-uplink", "up"});
+  }
+
   bool wait_ready() {
     http::ClientOptions o;
     o.timeout = std::chrono::milliseconds(500);

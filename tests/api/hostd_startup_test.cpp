@@ -1,6 +1,8 @@
 // kohaku-hostd refuses to start on bad configuration, saying why.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "host_api_helpers.h"
 #include "hostd_process.h"
 
@@ -15,6 +17,17 @@ TEST(HostdStartup, LoopbackReachableAddressWithOverlayRefusesToStart) {
   std::string log = hostd.log();
   EXPECT_NE(log.find("HOST_REACHABLE_ADDRESS"), std::string::npos) << log;
   EXPECT_NE(log.find("loopback"), std::string::npos) << log;
+}
+
+// The tunnels send from it: an address of another machine (or a typo) is refused at start.
+TEST(HostdStartup, ReachableAddressNotOnThisMachineRefusesToStart) {
+  Hostd hostd({"HOST_REACHABLE_ADDRESS=192.0.2.77"});
+  EXPECT_EQ(hostd.run_expecting_exit(), 2);
+  std::string log = hostd.log();
+  EXPECT_NE(log.find("HOST_REACHABLE_ADDRESS = '192.0.2.77' is not an address of this machine"),
+            std::string::npos)
+      << log;
+  EXPECT_FALSE(std::filesystem::exists(hostd.state_dir())) << "refused before touching state";
 }
 
 TEST(HostdStartup, LoopbackIsFineWithOverlayDisabled) {

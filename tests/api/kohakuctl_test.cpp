@@ -17,7 +17,8 @@ class Kohakuctl : public ::testing::Test {
   }
 
   // Runs kohakuctl with --host pointing at the daemon (unless `with_host` is false), with
-  // KOHAKU_HOST/KOHAKU_TOKEN cleared unless `env` sets them.
+  // KOHAKU_HOST/KOHAKU_TOKEN cleared unless `env` sets them. Like kohakuctl on the host, it
+  // finds the daemon's generated token in its STATE_DIR (KOHAKU_TOKEN_FILE).
   ProcessResult ctl(std::vector<std::string> args, bool with_host = true,
                     std::map<std::string, std::string> env = {}) {
     std::vector<std::string> argv{bin_path("kohakuctl")};
@@ -25,6 +26,7 @@ class Kohakuctl : public ::testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     env.try_emplace("KOHAKU_HOST", "");
     env.try_emplace("KOHAKU_TOKEN", "");
+    env.try_emplace("KOHAKU_TOKEN_FILE", (hostd_.state_dir() / "api_token").string());
     return run_program(argv, env);
   }
 
@@ -172,11 +174,13 @@ ProcessResult ctl_on_tty(const std::vector<std::string>& args, const std::string
 }
 
 TEST_F(Kohakuctl, AsksOnATerminal) {
-  auto no = ctl_on_tty({"--host", hostd_.url(), "overlay-cleanup"}, "n");
+  auto no =
+      ctl_on_tty({"--host", hostd_.url(), "--token", hostd_.api_token(), "overlay-cleanup"}, "n");
   EXPECT_EQ(no.exit_code, 1) << no.out;
   EXPECT_TRUE(has(no.out, "Continue? [y/N]")) << no.out;
   EXPECT_TRUE(has(no.out, "aborted")) << no.out;
-  auto yes = ctl_on_tty({"--host", hostd_.url(), "overlay-cleanup"}, "y");
+  auto yes =
+      ctl_on_tty({"--host", hostd_.url(), "--token", hostd_.api_token(), "overlay-cleanup"}, "y");
   EXPECT_EQ(yes.exit_code, 0) << yes.out;
   EXPECT_TRUE(has(yes.out, "Cleaned up 0")) << yes.out;
 }
@@ -190,7 +194,8 @@ TEST(KohakuctlAuth, TokenFlagAndEnvironment) {
   Hostd hostd({"OVERLAY_API_TOKEN=tok-123"});
   hostd.start();
   register_runner(hostd.client("tok-123"), "gpu-1", "10.1.0.5");
-  std::map<std::string, std::string> clean{{"KOHAKU_HOST", ""}, {"KOHAKU_TOKEN", ""}};
+  std::map<std::string, std::string> clean{
+      {"KOHAKU_HOST", ""}, {"KOHAKU_TOKEN", ""}, {"KOHAKU_TOKEN_FILE", "/nonexistent"}};
   auto no_token =
       run_program({bin_path("kohakuctl"), "--host", hostd.url(), "ip-reserve", "gpu-1"}, clean);
   EXPECT_EQ(no_token.exit_code, 1);
@@ -202,6 +207,32 @@ TEST(KohakuctlAuth, TokenFlagAndEnvironment) {
   auto with_env = run_program({bin_path("kohakuctl"), "--host", hostd.url(), "ip-reserve", "gpu-1"},
                               {{"KOHAKU_HOST", ""}, {"KOHAKU_TOKEN", "tok-123"}});
   EXPECT_EQ(with_env.exit_code, 0) << with_env.err;
+}
+
+// On the host, kohakuctl reads the token kohaku-hostd generated, for a host on this machine
+// only: the local secret is never sent to another address.
+TEST(KohakuctlAuth, UsesTheGeneratedTokenForAHostOnThisMachineOnly) {
+  // An address of this (test) namespace that is not loopback, as a remote host's would be.
+  run_program({"/usr/sbin/ip", "addr", "add", "192.0.2.31/32", "dev", "lo"});
+  Hostd hostd({"HOST_BIND_IP=0.0.0.0"});
+  hostd.start();
+  register_runner(hostd.client(), "gpu-1", "10.1.0.5");
+  const std::string port = std::to_string(hostd.port());
+  auto reserve_via = [&](const std::string& url, const std::string& file) {
+    return run_program({bin_path("kohakuctl"), "--host", url, "ip-reserve", "gpu-1"},
+                       {{"KOHAKU_HOST", ""}, {"KOHAKU_TOKEN", ""}, {"KOHAKU_TOKEN_FILE", file}});
+  };
+  const std::string file = (hostd.state_dir() / "api_token").string();
+  auto local = reserve_via("http://127.0.0.1:" + port, file);
+  EXPECT_EQ(local.exit_code, 0) << local.err;
+  auto by_name = reserve_via("http://localhost:" + port, file);
+  EXPECT_EQ(by_name.exit_code, 0) << by_name.err;
+  auto remote = reserve_via("http://192.0.2.31:" + port, file);
+  EXPECT_EQ(remote.exit_code, 1) << remote.out;
+  EXPECT_TRUE(has(remote.err, "401")) << remote.err;
+  auto no_file = reserve_via("http://127.0.0.1:" + port, "/nonexistent");
+  EXPECT_EQ(no_file.exit_code, 1);
+  EXPECT_TRUE(has(no_file.err, "api_token")) << no_file.err;
 }
 
 TEST(KohakuctlConnection, RefusedNamesTheUrl) {

@@ -29,7 +29,23 @@ void ensure_runner_ip() {
 
 class Runnerd {
  public:
-  explicit Runnerd(std::vector<std::string> sets) : sets_(std::move(sets)) {}
+  // Without OVERLAY_API_TOKEN in `sets`, the runner is given kTestToken as the host's token
+  // (as every runner joining a host with the default generated token is), and client() sends
+  // it.
+  explicit Runnerd(std::vector<std::string> sets, bool default_token = true)
+      : sets_(std::move(sets)) {
+    bool given = false;
+    for (const auto& s : sets_)
+      if (s.rfind("OVERLAY_API_TOKEN=", 0) == 0) {
+        token_ = s.substr(s.find('=') + 1);
+        given = true;
+      }
+    if (!given && default_token) {
+      token_ = kTestToken;
+      sets_.push_back("OVERLAY_API_TOKEN=" + token_);
+    }
+  }
+  static constexpr const char* kTestToken = "runner-api-test-token";
   ~Runnerd() {
     if (pid_ > 0) stop(SIGKILL);
   }
@@ -74,9 +90,10 @@ class Runnerd {
     return code;
   }
 
-  http::HttpClient client(std::string token = {}) const {
+  // Sends `token`; by default the one the runner was given. client("") sends none.
+  http::HttpClient client(std::optional<std::string> token = std::nullopt) const {
     http::ClientOptions o;
-    o.bearer_token = std::move(token);
+    o.bearer_token = token ? std::move(*token) : token_;
     o.timeout = std::chrono::seconds(10);
     return http::HttpClient("http://" + std::string(kRunnerIp) + ":" + std::to_string(port_), o);
   }
@@ -100,6 +117,7 @@ class Runnerd {
  private:
   TempDir dir_;
   std::vector<std::string> sets_;
+  std::string token_;
   uint16_t port_ = 0;
 
  public:
@@ -157,8 +175,9 @@ bool default_network_up(const json& s) {
   return s.contains("default_network");
 }
 
-json post_workload(const Runnerd& r, const json& body, int expect, const std::string& token = {}) {
-  auto res = r.client(token).post("/api/workloads", body);
+json post_workload(const Runnerd& r, const json& body, int expect,
+                   std::optional<std::string> token = std::nullopt) {
+  auto res = r.client(std::move(token)).post("/api/workloads", body);
   EXPECT_EQ(res.status, expect) << body.dump() << " -> " << res.body;
   return res.body.empty() ? json() : json::parse(res.body, nullptr, false);
 }
@@ -224,9 +243,9 @@ TEST(RunnerdApi, BadInputAndAuth) {
   r.wait_status(default_network_up);
   NamespacedProcess w;
   // Mutating routes need the token; reads do not.
-  post_workload(r, {{"pid", w.pid()}}, 401);
+  post_workload(r, {{"pid", w.pid()}}, 401, "");
   post_workload(r, {{"pid", w.pid()}}, 401, "wrong");
-  EXPECT_EQ(r.client().del("/api/workloads/wl-000000000000").status, 401);
+  EXPECT_EQ(r.client("").del("/api/workloads/wl-000000000000").status, 401);
   EXPECT_EQ(r.client().get("/api/workloads").status, 200);
   EXPECT_EQ(r.client().get("/api/overlay/status").status, 200);
 
@@ -247,6 +266,53 @@ TEST(RunnerdApi, BadInputAndAuth) {
   // Nothing was attached by any of that.
   EXPECT_EQ(r.client().get("/api/workloads").json()["workloads"].size(), 0u);
   EXPECT_NE(w.run({"ip", "link", "show", "eth0"}).exit_code, 0);
+}
+
+// Secure by default: a runner given no token accepts, on its mutating routes, only the
+// credential the host issued to it (which the host presents on its pushes); before it has one,
+// nothing. OVERLAY_API_TOKEN written out empty is the explicit opt-out.
+TEST(RunnerdApi, MutatingRoutesNeedTheRunnerCredentialByDefault) {
+  NamespacedProcess w;
+  {
+    // Never registered (no host answers): no credential, nothing accepted.
+    Runnerd r({"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1",
+               "HOST_PORT=" + std::to_string(pick_free_port())},
+              /*default_token=*/false);
+    r.start();
+    r.wait_status(default_network_up);
+    json e = post_workload(r, {{"pid", w.pid()}}, 401);
+    EXPECT_NE(e["error"].get<std::string>().find("runner_credential"), std::string::npos) << e;
+    EXPECT_EQ(r.client().del("/api/workloads/wl-000000000000").status, 401);
+  }
+  // Registered with a host that opted out of its token: the issued credential opens the routes.
+  Hostd host({"OVERLAY_ENABLED=False", "OVERLAY_API_TOKEN="});
+  host.start();
+  const std::string port = host.url().substr(host.url().rfind(':') + 1);
+  {
+    Runnerd r({"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1", "HOST_PORT=" + port},
+              /*default_token=*/false);
+    r.start();
+    r.wait_status(default_network_up);
+    const auto file = r.state_dir() / "runner_credential";
+    const auto deadline = deadline_in(std::chrono::seconds(10));
+    while (!past(deadline) && !std::filesystem::exists(file))
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const std::string credential = read_file(file).substr(0, 64);
+    ASSERT_EQ(credential.size(), 64u) << r.log();
+    post_workload(r, {{"pid", w.pid()}}, 401);
+    post_workload(r, {{"pid", w.pid()}}, 401, credential.substr(1) + "0");
+    json a = post_workload(r, {{"pid", w.pid()}, {"name", "by-credential"}}, 200, credential);
+    EXPECT_EQ(r.client(credential).del("/api/workloads/" + a["id"].get<std::string>()).status, 200);
+  }
+  {
+    Runnerd r({"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1", "HOST_PORT=" + port,
+               "RUNNER_HOSTNAME=open-runner", "OVERLAY_API_TOKEN="});
+    r.start();
+    r.wait_status(default_network_up);
+    // Past authentication: the body's own fault.
+    post_workload(r, json::object(), 400, "");
+    EXPECT_NE(r.log().find("mutating routes are open"), std::string::npos) << r.log();
+  }
 }
 
 // A namespace that holds someone else's interfaces or routes (a host namespace, another tool's
@@ -289,7 +355,7 @@ TEST(RunnerdApi, RefusedRegistrationIsExplainedAndWorkloadsUseTheDefaultNetwork)
   host.start();
   const std::string port = host.url().substr(host.url().rfind(':') + 1);
   Runnerd r({"OVERLAY_ENABLED=True", "HOST_ADDRESS=127.0.0.1", "HOST_PORT=" + port,
-             "OVERLAY_VXLAN_ID=200"});
+             "OVERLAY_VXLAN_ID=200", "OVERLAY_API_TOKEN=" + host.api_token()});
   r.start();
   // The refusal is recorded before the fallback network is built: wait for both.
   json s =
@@ -320,7 +386,8 @@ TEST(RunnerdApi, KeepsAndPresentsItsRunnerCredential) {
   host.start();
   const std::string port = host.url().substr(host.url().rfind(':') + 1);
   const std::vector<std::string> sets = {"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1",
-                                         "HOST_PORT=" + port};
+                                         "HOST_PORT=" + port,
+                                         "OVERLAY_API_TOKEN=" + host.api_token()};
   auto node_url = [&]() -> std::string {
     for (const auto& n : get_json(host.client(), "/api/nodes"))
       if (n["hostname"] == "api-runner") return n["url"];
@@ -359,7 +426,7 @@ TEST(RunnerdApi, KeepsAndPresentsItsRunnerCredential) {
   // A first registration stores the issued credential, mode 0600.
   {
     Runnerd r({"OVERLAY_ENABLED=False", "HOST_ADDRESS=127.0.0.1", "HOST_PORT=" + port,
-               "RUNNER_HOSTNAME=fresh-runner"});
+               "RUNNER_HOSTNAME=fresh-runner", "OVERLAY_API_TOKEN=" + host.api_token()});
     r.start();
     const auto file = r.state_dir() / "runner_credential";
     const auto deadline = deadline_in(std::chrono::seconds(10));

@@ -23,7 +23,7 @@ storm() {
   local i=$1 runner out
   while [[ ! -e $stop ]]; do
     runner=r$((RANDOM % 2 + 1))
-    out=$(in_ns hub curl -sS -m 2 -X POST -w '\n%{http_code}' \
+    out=$(api_curl hub -sS -m 2 -X POST -w '\n%{http_code}' \
       "http://127.0.0.1:8000/api/overlay/ip/reserve?runner=$runner&ttl=1800" 2>/dev/null) || continue
     [[ ${out##*$'\n'} == 200 ]] || continue
     jq -r '"\(.token) \(.ip)"' <<<"${out%$'\n'*}" >>"$CLUSTER_DIR/acked-$i"
@@ -78,7 +78,7 @@ in_ns hub curl -fsS "http://127.0.0.1:8000/api/overlay/ip/reservations?include_u
   jq -r '.reservations[] | "\(.token) \(.ip)"' | sort >"$CLUSTER_DIR/held"
 lost=0
 while read -r token ip; do
-  got=$(in_ns hub curl -fsS -X POST "http://127.0.0.1:8000/api/overlay/ip/validate?token=$token" |
+  got=$(api_curl hub -fsS -X POST "http://127.0.0.1:8000/api/overlay/ip/validate?token=$token" |
     jq -r 'if .valid then .ip else "invalid" end')
   [[ $got == "$ip" ]] || { lost=$((lost + 1)); log "lost: $token $ip (validate: $got)"; }
 done <"$CLUSTER_DIR/acked"

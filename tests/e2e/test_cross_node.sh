@@ -55,7 +55,7 @@ grep -q "not registered" <<<"$out" || fail "unknown runner not reported: $out"
 
 # Detaching frees the address at the host.
 id=$(in_ns r1 curl -fsS http://127.0.0.1:8001/api/workloads | jq -r '.workloads[] | select(.name=="a2") | .id')
-in_ns r1 curl -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$id" >/dev/null
+api_curl r1 -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$id" >/dev/null
 used=$(in_ns hub curl -fsS 'http://127.0.0.1:8000/api/overlay/ip/info/r1' | jq .used)
 [[ $used == 1 ]] || fail "after detaching a2 the host should count 1 used IP on r1, has $used"
 log "PASS"

@@ -31,7 +31,7 @@ net=$(dk network inspect kohakuriver-overlay)
 
 # c1: Docker picks the address. c2: an address reserved at the host first, with its token.
 dk run -d --name c1 --network kohakuriver-overlay kohaku-busybox sleep 600 >/dev/null
-reserved=$(in_ns hub curl -fsS -X POST 'http://127.0.0.1:8000/api/overlay/ip/reserve?runner=r1&ttl=300')
+reserved=$(api_curl hub -fsS -X POST 'http://127.0.0.1:8000/api/overlay/ip/reserve?runner=r1&ttl=300')
 ip2=$(jq -r .ip <<<"$reserved")
 dk run -d --name c2 --network kohakuriver-overlay --ip "$ip2" kohaku-busybox sleep 600 >/dev/null
 ip1=$(dk inspect -f '{{(index .NetworkSettings.Networks "kohakuriver-overlay").IPAddress}}' c1)

@@ -142,7 +142,7 @@ kill -TERM "${DAEMON_PID[runnerd-r2]}"
 wait "${DAEMON_PID[runnerd-r2]}" || true
 r2_inactive() { status | jq -e '.allocations[] | select(.runner_name == "r2") | .is_active == false'; }
 wait_for 15 "r2 inactive" r2_inactive
-in_ns hub curl -fsS -X POST http://127.0.0.1:8000/api/overlay/release/r2 >/dev/null || fail "release r2"
+api_curl hub -fsS -X POST http://127.0.0.1:8000/api/overlay/release/r2 >/dev/null || fail "release r2"
 in_ns hub ip link show vxkr2 >/dev/null 2>&1 && fail "vxkr2 still exists after the release"
 dump host_routes | jq -e 'all(.[]; .value.runner_id != 2)' >/dev/null ||
   fail "host_routes still routes to runner 2"

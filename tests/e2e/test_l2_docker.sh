@@ -83,7 +83,7 @@ in_block "$wip" "$block2" && fail "host allocated $wip inside r2's block"
 wait_for 10 "c2 (Docker, r2) reaches w1 (workload, r1)" dk r2 exec c2 ping -c 1 -W 1 "$wip"
 can_ping w1 "$ip1" || fail "w1 cannot reach c1 on its own runner"
 id1=$(in_ns r1 curl -fsS http://127.0.0.1:8001/api/workloads | jq -r '.workloads[] | select(.name=="w1") | .id')
-in_ns r1 curl -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$id1" >/dev/null ||
+api_curl r1 -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$id1" >/dev/null ||
   fail "detach w1"
 
 # r2 leaves: not refused for the block; its Docker network goes (c2 disconnected, still running).

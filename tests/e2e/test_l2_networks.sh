@@ -7,7 +7,7 @@
 # distributed gateway's ARP and broadcasts kept off the tunnel.
 source "$(dirname "$0")/lib/cluster.sh"
 
-api() { in_ns hub curl -sS -m 5 -H 'Content-Type: application/json' "$@"; }
+api() { api_curl hub -sS -m 5 -H 'Content-Type: application/json' "$@"; }
 fdb_dsts() { in_ns "$1" bridge fdb show dev "$2" | awk '$1 == "00:00:00:00:00:00" {print $3}' | sort | tr '\n' ' '; }
 fdb_is() { [[ $(fdb_dsts "$1" "$2") == "$3" ]]; }
 no_link() { ! in_ns "$1" ip link show "$2" >/dev/null 2>&1; }
@@ -103,7 +103,7 @@ wait_for 3 "r1 has $br" in_ns r1 ip link show "$br"
 code=$(api -o /dev/null -w '%{http_code}' -X DELETE http://127.0.0.1:8000/api/networks/train/members/r3)
 [[ $code == 409 ]] || fail "leaving with an attached workload answered $code"
 id3=$(in_ns r3 curl -fsS http://127.0.0.1:8001/api/workloads | jq -r '.workloads[] | select(.name=="w3") | .id')
-in_ns r3 curl -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$id3" >/dev/null || fail "detach w3"
+api_curl r3 -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$id3" >/dev/null || fail "detach w3"
 ctl hub network leave train r3 | grep -q "left" || fail "r3 leave"
 wait_for 2 "r3 gone from r1's FDB" fdb_is r1 "$vx" "${HOST_IP[r2]} "
 wait_for 2 "r3 gone from r2's FDB" fdb_is r2 "$vx" "${HOST_IP[r1]} "

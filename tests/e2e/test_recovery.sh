@@ -5,7 +5,11 @@
 # runners stopping.
 source "$(dirname "$0")/lib/cluster.sh"
 
-two_runner_cluster
+# A token in the config, not the one generated in STATE_DIR: the runners must still be let in
+# after the state is gone (docs/security.md, "Losing STATE_DIR").
+token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+two_runner_cluster --set "OVERLAY_API_TOKEN=$token"
+[[ ! -e $CLUSTER_DIR/hub-state/api_token ]] || fail "api_token generated although OVERLAY_API_TOKEN is set"
 a=$(workload_up r1 a)
 b=$(workload_up r2 b)
 wait_for 10 "a reaches b" can_ping a "$b"
@@ -24,7 +28,7 @@ in_ns hub ip link add vxkr5 type vxlan id 999 remote 192.0.2.99 dstport 4789 nol
 
 in_ns a ping -i 0.05 -c 120 -W 1 "$b" >"$CLUSTER_DIR/ping.txt" &
 pinger=$!
-hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
+hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16 --set "OVERLAY_API_TOKEN=$token"
 
 gone() { ! in_ns hub ip link show vxkr5; }
 wait_for 10 "hub removes vxkr5 (wrong VNI)" gone

@@ -23,7 +23,7 @@ in_ns r2 curl -fsS http://127.0.0.1:8001/api/workloads | jq -e '.workloads | len
 wait_for 10 "a reaches b after runner restart" can_ping a "$b"
 
 # A reservation made before the hub restarts must survive it, token and all.
-token=$(in_ns hub curl -fsS -X POST 'http://127.0.0.1:8000/api/overlay/ip/reserve?runner=r1&ttl=600' | jq -r .token)
+token=$(api_curl hub -fsS -X POST 'http://127.0.0.1:8000/api/overlay/ip/reserve?runner=r1&ttl=600' | jq -r .token)
 [[ -n $token && $token != null ]] || fail "reservation failed"
 
 # Continuous traffic across the hub while kohaku-hostd is killed with -9 and restarted.
@@ -38,7 +38,7 @@ received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$CLUSTER_DIR/ping.txt")
 ((received >= 199)) || fail "traffic interrupted across hub restart: $(tail -2 "$CLUSTER_DIR/ping.txt")"
 
 [[ $(runner_id r1) == "1 10.1.0.0/16" ]] || fail "r1 allocation lost across kill -9: '$(runner_id r1)'"
-valid=$(in_ns hub curl -fsS -X POST "http://127.0.0.1:8000/api/overlay/ip/validate?token=$token" | jq -r .valid)
+valid=$(api_curl hub -fsS -X POST "http://127.0.0.1:8000/api/overlay/ip/validate?token=$token" | jq -r .valid)
 [[ $valid == true ]] || fail "reservation token lost across kill -9"
 
 # Graceful restart too.

@@ -106,14 +106,14 @@ fi
 
 # --- A deny rule through the runner API cuts ping to the outside; removing it restores it.
 rule='{"destination": "192.0.2.1/32", "protocol": "icmp"}'
-in_ns r1 curl -fsS -X POST -d "$rule" http://127.0.0.1:8001/api/policy/deny | jq -e .added >/dev/null ||
+api_curl r1 -fsS -X POST -d "$rule" http://127.0.0.1:8001/api/policy/deny | jq -e .added >/dev/null ||
   fail "adding a deny rule"
 can_ping a1 "$OUTSIDE" >/dev/null 2>&1 && fail "ping passed a deny rule"
 status r1 | jq -e '.datapath.deny_rules[0].hits >= 1 and .datapath.counters.policy_denied >= 1' >/dev/null ||
   fail "deny rule hits: $(status r1 | jq -c .datapath.deny_rules)"
-in_ns r1 curl -fsS -X DELETE -d "$rule" http://127.0.0.1:8001/api/policy/deny >/dev/null || fail "removing the rule"
+api_curl r1 -fsS -X DELETE -d "$rule" http://127.0.0.1:8001/api/policy/deny >/dev/null || fail "removing the rule"
 wait_for 5 "ping after the rule is gone" can_ping a1 "$OUTSIDE"
-code=$(in_ns r1 curl -s -o /dev/null -w '%{http_code}' -X POST -d '{"port": 22}' http://127.0.0.1:8001/api/policy/deny)
+code=$(api_curl r1 -s -o /dev/null -w '%{http_code}' -X POST -d '{"port": 22}' http://127.0.0.1:8001/api/policy/deny)
 [[ $code == 400 ]] || fail "a port without tcp/udp was accepted ($code)"
 
 # --- A long-lived TCP connection survives kill -9 and a restart of the daemon.

@@ -81,7 +81,7 @@ reaches_outside bpf
 # A deny rule: kept in STATE_DIR as well as in the pinned map (which a switch to the kernel
 # datapath, or a reboot, removes). A connection to the port it names is dropped, not refused.
 deny='{"destination": "192.0.2.1", "protocol": "tcp", "port": 7101}'
-in_ns r1 curl -fsS -X POST -d "$deny" http://127.0.0.1:8001/api/policy/deny | jq -e .added >/dev/null ||
+api_curl r1 -fsS -X POST -d "$deny" http://127.0.0.1:8001/api/policy/deny | jq -e .added >/dev/null ||
   fail "adding a deny rule"
 jq -e '.rules == [{"source": "any", "destination": "192.0.2.1/32", "protocol": "tcp", "port": 7101}]' \
   "$CLUSTER_DIR/r1-state/deny-rules.json" >/dev/null || fail "deny rule not stored: $(cat "$CLUSTER_DIR/r1-state/deny-rules.json")"

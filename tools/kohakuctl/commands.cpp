@@ -516,7 +516,8 @@ const char* usage_text() {
          "\n"
          "options:\n"
          "  --host URL    host API (default: $KOHAKU_HOST, else http://127.0.0.1:8000)\n"
-         "  --token T     bearer token for mutating calls (default: $KOHAKU_TOKEN)\n"
+         "  --token T     bearer token for mutating calls (default: $KOHAKU_TOKEN, else for a\n"
+         "                host on this machine /var/lib/kohaku/api_token or $KOHAKU_TOKEN_FILE)\n"
          "  --json        print the API's JSON instead of tables\n"
          "  -f, --force   do not ask for confirmation\n";
 }

@@ -1,10 +1,10 @@
 // kohakuctl: command-line client for kohaku-hostd's HTTP API.
-#include <cstdlib>
 #include <iostream>
 #include <string>
 
 #include "commands.h"
 #include "common/http_client.h"
+#include "connection_defaults.h"
 #include "network_commands.h"
 
 namespace {
@@ -12,16 +12,10 @@ namespace {
 using kohakuctl::Invocation;
 using kohakuctl::UsageError;
 
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-
 // Options may appear before or after the command words, as with most CLIs.
 Invocation parse(int argc, char** argv, bool* help) {
   Invocation inv;
-  inv.host = env_or("KOHAKU_HOST", "http://127.0.0.1:8000");
-  inv.token = env_or("KOHAKU_TOKEN", "");
+  inv.host = kohakuctl::default_host();
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     std::string value;
@@ -60,6 +54,7 @@ Invocation parse(int argc, char** argv, bool* help) {
       inv.words.push_back(arg);
     }
   }
+  if (inv.token.empty()) inv.token = kohakuctl::default_token(inv.host);
   return inv;
 }
 

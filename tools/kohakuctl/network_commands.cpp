@@ -1,6 +1,5 @@
 #include "network_commands.h"
 
-#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -9,6 +8,7 @@
 
 #include "common/http_client.h"
 #include "common/http_router.h"
+#include "connection_defaults.h"
 #include "table.h"
 
 namespace kohakuctl {
@@ -43,15 +43,9 @@ struct NetworkArgs {
   std::map<std::string, std::string> options;
 };
 
-std::string env_or(const char* name, const std::string& fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? v : fallback;
-}
-
 NetworkArgs parse(int argc, char** argv) {
   NetworkArgs a;
-  a.host = env_or("KOHAKU_HOST", "http://127.0.0.1:8000");
-  a.token = env_or("KOHAKU_TOKEN", "");
+  a.host = default_host();
   bool seen_network = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i], value;
@@ -86,6 +80,7 @@ NetworkArgs parse(int argc, char** argv) {
       a.words.push_back(arg);
     }
   }
+  if (a.token.empty()) a.token = default_token(a.host);
   return a;
 }
 

@@ -194,7 +194,17 @@ bool Router::authorized(const Request& request) const {
   std::string_view presented = std::string_view(auth).substr(kScheme.size());
   while (!presented.empty() && presented.front() == ' ') presented.remove_prefix(1);
   while (!presented.empty() && presented.back() == ' ') presented.remove_suffix(1);
-  return constant_time_equal(presented, token_);
+  return bearer_check_(presented);
+}
+
+void Router::set_bearer_token(std::string token) {
+  if (token.empty()) {
+    bearer_check_ = nullptr;
+    return;
+  }
+  bearer_check_ = [token = std::move(token)](std::string_view presented) {
+    return constant_time_equal(presented, token);
+  };
 }
 
 Response Router::handle(Request& request) const {
@@ -241,10 +251,12 @@ Response Router::handle(Request& request) const {
   }
   match(*best, parts, &request.path_params);
 
-  if (best->access == Access::kMutating && !token_.empty() && !authorized(request)) {
-    auto r = Response::error(401, request.header("authorization").empty()
-                                      ? "missing bearer token (Authorization: Bearer <token>)"
-                                      : "invalid bearer token");
+  if (best->access == Access::kMutating && bearer_check_ && !authorized(request)) {
+    std::string message = request.header("authorization").empty()
+                              ? "missing bearer token (Authorization: Bearer <token>)"
+                              : "invalid bearer token";
+    if (!auth_hint_.empty()) message += "; " + auth_hint_;
+    auto r = Response::error(401, message);
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return r;
   }

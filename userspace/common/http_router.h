@@ -70,7 +70,14 @@ class Router {
   }
 
   // Empty token: no authentication. Otherwise mutating routes need "Authorization: Bearer <t>".
-  void set_bearer_token(std::string token) { token_ = std::move(token); }
+  void set_bearer_token(std::string token);
+  // Mutating routes need "Authorization: Bearer <t>" with check(t) true; for a daemon that
+  // accepts more than one secret (the runner: the cluster token or its own credential).
+  // Unset (the default): no authentication.
+  using BearerCheck = std::function<bool(std::string_view presented)>;
+  void set_bearer_check(BearerCheck check) { bearer_check_ = std::move(check); }
+  // Appended to a 401's message: where the caller finds the token.
+  void set_auth_hint(std::string hint) { auth_hint_ = std::move(hint); }
 
   // Routes, authenticates, runs the handler. Never throws: unknown path 404, known path with
   // another method 405 (+Allow), bad query encoding or JSON 400, missing/wrong token 401,
@@ -96,7 +103,8 @@ class Router {
   bool authorized(const Request& request) const;
 
   std::vector<Route> routes_;
-  std::string token_;
+  BearerCheck bearer_check_;
+  std::string auth_hint_;
 };
 
 // "%41+b" -> "A b" (plus_as_space for query strings). nullopt on a truncated or non-hex escape.

@@ -108,9 +108,11 @@ HostConfig host_config_from(const ConfigFile& file) {
   c.l2_docker_block_size = static_cast<uint32_t>(block);
 
   c.state_dir = check_non_empty(file, "STATE_DIR");
-  // None means "no token" as in KohakuRiver, where auth is simply absent.
+  // Unset: a generated token (secure by default). Written out as "" or None: no token, as in
+  // KohakuRiver, where auth is simply absent; the operator asked for it by name.
   if (file.get_optional_string("OVERLAY_API_TOKEN"))
     c.overlay_api_token = check_token(file, "OVERLAY_API_TOKEN");
+  c.api_auth_off = file.is_set("OVERLAY_API_TOKEN") && c.overlay_api_token.empty();
   c.overlay_datapath = check_datapath(file, "OVERLAY_DATAPATH");
   c.bpf_pin_root = check_absolute_path(file, "BPF_PIN_ROOT");
   c.overlay_express = check_express_mode(file, "OVERLAY_EXPRESS");

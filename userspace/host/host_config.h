@@ -35,7 +35,11 @@ struct HostConfig {
   // Addresses per runner in a named network's Docker block (power of two, 4..4096).
   uint32_t l2_docker_block_size = 32;
   std::string state_dir = "/var/lib/kohaku";
-  std::string overlay_api_token;  // empty: mutating routes need no Authorization
+  // Mutating routes need "Authorization: Bearer <token>". Unset: kohaku-hostd generates one in
+  // STATE_DIR/api_token at first start (host/api_token.h). Set to "" or None: no
+  // authentication (api_auth_off), an explicit opt-out.
+  std::string overlay_api_token;
+  bool api_auth_off = false;
   Datapath overlay_datapath = Datapath::kBpf;
   std::string bpf_pin_root = "/sys/fs/bpf/kohaku";
   ExpressMode overlay_express = ExpressMode::kAuto;  // only with overlay_datapath = bpf

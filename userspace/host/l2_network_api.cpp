@@ -36,6 +36,7 @@ L2RunnerLookup l2_runner_lookup(OverlayService& service) {
       info.url = n.value("url", "");
       auto flag = n.find("vxlan_disabled");
       info.vxlan_disabled = flag != n.end() && flag->is_boolean() && flag->get<bool>();
+      info.credential = service.runner_credential(name);
       return info;
     }
     return std::nullopt;

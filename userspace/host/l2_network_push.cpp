@@ -51,7 +51,9 @@ bool L2NetworkPush::send(const Key& key) const {
   if (!info) return true;  // not registered: it asks for its networks when it registers
   http::ClientOptions options;
   options.timeout = kTimeout;
-  options.bearer_token = token_;
+  // The runner accepts its own credential (which the host issued) or the cluster token; the
+  // credential also works where the runner was given no token (docs/security.md).
+  options.bearer_token = info->credential.empty() ? token_ : info->credential;
   const std::string target = "/api/l2/networks/" + http::percent_encode(network);
   try {
     http::HttpClient client(info->url, options);

@@ -44,6 +44,7 @@ struct L2RunnerInfo {
   Ipv4Addr physical_ip;
   std::string url;
   bool vxlan_disabled = false;
+  std::string credential;  // presented as the bearer token on pushes to the runner
 };
 using L2RunnerLookup = std::function<std::optional<L2RunnerInfo>(const std::string& name)>;
 

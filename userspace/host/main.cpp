@@ -15,6 +15,8 @@
 #include "common/fd_limit.h"
 #include "common/http_server.h"
 #include "common/log.h"
+#include "common/netlink/address.h"
+#include "host/api_token.h"
 #include "host/host_api.h"
 #include "host/host_config.h"
 #include "host/host_datapath_mode.h"
@@ -42,7 +44,7 @@ std::string config_summary(const kohaku::HostConfig& c,
   s += " datapath=" + std::string(kohaku::datapath_name(c.overlay_datapath));
   if (active && *active != c.overlay_datapath)
     s += " (active: " + std::string(kohaku::datapath_name(*active)) + ")";
-  s += " auth=" + std::string(c.overlay_api_token.empty() ? "off" : "bearer-token");
+  s += " auth=" + std::string(c.api_auth_off ? "off" : "bearer-token");
   return s;
 }
 
@@ -56,6 +58,27 @@ int run(const kohaku::DaemonArgs& args) {
     return 2;
   }
 
+  // The tunnels send from HOST_REACHABLE_ADDRESS (their `local`): an address no interface
+  // here holds (a typo, another machine's, a NAT's public address) would give tunnels that
+  // never carry a packet, so refuse it like any other bad value.
+  if (config.overlay_enabled) {
+    std::optional<int> owner;
+    std::string why = "no interface holds it";
+    try {
+      owner = netlink::find_address_owner(config.host_reachable_address);
+    } catch (const std::exception& e) {
+      why = std::string("cannot list the addresses: ") + e.what();
+    }
+    if (!owner) {
+      std::cerr << kProgram << ": HOST_REACHABLE_ADDRESS = '"
+                << config.host_reachable_address.to_string()
+                << "' is not an address of this machine (" << why
+                << "): the tunnels to the runners send from it. Set it to the address of this "
+                   "machine that the runners reach\n";
+      return 2;
+    }
+  }
+
   std::unique_ptr<OverlayService> service;
   try {
     service = std::make_unique<OverlayService>(config);
@@ -63,6 +86,27 @@ int run(const kohaku::DaemonArgs& args) {
     log::error("hostd",
                std::string("cannot restore state from ") + config.state_dir + ": " + e.what());
     return 1;
+  }
+
+  // Secure by default: without a configured token, one generated at the first start (the
+  // service has created STATE_DIR by now).
+  if (config.api_auth_off) {
+    log::warn("hostd",
+              "OVERLAY_API_TOKEN is set empty: every mutating route is open to whoever reaches "
+              "HOST_PORT (docs/security.md)");
+  } else if (config.overlay_api_token.empty()) {
+    try {
+      ApiToken t = load_or_create_api_token(config.state_dir);
+      config.overlay_api_token = t.token;
+      log::info("hostd",
+                std::string(t.created ? "generated the API token in " : "API token from ") +
+                    t.file.string() +
+                    ": runners need it as OVERLAY_API_TOKEN; kohakuctl on this machine "
+                    "reads it from there");
+    } catch (const std::exception& e) {
+      log::error("hostd", e.what());
+      return 1;
+    }
   }
 
   // The network side: vxkr<id> devices (and, with the BPF datapath, the routing maps) follow
@@ -83,6 +127,9 @@ int run(const kohaku::DaemonArgs& args) {
 
   http::Router router;
   router.set_bearer_token(config.overlay_api_token);
+  router.set_auth_hint(
+      "the host's token is OVERLAY_API_TOKEN in its config, or else the file api_token in its "
+      "STATE_DIR; runners take it as OVERLAY_API_TOKEN, kohakuctl as --token or $KOHAKU_TOKEN");
   DatapathStatus datapath_status;
   if (datapath) datapath_status = [&datapath] { return datapath->status(); };
   register_host_api(router, *service, datapath_status);

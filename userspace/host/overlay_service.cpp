@@ -1,7 +1,5 @@
 #include "overlay_service.h"
 
-#include <sys/random.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -19,6 +17,7 @@
 #include "common/http_router.h"
 #include "common/json_parse.h"
 #include "common/log.h"
+#include "common/secret.h"
 #include "common/wire_names.h"
 #include "host/ip_reservations.h"
 #include "host/runner_registry.h"
@@ -101,27 +100,6 @@ std::string container_param(const QueryParams& q) {
     if (c <= ' ' || c >= 0x7f)
       throw ApiError(400, "'container_id' must be printable ASCII without spaces");
   return id;
-}
-
-std::string random_hex(size_t n_bytes) {
-  unsigned char bytes[32];
-  n_bytes = std::min(n_bytes, sizeof bytes);
-  size_t got = 0;
-  while (got < n_bytes) {
-    ssize_t n = ::getrandom(bytes + got, n_bytes - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw ApiError(500, std::string("getrandom failed: ") + std::strerror(errno));
-    }
-    got += static_cast<size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string token;
-  for (size_t i = 0; i < n_bytes; ++i) {
-    token.push_back(kHex[bytes[i] >> 4]);
-    token.push_back(kHex[bytes[i] & 15]);
-  }
-  return token;
 }
 
 std::string new_token() {
@@ -622,6 +600,13 @@ json OverlayService::heartbeat(const std::string& hostname, const json& body,
     }
     return answer;
   });
+}
+
+std::string OverlayService::runner_credential(const std::string& hostname) const {
+  auto& m = *impl_;
+  std::lock_guard lock(m.mu);
+  const RunnerAllocation* a = m.registry.find_hostname(hostname);
+  return a != nullptr ? a->credential : std::string();
 }
 
 json OverlayService::nodes() {

@@ -59,6 +59,9 @@ class OverlayService {
                            const std::string& credential = {});
   // GET /api/nodes
   nlohmann::json nodes();
+  // The credential issued to hostname's runner; empty when none (unknown, or never issued).
+  // The host presents it on its own calls to that runner (docs/security.md).
+  std::string runner_credential(const std::string& hostname) const;
   // GET /api/overlay/status
   nlohmann::json overlay_status();
   // POST /api/overlay/release/{runner}  (runner = hostname or runner_<id>)

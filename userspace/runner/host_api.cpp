@@ -102,6 +102,11 @@ void HostApi::set_runner_credential(std::string credential) {
   credential_ = std::move(credential);
 }
 
+std::string HostApi::runner_credential() const {
+  std::lock_guard lock(credential_mu_);
+  return credential_;
+}
+
 json HostApi::call(std::string_view method, const std::string& target,
                    const std::optional<json>& body, bool with_credential) const {
   std::vector<std::pair<std::string, std::string>> headers;

@@ -59,6 +59,7 @@ class HostApi {
   // The credential the host issued to this runner, presented on register and heartbeat
   // (header X-Kohaku-Runner-Credential); empty: none yet. Thread-safe.
   void set_runner_credential(std::string credential);
+  std::string runner_credential() const;
 
   // POST /api/register; returns the whole answer.
   nlohmann::json register_runner(const nlohmann::json& body) const;

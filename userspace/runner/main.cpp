@@ -10,6 +10,7 @@
 
 #include "common/daemon_args.h"
 #include "common/fd_limit.h"
+#include "common/http_router.h"
 #include "common/http_server.h"
 #include "common/log.h"
 #include "runner/host_link.h"
@@ -33,7 +34,7 @@ std::string config_summary(const kohaku::RunnerConfig& c, const std::string& hos
   s += " docker_socket=" + c.docker_socket;
   s += " state_dir=" + c.state_dir;
   s += " datapath=" + std::string(kohaku::datapath_name(c.overlay_datapath));
-  s += " auth=" + std::string(c.overlay_api_token.empty() ? "off" : "bearer-token");
+  s += " auth=" + std::string(c.api_auth_off ? "off" : "bearer-token");
   return s;
 }
 
@@ -71,7 +72,23 @@ int run(const kohaku::DaemonArgs& args) {
   }
 
   http::Router router;
-  router.set_bearer_token(config.overlay_api_token);
+  if (config.api_auth_off) {
+    log::warn("runnerd",
+              "OVERLAY_API_TOKEN is set empty: the runner's mutating routes are open to whoever "
+              "reaches its API (docs/security.md)");
+  } else {
+    // Secure by default: the cluster token (when given) or the credential the host issued to
+    // this runner, which the host presents on its calls here. Before the first registration,
+    // without a token, nothing is accepted.
+    router.set_bearer_check([&agent, token = config.overlay_api_token](std::string_view p) {
+      if (!token.empty() && http::constant_time_equal(p, token)) return true;
+      const std::string credential = agent->runner_credential();
+      return !credential.empty() && http::constant_time_equal(p, credential);
+    });
+    router.set_auth_hint(
+        "send the cluster token (OVERLAY_API_TOKEN) or this runner's credential (the file "
+        "runner_credential in its STATE_DIR)");
+  }
   runner::add_runner_routes(router, *agent);
   // Named L2 networks (docs/l2-networks.md): devices pushed by the host, polled as a safety net.
   runner::L2NetworkAgent l2_networks(config, agent->hostname());

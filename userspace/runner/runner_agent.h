@@ -48,6 +48,9 @@ class RunnerAgent {
   // GET /api/overlay/status
   nlohmann::json status() const;
   const std::string& hostname() const { return hostname_; }
+  // The credential the host issued to this runner (empty before the first registration); the
+  // host presents it on its calls to this runner's mutating routes. Thread-safe.
+  std::string runner_credential() const { return host_->runner_credential(); }
 
  private:
   enum class State { kDisabled, kRegistering, kRefused, kActive, kSetupFailed };

@@ -151,6 +151,7 @@ RunnerConfig runner_config_from(const ConfigFile& file) {
   c.state_dir = check_non_empty(file, "STATE_DIR");
   if (file.get_optional_string("OVERLAY_API_TOKEN"))
     c.overlay_api_token = check_token(file, "OVERLAY_API_TOKEN");
+  c.api_auth_off = file.is_set("OVERLAY_API_TOKEN") && c.overlay_api_token.empty();
   c.overlay_datapath = check_datapath(file, "OVERLAY_DATAPATH");
   c.bpf_pin_root = check_absolute_path(file, "BPF_PIN_ROOT");
 

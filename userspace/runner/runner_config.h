@@ -32,7 +32,11 @@ struct RunnerConfig {
   std::string docker_socket = "/var/run/docker.sock";
   uint32_t heartbeat_interval_seconds = 5;
   std::string state_dir = "/var/lib/kohaku-runner";
+  // The host's API token, sent on every call to the host; also accepted on this runner's own
+  // mutating routes (besides the runner credential). Set to "" or None: the runner's mutating
+  // routes need nothing (api_auth_off), an explicit opt-out.
   std::string overlay_api_token;
+  bool api_auth_off = false;
   Datapath overlay_datapath = Datapath::kBpf;
   std::string bpf_pin_root = "/sys/fs/bpf/kohaku";
   uint16_t overlay_nat_port_min = 32768;  // masquerade source ports

@@ -18,6 +18,7 @@ CLUSTER_PIDS=()
 CLUSTER_KEEP=${CLUSTER_KEEP:-0}
 declare -A HOST_IP=()   # machine name -> underlay address
 declare -A DAEMON_PID=() # machine name -> daemon pid
+declare -A API_TOKEN=()  # machine name -> the token its daemon's mutating routes want
 CLUSTER_HOOKS=()         # commands run first at teardown (e.g. removing containers)
 
 ns_path() { echo "/var/run/netns/${CLUSTER_ID}-$1"; }
@@ -126,6 +127,14 @@ run_daemon() {
 
 http_ok() { in_ns "$1" curl -fsS -m 2 "$2"; }
 
+# api_curl MACHINE CURL-ARGS...: curl inside MACHINE with the bearer token its daemon wants (the
+# hub's generated one; a runner was given the same), as an operator's script would send it.
+api_curl() {
+  local m=$1
+  shift
+  in_ns "$m" curl -H "Authorization: Bearer ${API_TOKEN[$m]:-}" "$@"
+}
+
 # hub_up MACHINE [--set K=V ...]: kohaku-hostd with the overlay on, state in the cluster dir.
 hub_up() {
   local m=$1
@@ -136,6 +145,21 @@ hub_up() {
     --set "STATE_DIR=$CLUSTER_DIR/$m-state" --set "BPF_PIN_ROOT=/sys/fs/bpf/kohaku-${CLUSTER_ID}/$m" \
     --set HEARTBEAT_INTERVAL_SECONDS=1 --set CLEANUP_CHECK_INTERVAL_SECONDS=1 "$@"
   wait_for 20 "kohaku-hostd on $m answering /healthz" http_ok "$m" http://127.0.0.1:8000/healthz
+  hub_token_known "$m" "$@"
+}
+
+# hub_token_known MACHINE [HUB ARGS...]: API_TOKEN[MACHINE] from an OVERLAY_API_TOKEN among the
+# args, else from the token the hub generated in its STATE_DIR at first start.
+hub_token_known() {
+  local m=$1 arg
+  shift
+  for arg in "$@"; do
+    if [[ $arg == OVERLAY_API_TOKEN=* ]]; then
+      API_TOKEN[$m]=${arg#OVERLAY_API_TOKEN=}
+      return
+    fi
+  done
+  API_TOKEN[$m]=$(cat "$CLUSTER_DIR/$m-state/api_token")
 }
 
 # runner_up MACHINE HUB [--set K=V ...]: kohaku-runnerd registered with HUB's hostd.
@@ -143,10 +167,14 @@ runner_up() {
   local m=$1 hub=$2
   shift 2
   mkdir -p "$CLUSTER_DIR/$m-state"
+  local token=()
+  [[ -n ${API_TOKEN[$hub]:-} ]] && token=(--set "OVERLAY_API_TOKEN=${API_TOKEN[$hub]}")
   run_daemon "$m" runnerd-"$m" "$KOHAKU_BIN_DIR/kohaku-runnerd" \
     --set OVERLAY_ENABLED=True --set "HOST_ADDRESS=${HOST_IP[$hub]}" --set "RUNNER_HOSTNAME=$m" \
     --set "STATE_DIR=$CLUSTER_DIR/$m-state" --set "BPF_PIN_ROOT=/sys/fs/bpf/kohaku-${CLUSTER_ID}/$m" \
-    --set HEARTBEAT_INTERVAL_SECONDS=1 --set "DOCKER_SOCKET=$CLUSTER_DIR/no-docker.sock" "$@"
+    --set HEARTBEAT_INTERVAL_SECONDS=1 --set "DOCKER_SOCKET=$CLUSTER_DIR/no-docker.sock" \
+    "${token[@]}" "$@"
+  API_TOKEN[$m]=${API_TOKEN[$hub]:-}
   wait_for 20 "kohaku-runnerd on $m answering /healthz" http_ok "$m" http://127.0.0.1:8001/healthz
 }
 
@@ -160,7 +188,7 @@ workload_up() {
   new_ns "$w"
   local body="{\"netns\": \"$(ns_path "$w")\", \"name\": \"$w\"${token:+, \"token\": \"$token\"}}"
   local answer
-  answer=$(in_ns "$r" curl -fsS -m 10 -X POST -H 'Content-Type: application/json' \
+  answer=$(api_curl "$r" -fsS -m 10 -X POST -H 'Content-Type: application/json' \
     -d "$body" http://127.0.0.1:8001/api/workloads) || fail "attaching workload $w on $r"
   echo "$answer" | jq -r .ip
 }
@@ -170,13 +198,17 @@ workload_up() {
 l2_workload_up() {
   new_ns "$2"
   local answer
-  answer=$(in_ns "$1" curl -fsS -m 10 -X POST -H 'Content-Type: application/json' \
+  answer=$(api_curl "$1" -fsS -m 10 -X POST -H 'Content-Type: application/json' \
     -d "{\"netns\": \"$(ns_path "$2")\", \"name\": \"$2\", \"network\": \"$3\"}" \
     http://127.0.0.1:8001/api/workloads) || fail "attaching $2 to $3 on $1"
   jq -r .ip <<<"$answer"
 }
 
-ctl() { local m=$1; shift; in_ns "$m" "$KOHAKU_BIN_DIR/kohakuctl" --host http://127.0.0.1:8000 "$@"; }
+ctl() {
+  local m=$1
+  shift
+  in_ns "$m" "$KOHAKU_BIN_DIR/kohakuctl" --host http://127.0.0.1:8000 --token "${API_TOKEN[$m]:-}" "$@"
+}
 
 can_ping() { in_ns "$1" ping -c 1 -W 1 "$2"; }
 

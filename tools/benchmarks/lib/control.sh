@@ -22,8 +22,16 @@ CTL_URL=http://127.0.0.1:8000
 wait_tunnels() {
   local m=$1 n=$2 dp=$3 prog=0
   [[ $dp == bpf ]] && prog=1
-  in_ns "$m" "$BIN/bench_ctl_load" wait-tunnels --count "$n" --program "$prog" --timeout 600 ||
+  ctl_load "$m" wait-tunnels --count "$n" --program "$prog" --timeout 600 ||
     fail "$n tunnels not ready on $m under $dp"
+}
+
+# ctl_load MACHINE ARGS...: bench_ctl_load inside MACHINE with the token of its hub (the
+# reservation and registration routes need it, docs/security.md).
+ctl_load() {
+  local m=$1
+  shift
+  KOHAKU_TOKEN=${API_TOKEN[$m]:-} in_ns "$m" "$BIN/bench_ctl_load" "$@"
 }
 
 # elapsed T0: seconds since T0 (a `date +%s.%N` value).
@@ -53,7 +61,7 @@ control_register() {
   machine_up "$m" "$num"
   hub_up "$m" "${HUB_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
   t0=$(date +%s.%N)
-  out=$(in_ns "$m" "$BIN/bench_ctl_load" register --url $CTL_URL --count "$CTL_RUNNERS" \
+  out=$(ctl_load "$m" register --url $CTL_URL --count "$CTL_RUNNERS" \
     --clients 16) || fail "registering $CTL_RUNNERS runners under $dp: $out"
   log "  $out"
   record ctl_register_s "$dp" "$(kv wall_s "$out")"
@@ -70,7 +78,7 @@ control_remove() {
 control_setup() {
   local dp=$1 num=$2 m=ctl-$1 out
   control_register "$dp" "$num" "$m"
-  out=$(in_ns "$m" "$BIN/bench_ctl_load" fill --url $CTL_URL --count "$CTL_RUNNERS" \
+  out=$(ctl_load "$m" fill --url $CTL_URL --count "$CTL_RUNNERS" \
     --reservations "$CTL_RESERVATIONS" --clients 64) || fail "filling reservations under $dp: $out"
   log "  fill: $out"
 }
@@ -87,14 +95,14 @@ control_round() {
   fi
   hostd_stop "$m"
   hostd_start "$m" "${HUB_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
-  out=$(in_ns "$m" "$BIN/bench_ctl_load" wait-serving --url $CTL_URL --timeout 120 \
+  out=$(ctl_load "$m" wait-serving --url $CTL_URL --timeout 120 \
     --min-reservations "$CTL_RESERVATIONS") || fail "hostd on $m not serving after restart"
   log "  restart: $out"
   record ctl_restart_s "$dp" "$(kv serving_s "$out")"
 
   local runners=()
   for i in $(seq 1 16); do runners+=(--runner "$(printf 'bench-r%03d' "$i")"); done
-  out=$(in_ns "$m" "$BIN/bench_ctl_load" reserve --url $CTL_URL "${runners[@]}" --clients 64 \
+  out=$(ctl_load "$m" reserve --url $CTL_URL "${runners[@]}" --clients 64 \
     --seconds "$CTL_SECONDS") || fail "reservation load under $dp: $out"
   [[ $(kv failures "$out") == 0 ]] || log "  reservation failures under $dp: $out"
   record ctl_reservations_per_s "$dp" "$(kv per_s "$out")"
@@ -113,7 +121,7 @@ control_scale() {
   machine_up "$m" "$num"
   hub_up "$m" "${SCALE_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
   t0=$(date +%s.%N)
-  out=$(in_ns "$m" "$BIN/bench_ctl_load" register --url $CTL_URL --count "$count" \
+  out=$(ctl_load "$m" register --url $CTL_URL --count "$count" \
     --clients 16) || fail "registering $count runners under $dp: $out"
   log "  scale $count: $out"
   record "ctl_scale_register_s_$count" "$dp" "$(kv wall_s "$out")"
@@ -130,7 +138,7 @@ control_scale_restart() {
   local dp=$1 count=$2 m=s$2-$1 out t0
   hostd_stop "$m"
   hostd_start "$m" "${SCALE_ARGS[@]}" --set "OVERLAY_DATAPATH=$dp"
-  out=$(in_ns "$m" "$BIN/bench_ctl_load" wait-serving --url $CTL_URL --timeout 120) ||
+  out=$(ctl_load "$m" wait-serving --url $CTL_URL --timeout 120) ||
     fail "hostd on $m not serving after a restart with $count runners"
   log "  scale restart: $out"
   record ctl_scale_restart_s "$dp" "$(kv serving_s "$out")"

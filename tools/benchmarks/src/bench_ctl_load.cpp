@@ -21,6 +21,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <set>
@@ -50,6 +51,15 @@ struct Args {
   long min_reservations = 0;
   bool program = false;
 };
+
+// The host's mutating routes need its API token (docs/security.md): from $KOHAKU_TOKEN, as
+// kohakuctl takes it.
+HttpClient client_for(const Args& a, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  kohaku::http::ClientOptions options;
+  options.timeout = timeout;
+  if (const char* t = std::getenv("KOHAKU_TOKEN")) options.bearer_token = t;
+  return HttpClient(a.url, options);
+}
 
 Args parse(int argc, char** argv) {
   if (argc < 2) throw std::invalid_argument("usage: bench_ctl_load MODE --url URL ...");
@@ -169,7 +179,7 @@ void print_tally(const char* what, Tally& tally, double wall) {
 // against the same number of existing reservations.
 int reserve(const Args& a) {
   if (a.runners.empty()) throw std::invalid_argument("reserve needs --runner");
-  HttpClient client(a.url);
+  HttpClient client = client_for(a);
   Tally tally;
   std::mutex tokens_mu;
   std::vector<std::string> tokens;
@@ -206,7 +216,7 @@ int reserve(const Args& a) {
 }
 
 int register_runners(const Args& a) {
-  HttpClient client(a.url);
+  HttpClient client = client_for(a);
   Tally tally;
   std::atomic<int> next{1};
   double wall = run_clients(a.clients, tally, [&](int, long, std::string& problem) {
@@ -224,7 +234,7 @@ int register_runners(const Args& a) {
 }
 
 int fill(const Args& a) {
-  HttpClient client(a.url);
+  HttpClient client = client_for(a);
   Tally tally;
   std::atomic<int> next{0};
   double wall = run_clients(a.clients, tally, [&](int, long, std::string& problem) {
@@ -241,9 +251,7 @@ int fill(const Args& a) {
 
 int wait_serving(const Args& a) {
   auto t0 = clock_type::now();
-  kohaku::http::ClientOptions options;
-  options.timeout = std::chrono::milliseconds(2000);
-  HttpClient client(a.url, options);
+  HttpClient client = client_for(a, std::chrono::milliseconds(2000));
   std::string last = "no answer";
   while (seconds_since(t0) < a.timeout) {
     try {
