@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <mutex>
+#include <optional>
 
 #include "http_router.h"
 #include "json_parse.h"
@@ -125,8 +127,69 @@ std::string ClientResponse::error_message() const {
   return trimmed.empty() ? "HTTP " + std::to_string(status) : trimmed;
 }
 
+struct HttpClient::Connection {
+  std::mutex mu;  // one request at a time on the connection
+  net::io_context ioc;
+  std::optional<beast::tcp_stream> stream;
+};
+
 HttpClient::HttpClient(std::string_view base_url, ClientOptions options)
-    : base_(BaseUrl::parse(base_url)), options_(std::move(options)) {}
+    : base_(BaseUrl::parse(base_url)), options_(std::move(options)) {
+  if (options_.keep_alive) connection_ = std::make_shared<Connection>();
+}
+
+namespace {
+
+struct Exchange {
+  error_code ec;
+  const char* failed_step = nullptr;  // "cannot connect to", "cannot send request to", ...
+  bool nothing_read = false;          // the peer closed before a byte of the reply
+};
+
+ClientError transport_error(const Exchange& x, const std::string& url,
+                            std::chrono::milliseconds timeout) {
+  if (x.ec == beast::error::timeout)
+    return ClientError(std::string(x.failed_step) + " " + url + ": timed out after " +
+                       std::to_string(timeout.count()) + " ms");
+  return ClientError(std::string(x.failed_step) + " " + url + ": " + x.ec.message());
+}
+
+Exchange connect(net::io_context& ioc, beast::tcp_stream& stream, const BaseUrl& base) {
+  Exchange x;
+  tcp::resolver resolver(ioc);
+  auto endpoints = resolver.resolve(base.host, std::to_string(base.port), x.ec);
+  if (x.ec) {
+    x.failed_step = "cannot resolve";
+    return x;
+  }
+  x.ec = run_step(ioc, [&](auto handler) { stream.async_connect(endpoints, handler); });
+  if (x.ec) x.failed_step = "cannot connect to";
+  return x;
+}
+
+// Writes the request and reads the reply into `parser`.
+Exchange send_and_read(net::io_context& ioc, beast::tcp_stream& stream,
+                       bhttp::request<bhttp::string_body>& req,
+                       bhttp::response_parser<bhttp::string_body>& parser) {
+  Exchange x;
+  x.ec = run_step(ioc, [&](auto handler) { bhttp::async_write(stream, req, handler); });
+  // A server may answer early (413) and stop reading: its answer can still be read.
+  if (x.ec && x.ec != net::error::broken_pipe && x.ec != net::error::connection_reset) {
+    x.failed_step = "cannot send request to";
+    return x;
+  }
+  beast::flat_buffer buffer;
+  x.ec = run_step(ioc, [&](auto handler) { bhttp::async_read(stream, buffer, parser, handler); });
+  if (x.ec) {
+    x.failed_step = "no valid reply from";
+    x.nothing_read = buffer.size() == 0 && !parser.got_some() &&
+                     (x.ec == bhttp::error::end_of_stream || x.ec == net::error::eof ||
+                      x.ec == net::error::connection_reset);
+  }
+  return x;
+}
+
+}  // namespace
 
 ClientResponse HttpClient::request(
     std::string_view method, std::string_view target, std::string body,
@@ -138,22 +201,6 @@ ClientResponse HttpClient::request(
   if (!wire_safe(full_target))
     throw ClientError("refusing to send request target " + printable(full_target) + " to " + url +
                       ": it holds a space, a control character or a non-ASCII byte");
-  net::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  stream.expires_after(options_.timeout);
-  auto fail = [&](std::string_view what, const error_code& ec) -> ClientError {
-    if (ec == beast::error::timeout)
-      return ClientError(std::string(what) + " " + url + ": timed out after " +
-                         std::to_string(options_.timeout.count()) + " ms");
-    return ClientError(std::string(what) + " " + url + ": " + ec.message());
-  };
-
-  tcp::resolver resolver(ioc);
-  error_code ec;
-  auto endpoints = resolver.resolve(base_.host, std::to_string(base_.port), ec);
-  if (ec) throw fail("cannot resolve", ec);
-  ec = run_step(ioc, [&](auto handler) { stream.async_connect(endpoints, handler); });
-  if (ec) throw fail("cannot connect to", ec);
 
   bhttp::request<bhttp::string_body> req;
   req.method_string(beast::string_view(method.data(), method.size()));
@@ -170,22 +217,55 @@ ClientResponse HttpClient::request(
     req.set(bhttp::field::content_type,
             beast::string_view(content_type.data(), content_type.size()));
   for (const auto& [name, value] : headers) req.set(name, value);
-  req.keep_alive(false);
+  req.keep_alive(connection_ != nullptr);
   req.body() = std::move(body);
   req.prepare_payload();
 
-  ec = run_step(ioc, [&](auto handler) { bhttp::async_write(stream, req, handler); });
-  // A server may answer early (413) and stop reading: its answer can still be read.
-  bool write_failed = ec && ec != net::error::broken_pipe && ec != net::error::connection_reset;
-  if (write_failed) throw fail("cannot send request to", ec);
+  std::optional<bhttp::response_parser<bhttp::string_body>> parser;
+  auto new_parser = [&parser] {
+    parser.emplace();
+    parser->body_limit(kResponseBodyLimit);
+  };
+  new_parser();
+  if (connection_ == nullptr) {
+    net::io_context ioc;
+    beast::tcp_stream stream(ioc);
+    stream.expires_after(options_.timeout);
+    Exchange x = connect(ioc, stream, base_);
+    if (!x.ec) x = send_and_read(ioc, stream, req, *parser);
+    if (x.ec) throw transport_error(x, url, options_.timeout);
+    error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  } else {
+    Connection& c = *connection_;
+    std::lock_guard lock(c.mu);
+    const bool reused = c.stream.has_value();
+    auto fresh = [&]() -> Exchange {
+      c.stream.emplace(c.ioc);
+      c.stream->expires_after(options_.timeout);
+      return connect(c.ioc, *c.stream, base_);
+    };
+    Exchange x = reused ? Exchange{} : fresh();
+    if (!x.ec) {
+      c.stream->expires_after(options_.timeout);
+      x = send_and_read(c.ioc, *c.stream, req, *parser);
+    }
+    // A kept connection the server closed while it was idle (it closes idle ones after its
+    // timeout) ends before a byte of the reply: sent once more on a new connection, as HTTP
+    // clients with a pool do. Any other failure is reported.
+    if (x.ec && reused && x.nothing_read) {
+      new_parser();
+      x = fresh();
+      if (!x.ec) x = send_and_read(c.ioc, *c.stream, req, *parser);
+    }
+    if (x.ec) {
+      c.stream.reset();
+      throw transport_error(x, url, options_.timeout);
+    }
+    if (!parser->get().keep_alive()) c.stream.reset();
+  }
 
-  beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(kResponseBodyLimit);
-  ec = run_step(ioc, [&](auto handler) { bhttp::async_read(stream, buffer, parser, handler); });
-  if (ec) throw fail("no valid reply from", ec);
-
-  auto& res = parser.get();
+  auto& res = parser->get();
   ClientResponse out;
   out.status = static_cast<int>(res.result_int());
   out.body = std::move(res.body());
@@ -195,8 +275,6 @@ ClientResponse HttpClient::request(
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     out.headers[name] = std::string(field.value());
   }
-  error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   return out;
 }
 

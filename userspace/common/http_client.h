@@ -1,12 +1,15 @@
 #pragma once
 // Small synchronous HTTP/1.1 client (Boost.Beast inside http_client.cpp) for kohakuctl, the
-// runner daemon and the API tests. One connection per request: callers talk to a daemon a few
-// times a second at most, and a fresh connection never trips over a server-side idle close.
+// runner daemon and the API tests. One connection per request by default: callers talk to a
+// daemon a few times a second at most, and a fresh connection never trips over a server-side
+// idle close. ClientOptions::keep_alive keeps one connection for a client that sends many
+// (a load generator, a scheduler), as HTTP/1.1 clients with a pool do.
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -47,6 +50,10 @@ struct ClientResponse {
 struct ClientOptions {
   std::chrono::milliseconds timeout{10000};  // connect + send + receive, per request
   std::string bearer_token;                  // sent as "Authorization: Bearer ..." when set
+  // Reuse one connection across requests (one request at a time per client and its copies).
+  // When a kept connection ends before a byte of the reply (the server closed it while idle),
+  // the request is sent once more on a new one; every other failure is reported.
+  bool keep_alive = false;
 };
 
 class HttpClient {
@@ -74,8 +81,10 @@ class HttpClient {
   const BaseUrl& base() const { return base_; }
 
  private:
+  struct Connection;
   BaseUrl base_;
   ClientOptions options_;
+  std::shared_ptr<Connection> connection_;  // with keep_alive only
 };
 
 // "/api/x" + {a:1} -> "/api/x?a=1" (empty values are kept; nullopt values skipped).
