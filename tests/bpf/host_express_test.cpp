@@ -59,26 +59,9 @@ class HostExpressTest : public ::testing::Test {
 
   void SetUp() override {
     netns_ = std::make_unique<ScopedNetns>();
-    sh("ip link set lo up");
-    sh("ip link add up0 address 02:00:00:00:aa:01 type veth peer name up0-peer");
-    sh("ip link set up0 up && ip link set up0-peer up && ip addr add 198.18.0.1/24 dev up0");
-    sh("ip neigh replace 198.18.0.11 lladdr 02:00:00:00:aa:11 dev up0 nud permanent");
-    sh("ip neigh replace 198.18.0.12 lladdr 02:00:00:00:aa:12 dev up0 nud permanent");
-    for (int i = 1; i <= 3; ++i) {
-      std::string n = std::to_string(i);
-      sh("ip link add vx" + n + " address 02:00:00:00:0" + n +
-         ":fe mtu 1450 type veth peer name vx" + n + "-peer mtu 1450");
-      sh("ip link set vx" + n + " up && ip link set vx" + n + "-peer up");
-      sh("ip addr add 10." + n + ".0.254/16 dev vx" + n);
-    }
-    sh("ip neigh replace 10.2.0.5 lladdr 02:00:00:00:02:05 dev vx2 nud permanent");
-    sh("ip neigh replace 10.3.0.5 lladdr 02:00:00:00:03:05 dev vx3 nud permanent");
-    // The kernel path needs forwarding on the tunnels (hostd enables it per device); the
-    // uplink keeps it off, as on a real host.
-    for (const char* dev : {"vx1", "vx2", "vx3"})
-      sh(std::string("echo 1 > /proc/sys/net/ipv4/conf/") + dev + "/forwarding");
-    uplink_ = ifindex_of("up0");
-    for (int i = 1; i <= 3; ++i) tunnel_[i] = ifindex_of("vx" + std::to_string(i));
+    const HubDevices devices = make_hub_devices();
+    uplink_ = devices.uplink;
+    for (int i = 1; i <= 3; ++i) tunnel_[i] = devices.tunnel[i];
 
     dp_ = std::make_unique<HostDatapath>(bpf::HostDatapathOptions{.pin = false});
     const uint32_t phys[] = {0, kRunner1, kRunner2, kRunner3};

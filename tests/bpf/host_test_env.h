@@ -87,6 +87,39 @@ inline uint32_t ifindex_of(const std::string& name) {
   return idx;
 }
 
+// The hub of the express tests, in the calling thread's namespace: uplink up0 (02:..:aa:01,
+// 198.18.0.1/24) with permanent neighbours for runners 1 and 2 (198.18.0.11/.12; runner 3's
+// .13 stays unresolved), and tunnels vx1..vx3 (veths, 02:..:0N:fe, 10.N.0.254/16, forwarding
+// on as hostd sets it) with neighbours 10.2.0.5 and 10.3.0.5 behind vx2 and vx3.
+struct HubDevices {
+  uint32_t uplink = 0;
+  uint32_t tunnel[4] = {};  // by runner id 1..3
+};
+
+inline HubDevices make_hub_devices() {
+  sh("ip link set lo up");
+  sh("ip link add up0 address 02:00:00:00:aa:01 type veth peer name up0-peer");
+  sh("ip link set up0 up && ip link set up0-peer up && ip addr add 198.18.0.1/24 dev up0");
+  sh("ip neigh replace 198.18.0.11 lladdr 02:00:00:00:aa:11 dev up0 nud permanent");
+  sh("ip neigh replace 198.18.0.12 lladdr 02:00:00:00:aa:12 dev up0 nud permanent");
+  HubDevices d;
+  for (int i = 1; i <= 3; ++i) {
+    const std::string n = std::to_string(i);
+    sh("ip link add vx" + n + " address 02:00:00:00:0" + n + ":fe mtu 1450 type veth peer name vx" +
+       n + "-peer mtu 1450");
+    sh("ip link set vx" + n + " up && ip link set vx" + n + "-peer up");
+    sh("ip addr add 10." + n + ".0.254/16 dev vx" + n);
+    // The kernel path needs forwarding on the tunnels (hostd enables it per device); the
+    // uplink keeps it off, as on a real host.
+    sh("echo 1 > /proc/sys/net/ipv4/conf/vx" + n + "/forwarding");
+    d.tunnel[i] = ifindex_of("vx" + n);
+  }
+  sh("ip neigh replace 10.2.0.5 lladdr 02:00:00:00:02:05 dev vx2 nud permanent");
+  sh("ip neigh replace 10.3.0.5 lladdr 02:00:00:00:03:05 dev vx3 nud permanent");
+  d.uplink = ifindex_of("up0");
+  return d;
+}
+
 struct RunResult {
   uint32_t retval = 0;
   pkt::Bytes out;

@@ -13,9 +13,10 @@
 //     and VNI of the runner that holds the destination; for host_forward, an inner source inside
 //     runner 1's subnet and a destination inside a runner's (runner 1's own included: a hairpin, as
 //     the kernel does).
-// The environment is the one of tests/bpf/host_express_test.cpp: a private network namespace
-// with the hub's uplink and three runner tunnels (veths), so FIB and neighbour answers are the
-// kernel's own. Seeds: corpus/bpf_host/ (written by this binary with KOHAKU_WRITE_SEEDS=DIR).
+// The environment is the express tests' one (make_hub_devices(), tests/bpf/host_test_env.h): a
+// private network namespace with the hub's uplink and three runner tunnels (veths), so FIB and
+// neighbour answers are the kernel's own. Seeds: corpus/bpf_host/ (written by this binary with
+// KOHAKU_WRITE_SEEDS=DIR).
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 
@@ -33,6 +34,7 @@
 
 #include "bpf/host_test_env.h"
 #include "bpf/packet.h"
+#include "bpf_fuzz_support.h"
 #include "host/bpf/host_datapath.h"
 #include "host/bpf/host_express.h"
 
@@ -41,6 +43,9 @@ namespace {
 using namespace kohaku;
 using namespace kohaku::test;
 using namespace kohaku::test::pkt;
+using fuzz::note_moved_counters;
+using fuzz::run_unless_refused;
+using fuzz::violated;
 
 constexpr uint32_t kVniBase = 100;
 constexpr uint16_t kVxlanPort = 4789;
@@ -60,33 +65,13 @@ uint32_t runner_of(uint32_t addr) {
   return (addr >> 24) == 10 && id >= 1 && id <= 3 ? id : 0;
 }
 
-[[noreturn]] void violated(const char* what, const Bytes& in, const Bytes& out, uint32_t verdict) {
-  std::fprintf(stderr, "INVARIANT VIOLATED: %s (verdict %u, %zu bytes in, %zu out)\n", what,
-               verdict, in.size(), out.size());
-  std::abort();
-}
-
 struct Hub {
   Hub() {
     netns = std::make_unique<ScopedNetns>();
-    sh("ip link set lo up");
-    sh("ip link add up0 address 02:00:00:00:aa:01 type veth peer name up0-peer");
-    sh("ip link set up0 up && ip link set up0-peer up && ip addr add 198.18.0.1/24 dev up0");
-    sh("ip neigh replace 198.18.0.11 lladdr 02:00:00:00:aa:11 dev up0 nud permanent");
-    sh("ip neigh replace 198.18.0.12 lladdr 02:00:00:00:aa:12 dev up0 nud permanent");
-    for (int i = 1; i <= 3; ++i) {
-      const std::string n = std::to_string(i);
-      sh("ip link add vx" + n + " address 02:00:00:00:0" + n +
-         ":fe mtu 1450 type veth peer name vx" + n + "-peer mtu 1450");
-      sh("ip link set vx" + n + " up && ip link set vx" + n + "-peer up");
-      sh("ip addr add 10." + n + ".0.254/16 dev vx" + n);
-      sh("echo 1 > /proc/sys/net/ipv4/conf/vx" + n + "/forwarding");
-      tunnel[i] = ifindex_of("vx" + n);
-    }
+    const HubDevices devices = make_hub_devices();
+    uplink = devices.uplink;
+    for (int i = 1; i <= 3; ++i) tunnel[i] = devices.tunnel[i];
     sh("ip addr add 10.0.0.1/32 dev lo");
-    sh("ip neigh replace 10.2.0.5 lladdr 02:00:00:00:02:05 dev vx2 nud permanent");
-    sh("ip neigh replace 10.3.0.5 lladdr 02:00:00:00:03:05 dev vx3 nud permanent");
-    uplink = ifindex_of("up0");
 
     dp = std::make_unique<bpf::HostDatapath>(bpf::HostDatapathOptions{.pin = false});
     express = std::make_unique<bpf::HostExpress>(bpf::HostExpress::Options{.pin = false}, *dp);
@@ -110,13 +95,6 @@ struct Hub {
 
 Hub* hub = nullptr;
 
-// Coverage of the BPF programs themselves, which libFuzzer cannot instrument: every counter of
-// the programs' stats maps (a named reason for every pass, drop and forward, per runner) that
-// moved during a run is a feature, in libFuzzer's extra-counters section.
-constexpr size_t kFeatureSlots = 4096;
-__attribute__((used, section("__libfuzzer_extra_counters")))
-uint8_t program_features[kFeatureSlots];
-
 std::vector<uint64_t> counter_snapshot() {
   std::vector<uint64_t> v;
   for (const auto& [id, c] : hub->express->all_counters())
@@ -124,25 +102,6 @@ std::vector<uint64_t> counter_snapshot() {
   for (const auto& [id, c] : hub->dp->all_counters())
     for (const auto& [name, value] : c.named()) v.push_back(value);
   return v;
-}
-
-void note_features(const std::vector<uint64_t>& before, const std::vector<uint64_t>& after,
-                   size_t hook) {
-  for (size_t i = 0; i < after.size(); ++i)
-    if (i >= before.size() || after[i] != before[i])
-      ++program_features[(hook * 1024 + i) % kFeatureSlots];
-}
-
-// BPF_PROG_TEST_RUN itself refuses some frames (EINVAL, e.g. an IPv4 header cut short) before
-// any program runs: nothing was decided, nothing to check.
-template <typename Run>
-std::optional<RunResult> run_unless_refused(Run run) {
-  try {
-    return run();
-  } catch (const std::system_error& e) {
-    if (e.code().value() == EINVAL) return std::nullopt;
-    throw;
-  }
 }
 
 // Offsets in a VXLAN frame without IP options (the only kind the express stage rewrites).
@@ -224,8 +183,7 @@ void run_forward(const Bytes& frame) {
 }
 
 // Seeds: frames each program takes, and near misses it must not.
-void write_seeds(const std::filesystem::path& dir) {
-  std::filesystem::create_directories(dir);
+std::vector<std::pair<std::string, Bytes>> seeds() {
   auto inner = [](uint32_t src, uint32_t dst, uint8_t proto = kProtoUdp) {
     Bytes l4 = proto == kProtoTcp    ? tcp(src, dst, 40000, 5201, kSyn, Bytes(16, 0x5a))
                : proto == kProtoIcmp ? icmp_echo(kIcmpEchoRequest, 7, 1, Bytes(16, 0x5a))
@@ -239,7 +197,7 @@ void write_seeds(const std::filesystem::path& dir) {
                     udp(outer_src, kHub, 40001, kVxlanPort, vxlan(vni, inner_frame), true)));
   };
   const uint32_t w1 = ip("10.1.0.5"), w2 = ip("10.2.0.5"), w3 = ip("10.3.0.5");
-  const std::pair<const char*, Bytes> seeds[] = {
+  return {
       {"r1-to-r2-udp", vx(kPhys[1], 101, inner(w1, w2))},
       {"r1-to-r2-tcp", vx(kPhys[1], 101, inner(w1, w2, kProtoTcp))},
       {"r1-to-r3-icmp", vx(kPhys[1], 101, inner(w1, w3, kProtoIcmp))},
@@ -253,20 +211,12 @@ void write_seeds(const std::filesystem::path& dir) {
       {"inner-r1-to-r2", eth(kTunnelMac[1], kBridge1Mac, inner(w1, w2))},
       {"inner-spoofed", eth(kTunnelMac[1], kBridge1Mac, inner(w3, w2))},
   };
-  for (const auto& [name, bytes] : seeds) {
-    std::ofstream out(dir / name, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-  }
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  if (const char* dir = std::getenv("KOHAKU_WRITE_SEEDS")) {
-    write_seeds(dir);
-    std::exit(0);
-  }
+  fuzz::write_seeds_if_asked(seeds);
   hub = new Hub();  // lives as long as the process: the namespace and the programs with it
   return 0;
 }
@@ -278,13 +228,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto before = counter_snapshot();
   run_express(frame);
   const auto middle = counter_snapshot();
-  note_features(before, middle, 0);
+  note_moved_counters(before, middle, 0);
   // The inner frame of a VXLAN frame is what comes out of the tunnel after the kernel's decap.
   if (frame.size() >= kInnerEth + kEthLen && get16(&frame[12]) == kEthIpv4 &&
       frame[kOuterIp + 9] == kProtoUdp && get16(&frame[kOuterUdp + 2]) == kVxlanPort)
     run_forward(Bytes(frame.begin() + kInnerEth, frame.end()));
   else
     run_forward(frame);
-  note_features(middle, counter_snapshot(), 1);
+  note_moved_counters(middle, counter_snapshot(), 1);
   return 0;
 }
