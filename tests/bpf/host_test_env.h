@@ -1,7 +1,7 @@
 #pragma once
 // Test scaffolding of the host fast path tests: a private network namespace for the calling
-// thread (the root namespace is never touched), shell commands run inside it, and the
-// BPF_PROG_TEST_RUN call with the __sk_buff fields the program reads.
+// thread (the root namespace is never touched), shell commands run inside it, and the hub's
+// devices; BPF_PROG_TEST_RUN itself is in prog_run.h.
 #include <bpf/bpf.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -23,6 +23,7 @@
 #include <system_error>
 
 #include "packet.h"
+#include "prog_run.h"
 
 namespace kohaku::test {
 
@@ -118,52 +119,6 @@ inline HubDevices make_hub_devices() {
   sh("ip neigh replace 10.3.0.5 lladdr 02:00:00:00:03:05 dev vx3 nud permanent");
   d.uplink = ifindex_of("up0");
   return d;
-}
-
-struct RunResult {
-  uint32_t retval = 0;
-  pkt::Bytes out;
-};
-
-// One BPF_PROG_TEST_RUN of `frame` with the given context (an __sk_buff or an xdp_md), room for
-// the program to grow the frame, and the verdict and bytes that came out.
-template <typename Ctx>
-RunResult prog_test_run(int prog_fd, const pkt::Bytes& frame, Ctx& ctx) {
-  RunResult r;
-  r.out.resize(frame.size() + 256);
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<uint32_t>(frame.size());
-  opts.data_out = r.out.data();
-  opts.data_size_out = static_cast<uint32_t>(r.out.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = 1;
-  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
-    throw std::system_error(errno, std::generic_category(), "BPF_PROG_TEST_RUN");
-  r.retval = opts.retval;
-  r.out.resize(opts.data_size_out);
-  return r;
-}
-
-// A TC program as if `frame` arrived on device `ifindex`, which must exist in the thread's
-// namespace. `ingress_ifindex` overrides the ingress index the program sees (then the skb is on
-// loopback), for tests that need no devices.
-inline RunResult test_run(int prog_fd, const pkt::Bytes& frame, uint32_t ifindex,
-                          std::optional<uint32_t> ingress_ifindex = std::nullopt) {
-  __sk_buff ctx{};
-  ctx.ifindex = ingress_ifindex ? 1 : ifindex;
-  ctx.ingress_ifindex = ingress_ifindex.value_or(ifindex);
-  return prog_test_run(prog_fd, frame, ctx);
-}
-
-// An XDP program as if `frame` arrived on device `ifindex` (its receive queue 0).
-inline RunResult test_run_xdp(int prog_fd, const pkt::Bytes& frame, uint32_t ifindex) {
-  xdp_md ctx{};
-  ctx.data_end = static_cast<uint32_t>(frame.size());
-  ctx.ingress_ifindex = ifindex;
-  return prog_test_run(prog_fd, frame, ctx);
 }
 
 }  // namespace kohaku::test

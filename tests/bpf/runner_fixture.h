@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "packet.h"
+#include "prog_run.h"
 #include "runner/bpf/runner_datapath.h"
 
 namespace kohaku::test {
@@ -28,23 +29,16 @@ struct ProgResult {
 // Runs `frame` through the program once. ingress_ifindex != 0 marks the packet as forwarded
 // (arrived on another device), which the forward filter distinguishes from local output.
 inline ProgResult run_prog(int prog_fd, const Bytes& frame, uint32_t ingress_ifindex = 0) {
-  ProgResult r;
-  r.out.resize(frame.size() + 256);
   __sk_buff ctx{};
   ctx.ingress_ifindex = ingress_ifindex;
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<uint32_t>(frame.size());
-  opts.data_out = r.out.data();
-  opts.data_size_out = static_cast<uint32_t>(r.out.size());
-  opts.ctx_in = &ctx;
-  opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = 1;
-  int err = bpf_prog_test_run_opts(prog_fd, &opts);
-  EXPECT_EQ(err, 0) << "BPF_PROG_TEST_RUN failed: " << std::strerror(errno);
-  r.verdict = static_cast<int>(opts.retval);
-  r.out.resize(opts.data_size_out);
+  ProgResult r;
+  try {
+    RunResult out = prog_test_run(prog_fd, frame, ctx);
+    r.verdict = static_cast<int>(out.retval);
+    r.out = std::move(out.out);
+  } catch (const std::system_error& e) {
+    ADD_FAILURE() << e.what();
+  }
   return r;
 }
 

@@ -29,8 +29,8 @@
 #include <system_error>
 #include <vector>
 
-#include "bpf/host_test_env.h"
 #include "bpf/packet.h"
+#include "bpf/prog_run.h"
 #include "bpf_fuzz_support.h"
 #include "runner/bpf/runner_datapath.h"
 
