@@ -119,8 +119,4 @@ struct express_stats {
   __u64 drop_spoofed_inner;
 };
 
-/* TC filter identity of the TC variant on the uplink's clsact ingress (see host_maps.h). */
-#define KH_EXPRESS_TC_HANDLE 0x4b45 /* "KE" */
-#define KH_EXPRESS_TC_PRIORITY 1
-
 #define KH_EXPRESS_MAX_EGRESS 64 /* devices express_tx may hold */

@@ -92,11 +92,6 @@ struct host_stats {
   __u64 drop_spoofed; /* one counter per enum host_drop_reason, same order */
 };
 
-/* TC filter identity on each vxkr clsact ingress: a fixed handle/priority so re-attaching
- * replaces our filter atomically and detaching never touches anyone else's. */
-#define KH_HOST_TC_HANDLE 0x4b48 /* "KH" */
-#define KH_HOST_TC_PRIORITY 1
-
 #if defined(__bpf__)
 #include <bpf/bpf_helpers.h>
 

@@ -171,6 +171,7 @@ struct {
   __uint(max_entries, RUNNER_CT_DEFAULT_MAX_ENTRIES); /* the loader sets it from config */
   __type(key, struct runner_ct_key);
   __type(value, struct runner_ct_entry);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } runner_ct SEC(".maps");
 
 struct {
@@ -178,6 +179,7 @@ struct {
   __uint(max_entries, 1);
   __type(key, __u32);
   __type(value, struct runner_config);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } runner_config SEC(".maps");
 
 struct {
@@ -186,6 +188,7 @@ struct {
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct runner_policy_key);
   __type(value, struct runner_policy_value);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } runner_policy SEC(".maps");
 
 struct {
@@ -194,6 +197,7 @@ struct {
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct runner_net_key);
   __type(value, struct runner_net_value);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } runner_nets SEC(".maps");
 
 struct {
@@ -201,6 +205,7 @@ struct {
   __uint(max_entries, 1);
   __type(key, __u32);
   __type(value, struct runner_stats);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
 } runner_stats SEC(".maps");
 
 static __always_inline struct runner_config* runner_get_config(void) {

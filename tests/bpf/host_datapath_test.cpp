@@ -21,10 +21,10 @@
 #include <sstream>
 
 #include "common/bpf/bpffs.h"
+#include "common/bpf/map_layout.h"
 #include "common/bpf/tc_filter.h"
+#include "common/unique_fd.h"
 #include "host/bpf/host_datapath.h"
-#include "host/bpf/map_layout.h"
-#include "host/bpf/unique_fd.h"
 #include "host_test_env.h"
 #include "packet.h"
 
@@ -130,14 +130,14 @@ TEST_F(HostDatapathPinTest, BpftoolDumpShowsFieldNames) {
 TEST_F(HostDatapathPinTest, MapWithOtherSizesIsRecreated) {
   std::filesystem::create_directories(pin_dir_);
   // An older build's host_addrs with another value size and no BTF: libbpf alone would refuse it.
-  bpf::UniqueFd old(bpf_map_create(BPF_MAP_TYPE_HASH, "host_addrs", 4, 8, 16, nullptr));
+  UniqueFd old(bpf_map_create(BPF_MAP_TYPE_HASH, "host_addrs", 4, 8, 16, nullptr));
   ASSERT_TRUE(old);
   ASSERT_EQ(bpf_obj_pin(old.get(), (pin_dir_ + "/host_addrs").c_str()), 0);
 
   auto dp = open();
   EXPECT_EQ(dp->migrated_maps(), std::vector<std::string>{"host_addrs"});
   EXPECT_FALSE(std::filesystem::exists(pin_dir_ + "/migrating_host_addrs"));
-  bpf::UniqueFd pinned(bpf_obj_get((pin_dir_ + "/host_addrs").c_str()));
+  UniqueFd pinned(bpf_obj_get((pin_dir_ + "/host_addrs").c_str()));
   EXPECT_EQ(bpf::map_layout_of_fd(pinned.get()), bpf::map_layout_of_fd(dp->map_fd("host_addrs")));
   dp->add_host_address({Ipv4Addr::parse("10.0.0.1"), 0});
   EXPECT_EQ(dp->host_addresses().size(), 1u);
@@ -165,8 +165,7 @@ TEST_F(HostDatapathPinTest, SameSizeDifferentFieldsIsMigratedByFieldName) {
   o.btf_key_type_id = static_cast<uint32_t>(key);
   o.btf_value_type_id = static_cast<uint32_t>(val);
   o.map_flags = BPF_F_NO_PREALLOC;
-  bpf::UniqueFd old(
-      bpf_map_create(BPF_MAP_TYPE_HASH, "host_ingress", 4, 12, KH_HOST_MAX_RUNNERS, &o));
+  UniqueFd old(bpf_map_create(BPF_MAP_TYPE_HASH, "host_ingress", 4, 12, KH_HOST_MAX_RUNNERS, &o));
   ASSERT_TRUE(old) << std::strerror(errno);
   uint32_t k = 1005;
   uint8_t v[12] = {10, 5, 0, 0};
@@ -396,8 +395,8 @@ TEST_F(HostDatapathDeviceTest, AttachReplacesAndDetachLeavesOtherFilters) {
   EXPECT_EQ(tc_attached_program(static_cast<int>(vxa_), TcDirection::kIngress, other), other_id);
 }
 
-bpf::UniqueFd packet_socket(uint32_t ifindex) {
-  bpf::UniqueFd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL)));
+UniqueFd packet_socket(uint32_t ifindex) {
+  UniqueFd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL)));
   if (!fd) throw std::system_error(errno, std::generic_category(), "AF_PACKET socket");
   sockaddr_ll sll{};
   sll.sll_family = AF_PACKET;

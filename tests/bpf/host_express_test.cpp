@@ -16,9 +16,9 @@
 #include <memory>
 
 #include "common/bpf/bpffs.h"
+#include "common/unique_fd.h"
 #include "host/bpf/host_datapath.h"
 #include "host/bpf/host_express.h"
-#include "host/bpf/unique_fd.h"
 #include "host_test_env.h"
 #include "packet.h"
 
@@ -481,7 +481,7 @@ TEST_F(HostExpressPinTest, OlderRunnerLayoutIsMigratedByFieldName) {
   o.btf_key_type_id = static_cast<uint32_t>(key);
   o.btf_value_type_id = static_cast<uint32_t>(val);
   o.map_flags = BPF_F_NO_PREALLOC;
-  bpf::UniqueFd old(
+  UniqueFd old(
       bpf_map_create(BPF_MAP_TYPE_HASH, "express_runners", 4, 24, KH_HOST_MAX_RUNNERS, &o));
   ASSERT_TRUE(old) << std::strerror(errno);
   uint32_t k = 7;

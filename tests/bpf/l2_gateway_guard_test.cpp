@@ -129,8 +129,8 @@ TEST_F(L2GatewayGuardTest, SyncAttachesAndKeepsTheMapExact) {
   L2Gateway other{Ipv4Addr::parse("172.21.0.1"), gateway_.mac};
   guard_->sync({{va, gateway_}, {vb, other}});
   EXPECT_EQ(guard_->entries(), (std::map<int, L2Gateway>{{va, gateway_}, {vb, other}}));
-  EXPECT_TRUE(tc_attached_program(va, TcDirection::kEgress, runner::kL2GuardTcFilter));
-  EXPECT_TRUE(tc_attached_program(vb, TcDirection::kEgress, runner::kL2GuardTcFilter));
+  EXPECT_TRUE(tc_attached_program(va, TcDirection::kEgress, kL2GuardTcFilter));
+  EXPECT_TRUE(tc_attached_program(vb, TcDirection::kEgress, kL2GuardTcFilter));
 
   guard_->sync({{va, gateway_}});  // vb's network left
   EXPECT_EQ(guard_->entries(), (std::map<int, L2Gateway>{{va, gateway_}}));

@@ -287,16 +287,16 @@ TEST(RunnerDatapathAttach, AttachReplaceDetachOnLoopbackOfPrivateNamespace) {
     dp->attach_uplink(lo);
     dp->attach_uplink(lo);  // a restarted daemon: replaced, not duplicated
     dp->attach_bridge(lo);
-    auto eg = tc_attached_program(lo, TcDirection::kEgress, runner::kRunnerTcFilter);
-    auto in = tc_attached_program(lo, TcDirection::kIngress, runner::kRunnerTcFilter);
+    auto eg = tc_attached_program(lo, TcDirection::kEgress, kRunnerTcFilter);
+    auto in = tc_attached_program(lo, TcDirection::kIngress, kRunnerTcFilter);
     if (!eg || *eg != prog_id(dp->forward_filter_fd()))
       failure += "egress filter not the bridge program; ";
     if (!in || *in != prog_id(dp->nat_ingress_fd())) failure += "ingress filter not nat_ingress; ";
     dp->detach_bridge(lo);
     dp->detach_uplink(lo);
-    if (tc_attached_program(lo, TcDirection::kIngress, runner::kRunnerTcFilter))
+    if (tc_attached_program(lo, TcDirection::kIngress, kRunnerTcFilter))
       failure += "ingress filter still attached; ";
-    if (tc_detach(lo, TcDirection::kEgress, runner::kRunnerTcFilter))
+    if (tc_detach(lo, TcDirection::kEgress, kRunnerTcFilter))
       failure += "second detach reported success; ";
   });
   t.join();

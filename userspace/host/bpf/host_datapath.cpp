@@ -15,20 +15,17 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "common/bpf/bpffs.h"
-#include "common/bpf/tc_filter.h"
-#include "common/log.h"
-#include "host/bpf/counter_fields.h"
-#include "host/bpf/map_io.h"
-#include "host/bpf/pinned_maps.h"
+#include "common/bpf/attach_points.h"
+#include "common/bpf/counter_fields.h"
+#include "common/bpf/map_io.h"
+#include "common/bpf/pinned_skeleton.h"
 #include "host_forward.skel.h"
 
 namespace kohaku::bpf {
 namespace {
 
-constexpr std::string_view kLog = "bpf-host";
 constexpr const char* kProgramPin = "host_forward";
-constexpr TcFilterId kFilter{KH_HOST_TC_HANDLE, KH_HOST_TC_PRIORITY};
+constexpr TcFilterId kFilter = kHostForwardTcFilter;
 
 static_assert(sizeof(host_stats) % sizeof(uint64_t) == 0, "host_stats must be all __u64");
 constexpr size_t kStatsFields = sizeof(host_stats) / sizeof(uint64_t);
@@ -115,68 +112,36 @@ std::vector<std::pair<std::string_view, uint64_t>> RunnerCounters::named() const
   return named_counters(sum, kCounterNames);
 }
 
-HostDatapath::HostDatapath(const HostDatapathOptions& options)
-    : skel_(nullptr, host_forward__destroy) {
+HostDatapath::HostDatapath(const HostDatapathOptions& options) {
   load(options);
 }
 
 HostDatapath::~HostDatapath() = default;
 
 void HostDatapath::load(const HostDatapathOptions& options) {
-  if (options.pin) {
-    pin_dir_ = options.pin_root + "/host";
-    ensure_bpffs_dir(pin_dir_);
-  }
-  bpf_object_open_opts open_opts{};
-  open_opts.sz = sizeof(open_opts);
-  open_opts.pin_root_path = options.pin ? pin_dir_.c_str() : nullptr;
-  skel_.reset(host_forward__open_opts(&open_opts));
-  if (!skel_) fail_errno(errno, "cannot open BPF program host_forward");
-  bpf_object* obj = skel_->obj;
-
-  if (!options.pin) {
-    bpf_map* map;
-    bpf_object__for_each_map(map, obj) bpf_map__set_pin_path(map, nullptr);
-  }
-  PinnedMaps pins(obj, pin_dir_, kLog);
-  if (int err = host_forward__load(skel_.get()); err) {
-    int saved = errno;
-    pins.restore();
-    fail_errno(err ? err : saved, "cannot load BPF program host_forward" +
-                                      (options.pin ? " with maps pinned in " + pin_dir_ : ""));
-  }
-  migrated_ = pins.finish(obj);
-
-  if (options.pin) pin_program();
+  if (options.pin) pin_dir_ = pin_dir_below(options.pin_root, pin_dirs::kHost);
+  skel_ = std::make_unique<Skeleton>(KOHAKU_SKELETON(host_forward), PinPlan{pin_dir_, "bpf-host"});
+  migrated_ = skel_->report().migrated_names();
+  skel_->pin_program((*skel_)->progs.host_forward, kProgramPin);
   ensure_stats_entry(0);
   load_mirror();
 }
 
-void HostDatapath::pin_program() {
-  pin_program_replacing(skel_->progs.host_forward, pin_dir_ + "/" + kProgramPin);
-}
-
 int HostDatapath::program_fd() const {
-  return bpf_program__fd(skel_->progs.host_forward);
+  return bpf_program__fd((*skel_)->progs.host_forward);
 }
 
 uint32_t HostDatapath::program_id() const {
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  if (int err = bpf_obj_get_info_by_fd(program_fd(), &info, &len); err)
-    fail_errno(err, "cannot read BPF program info");
-  return info.id;
+  return bpf::program_id(program_fd(), "host_forward");
 }
 
 int HostDatapath::map_fd(std::string_view name) const {
-  const bpf_map* m = bpf_object__find_map_by_name(skel_->obj, std::string(name).c_str());
-  if (!m) throw std::invalid_argument("no BPF map named " + std::string(name));
-  return bpf_map__fd(m);
+  return bpf::map_fd(skel_->obj(), name);
 }
 
 void HostDatapath::ensure_stats_entry(uint32_t runner_id) {
   host_stats_key key{runner_id};
-  percpu_ensure_zero<host_stats>(bpf_map__fd(skel_->maps.host_stats), &key,
+  percpu_ensure_zero<host_stats>(bpf_map__fd((*skel_)->maps.host_stats), &key,
                                  "counters of runner " + std::to_string(runner_id));
 }
 
@@ -185,13 +150,13 @@ void HostDatapath::load_mirror() {
   ingress_owner_.clear();
   owned_.clear();
   for (const auto& [k, v] :
-       map_entries<host_route_key, host_route>(bpf_map__fd(skel_->maps.host_routes))) {
+       map_entries<host_route_key, host_route>(bpf_map__fd((*skel_)->maps.host_routes))) {
     auto key = mirror_key(route_subnet(k));
     route_owner_[key] = v.runner_id;
     owned_[v.runner_id].routes.insert(key);
   }
   for (const auto& [k, v] :
-       map_entries<host_ingress_key, host_ingress>(bpf_map__fd(skel_->maps.host_ingress))) {
+       map_entries<host_ingress_key, host_ingress>(bpf_map__fd((*skel_)->maps.host_ingress))) {
     ingress_owner_[k.ifindex] = v.runner_id;
     owned_[v.runner_id].ifindexes.insert(k.ifindex);
   }
@@ -200,7 +165,7 @@ void HostDatapath::load_mirror() {
 void HostDatapath::put_route(const RunnerRoute& r) {
   host_route_key rk = route_key(r.subnet);
   host_route rv{r.ifindex, r.runner_id};
-  map_update(bpf_map__fd(skel_->maps.host_routes), &rk, &rv, "host_routes");
+  map_update(bpf_map__fd((*skel_)->maps.host_routes), &rk, &rv, "host_routes");
   auto key = mirror_key(r.subnet);
   auto [it, inserted] = route_owner_.try_emplace(key, r.runner_id);
   if (!inserted && it->second != r.runner_id) {
@@ -212,7 +177,7 @@ void HostDatapath::put_route(const RunnerRoute& r) {
 
 bool HostDatapath::erase_route(std::pair<uint32_t, uint8_t> key) {
   host_route_key rk = route_key(mirror_subnet(key));
-  bool erased = map_erase(bpf_map__fd(skel_->maps.host_routes), &rk, "host_routes");
+  bool erased = map_erase(bpf_map__fd((*skel_)->maps.host_routes), &rk, "host_routes");
   if (auto it = route_owner_.find(key); it != route_owner_.end()) {
     if (auto o = owned_.find(it->second); o != owned_.end()) o->second.routes.erase(key);
     route_owner_.erase(it);
@@ -223,7 +188,7 @@ bool HostDatapath::erase_route(std::pair<uint32_t, uint8_t> key) {
 void HostDatapath::put_ingress(const RunnerRoute& r) {
   host_ingress_key ik{r.ifindex};
   host_ingress iv = ingress_value(r);
-  map_update(bpf_map__fd(skel_->maps.host_ingress), &ik, &iv, "host_ingress");
+  map_update(bpf_map__fd((*skel_)->maps.host_ingress), &ik, &iv, "host_ingress");
   auto [it, inserted] = ingress_owner_.try_emplace(r.ifindex, r.runner_id);
   if (!inserted && it->second != r.runner_id) {
     // The device now belongs to this runner: the other one lost its entry with the overwrite.
@@ -235,7 +200,7 @@ void HostDatapath::put_ingress(const RunnerRoute& r) {
 
 bool HostDatapath::erase_ingress(uint32_t ifindex) {
   host_ingress_key ik{ifindex};
-  bool erased = map_erase(bpf_map__fd(skel_->maps.host_ingress), &ik, "host_ingress");
+  bool erased = map_erase(bpf_map__fd((*skel_)->maps.host_ingress), &ik, "host_ingress");
   if (auto it = ingress_owner_.find(ifindex); it != ingress_owner_.end()) {
     if (auto o = owned_.find(it->second); o != owned_.end()) o->second.ifindexes.erase(ifindex);
     ingress_owner_.erase(it);
@@ -303,14 +268,14 @@ bool HostDatapath::remove_runner(uint32_t runner_id) {
     owned_.erase(runner_id);
   }
   host_stats_key sk{runner_id};
-  removed |= map_erase(bpf_map__fd(skel_->maps.host_stats), &sk, "host_stats");
+  removed |= map_erase(bpf_map__fd((*skel_)->maps.host_stats), &sk, "host_stats");
   return removed;
 }
 
 std::vector<RunnerRoute> HostDatapath::runners() const {
   std::vector<RunnerRoute> out;
   for (const auto& [k, v] :
-       map_entries<host_ingress_key, host_ingress>(bpf_map__fd(skel_->maps.host_ingress)))
+       map_entries<host_ingress_key, host_ingress>(bpf_map__fd((*skel_)->maps.host_ingress)))
     out.push_back(RunnerRoute{
         v.runner_id, Ipv4Cidr{from_bytes(v.subnet), static_cast<uint8_t>(v.prefixlen)}, k.ifindex});
   std::sort(out.begin(), out.end(), [](const RunnerRoute& a, const RunnerRoute& b) {
@@ -333,18 +298,18 @@ bool HostDatapath::remove_host_address(Ipv4Addr a) {
 void HostDatapath::write_host_address(const HostAddress& a) {
   host_addr_key k = addr_key(a.addr);
   host_addr v{a.ifindex};
-  map_update(bpf_map__fd(skel_->maps.host_addrs), &k, &v, "host_addrs");
+  map_update(bpf_map__fd((*skel_)->maps.host_addrs), &k, &v, "host_addrs");
 }
 
 bool HostDatapath::erase_host_address(Ipv4Addr a) {
   host_addr_key k = addr_key(a);
-  return map_erase(bpf_map__fd(skel_->maps.host_addrs), &k, "host_addrs");
+  return map_erase(bpf_map__fd((*skel_)->maps.host_addrs), &k, "host_addrs");
 }
 
 std::vector<HostAddress> HostDatapath::host_addresses() const {
   std::vector<HostAddress> out;
   for (const auto& [k, v] :
-       map_entries<host_addr_key, host_addr>(bpf_map__fd(skel_->maps.host_addrs)))
+       map_entries<host_addr_key, host_addr>(bpf_map__fd((*skel_)->maps.host_addrs)))
     out.push_back(HostAddress{from_bytes(k.addr), v.ifindex});
   std::sort(out.begin(), out.end(),
             [](const HostAddress& a, const HostAddress& b) { return a.addr < b.addr; });
@@ -389,9 +354,9 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
   for (const HostAddress& a : want_addrs)
     if (a.addr.is_unspecified()) throw std::invalid_argument("host address 0.0.0.0");
 
-  int routes = bpf_map__fd(skel_->maps.host_routes);
-  int ingress = bpf_map__fd(skel_->maps.host_ingress);
-  int stats = bpf_map__fd(skel_->maps.host_stats);
+  int routes = bpf_map__fd((*skel_)->maps.host_routes);
+  int ingress = bpf_map__fd((*skel_)->maps.host_ingress);
+  int stats = bpf_map__fd((*skel_)->maps.host_stats);
   std::set<std::pair<uint64_t, uint64_t>> keep_routes;   // (prefixlen<<32|addr, ifindex<<32|id)
   std::set<std::pair<uint32_t, uint32_t>> keep_ingress;  // (ifindex, id)
   for (const RunnerRoute& r : want) {
@@ -450,7 +415,7 @@ bool detach_host_forward(uint32_t ifindex) {
 }
 
 size_t remove_host_pins(const std::string& pin_root) {
-  std::filesystem::path dir = std::filesystem::path(pin_root) / "host";
+  std::filesystem::path dir = pin_dir_below(pin_root, pin_dirs::kHost);
   std::error_code ec;
   if (!std::filesystem::exists(dir, ec)) return 0;
   size_t removed = 0;
@@ -472,7 +437,7 @@ std::optional<uint32_t> host_forward_program(uint32_t ifindex) {
 
 std::optional<RunnerCounters> HostDatapath::counters(uint32_t runner_id) const {
   host_stats_key key{runner_id};
-  auto sum = percpu_sum<host_stats>(bpf_map__fd(skel_->maps.host_stats), &key,
+  auto sum = percpu_sum<host_stats>(bpf_map__fd((*skel_)->maps.host_stats), &key,
                                     "counters of runner " + std::to_string(runner_id));
   if (!sum) return std::nullopt;
   return RunnerCounters{*sum};
@@ -480,7 +445,7 @@ std::optional<RunnerCounters> HostDatapath::counters(uint32_t runner_id) const {
 
 std::map<uint32_t, RunnerCounters> HostDatapath::all_counters() const {
   std::map<uint32_t, RunnerCounters> out;
-  for (const host_stats_key& k : map_keys<host_stats_key>(bpf_map__fd(skel_->maps.host_stats)))
+  for (const host_stats_key& k : map_keys<host_stats_key>(bpf_map__fd((*skel_)->maps.host_stats)))
     if (auto c = counters(k.runner_id)) out.emplace(k.runner_id, *c);
   return out;
 }

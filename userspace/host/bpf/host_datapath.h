@@ -26,6 +26,9 @@ struct host_forward;
 
 namespace kohaku::bpf {
 
+template <class Skel>
+class PinnedSkeleton;
+
 struct HostDatapathOptions {
   std::string pin_root = "/sys/fs/bpf/kohaku";  // BPF_PIN_ROOT
   // false: nothing is pinned or adopted (tests of the program itself).
@@ -106,7 +109,6 @@ class HostDatapath {
 
  private:
   void load(const HostDatapathOptions& options);
-  void pin_program();
   void ensure_stats_entry(uint32_t runner_id);
   void write_host_address(const HostAddress& addr);
   bool erase_host_address(Ipv4Addr addr);
@@ -122,7 +124,8 @@ class HostDatapath {
 
   // Serializes map writers: upsert/remove/reconcile read-modify-write several maps.
   std::mutex write_mu_;
-  std::unique_ptr<host_forward, void (*)(host_forward*)> skel_;
+  using Skeleton = PinnedSkeleton<host_forward>;
+  std::unique_ptr<Skeleton> skel_;
   std::string pin_dir_;
   std::vector<std::string> migrated_;
 

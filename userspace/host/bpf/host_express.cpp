@@ -13,25 +13,22 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "common/bpf/bpffs.h"
-#include "common/bpf/tc_filter.h"
-#include "common/log.h"
-#include "host/bpf/counter_fields.h"
+#include "common/bpf/attach_points.h"
+#include "common/bpf/counter_fields.h"
+#include "common/bpf/map_io.h"
+#include "common/bpf/pinned_skeleton.h"
+#include "common/unique_fd.h"
 #include "host/bpf/host_datapath.h"
-#include "host/bpf/map_io.h"
-#include "host/bpf/pinned_maps.h"
-#include "host/bpf/unique_fd.h"
 #include "host_express.skel.h"
 
 namespace kohaku::bpf {
 namespace {
 
-constexpr std::string_view kLog = "bpf-express";
 constexpr const char* kTcPin = "host_express_tc";
 constexpr const char* kXdpPin = "host_express_xdp";
 // The kernel keeps 15 characters of a program's name: enough to tell ours from another tool's.
 constexpr std::string_view kProgNamePrefix = "host_express_";
-constexpr TcFilterId kFilter{KH_EXPRESS_TC_HANDLE, KH_EXPRESS_TC_PRIORITY};
+constexpr TcFilterId kFilter = kHostExpressTcFilter;
 // Maps the program shares with the TC fast path: taken from the HostDatapath, never created here.
 constexpr const char* kSharedMaps[] = {"host_routes", "host_ingress", "host_addrs", "host_stats"};
 
@@ -113,7 +110,7 @@ std::optional<XdpAttachment> xdp_attachment(uint32_t ifindex) {
   q.sz = sizeof(q);
   if (int err = bpf_xdp_query(static_cast<int>(ifindex), 0, &q); err) {
     if (err == -ENODEV) return std::nullopt;
-    fail_errno(err, "cannot query XDP of ifindex " + std::to_string(ifindex));
+    fail(err, "query XDP of ifindex", std::to_string(ifindex));
   }
   XdpAttachment a;
   if (q.drv_prog_id) {
@@ -145,7 +142,7 @@ bool detach_xdp_if_ours(uint32_t ifindex) {
   auto a = xdp_attachment(ifindex);
   if (!a || !is_ours(*a)) return false;
   if (int err = bpf_xdp_detach(static_cast<int>(ifindex), xdp_flags(a->hook), nullptr); err)
-    fail_errno(err, "cannot detach XDP program from ifindex " + std::to_string(ifindex));
+    fail(err, "detach XDP program from ifindex", std::to_string(ifindex));
   return true;
 }
 
@@ -175,79 +172,45 @@ std::vector<std::pair<std::string_view, uint64_t>> ExpressCounters::named() cons
   return named_counters(sum, kCounterNames);
 }
 
-HostExpress::HostExpress(const Options& options, const HostDatapath& base)
-    : skel_(nullptr, host_express__destroy) {
+HostExpress::HostExpress(const Options& options, const HostDatapath& base) {
   load(options, base);
 }
 
 HostExpress::~HostExpress() = default;
 
 void HostExpress::load(const Options& options, const HostDatapath& base) {
-  if (options.pin) {
-    pin_dir_ = options.pin_root + "/host";
-    ensure_bpffs_dir(pin_dir_);
-  }
-  bpf_object_open_opts open_opts{};
-  open_opts.sz = sizeof(open_opts);
-  open_opts.pin_root_path = options.pin ? pin_dir_.c_str() : nullptr;
-  skel_.reset(host_express__open_opts(&open_opts));
-  if (!skel_) fail_errno(errno, "cannot open BPF program host_express");
-  bpf_object* obj = skel_->obj;
-
-  bpf_map* map;
-  bpf_object__for_each_map(map, obj) {
-    std::string_view name = bpf_map__name(map);
-    bool shared =
-        std::find(std::begin(kSharedMaps), std::end(kSharedMaps), name) != std::end(kSharedMaps);
-    if (!options.pin || shared) bpf_map__set_pin_path(map, nullptr);
-    if (shared) {
-      if (int err = bpf_map__reuse_fd(map, base.map_fd(name)); err)
-        fail_errno(err, "cannot share BPF map " + std::string(name) + " with host_forward");
-    }
-  }
-  PinnedMaps pins(obj, pin_dir_, kLog);
-  if (int err = host_express__load(skel_.get()); err) {
-    int saved = errno;
-    pins.restore();
-    fail_errno(err ? err : saved, "cannot load BPF program host_express" +
-                                      (options.pin ? " with maps pinned in " + pin_dir_ : ""));
-  }
-  migrated_ = pins.finish(obj);
-  if (options.pin) {
-    pin_program_replacing(skel_->progs.host_express_tc, pin_dir_ + "/" + kTcPin);
-    pin_program_replacing(skel_->progs.host_express_xdp, pin_dir_ + "/" + kXdpPin);
-  }
+  PinPlan plan{options.pin ? pin_dir_below(options.pin_root, pin_dirs::kHost) : "", "bpf-express"};
+  for (const char* name : kSharedMaps) plan.shared.emplace_back(name, base.map_fd(name));
+  skel_ = std::make_unique<Skeleton>(KOHAKU_SKELETON(host_express), plan);
+  pin_dir_ = plan.pin_dir;
+  migrated_ = skel_->report().migrated_names();
+  skel_->pin_program((*skel_)->progs.host_express_tc, kTcPin);
+  skel_->pin_program((*skel_)->progs.host_express_xdp, kXdpPin);
 
   express_stats_key zero_key{0};
-  percpu_ensure_zero<express_stats>(bpf_map__fd(skel_->maps.express_stats), &zero_key,
+  percpu_ensure_zero<express_stats>(bpf_map__fd((*skel_)->maps.express_stats), &zero_key,
                                     "express counters of runner 0");
   // The mirror starts as what the (possibly adopted) map holds.
   for (const auto& [k, v] :
-       map_entries<express_runner_key, express_runner>(bpf_map__fd(skel_->maps.express_runners)))
+       map_entries<express_runner_key, express_runner>(bpf_map__fd((*skel_)->maps.express_runners)))
     mirror_.emplace(k.runner_id, from_value(k.runner_id, v));
 }
 
 int HostExpress::tc_program_fd() const {
-  return bpf_program__fd(skel_->progs.host_express_tc);
+  return bpf_program__fd((*skel_)->progs.host_express_tc);
 }
 
 int HostExpress::xdp_program_fd() const {
-  return bpf_program__fd(skel_->progs.host_express_xdp);
+  return bpf_program__fd((*skel_)->progs.host_express_xdp);
 }
 
 uint32_t HostExpress::program_id(ExpressHook hook) const {
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
-  int fd = hook == ExpressHook::kTc ? tc_program_fd() : xdp_program_fd();
-  if (int err = bpf_obj_get_info_by_fd(fd, &info, &len); err)
-    fail_errno(err, "cannot read BPF program info");
-  return info.id;
+  return hook == ExpressHook::kTc ? bpf::program_id(tc_program_fd(), "host_express_tc")
+                                  : bpf::program_id(xdp_program_fd(), "host_express_xdp");
 }
 
 int HostExpress::map_fd(std::string_view name) const {
-  const bpf_map* m = bpf_object__find_map_by_name(skel_->obj, std::string(name).c_str());
-  if (!m) throw std::invalid_argument("no BPF map named " + std::string(name));
-  return bpf_map__fd(m);
+  return bpf::map_fd(skel_->obj(), name);
 }
 
 void HostExpress::configure(const ExpressConfig& c) {
@@ -263,19 +226,19 @@ void HostExpress::configure(const ExpressConfig& c) {
   uint32_t key = 0;
   if (c.uplink_ifindex) {
     uint32_t dev = c.uplink_ifindex;
-    map_update(bpf_map__fd(skel_->maps.express_tx), &dev, &dev, "express_tx");
+    map_update(bpf_map__fd((*skel_)->maps.express_tx), &dev, &dev, "express_tx");
   }
-  map_update(bpf_map__fd(skel_->maps.express_config), &key, &v, "express_config");
+  map_update(bpf_map__fd((*skel_)->maps.express_config), &key, &v, "express_config");
 }
 
 void HostExpress::disable() {
   std::lock_guard lock(write_mu_);
   uint32_t key = 0;
   express_config v{};
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.express_config), &key, &v) != 0)
-    fail_errno(errno, "cannot read express_config");
+  if (bpf_map_lookup_elem(bpf_map__fd((*skel_)->maps.express_config), &key, &v) != 0)
+    fail(errno, "read BPF map", "express_config");
   v.enabled = 0;
-  map_update(bpf_map__fd(skel_->maps.express_config), &key, &v, "express_config");
+  map_update(bpf_map__fd((*skel_)->maps.express_config), &key, &v, "express_config");
 }
 
 void HostExpress::write_runner(const ExpressRunner& r) {
@@ -284,14 +247,14 @@ void HostExpress::write_runner(const ExpressRunner& r) {
   express_runner_key k{r.runner_id};
   express_runner v = to_value(r);
   express_stats_key sk{r.runner_id};
-  percpu_ensure_zero<express_stats>(bpf_map__fd(skel_->maps.express_stats), &sk,
+  percpu_ensure_zero<express_stats>(bpf_map__fd((*skel_)->maps.express_stats), &sk,
                                     "express counters of runner " + std::to_string(r.runner_id));
-  map_update(bpf_map__fd(skel_->maps.express_runners), &k, &v, "express_runners");
+  map_update(bpf_map__fd((*skel_)->maps.express_runners), &k, &v, "express_runners");
   // A moved runner must not keep the next hop resolved for its old address: the program
   // re-resolves on the next frame.
   if (it != mirror_.end() && it->second.physical_ip != r.physical_ip) {
     express_nexthop_key nk{r.runner_id};
-    map_erase(bpf_map__fd(skel_->maps.express_nexthops), &nk, "express_nexthops");
+    map_erase(bpf_map__fd((*skel_)->maps.express_nexthops), &nk, "express_nexthops");
   }
   mirror_[r.runner_id] = r;
 }
@@ -300,9 +263,9 @@ void HostExpress::erase_runner(uint32_t id) {
   express_runner_key k{id};
   express_nexthop_key nk{id};
   express_stats_key sk{id};
-  map_erase(bpf_map__fd(skel_->maps.express_runners), &k, "express_runners");
-  map_erase(bpf_map__fd(skel_->maps.express_nexthops), &nk, "express_nexthops");
-  map_erase(bpf_map__fd(skel_->maps.express_stats), &sk, "express_stats");
+  map_erase(bpf_map__fd((*skel_)->maps.express_runners), &k, "express_runners");
+  map_erase(bpf_map__fd((*skel_)->maps.express_nexthops), &nk, "express_nexthops");
+  map_erase(bpf_map__fd((*skel_)->maps.express_stats), &sk, "express_stats");
   mirror_.erase(id);
 }
 
@@ -338,7 +301,7 @@ void HostExpress::reconcile(const std::vector<ExpressRunner>& want) {
 std::vector<ExpressRunner> HostExpress::runners() const {
   std::vector<ExpressRunner> out;
   for (const auto& [k, v] :
-       map_entries<express_runner_key, express_runner>(bpf_map__fd(skel_->maps.express_runners)))
+       map_entries<express_runner_key, express_runner>(bpf_map__fd((*skel_)->maps.express_runners)))
     out.push_back(from_value(k.runner_id, v));
   std::sort(out.begin(), out.end(), [](const ExpressRunner& a, const ExpressRunner& b) {
     return a.runner_id < b.runner_id;
@@ -365,7 +328,7 @@ void HostExpress::attach(uint32_t ifindex, ExpressHook hook) {
   if (int err =
           bpf_xdp_attach(static_cast<int>(ifindex), xdp_program_fd(), xdp_flags(hook), nullptr);
       err)
-    fail_errno(err, "cannot attach XDP (" + std::string(express_hook_name(hook)) + ") to " + dev);
+    fail(err, "attach XDP (" + std::string(express_hook_name(hook)) + ") to", dev);
   tc_detach(static_cast<int>(ifindex), TcDirection::kIngress, kFilter);
 }
 
@@ -388,7 +351,7 @@ std::optional<ExpressHook> HostExpress::attached(uint32_t ifindex) const {
 
 std::optional<ExpressCounters> HostExpress::counters(uint32_t runner_id) const {
   express_stats_key key{runner_id};
-  auto sum = percpu_sum<express_stats>(bpf_map__fd(skel_->maps.express_stats), &key,
+  auto sum = percpu_sum<express_stats>(bpf_map__fd((*skel_)->maps.express_stats), &key,
                                        "express counters of runner " + std::to_string(runner_id));
   if (!sum) return std::nullopt;
   return ExpressCounters{*sum};
@@ -396,7 +359,7 @@ std::optional<ExpressCounters> HostExpress::counters(uint32_t runner_id) const {
 
 std::map<uint32_t, ExpressCounters> HostExpress::all_counters() const {
   std::map<uint32_t, ExpressCounters> out;
-  for (const auto& k : map_keys<express_stats_key>(bpf_map__fd(skel_->maps.express_stats)))
+  for (const auto& k : map_keys<express_stats_key>(bpf_map__fd((*skel_)->maps.express_stats)))
     if (auto c = counters(k.runner_id)) out.emplace(k.runner_id, *c);
   return out;
 }

@@ -26,6 +26,9 @@ struct host_express;
 
 namespace kohaku::bpf {
 
+template <class Skel>
+class PinnedSkeleton;
+
 class HostDatapath;
 
 // What the program knows of the hub itself (express_config).
@@ -117,7 +120,8 @@ class HostExpress {
   void erase_runner(uint32_t runner_id);
 
   std::mutex write_mu_;  // serializes map writers and guards mirror_
-  std::unique_ptr<host_express, void (*)(host_express*)> skel_;
+  using Skeleton = PinnedSkeleton<host_express>;
+  std::unique_ptr<Skeleton> skel_;
   std::string pin_dir_;
   std::vector<std::string> migrated_;
   std::map<uint32_t, ExpressRunner> mirror_;  // what express_runners holds

@@ -1,5 +1,7 @@
 #include "runner/bpf/conntrack_table.h"
 
+#include "common/bpf/map_io.h"
+
 #include <bpf/bpf.h>
 #include <netinet/in.h>
 
@@ -12,17 +14,8 @@ namespace kohaku::runner {
 namespace {
 
 std::vector<runner_ct_key> all_keys(int fd) {
-  std::vector<runner_ct_key> keys;
-  runner_ct_key cur{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    keys.push_back(next);
-    cur = next;
-    prev = &cur;
-    // A key deleted under us makes the kernel restart from the first key: bound the walk.
-    if (keys.size() > (1u << 24)) break;
-  }
-  return keys;
+  // A key deleted under us makes the kernel restart from the first key: bound the walk.
+  return bpf::map_keys<runner_ct_key>(fd, (1u << 24) + 1);
 }
 
 runner_ct_key make_key(const __u8 (&saddr)[4], const __u8 (&daddr)[4], uint16_t sport,

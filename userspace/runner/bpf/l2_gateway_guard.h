@@ -13,17 +13,19 @@
 #include <memory>
 #include <string>
 
-#include "common/bpf/tc_filter.h"
+#include "common/bpf/attach_points.h"
 #include "common/ipv4.h"
 #include "common/netlink/link.h"
 #include "lib/l2_gateway.h"
 
 struct l2_gateway_guard;
 
-namespace kohaku::runner {
+namespace kohaku::bpf {
+template <class Skel>
+class PinnedSkeleton;
+}
 
-// Fixed TC filter identity of the guard ("l2" = 0x6c32).
-inline constexpr TcFilterId kL2GuardTcFilter{0x6c32, 0x6c32};
+namespace kohaku::runner {
 
 struct L2Gateway {
   Ipv4Addr address;
@@ -51,13 +53,11 @@ class L2GatewayGuard {
   int program_fd() const;
 
  private:
-  L2GatewayGuard() = default;
+  L2GatewayGuard();
   int map_fd(const char* name) const;
 
-  struct Deleter {
-    void operator()(l2_gateway_guard* s) const;
-  };
-  std::unique_ptr<l2_gateway_guard, Deleter> skel_;
+  using Skeleton = bpf::PinnedSkeleton<l2_gateway_guard>;
+  std::unique_ptr<Skeleton> skel_;
   std::string pin_dir_;
   uint32_t program_id_ = 0;
 };

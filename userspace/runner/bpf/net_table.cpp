@@ -1,5 +1,7 @@
 #include "runner/bpf/net_table.h"
 
+#include "common/bpf/map_io.h"
+
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 
@@ -39,10 +41,6 @@ NetEntry decode(const runner_net_key& k, const runner_net_value& v) {
   return e;
 }
 
-[[noreturn]] void fail(const std::string& what) {
-  throw std::runtime_error(what + ": " + std::strerror(errno));
-}
-
 }  // namespace
 
 std::string NetEntry::to_string() const {
@@ -69,14 +67,9 @@ void validate_net_entries(const std::vector<NetEntry>& entries) {
 
 std::vector<NetEntry> read_net_table(int fd) {
   std::vector<NetEntry> out;
-  runner_net_key cur{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0 && out.size() <= RUNNER_NETS_MAX) {
-    runner_net_value v{};
-    if (bpf_map_lookup_elem(fd, &next, &v) == 0) out.push_back(decode(next, v));
-    cur = next;
-    prev = &cur;
-  }
+  for (const auto& [k, v] :
+       bpf::map_entries<runner_net_key, runner_net_value>(fd, RUNNER_NETS_MAX + 1))
+    out.push_back(decode(k, v));
   std::sort(out.begin(), out.end());
   return out;
 }
@@ -103,14 +96,14 @@ size_t sync_net_table(int fd, const std::vector<NetEntry>& wanted) {
       runner_net_key k = encode_key(e.subnet);
       runner_net_value v = encode_value(e);
       if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) != 0)
-        fail("writing named network " + e.to_string() + " into runner_nets");
+        bpf::fail(errno, "write into runner_nets the named network", e.to_string());
     }
   };
   auto remove = [&] {
     for (const auto& e : stale) {
       runner_net_key k = encode_key(e.subnet);
       if (bpf_map_delete_elem(fd, &k) != 0 && errno != ENOENT)
-        fail("deleting named network " + e.to_string() + " from runner_nets");
+        bpf::fail(errno, "delete from runner_nets the named network", e.to_string());
     }
   };
   // Writes first, so no address that stays in a network is ever unclassified; deletes first

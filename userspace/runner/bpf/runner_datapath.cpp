@@ -12,7 +12,9 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "common/bpf/bpffs.h"
+#include "common/bpf/attach_points.h"
+#include "common/bpf/map_io.h"
+#include "common/bpf/pinned_skeleton.h"
 #include "common/netlink/link.h"
 #include "runner_forward_filter.skel.h"
 #include "runner_nat_egress.skel.h"
@@ -23,86 +25,12 @@ namespace {
 
 constexpr std::array<const char*, 5> kMapNames = {"runner_ct", "runner_config", "runner_policy",
                                                   "runner_nets", "runner_stats"};
-
-[[noreturn]] void fail(const std::string& what, int err) {
-  throw std::runtime_error(what + ": " + std::strerror(err < 0 ? -err : err));
-}
-
-// An fd that closes itself.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    std::swap(fd_, o.fd_);
-    return *this;
-  }
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// A pinned map that no longer matches the program's definition: unpinned, kept open until its
-// entries are copied into the new map.
-struct StaleMap {
-  std::string name;
-  Fd fd;
-  bpf_map_info info;
-};
-
-bpf_map* find_map(bpf_object* obj, const char* name) {
-  bpf_map* m = bpf_object__find_map_by_name(obj, name);
-  if (!m) throw std::runtime_error(std::string("BPF object lacks map ") + name);
-  return m;
-}
-
-bool same_shape(const bpf_map_info& info, const bpf_map* m) {
-  return info.type == static_cast<uint32_t>(bpf_map__type(m)) &&
-         info.key_size == bpf_map__key_size(m) && info.value_size == bpf_map__value_size(m) &&
-         info.max_entries == bpf_map__max_entries(m) && info.map_flags == bpf_map__map_flags(m);
-}
-
-// Copies entries while the new map has room; returns how many were copied.
-uint64_t copy_entries(int from, int to, uint32_t key_size, uint32_t value_size) {
-  std::vector<uint8_t> key(key_size), next(key_size), value(value_size);
-  uint64_t copied = 0;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(from, prev, next.data()) == 0) {
-    if (bpf_map_lookup_elem(from, next.data(), value.data()) == 0 &&
-        bpf_map_update_elem(to, next.data(), value.data(), BPF_ANY) == 0)
-      ++copied;
-    key = next;
-    prev = key.data();
-  }
-  return copied;
-}
-
-void pin_program(bpf_program* prog, const std::string& path) {
-  ::unlink(path.c_str());
-  if (int err = bpf_program__pin(prog, path.c_str())) fail("pinning program at " + path, err);
-}
-
-template <typename Skel>
-void load_skeleton(Skel* skel, int (*load)(Skel*), const char* name) {
-  if (int err = load(skel)) fail(std::string("loading BPF object ") + name, err);
-}
+constexpr const char* kProgramPins[] = {"nat_egress", "nat_ingress", "forward_filter"};
+constexpr const char* kLog = "bpf-runner";
 
 }  // namespace
 
-void RunnerDatapath::EgressDeleter::operator()(runner_nat_egress* s) const {
-  runner_nat_egress__destroy(s);
-}
-void RunnerDatapath::IngressDeleter::operator()(runner_nat_ingress* s) const {
-  runner_nat_ingress__destroy(s);
-}
-void RunnerDatapath::FilterDeleter::operator()(runner_forward_filter* s) const {
-  runner_forward_filter__destroy(s);
-}
-
+RunnerDatapath::RunnerDatapath() = default;
 RunnerDatapath::~RunnerDatapath() = default;
 
 std::unique_ptr<RunnerDatapath> RunnerDatapath::open(const DatapathOptions& options) {
@@ -110,96 +38,41 @@ std::unique_ptr<RunnerDatapath> RunnerDatapath::open(const DatapathOptions& opti
     throw std::invalid_argument("conntrack size " + std::to_string(options.conntrack_max_entries) +
                                 " is too small (at least 64 entries)");
   std::unique_ptr<RunnerDatapath> dp(new RunnerDatapath());
-  bool pinned = !options.pin_root.empty();
-  if (pinned) {
-    dp->pin_dir_ = options.pin_root + "/runner";
-    // A runner-only machine may have no bpffs mounted yet (nothing else pinned there).
-    bpf::ensure_bpffs_dir(dp->pin_dir_);
-  }
+  if (!options.pin_root.empty()) dp->pin_dir_ = pin_dir_below(options.pin_root, pin_dirs::kRunner);
 
-  dp->egress_.reset(runner_nat_egress__open());
-  if (!dp->egress_) fail("opening BPF object runner_nat_egress", errno);
-  dp->ingress_.reset(runner_nat_ingress__open());
-  if (!dp->ingress_) fail("opening BPF object runner_nat_ingress", errno);
-  dp->filter_.reset(runner_forward_filter__open());
-  if (!dp->filter_) fail("opening BPF object runner_forward_filter", errno);
-  std::array<bpf_object*, 3> objects = {dp->egress_->obj, dp->ingress_->obj, dp->filter_->obj};
-  for (bpf_object* obj : objects) {
-    if (int err =
-            bpf_map__set_max_entries(find_map(obj, "runner_ct"), options.conntrack_max_entries))
-      fail("sizing the conntrack map", err);
-  }
+  // The egress object creates (or adopts, or migrates) the shared maps; the other two take them
+  // by fd, so one conntrack table serves all three programs.
+  bpf::PinPlan plan{dp->pin_dir_, kLog};
+  plan.configure = [&](bpf_object* obj) {
+    if (int err = bpf_map__set_max_entries(bpf::find_map(obj, "runner_ct"),
+                                           options.conntrack_max_entries))
+      bpf::fail(err, "size BPF map", "runner_ct");
+  };
+  dp->egress_ = std::make_unique<Egress>(KOHAKU_SKELETON(runner_nat_egress), plan);
+  dp->adopted_ct_ = dp->egress_->report().adopted_or_carried("runner_ct");
 
-  std::vector<StaleMap> stale;
-  if (pinned) {
-    for (const char* name : kMapNames) {
-      std::string path = dp->pin_dir_ + "/" + name;
-      Fd fd(bpf_obj_get(path.c_str()));
-      if (fd.get() < 0) {
-        if (errno == ENOENT) continue;
-        fail("opening pinned map " + path, errno);
-      }
-      bpf_map_info info{};
-      uint32_t len = sizeof(info);
-      if (bpf_obj_get_info_by_fd(fd.get(), &info, &len))
-        fail("inspecting pinned map " + path, errno);
-      if (same_shape(info, find_map(dp->egress_->obj, name))) {
-        if (std::string(name) == "runner_ct") dp->adopted_ct_ = true;
-        continue;  // libbpf reuses it through the pin path below
-      }
-      if (::unlink(path.c_str()) != 0) fail("unpinning outdated map " + path, errno);
-      stale.push_back({name, std::move(fd), info});
-    }
-    for (bpf_object* obj : objects)
-      for (const char* name : kMapNames) {
-        std::string path = dp->pin_dir_ + "/" + name;
-        if (int err = bpf_map__set_pin_path(find_map(obj, name), path.c_str()))
-          fail("setting pin path " + path, err);
-      }
-  }
+  bpf::PinPlan shared{dp->pin_dir_, kLog};
+  for (const char* name : kMapNames) shared.shared.emplace_back(name, dp->map_fd(name));
+  dp->ingress_ = std::make_unique<Ingress>(KOHAKU_SKELETON(runner_nat_ingress), shared);
+  dp->filter_ = std::make_unique<Filter>(KOHAKU_SKELETON(runner_forward_filter), shared);
 
-  load_skeleton(dp->egress_.get(), runner_nat_egress__load, "runner_nat_egress");
-  if (!pinned) {
-    // Share the maps the first object created (pins do this in pinned mode).
-    for (bpf_object* obj : {dp->ingress_->obj, dp->filter_->obj})
-      for (const char* name : kMapNames)
-        if (int err = bpf_map__reuse_fd(find_map(obj, name), dp->map_fd(name)))
-          fail(std::string("sharing map ") + name, err);
-  }
-  load_skeleton(dp->ingress_.get(), runner_nat_ingress__load, "runner_nat_ingress");
-  load_skeleton(dp->filter_.get(), runner_forward_filter__load, "runner_forward_filter");
-
-  for (auto& s : stale) {
-    const bpf_map* now = find_map(dp->egress_->obj, s.name.c_str());
-    bool copyable = s.info.type == static_cast<uint32_t>(bpf_map__type(now)) &&
-                    s.info.key_size == bpf_map__key_size(now) &&
-                    s.info.value_size == bpf_map__value_size(now) &&
-                    s.info.type != BPF_MAP_TYPE_PERCPU_ARRAY;
-    if (!copyable) continue;
-    uint64_t copied =
-        copy_entries(s.fd.get(), dp->map_fd(s.name.c_str()), s.info.key_size, s.info.value_size);
-    if (s.name == "runner_ct" && copied > 0) dp->adopted_ct_ = true;
-  }
-
-  if (pinned) {
-    pin_program(dp->egress_->progs.runner_nat_egress, dp->pin_dir_ + "/nat_egress");
-    pin_program(dp->ingress_->progs.runner_nat_ingress, dp->pin_dir_ + "/nat_ingress");
-    pin_program(dp->filter_->progs.runner_forward_filter, dp->pin_dir_ + "/forward_filter");
-  }
+  dp->egress_->pin_program((*dp->egress_)->progs.runner_nat_egress, kProgramPins[0]);
+  dp->ingress_->pin_program((*dp->ingress_)->progs.runner_nat_ingress, kProgramPins[1]);
+  dp->filter_->pin_program((*dp->filter_)->progs.runner_forward_filter, kProgramPins[2]);
   return dp;
 }
 
 int RunnerDatapath::map_fd(const char* name) const {
-  return bpf_map__fd(find_map(egress_->obj, name));
+  return bpf::map_fd(egress_->obj(), name);
 }
 int RunnerDatapath::nat_egress_fd() const {
-  return bpf_program__fd(egress_->progs.runner_nat_egress);
+  return bpf_program__fd((*egress_)->progs.runner_nat_egress);
 }
 int RunnerDatapath::nat_ingress_fd() const {
-  return bpf_program__fd(ingress_->progs.runner_nat_ingress);
+  return bpf_program__fd((*ingress_)->progs.runner_nat_ingress);
 }
 int RunnerDatapath::forward_filter_fd() const {
-  return bpf_program__fd(filter_->progs.runner_forward_filter);
+  return bpf_program__fd((*filter_)->progs.runner_forward_filter);
 }
 int RunnerDatapath::conntrack_fd() const {
   return map_fd("runner_ct");
@@ -207,15 +80,12 @@ int RunnerDatapath::conntrack_fd() const {
 
 runner_config RunnerDatapath::read_config() const {
   uint32_t zero = 0;
-  runner_config v{};
-  if (bpf_map_lookup_elem(map_fd("runner_config"), &zero, &v)) fail("reading runner_config", errno);
-  return v;
+  return bpf::map_lookup<runner_config>(map_fd("runner_config"), &zero, "runner_config");
 }
 
 void RunnerDatapath::write_config(const runner_config& v) {
   uint32_t zero = 0;
-  if (bpf_map_update_elem(map_fd("runner_config"), &zero, &v, BPF_ANY))
-    fail("writing runner_config", errno);
+  bpf::map_update(map_fd("runner_config"), &zero, &v, "runner_config");
 }
 
 void RunnerDatapath::configure(const NatConfig& config) {
@@ -253,16 +123,9 @@ void RunnerDatapath::detach_bridge(int ifindex) {
 }
 
 uint32_t RunnerDatapath::count_rules() const {
-  int fd = map_fd("runner_policy");
-  runner_policy_key cur{}, next{};
-  const void* prev = nullptr;
-  uint32_t n = 0;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0 && n <= RUNNER_POLICY_MAX_RULES) {
-    ++n;
-    cur = next;
-    prev = &cur;
-  }
-  return n;
+  return static_cast<uint32_t>(
+      bpf::map_keys<runner_policy_key>(map_fd("runner_policy"), RUNNER_POLICY_MAX_RULES + 1)
+          .size());
 }
 
 bool RunnerDatapath::add_deny_rule(const DenyRule& rule) {
@@ -273,7 +136,7 @@ bool RunnerDatapath::add_deny_rule(const DenyRule& rule) {
     if (errno == E2BIG || errno == ENOMEM)
       throw std::runtime_error("deny rule " + rule.to_string() + ": the policy map is full (" +
                                std::to_string(RUNNER_POLICY_MAX_RULES) + " rules)");
-    fail("adding deny rule " + rule.to_string(), errno);
+    bpf::fail(errno, "add deny rule", rule.to_string());
   }
   runner_config v = read_config();
   v.policy_rules = count_rules();
@@ -283,10 +146,7 @@ bool RunnerDatapath::add_deny_rule(const DenyRule& rule) {
 
 bool RunnerDatapath::remove_deny_rule(const DenyRule& rule) {
   runner_policy_key key = encode_deny_rule(rule);
-  if (bpf_map_delete_elem(map_fd("runner_policy"), &key)) {
-    if (errno == ENOENT) return false;
-    fail("removing deny rule " + rule.to_string(), errno);
-  }
+  if (!bpf::map_erase(map_fd("runner_policy"), &key, "runner_policy")) return false;
   runner_config v = read_config();
   v.policy_rules = count_rules();
   write_config(v);
@@ -294,16 +154,10 @@ bool RunnerDatapath::remove_deny_rule(const DenyRule& rule) {
 }
 
 std::vector<DenyRuleStatus> RunnerDatapath::deny_rules() const {
-  int fd = map_fd("runner_policy");
   std::vector<DenyRuleStatus> out;
-  runner_policy_key cur{}, next{};
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0 && out.size() <= RUNNER_POLICY_MAX_RULES) {
-    runner_policy_value v{};
-    if (bpf_map_lookup_elem(fd, &next, &v) == 0) out.push_back({decode_deny_rule(next), v.hits});
-    cur = next;
-    prev = &cur;
-  }
+  for (const auto& [k, v] : bpf::map_entries<runner_policy_key, runner_policy_value>(
+           map_fd("runner_policy"), RUNNER_POLICY_MAX_RULES + 1))
+    out.push_back({decode_deny_rule(k), v.hits});
   std::sort(out.begin(), out.end(),
             [](const DenyRuleStatus& a, const DenyRuleStatus& b) { return a.rule < b.rule; });
   return out;
@@ -327,27 +181,11 @@ std::vector<ConntrackRecord> RunnerDatapath::conntrack() const {
 
 TableUsage RunnerDatapath::table_usage() const {
   return {count_conntrack(conntrack_fd()),
-          bpf_map__max_entries(find_map(egress_->obj, "runner_ct"))};
+          bpf_map__max_entries(bpf::find_map(egress_->obj(), "runner_ct"))};
 }
 
 runner_stats RunnerDatapath::counters() const {
-  static_assert(sizeof(runner_stats) % sizeof(uint64_t) == 0);
-  int cpus = libbpf_num_possible_cpus();
-  if (cpus <= 0) fail("counting possible CPUs", cpus);
-  std::vector<runner_stats> per_cpu(static_cast<size_t>(cpus));
-  uint32_t zero = 0;
-  if (bpf_map_lookup_elem(map_fd("runner_stats"), &zero, per_cpu.data()))
-    fail("reading runner_stats", errno);
-  runner_stats sum{};
-  constexpr size_t kFields = sizeof(runner_stats) / sizeof(uint64_t);
-  for (const auto& s : per_cpu) {
-    uint64_t in[kFields], acc[kFields];
-    std::memcpy(in, &s, sizeof in);
-    std::memcpy(acc, &sum, sizeof acc);
-    for (size_t i = 0; i < kFields; ++i) acc[i] += in[i];
-    std::memcpy(&sum, acc, sizeof acc);
-  }
-  return sum;
+  return bpf::percpu_sum_single<runner_stats>(map_fd("runner_stats"), "runner_stats");
 }
 
 std::vector<std::pair<std::string, uint64_t>> RunnerDatapath::named_counters(
@@ -386,17 +224,17 @@ std::vector<std::string> RunnerDatapath::detach_everywhere() {
 
 std::vector<std::string> RunnerDatapath::remove_pins(const std::string& pin_root) {
   std::vector<std::string> removed;
-  const std::string dir = pin_root + "/runner";
+  const std::string dir = pin_dir_below(pin_root, pin_dirs::kRunner);
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) return removed;
   std::vector<std::string> names(kMapNames.begin(), kMapNames.end());
-  for (const char* prog : {"nat_egress", "nat_ingress", "forward_filter"}) names.push_back(prog);
+  for (const char* prog : kProgramPins) names.push_back(prog);
   for (const auto& name : names) {
     std::string path = dir + "/" + name;
     if (::unlink(path.c_str()) == 0)
       removed.push_back(path);
     else if (errno != ENOENT)
-      fail("removing pin " + path, errno);
+      bpf::fail(errno, "remove pin", path);
   }
   ::rmdir(dir.c_str());  // only when nothing else lives there
   return removed;
@@ -404,12 +242,8 @@ std::vector<std::string> RunnerDatapath::remove_pins(const std::string& pin_root
 
 void RunnerDatapath::unpin() {
   if (pin_dir_.empty()) return;
-  for (const char* name : kMapNames) {
-    bpf_map* m = find_map(egress_->obj, name);
-    bpf_map__unpin(m, nullptr);
-  }
-  for (const char* prog : {"nat_egress", "nat_ingress", "forward_filter"})
-    ::unlink((pin_dir_ + "/" + prog).c_str());
+  for (const char* name : kMapNames) bpf_map__unpin(bpf::find_map(egress_->obj(), name), nullptr);
+  for (const char* prog : kProgramPins) ::unlink((pin_dir_ + "/" + prog).c_str());
   ::rmdir(pin_dir_.c_str());
 }
 

@@ -7,8 +7,8 @@
 //
 // With a pin root the maps are pinned under <pin_root>/runner/ and adopted by the next daemon:
 // the conntrack table survives a restart, attach() replaces the running filters atomically, so
-// no flow is dropped. Maps whose shape changed (struct layout, conntrack size) are recreated;
-// entries are copied over when key and value layouts still match (only max_entries changed).
+// no flow is dropped. Maps whose layout changed (struct fields, conntrack size) are recreated and
+// their entries carried over by field name (common/bpf/pinned_skeleton.h).
 // Without a pin root (tests) nothing outlives the object except attached filters.
 //
 // Not thread safe: the daemon drives it from one thread.
@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "common/bpf/tc_filter.h"
+#include "common/bpf/attach_points.h"
 #include "lib/runner_maps.h"
 #include "runner/bpf/conntrack_table.h"
 #include "runner/bpf/deny_rule.h"
@@ -30,10 +30,12 @@ struct runner_nat_egress;
 struct runner_nat_ingress;
 struct runner_forward_filter;
 
-namespace kohaku::runner {
+namespace kohaku::bpf {
+template <class Skel>
+class PinnedSkeleton;
+}
 
-// Fixed TC filter identity of the runner's programs ("kr" = 0x6b72).
-inline constexpr TcFilterId kRunnerTcFilter{0x6b72, 0x6b72};
+namespace kohaku::runner {
 
 struct DatapathOptions {
   std::string pin_root;                    // e.g. /sys/fs/bpf/kohaku; empty = do not pin
@@ -47,8 +49,9 @@ struct TableUsage {
 
 class RunnerDatapath {
  public:
-  // Loads the programs and creates or adopts the maps. Throws std::runtime_error (what, path,
-  // errno text) when the kernel refuses, the pin root is not on bpffs, or options are invalid.
+  // Loads the programs and creates or adopts the maps. Throws std::system_error (what, path,
+  // errno text) when the kernel refuses or the pin root is not on bpffs, std::invalid_argument
+  // when options are invalid.
   static std::unique_ptr<RunnerDatapath> open(const DatapathOptions& options);
   ~RunnerDatapath();
   RunnerDatapath(const RunnerDatapath&) = delete;
@@ -113,24 +116,18 @@ class RunnerDatapath {
   int conntrack_fd() const;
 
  private:
-  RunnerDatapath() = default;
+  RunnerDatapath();
   int map_fd(const char* name) const;
   void write_config(const runner_config& value);
   runner_config read_config() const;
   uint32_t count_rules() const;
 
-  struct EgressDeleter {
-    void operator()(runner_nat_egress* s) const;
-  };
-  struct IngressDeleter {
-    void operator()(runner_nat_ingress* s) const;
-  };
-  struct FilterDeleter {
-    void operator()(runner_forward_filter* s) const;
-  };
-  std::unique_ptr<runner_nat_egress, EgressDeleter> egress_;
-  std::unique_ptr<runner_nat_ingress, IngressDeleter> ingress_;
-  std::unique_ptr<runner_forward_filter, FilterDeleter> filter_;
+  using Egress = bpf::PinnedSkeleton<runner_nat_egress>;
+  using Ingress = bpf::PinnedSkeleton<runner_nat_ingress>;
+  using Filter = bpf::PinnedSkeleton<runner_forward_filter>;
+  std::unique_ptr<Egress> egress_;
+  std::unique_ptr<Ingress> ingress_;
+  std::unique_ptr<Filter> filter_;
   std::string pin_dir_;
   bool adopted_ct_ = false;
 };

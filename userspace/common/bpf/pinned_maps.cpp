@@ -1,4 +1,4 @@
-#include "host/bpf/pinned_maps.h"
+#include "common/bpf/pinned_maps.h"
 
 #include <bpf/bpf.h>
 
@@ -8,8 +8,9 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "common/bpf/error.h"
+#include "common/bpf/map_layout.h"
 #include "common/log.h"
-#include "host/bpf/map_layout.h"
 
 namespace kohaku::bpf {
 
@@ -22,8 +23,7 @@ PinnedMaps::PinnedMaps(bpf_object* obj, std::string pin_dir, std::string_view lo
     std::string pin = pin_path;
     if (!std::filesystem::exists(pin)) continue;
     UniqueFd fd(bpf_obj_get(pin.c_str()));
-    if (!fd)
-      throw std::system_error(errno, std::generic_category(), "cannot open pinned BPF map " + pin);
+    if (!fd) fail(errno, "open pinned BPF map", pin);
     MapLayout have;
     try {
       have = map_layout_of_fd(fd.get());
@@ -31,29 +31,31 @@ PinnedMaps::PinnedMaps(bpf_object* obj, std::string pin_dir, std::string_view lo
       throw std::runtime_error("pinned " + pin + ": " + e.what());
     }
     MapLayout want = map_layout_of(obj, map);
-    if (have == want) continue;
+    if (have == want) {
+      adopted_.push_back(bpf_map__name(map));
+      continue;
+    }
     log::warn(log_tag_, "pinned map " + pin + " has another layout (" + have.describe() +
                             "; this build: " + want.describe() + "): migrating");
     // bpffs reserves dots in names, hence the prefix rather than a suffix.
     std::string aside = pin_dir_ + "/migrating_" + bpf_map__name(map);
     std::filesystem::remove(aside);
-    if (std::rename(pin.c_str(), aside.c_str()) != 0)
-      throw std::system_error(errno, std::generic_category(), "cannot move aside " + pin);
+    if (std::rename(pin.c_str(), aside.c_str()) != 0) fail(errno, "move aside", pin);
     displaced_.push_back(Displaced{bpf_map__name(map), pin, aside, std::move(fd)});
   }
 }
 
 PinnedMaps::~PinnedMaps() = default;
 
-std::vector<std::string> PinnedMaps::finish(const bpf_object* obj) {
-  std::vector<std::string> migrated;
+std::vector<PinnedMaps::Migrated> PinnedMaps::finish(const bpf_object* obj) {
+  std::vector<Migrated> migrated;
   for (Displaced& d : displaced_) {
     const bpf_map* m = bpf_object__find_map_by_name(obj, d.name.c_str());
     size_t carried = carry_entries_by_field_name(d.fd.get(), obj, m);
     log::info(log_tag_, "migrated map " + d.name + ": carried " + std::to_string(carried) +
                             " entries over by field name");
     std::filesystem::remove(d.aside);
-    migrated.push_back(d.name);
+    migrated.push_back(Migrated{d.name, carried});
   }
   displaced_.clear();
   return migrated;
@@ -72,10 +74,8 @@ void pin_program_replacing(bpf_program* prog, const std::string& path) {
   std::filesystem::path p(path);
   std::string tmp = (p.parent_path() / ("new_" + p.filename().string())).string();
   std::filesystem::remove(tmp);
-  if (int err = bpf_program__pin(prog, tmp.c_str()); err)
-    throw std::system_error(-err, std::generic_category(), "cannot pin BPF program at " + tmp);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::system_error(errno, std::generic_category(), "cannot pin BPF program at " + path);
+  if (int err = bpf_program__pin(prog, tmp.c_str()); err) fail(err, "pin BPF program at", tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail(errno, "pin BPF program at", path);
 }
 
 }  // namespace kohaku::bpf

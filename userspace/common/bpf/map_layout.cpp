@@ -1,4 +1,4 @@
-#include "host/bpf/map_layout.h"
+#include "common/bpf/map_layout.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -12,6 +12,8 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include "common/bpf/error.h"
 
 namespace kohaku::bpf {
 namespace {
@@ -87,21 +89,17 @@ MapLayout map_layout_of_fd(int map_fd) {
   // kernel only tells through the anon inode name, as bpftool also reads it).
   char link[64] = {};
   std::string fd_path = "/proc/self/fd/" + std::to_string(map_fd);
-  if (::readlink(fd_path.c_str(), link, sizeof(link) - 1) < 0)
-    throw std::system_error(errno, std::generic_category(), "cannot inspect fd " + fd_path);
+  if (::readlink(fd_path.c_str(), link, sizeof(link) - 1) < 0) fail(errno, "inspect fd", fd_path);
   if (std::string_view(link) != "anon_inode:bpf-map")
     throw std::invalid_argument(std::string("not a BPF map but ") + link);
   bpf_map_info info{};
   uint32_t len = sizeof(info);
   if (int err = bpf_obj_get_info_by_fd(map_fd, &info, &len); err)
-    throw std::system_error(-err, std::generic_category(), "cannot read BPF map info");
+    fail(err, "read the info of BPF map fd", std::to_string(map_fd));
   MapLayout l{info.type, info.key_size, info.value_size, info.max_entries, info.map_flags, "", ""};
   if (info.btf_id) {
     std::unique_ptr<btf, BtfDeleter> b(btf__load_from_kernel_by_id(info.btf_id));
-    if (!b)
-      throw std::system_error(
-          errno, std::generic_category(),
-          "cannot load BTF " + std::to_string(info.btf_id) + " of BPF map " + info.name);
+    if (!b) fail(errno, "load BTF " + std::to_string(info.btf_id) + " of BPF map", info.name);
     l.key_btf = type_signature(b.get(), info.btf_key_type_id);
     l.value_btf = type_signature(b.get(), info.btf_value_type_id);
   }
