@@ -1,8 +1,8 @@
-// The host's push of L2 network views (host/l2_network_push.h) against real HTTP servers
+// The host's push of L2 network views (host/l2/l2_network_push.h) against real HTTP servers
 // standing in for runners: a runner that refuses connections or answers errors gets the change
 // once it is back, and what it gets is the newest view, not the one current when the push
 // first failed.
-#include "host/l2_network_push.h"
+#include "host/l2/l2_network_push.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -14,10 +14,10 @@
 #include <string_view>
 
 #include "common/http_router.h"
-#include "host/host_api.h"
+#include "host/api/host_api.h"
+#include "host/api/l2_network_api.h"
 #include "host/host_config.h"
-#include "host/l2_network_api.h"
-#include "host/overlay_service.h"
+#include "host/overlay/overlay_service.h"
 
 namespace {
 

@@ -9,10 +9,10 @@
 #include <string_view>
 
 #include "common/json_parse.h"
-#include "runner/host_api.h"
-#include "runner/host_link.h"
-#include "runner/l2_docker_networks.h"
-#include "runner/l2_network_agent.h"
+#include "runner/l2/l2_docker_networks.h"
+#include "runner/l2/l2_network_agent.h"
+#include "runner/overlay/host_api.h"
+#include "runner/overlay/host_link.h"
 
 namespace {
 

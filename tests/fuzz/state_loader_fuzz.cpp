@@ -12,8 +12,8 @@
 #include <string_view>
 
 #include "host/host_config.h"
-#include "host/l2_networks.h"
-#include "host/overlay_service.h"
+#include "host/l2/l2_networks.h"
+#include "host/overlay/overlay_service.h"
 
 namespace {
 

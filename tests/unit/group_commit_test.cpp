@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "host/state_store.h"
+#include "host/state/state_store.h"
 #include "support/temp_dir.h"
 
 namespace kohaku {

@@ -1,4 +1,4 @@
-#include "host/ip_reservations.h"
+#include "host/overlay/ip_reservations.h"
 
 #include <gtest/gtest.h>
 

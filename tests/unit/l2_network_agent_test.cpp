@@ -1,5 +1,5 @@
 // The runner side of named L2 networks without the kernel: device names and the host's view.
-#include "runner/l2_network_agent.h"
+#include "runner/l2/l2_network_agent.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "host/l2_networks.h"
+#include "host/l2/l2_networks.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-#include "host/overlay_service.h"
+#include "host/overlay/overlay_service.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -18,8 +18,8 @@
 #include <thread>
 
 #include "common/crash_safe_file.h"
-#include "host/runner_registry.h"
-#include "host/state_store.h"
+#include "host/overlay/runner_registry.h"
+#include "host/state/state_store.h"
 #include "support/temp_dir.h"
 
 namespace kohaku {

@@ -1,4 +1,4 @@
-#include "runner/deny_rule_store.h"
+#include "runner/datapath/deny_rule_store.h"
 
 #include <gtest/gtest.h>
 

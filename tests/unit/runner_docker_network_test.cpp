@@ -2,9 +2,9 @@
 // what to tell the host about container addresses.
 #include <gtest/gtest.h>
 
-#include "runner/docker_network_spec.h"
-#include "runner/docker_network_sync.h"
-#include "runner/l2_docker_networks.h"
+#include "runner/docker/docker_network_spec.h"
+#include "runner/docker/docker_network_sync.h"
+#include "runner/l2/l2_docker_networks.h"
 
 namespace kohaku::runner {
 namespace {

@@ -2,8 +2,8 @@
 // what the kernel reports, and the register body/answer handling.
 #include <gtest/gtest.h>
 
-#include "runner/host_link.h"
-#include "runner/overlay_setup.h"
+#include "runner/overlay/host_link.h"
+#include "runner/overlay/overlay_setup.h"
 
 namespace kohaku::runner {
 namespace {

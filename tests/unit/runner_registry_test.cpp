@@ -1,4 +1,4 @@
-#include "host/runner_registry.h"
+#include "host/overlay/runner_registry.h"
 
 #include <gtest/gtest.h>
 

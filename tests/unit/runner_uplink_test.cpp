@@ -2,9 +2,9 @@
 // runner's configuration, and the conntrack timeout keys.
 #include <gtest/gtest.h>
 
+#include "runner/datapath/runner_datapath_mode.h"
+#include "runner/overlay/uplink.h"
 #include "runner/runner_config.h"
-#include "runner/runner_datapath_mode.h"
-#include "runner/uplink.h"
 
 namespace kohaku::runner {
 namespace {

@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "common/api_error.h"
-#include "runner/workload_manager.h"
-#include "runner/workload_store.h"
+#include "runner/workloads/workload_manager.h"
+#include "runner/workloads/workload_store.h"
 #include "support/temp_dir.h"
 
 namespace kohaku::runner {

@@ -1,4 +1,4 @@
-#include "host/state_store.h"
+#include "host/state/state_store.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

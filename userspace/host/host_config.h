@@ -36,7 +36,7 @@ struct HostConfig {
   uint32_t l2_docker_block_size = 32;
   std::string state_dir = "/var/lib/kohaku";
   // Mutating routes need "Authorization: Bearer <token>". Unset: kohaku-hostd generates one in
-  // STATE_DIR/api_token at first start (host/api_token.h). Set to "" or None: no
+  // STATE_DIR/api_token at first start (host/api/api_token.h). Set to "" or None: no
   // authentication (api_auth_off), an explicit opt-out.
   std::string overlay_api_token;
   bool api_auth_off = false;

@@ -16,13 +16,13 @@
 #include "common/http_server.h"
 #include "common/log.h"
 #include "common/netlink/address.h"
-#include "host/api_token.h"
-#include "host/host_api.h"
+#include "host/api/api_token.h"
+#include "host/api/host_api.h"
+#include "host/api/l2_network_api.h"
+#include "host/datapath/host_datapath_mode.h"
+#include "host/datapath/host_tunnels.h"
 #include "host/host_config.h"
-#include "host/host_datapath_mode.h"
-#include "host/host_tunnels.h"
-#include "host/l2_network_api.h"
-#include "host/overlay_service.h"
+#include "host/overlay/overlay_service.h"
 
 namespace {
 

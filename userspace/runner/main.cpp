@@ -13,10 +13,10 @@
 #include "common/http_router.h"
 #include "common/http_server.h"
 #include "common/log.h"
-#include "runner/host_link.h"
-#include "runner/l2_network_api.h"
-#include "runner/runner_agent.h"
-#include "runner/runner_api.h"
+#include "runner/api/l2_network_api.h"
+#include "runner/api/runner_api.h"
+#include "runner/overlay/host_link.h"
+#include "runner/overlay/runner_agent.h"
 #include "runner/runner_config.h"
 
 namespace {

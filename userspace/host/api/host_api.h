@@ -1,0 +1,19 @@
+#pragma once
+// The host's HTTP routes (KohakuRiver-compatible paths), each a thin call into OverlayService.
+// GET routes are reads; every POST/PUT is mutating and needs the bearer token when one is set.
+#include <functional>
+
+#include <nlohmann/json.hpp>
+
+#include "common/http_router.h"
+#include "host/overlay/overlay_service.h"
+
+namespace kohaku {
+
+// The "datapath" object of /api/overlay/status (active datapath, counters); empty: not shown.
+using DatapathStatus = std::function<nlohmann::json()>;
+
+// `service` (and whatever `datapath` refers to) must outlive the router.
+void register_host_api(http::Router& router, OverlayService& service, DatapathStatus datapath = {});
+
+}  // namespace kohaku

@@ -1,0 +1,106 @@
+#pragma once
+// Everything the host's control API does, independent of HTTP. Each method takes the route's
+// path and query parameters as the raw strings the client sent (validation lives here, so a bad
+// value is rejected the same way whatever transport carried it) and returns the JSON body of a
+// 2xx answer, or throws ApiError(status, message) which the HTTP layer renders as
+// {"error": message}. Methods are safe to call from several threads at once.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/api_error.h"
+#include "host/host_config.h"
+
+namespace kohaku {
+
+using QueryParams = std::map<std::string, std::string>;
+
+// Wall-clock milliseconds since the epoch; injected so tests can move time.
+using Clock = std::function<int64_t()>;
+int64_t system_clock_ms();
+
+struct RunnerAllocation;  // host/overlay/runner_registry.h
+
+// Told about allocations as they come and go, so the network side (vxkr devices, BPF maps)
+// follows the state. Called with the service's lock released, in the order changes happened.
+class AllocationObserver {
+ public:
+  virtual ~AllocationObserver() = default;
+  virtual void on_allocated(const RunnerAllocation& allocation) = 0;  // new or changed
+  virtual void on_released(const RunnerAllocation& allocation) = 0;   // evicted or released
+};
+
+// The request header a runner presents its credential in.
+inline constexpr const char* kRunnerCredentialHeader = "X-Kohaku-Runner-Credential";
+
+class OverlayService {
+ public:
+  // Loads state from config.state_dir (creating it), replaying anything a crash left behind.
+  OverlayService(const HostConfig& config, Clock clock = system_clock_ms);
+  ~OverlayService();
+  OverlayService(const OverlayService&) = delete;
+  OverlayService& operator=(const OverlayService&) = delete;
+
+  void set_observer(AllocationObserver* observer);
+
+  // POST /api/register, body JSON object. `credential`: what the runner presented (header
+  // X-Kohaku-Runner-Credential), empty when none. A known hostname that holds a credential
+  // moves to another url only with it (403 otherwise); a wrong one is always 403. The answer
+  // carries `runner_credential` when one was issued (first registration, or a node without one).
+  nlohmann::json register_runner(const nlohmann::json& body, const std::string& credential = {});
+  // PUT /api/heartbeat/{hostname}; 404 when unknown, 403 when `credential` is given and wrong.
+  nlohmann::json heartbeat(const std::string& hostname, const nlohmann::json& body,
+                           const std::string& credential = {});
+  // GET /api/nodes
+  nlohmann::json nodes();
+  // The credential issued to hostname's runner; empty when none (unknown, or never issued).
+  // The host presents it on its own calls to that runner (docs/security.md).
+  std::string runner_credential(const std::string& hostname) const;
+  // GET /api/overlay/status
+  nlohmann::json overlay_status();
+  // POST /api/overlay/release/{runner}  (runner = hostname or runner_<id>)
+  nlohmann::json release_runner(const std::string& runner);
+  // POST /api/overlay/cleanup
+  nlohmann::json cleanup();
+
+  // /api/overlay/ip/...
+  nlohmann::json ip_available(const QueryParams& q);  // GET available
+  nlohmann::json ip_info(const std::string& runner);  // GET info/{runner}
+  nlohmann::json ip_reserve(const QueryParams& q);    // POST reserve
+  // POST release. By token, or by container_id + runner with that runner's credential.
+  nlohmann::json ip_release(const QueryParams& q, const std::string& credential = {});
+  nlohmann::json ip_reservations(const QueryParams& q);  // GET reservations
+  nlohmann::json ip_validate(const QueryParams& q);      // POST validate
+  // POST use. By token, or by runner + ip with that runner's credential.
+  nlohmann::json ip_use(const QueryParams& q, const std::string& credential = {});
+  nlohmann::json ip_stats();  // GET stats
+
+  // Periodic work: marks runners inactive after the heartbeat timeout, expires unused
+  // reservations. The daemon calls it every CLEANUP_CHECK_INTERVAL_SECONDS.
+  void tick();
+
+  // Snapshot of all allocations (for the network side's reconciliation at start-up).
+  std::vector<RunnerAllocation> allocations() const;
+
+  // Recovery (network side, at start-up): records an inactive placeholder "runner_<id>" for an
+  // existing vxkr device whose remote is physical_ip, so the id is not handed to someone else;
+  // the runner registering from physical_ip takes it over. False when the id is outside the
+  // pool or already held (nothing changes then). The observer is not told: the device exists.
+  bool adopt_placeholder(uint32_t id, Ipv4Addr physical_ip);
+
+  // Writes a fresh snapshot and empties the journal now (it also happens by itself when the
+  // journal grows, and at start-up).
+  void compact();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kohaku

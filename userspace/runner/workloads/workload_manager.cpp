@@ -1,0 +1,495 @@
+#include "runner/workloads/workload_manager.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+
+#include "common/api_error.h"
+#include "common/log.h"
+#include "common/netlink/address.h"
+#include "common/netlink/bridge_link.h"
+#include "common/netlink/link.h"
+#include "common/netlink/netns.h"
+#include "common/netlink/route.h"
+#include "common/netlink/veth_link.h"
+
+namespace kohaku::runner {
+
+using nlohmann::json;
+namespace nl = kohaku::netlink;
+
+namespace {
+
+constexpr std::string_view kLog = "workload";
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+json public_view(const Workload& w) {
+  json out = {{"id", w.id},
+              {"name", w.name},
+              {"ip", w.ip.to_string()},
+              {"prefix", w.prefix},
+              {"gateway", w.gateway.to_string()},
+              {"interface", w.interface},
+              {"host_veth", w.host_veth},
+              {"mtu", w.mtu},
+              {"network", w.network},
+              {"bridge", w.bridge},
+              {"created_at_ms", w.created_at_ms}};
+  if (!w.netns.empty()) out["netns"] = w.netns;
+  if (w.pid) out["pid"] = w.pid;
+  return out;
+}
+
+// The namespace inode, to refuse attaching the same namespace's interface twice.
+std::optional<unsigned long> netns_inode(const Workload& w) {
+  struct stat st {};
+  const std::string path = w.netns.empty() ? "/proc/" + std::to_string(w.pid) + "/ns/net" : w.netns;
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return st.st_ino;
+}
+
+}  // namespace
+
+AttachRequest AttachRequest::parse(const json& body) {
+  if (!body.is_object()) throw ApiError(400, "body must be a JSON object");
+  AttachRequest r;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "netns") {
+      if (!value.is_string() || value.get<std::string>().empty() ||
+          value.get<std::string>()[0] != '/') {
+        throw ApiError(400, "'netns' must be an absolute path like /var/run/netns/NAME");
+      }
+      r.netns = value.get<std::string>();
+    } else if (key == "pid") {
+      if (!value.is_number_integer() || value.get<int64_t>() <= 0 ||
+          value.get<int64_t>() > 0x3fffffff) {
+        throw ApiError(400, "'pid' must be a positive process id");
+      }
+      r.pid = value.get<int>();
+    } else if (key == "token") {
+      if (!value.is_string() || value.get<std::string>().empty()) {
+        throw ApiError(400, "'token' must be a non-empty string");
+      }
+      r.token = value.get<std::string>();
+    } else if (key == "name") {
+      if (!value.is_string() || value.get<std::string>().size() > 128) {
+        throw ApiError(400, "'name' must be a string of at most 128 characters");
+      }
+      r.name = value.get<std::string>();
+    } else if (key == "interface") {
+      if (!value.is_string()) throw ApiError(400, "'interface' must be a string");
+      try {
+        nl::validate_link_name(value.get<std::string>());
+      } catch (const std::invalid_argument& e) {
+        throw ApiError(400, std::string("'interface': ") + e.what());
+      }
+      r.interface = value.get<std::string>();
+    } else if (key == "network") {
+      if (!value.is_string() || value.get<std::string>().empty())
+        throw ApiError(400, "'network' must be the name of an L2 network");
+      r.network = value.get<std::string>();
+    } else {
+      throw ApiError(400, "unknown field '" + key +
+                              "' (expected netns or pid, and optionally token, name, interface, "
+                              "network)");
+    }
+  }
+  if (r.netns.empty() == (r.pid == 0)) {
+    throw ApiError(400, "give exactly one of 'netns' (a namespace path) or 'pid'");
+  }
+  return r;
+}
+
+std::optional<Ipv4Addr> pick_free_address(const Ipv4Cidr& subnet, Ipv4Addr gateway,
+                                          const std::set<uint32_t>& taken) {
+  if (subnet.prefix >= 31) return std::nullopt;
+  for (uint32_t v = subnet.first().value + 1; v < subnet.last().value; ++v) {
+    if (v != gateway.value && !taken.count(v)) return Ipv4Addr{v};
+  }
+  return std::nullopt;
+}
+
+WorkloadManager::WorkloadManager(std::filesystem::path state_file, std::string runner_name,
+                                 std::string default_docker_network,
+                                 DockerAddresses docker_addresses)
+    : store_(std::move(state_file)),
+      runner_name_(std::move(runner_name)),
+      default_docker_network_(std::move(default_docker_network)),
+      docker_addresses_(std::move(docker_addresses)) {
+  workloads_ = store_.load();
+  publish_locked();
+  if (!workloads_.empty()) {
+    log::info(kLog, "loaded " + std::to_string(workloads_.size()) + " workload(s) from " +
+                        store_.file().string());
+  }
+}
+
+void WorkloadManager::set_host(std::shared_ptr<const HostApi> host) {
+  std::lock_guard lock(mu_);
+  host_ = std::move(host);
+}
+
+void WorkloadManager::set_network(std::optional<AttachNetwork> network, std::string why) {
+  std::lock_guard lock(mu_);
+  network_ = std::move(network);
+  network_why_ = std::move(why);
+}
+
+void WorkloadManager::publish_locked() const {
+  json list = json::array();
+  for (const auto& w : workloads_) {
+    if (!w.release_pending) list.push_back(public_view(w));
+  }
+  std::lock_guard lock(snapshot_mu_);
+  snapshot_ = std::move(list);
+}
+
+void WorkloadManager::save_locked() const {
+  publish_locked();
+  store_.save(workloads_);
+}
+
+std::optional<Workload> WorkloadManager::find_locked(const std::string& id) const {
+  for (const auto& w : workloads_) {
+    if (w.id == id && !w.release_pending) return w;
+  }
+  return std::nullopt;
+}
+
+json WorkloadManager::attach(const json& body) {
+  const AttachRequest req = AttachRequest::parse(body);
+  std::lock_guard lock(mu_);
+  const bool named = !req.network.empty();
+  if (named && !named_) throw ApiError(503, "named L2 networks are not available on this runner");
+  if (named && req.token) throw ApiError(400, "'token' is for the overlay, not a named network");
+  if (!named && !network_) {
+    throw ApiError(503, "no network to attach workloads to: " +
+                            (network_why_.empty() ? std::string("not set up yet") : network_why_));
+  }
+  const AttachNetwork net = named ? named_->attach_network(req.network) : *network_;
+  if (net.host_managed && !host_) throw ApiError(503, "not registered with the host yet");
+  if (req.token && !net.host_managed) {
+    throw ApiError(400,
+                   "'token' is an overlay reservation, but workloads go to the default "
+                   "network (" +
+                       network_why_ + ")");
+  }
+
+  std::optional<nl::Netns> ns;
+  try {
+    ns = req.netns.empty() ? nl::Netns::of_pid(req.pid) : nl::Netns::open(req.netns);
+  } catch (const std::exception& e) {
+    throw ApiError(400, std::string("cannot open the namespace: ") + e.what());
+  }
+  Workload w;
+  w.id = new_workload_id();
+  w.name = req.name;
+  w.netns = req.netns;
+  w.pid = req.pid;
+  w.interface = req.interface;
+  w.host_veth = host_veth_name(w.id);
+  w.prefix = net.subnet.prefix;
+  w.gateway = net.gateway;
+  w.mtu = net.mtu;
+  w.network = net.kind;
+  w.bridge = net.bridge;
+  w.host_managed = net.host_managed;
+  w.created_at_ms = now_ms();
+  const unsigned long inode = ns->inode();
+  // A pid still in our namespace (e.g. a process not yet moved into its own) would get a veth
+  // and a default route in the runner's namespace: never.
+  if (inode == nl::Netns::current().inode()) {
+    throw ApiError(400, "that is the runner's own network namespace; give the workload's");
+  }
+  for (const auto& other : workloads_) {
+    if (other.release_pending || other.interface != w.interface) continue;
+    if (netns_inode(other) == inode) {
+      throw ApiError(
+          409, "namespace already attached as workload " + other.id + " (" + other.interface + ")");
+    }
+  }
+
+  // Only a namespace this runner may own: nothing in it but lo and interfaces of workloads we
+  // attached there ourselves, and no route through anything else. Anything more belongs to
+  // someone (a host namespace, another tool's container) whose routes we must never rewire.
+  std::set<std::string> ours;
+  for (const auto& other : workloads_)
+    if (!other.release_pending && netns_inode(other) == inode) ours.insert(other.interface);
+  std::string foreign;
+  bool has_default = false;  // a second interface (a named network) keeps the first's default
+  try {
+    nl::run_in_netns(*ns, [&] {
+      for (const auto& link : nl::list_links())
+        if (link.name != "lo" && !ours.contains(link.name) && foreign.empty())
+          foreign = "interface '" + link.name + "'";
+      for (const auto& route : nl::list_routes()) {
+        if (route.dst.prefix == 0) has_default = true;
+        if (!ours.contains(route.dev) && foreign.empty())
+          foreign = "route " + nl::to_string(nl::RouteSpec{.dst = route.dst,
+                                                           .gateway = route.gateway,
+                                                           .dev = route.dev,
+                                                           .metric = route.metric});
+      }
+    });
+  } catch (const std::exception& e) {
+    throw ApiError(400, std::string("cannot inspect the namespace: ") + e.what());
+  }
+  if (!foreign.empty()) {
+    throw ApiError(409, "the namespace already has " + foreign +
+                            ", which this runner did not create; it only attaches namespaces it "
+                            "may own (nothing but lo, or only its own workloads' interfaces)");
+  }
+
+  // The address: the caller's reservation, one we reserve at the host, or a local pick.
+  std::optional<std::string> token;
+  bool we_reserved = false;
+  if (named) {
+    w.ip = named_->allocate(req.network, w.id);
+  } else if (net.host_managed) {
+    try {
+      if (req.token) {
+        json v = host_->validate(*req.token, runner_name_);
+        if (!v.value("valid", false)) {
+          throw ApiError(400, "reservation token is not valid for runner " + runner_name_);
+        }
+        if (v.value("is_used", false)) throw ApiError(409, "reservation token is already used");
+        auto ip = Ipv4Addr::try_parse(v.value("ip", ""));
+        if (!ip || !net.subnet.contains(*ip)) {
+          throw ApiError(400, "reservation is for " + v.value("ip", std::string("?")) +
+                                  ", outside this runner's subnet " + net.subnet.to_string());
+        }
+        w.ip = *ip;
+        token = req.token;
+      } else {
+        Reservation r = host_->reserve(runner_name_, std::nullopt);
+        w.ip = r.ip;
+        token = r.token;
+        we_reserved = true;
+      }
+    } catch (const HostApiError& e) {
+      if (e.status() == 0) throw ApiError(503, std::string("host unreachable: ") + e.what());
+      const int status = e.status() == 409 ? 409 : (e.status() >= 500 ? 502 : 400);
+      throw ApiError(status, std::string("host refused the address: ") + e.what());
+    }
+  } else {
+    std::set<uint32_t> taken;
+    for (const auto& other : workloads_) {
+      if (other.network == net.kind) taken.insert(other.ip.value);
+    }
+    if (docker_addresses_) {
+      for (uint32_t v : docker_addresses_(default_docker_network_)) taken.insert(v);
+    }
+    auto ip = pick_free_address(net.subnet, net.gateway, taken);
+    if (!ip) throw ApiError(409, "default network " + net.subnet.to_string() + " is full");
+    w.ip = *ip;
+  }
+
+  const auto undo_reservation = [&] {
+    if (named) named_->release(req.network, w.id);
+    if (!we_reserved) return;
+    try {
+      host_->release_token(*token);
+    } catch (const HostApiError& e) {
+      log::warn(kLog, "could not return reservation of " + w.ip.to_string() + ": " + e.what());
+    }
+  };
+
+  try {
+    nl::create_veth(nl::VethSpec{.name = w.host_veth,
+                                 .peer_name = w.interface,
+                                 .peer_netns_fd = ns->fd(),
+                                 .mtu = w.mtu,
+                                 .up = true});
+  } catch (const std::exception& e) {
+    undo_reservation();
+    const bool exists = dynamic_cast<const nl::NetlinkError*>(&e) &&
+                        static_cast<const nl::NetlinkError&>(e).sys_errno() == EEXIST;
+    throw ApiError(exists ? 409 : 500,
+                   std::string("cannot create the veth pair: ") + e.what() +
+                       (exists ? " (is '" + w.interface + "' taken in the namespace?)" : ""));
+  }
+  try {
+    nl::run_in_netns(*ns, [&] {
+      nl::set_link_up("lo");
+      nl::add_address(w.interface, nl::IfAddr{w.ip, w.prefix});
+      nl::set_link_up(w.interface);
+      if (!has_default) {
+        nl::add_route(nl::RouteSpec{.dst = Ipv4Cidr{}, .gateway = w.gateway, .dev = w.interface});
+      }
+    });
+    nl::ensure_bridge_port(net.bridge, w.host_veth);
+    nl::set_link_up(w.host_veth);
+    if (token) host_->use_token(*token, w.id);
+  } catch (const std::exception& e) {
+    nl::delete_link_if_exists(w.host_veth);
+    undo_reservation();
+    if (auto* he = dynamic_cast<const HostApiError*>(&e)) {
+      throw ApiError(he->status() == 0 ? 503 : 409,
+                     std::string("host refused to mark the address used: ") + e.what());
+    }
+    throw ApiError(500, std::string("cannot configure the workload: ") + e.what());
+  }
+
+  workloads_.push_back(w);
+  try {
+    save_locked();
+  } catch (const std::exception& e) {
+    // Unpersisted, a restart would forget the veth and leak the address: undo everything.
+    workloads_.pop_back();
+    publish_locked();
+    nl::delete_link_if_exists(w.host_veth);
+    if (w.host_managed || named) release_at_host(w);
+    throw ApiError(500, std::string("cannot persist the workload: ") + e.what());
+  }
+  log::info(kLog, "attached " + w.id + (w.name.empty() ? "" : " (" + w.name + ")") + " " +
+                      (w.netns.empty() ? "pid " + std::to_string(w.pid) : w.netns) + " as " +
+                      w.ip.to_string() + "/" + std::to_string(w.prefix) + " on " + net.bridge +
+                      " via " + w.host_veth);
+  return public_view(w);
+}
+
+bool WorkloadManager::release_at_host(const Workload& w) {
+  if (w.network.starts_with("l2:")) return !named_ || named_->release(w.network.substr(3), w.id);
+  if (!w.host_managed) return true;
+  if (!host_) return false;
+  try {
+    host_->release_container(w.id, runner_name_);
+    return true;
+  } catch (const HostApiError& e) {
+    if (e.status() == 0 || e.status() >= 500) {
+      log::warn(kLog, "host did not free " + w.ip.to_string() + " of " + w.id +
+                          " yet: " + e.what() + " (will retry)");
+      return false;
+    }
+    // 404 and the like: the host holds nothing for it any more.
+    log::warn(kLog, "host release of " + w.id + ": " + e.what());
+    return true;
+  }
+}
+
+json WorkloadManager::detach(const std::string& id) {
+  std::lock_guard lock(mu_);
+  auto it = std::find_if(workloads_.begin(), workloads_.end(),
+                         [&](const Workload& w) { return w.id == id && !w.release_pending; });
+  if (it == workloads_.end()) throw ApiError(404, "no workload " + id);
+  try {
+    // Deleting our end destroys the peer inside the namespace too.
+    nl::delete_link_if_exists(it->host_veth);
+  } catch (const std::exception& e) {
+    throw ApiError(500, std::string("cannot remove ") + it->host_veth + ": " + e.what());
+  }
+  const Workload w = *it;
+  const bool released = release_at_host(w);
+  if (released) {
+    workloads_.erase(it);
+  } else {
+    it->release_pending = true;
+  }
+  save_locked();
+  log::info(kLog, "detached " + w.id + ", " + w.ip.to_string() +
+                      (released ? " freed" : " to be freed at the host"));
+  return json{
+      {"id", w.id}, {"ip", w.ip.to_string()}, {"detached", true}, {"address_released", released}};
+}
+
+json WorkloadManager::list() const {
+  std::lock_guard lock(snapshot_mu_);
+  return snapshot_;
+}
+
+json WorkloadManager::get(const std::string& id) const {
+  std::lock_guard lock(mu_);
+  auto w = find_locked(id);
+  if (!w) throw ApiError(404, "no workload " + id);
+  json out = public_view(*w);
+  try {
+    auto link = nl::find_link(w->host_veth);
+    out["host_veth_present"] = link.has_value();
+    if (link) out["host_veth_up"] = link->admin_up;
+  } catch (const std::exception& e) {
+    out["error"] = e.what();
+  }
+  return out;
+}
+
+void WorkloadManager::reassert_addresses(const Ipv4Cidr& subnet) {
+  std::lock_guard lock(mu_);
+  if (!host_) return;
+  for (const auto& w : workloads_) {
+    if (w.release_pending || !w.host_managed) continue;
+    if (!subnet.contains(w.ip)) {
+      log::warn(kLog, "workload " + w.id + " keeps " + w.ip.to_string() + ", outside our subnet " +
+                          subnet.to_string() + " now; detach and attach it again");
+      continue;
+    }
+    try {
+      host_->use_ip(runner_name_, w.ip, w.id);
+    } catch (const HostApiError& e) {
+      log::error(kLog, "host does not accept " + w.ip.to_string() + " of workload " + w.id +
+                           " as in use: " + e.what());
+    }
+  }
+}
+
+size_t WorkloadManager::count() const {
+  std::lock_guard lock(snapshot_mu_);
+  return snapshot_.size();
+}
+
+void WorkloadManager::repair() {
+  std::lock_guard lock(mu_);
+  bool dirty = false;
+  for (auto it = workloads_.begin(); it != workloads_.end();) {
+    if (it->release_pending) {
+      if (release_at_host(*it)) {
+        log::info(kLog, "host freed " + it->ip.to_string() + " of detached " + it->id);
+        it = workloads_.erase(it);
+        dirty = true;
+      } else {
+        ++it;
+      }
+      continue;
+    }
+    try {
+      auto link = nl::find_link(it->host_veth);
+      if (!link) {
+        log::info(kLog, "workload " + it->id + " is gone (" + it->host_veth +
+                            " vanished with its namespace); freeing " + it->ip.to_string());
+        if (release_at_host(*it)) {
+          it = workloads_.erase(it);
+        } else {
+          it->release_pending = true;
+          ++it;
+        }
+        dirty = true;
+        continue;
+      }
+      // The bridge may be gone while its network is down (e.g. overlay setup failed).
+      if (nl::link_exists(it->bridge) &&
+          nl::ensure_bridge_port(it->bridge, it->host_veth) != nl::EnsureAction::kKept) {
+        log::warn(kLog, "re-attached " + it->host_veth + " of " + it->id + " to " + it->bridge);
+      }
+      if (!link->admin_up) {
+        nl::set_link_up(it->host_veth);
+        log::warn(kLog, "brought " + it->host_veth + " of " + it->id + " back up");
+      }
+    } catch (const std::exception& e) {
+      log::warn(kLog, "repair of workload " + it->id + ": " + e.what());
+    }
+    ++it;
+  }
+  if (dirty) {
+    try {
+      save_locked();
+    } catch (const std::exception& e) {
+      log::error(kLog, std::string("cannot persist workloads: ") + e.what());
+    }
+  }
+}
+
+}  // namespace kohaku::runner
