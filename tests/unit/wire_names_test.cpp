@@ -1,6 +1,6 @@
 // Hostnames and runner URLs as every route validates them, and the client's own refusal to put
 // unsafe text on the wire.
-#include "common/wire_names.h"
+#include "common/wire/names.h"
 
 #include <gtest/gtest.h>
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "common/wire/limits.h"
 #include "config_file.h"
 #include "ipv4.h"
 
@@ -26,8 +27,8 @@ std::string check_token(const ConfigFile& file, std::string_view key);
 std::string check_absolute_path(const ConfigFile& file, std::string_view key);
 std::string check_non_empty(const ConfigFile& file, std::string_view key);
 
-inline constexpr uint32_t kVxlanOverhead = 50;  // outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
-inline constexpr uint32_t kMaxVni = 16777215;   // 24 bits
+using wire::kMaxVni;
+using wire::kVxlanOverhead;
 inline constexpr uint32_t kMinOverlayMtu = 576;
 inline constexpr uint32_t kMaxUnderlayMtu = 9000;
 

@@ -14,7 +14,7 @@
 
 #include "http_router.h"
 #include "json_parse.h"
-#include "wire_names.h"
+#include "common/wire/names.h"
 
 namespace kohaku::http {
 namespace {

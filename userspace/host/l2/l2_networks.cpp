@@ -6,7 +6,8 @@
 
 #include "common/json_parse.h"
 #include "common/log.h"
-#include "common/wire_names.h"
+#include "common/wire/limits.h"
+#include "common/wire/names.h"
 
 namespace kohaku {
 
@@ -16,7 +17,6 @@ namespace {
 
 constexpr std::string_view kLog = "l2-networks";
 constexpr size_t kMaxNameLength = 64;
-constexpr uint32_t kVniMax = 16777215;
 
 std::string ip_string(uint32_t v) {
   return Ipv4Addr{v}.to_string();
@@ -364,8 +364,8 @@ json L2NetworkRegistry::create(const json& body) {
   spec.vni = default_l2_vni(*name);
   bool vni_given = false;
   if (auto it = body.find("vni"); it != body.end() && !it->is_null()) {
-    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > kVniMax)
-      throw ApiError(400, "'vni' must be an integer 1..16777215");
+    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > wire::kMaxVni)
+      throw ApiError(400, "'vni' must be an integer 1.." + std::to_string(wire::kMaxVni));
     spec.vni = it->get<uint32_t>();
     vni_given = true;
   }

@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "common/http_client.h"
-#include "common/wire_names.h"
+#include "common/wire/names.h"
 
 namespace kohaku {
 

@@ -18,7 +18,7 @@
 #include "common/json_parse.h"
 #include "common/log.h"
 #include "common/secret.h"
-#include "common/wire_names.h"
+#include "common/wire/names.h"
 #include "host/overlay/ip_reservations.h"
 #include "host/overlay/runner_registry.h"
 #include "host/state/state_store.h"

@@ -14,6 +14,7 @@
 #include "common/netlink/link.h"
 #include "common/netlink/sysctl.h"
 #include "common/netlink/vxlan_link.h"
+#include "common/wire/limits.h"
 #include "runner/overlay/host_api.h"
 #include "runner/overlay/host_link.h"
 
@@ -103,8 +104,9 @@ L2NetworkView L2NetworkView::from_json(const std::string& name, const json& j) {
   } catch (const std::invalid_argument& e) {
     throw bad(std::string("malformed network view: ") + e.what());
   }
-  if (v.vni == 0 || v.vni > 16777215) throw bad("'vni' must be 1..16777215");
-  if (v.mtu < 68 || v.mtu > 65535) throw bad("'mtu' must be 68..65535");
+  if (v.vni == 0 || v.vni > wire::kMaxVni)
+    throw bad("'vni' must be 1.." + std::to_string(wire::kMaxVni));
+  if (v.mtu < wire::kMinIpv4Mtu || v.mtu > wire::kMaxIpv4Mtu) throw bad("'mtu' must be 68..65535");
   return v;
 }
 

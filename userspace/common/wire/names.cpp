@@ -1,4 +1,4 @@
-#include "common/wire_names.h"
+#include "common/wire/names.h"
 
 #include <charconv>
 
