@@ -1,6 +1,7 @@
 #pragma once
-// BPF_PROG_TEST_RUN for the BPF tests and fuzz targets: one frame through a program with the
-// context it reads (an __sk_buff or an xdp_md), and the verdict and bytes that came out.
+// BPF_PROG_TEST_RUN for the BPF tests, the fuzz targets and tools/benchmarks' bench_prog_cost: one
+// frame through a program with the context it reads (an __sk_buff or an xdp_md), and the verdict
+// and bytes that came out.
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
 
@@ -16,12 +17,14 @@ namespace kohaku::test {
 struct RunResult {
   uint32_t retval = 0;
   pkt::Bytes out;
+  uint32_t ns = 0;  // mean duration of one repetition, as the kernel reports it
 };
 
 // One BPF_PROG_TEST_RUN of `frame` with the given context (an __sk_buff or an xdp_md), room for
-// the program to grow the frame, and the verdict and bytes that came out.
+// the program to grow the frame, and the verdict and bytes that came out (of the last of
+// `repeat` runs: the benchmark times many).
 template <typename Ctx>
-RunResult prog_test_run(int prog_fd, const pkt::Bytes& frame, Ctx& ctx) {
+RunResult prog_test_run(int prog_fd, const pkt::Bytes& frame, Ctx& ctx, uint32_t repeat = 1) {
   RunResult r;
   r.out.resize(frame.size() + 256);
   bpf_test_run_opts opts{};
@@ -32,11 +35,12 @@ RunResult prog_test_run(int prog_fd, const pkt::Bytes& frame, Ctx& ctx) {
   opts.data_size_out = static_cast<uint32_t>(r.out.size());
   opts.ctx_in = &ctx;
   opts.ctx_size_in = sizeof(ctx);
-  opts.repeat = 1;
+  opts.repeat = repeat;
   if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
     throw std::system_error(errno, std::generic_category(), "BPF_PROG_TEST_RUN");
   r.retval = opts.retval;
   r.out.resize(opts.data_size_out);
+  r.ns = opts.duration;
   return r;
 }
 

@@ -28,6 +28,7 @@
 #include "host/bpf/host_datapath.h"
 #include "host/bpf/host_express.h"
 #include "packet.h"
+#include "prog_run.h"
 #include "runner/bpf/l2_gateway_guard.h"
 #include "runner/bpf/runner_datapath.h"
 
@@ -47,38 +48,22 @@ uint32_t ifindex_of(const char* name) {
   return idx;
 }
 
-struct Run {
-  int verdict = 0;
-  Bytes out;
-  uint32_t ns = 0;  // mean per repetition, as the kernel reports it
-};
+using kohaku::test::prog_test_run;
+using Run = kohaku::test::RunResult;
 
 // `xdp`: the program is an XDP program (xdp_md context, ingress_ifindex only).
 Run test_run(int prog_fd, const Bytes& frame, uint32_t ifindex, uint32_t ingress_ifindex,
              uint32_t repeat, bool xdp = false) {
-  Run r;
-  r.out.resize(frame.size() + 256);
+  if (xdp) {
+    xdp_md ctx{};
+    ctx.data_end = static_cast<uint32_t>(frame.size());
+    ctx.ingress_ifindex = ingress_ifindex;
+    return prog_test_run(prog_fd, frame, ctx, repeat);
+  }
   __sk_buff ctx{};
   ctx.ifindex = ifindex;
   ctx.ingress_ifindex = ingress_ifindex;
-  xdp_md xctx{};
-  xctx.data_end = static_cast<uint32_t>(frame.size());
-  xctx.ingress_ifindex = ingress_ifindex;
-  bpf_test_run_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.data_in = frame.data();
-  opts.data_size_in = static_cast<uint32_t>(frame.size());
-  opts.data_out = r.out.data();
-  opts.data_size_out = static_cast<uint32_t>(r.out.size());
-  opts.ctx_in = xdp ? static_cast<void*>(&xctx) : static_cast<void*>(&ctx);
-  opts.ctx_size_in = xdp ? sizeof(xctx) : sizeof(ctx);
-  opts.repeat = repeat;
-  if (bpf_prog_test_run_opts(prog_fd, &opts) != 0)
-    throw std::system_error(errno, std::generic_category(), "BPF_PROG_TEST_RUN");
-  r.verdict = static_cast<int>(opts.retval);
-  r.out.resize(opts.data_size_out);
-  r.ns = opts.duration;
-  return r;
+  return prog_test_run(prog_fd, frame, ctx, repeat);
 }
 
 struct Case {
@@ -200,30 +185,30 @@ int run(uint32_t repeat, int rounds) {
   Bytes tcp_out = tcp_frame(w1, server, 40000, 443, kSyn);
   Run syn = test_run(runner->nat_egress_fd(), tcp_out, 1, 0, 1);
   auto syn_v = parse_eth_ipv4(syn.out);
-  if (syn.verdict != TC_ACT_OK || !syn_v || syn_v->src != uplink)
+  if (syn.retval != TC_ACT_OK || !syn_v || syn_v->src != uplink)
     throw std::runtime_error("priming: SYN not masqueraded");
   uint16_t tcp_nat_port = syn_v->l4.sport;
   Bytes synack = tcp_frame(server, uplink, 443, tcp_nat_port, kSyn | kAck);
-  if (test_run(runner->nat_ingress_fd(), synack, 1, 1, 1).verdict != TC_ACT_OK)
+  if (test_run(runner->nat_ingress_fd(), synack, 1, 1, 1).retval != TC_ACT_OK)
     throw std::runtime_error("priming: SYN-ACK not reverse translated");
   Bytes udp_out =
       eth(kMacA, kMacB, ipv4(w1, server, kProtoUdp, udp(w1, server, 50000, 53, payload)));
   Run u = test_run(runner->nat_egress_fd(), udp_out, 1, 0, 1);
   auto u_v = parse_eth_ipv4(u.out);
-  if (u.verdict != TC_ACT_OK || !u_v || u_v->src != uplink)
+  if (u.retval != TC_ACT_OK || !u_v || u_v->src != uplink)
     throw std::runtime_error("priming: UDP not masqueraded");
   Bytes udp_reply =
       eth(kMacA, kMacB,
           ipv4(server, uplink, kProtoUdp, udp(server, uplink, 53, u_v->l4.sport, payload)));
   Run back = test_run(runner->nat_ingress_fd(), udp_reply, 1, 1, 1);
-  if (back.verdict != TC_ACT_OK) throw std::runtime_error("priming: UDP reply dropped");
+  if (back.retval != TC_ACT_OK) throw std::runtime_error("priming: UDP reply dropped");
   Bytes tcp_data = tcp_frame(w1, server, 40000, 443, kAck | kPsh);
   Bytes tcp_reply = tcp_frame(server, uplink, 443, tcp_nat_port, kAck | kPsh);
   Bytes reply_into_overlay = back.out;  // server -> workload, as the bridge egress sees it
   const uint32_t named = ip("172.20.0.5");
   Bytes named_out =
       eth(kMacA, kMacB, ipv4(named, server, kProtoUdp, udp(named, server, 50001, 53, payload)));
-  if (test_run(runner->nat_egress_fd(), named_out, 1, 0, 1).verdict != TC_ACT_OK)
+  if (test_run(runner->nat_egress_fd(), named_out, 1, 0, 1).retval != TC_ACT_OK)
     throw std::runtime_error("priming: named network UDP not masqueraded");
   const Mac broadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, zero{};
   Bytes arp_for_workload =
@@ -300,10 +285,10 @@ int run(uint32_t repeat, int rounds) {
   int failures = 0;
   for (const auto& c : cases) {
     Run once = test_run(c.prog_fd, c.frame, c.ifindex, c.ingress_ifindex, 1, c.xdp);
-    std::string problem = once.verdict == c.want_verdict
+    std::string problem = static_cast<int>(once.retval) == c.want_verdict
                               ? c.check(once)
-                              : "verdict " + verdict_name(once.verdict, c.xdp) + ", expected " +
-                                    verdict_name(c.want_verdict, c.xdp);
+                              : "verdict " + verdict_name(static_cast<int>(once.retval), c.xdp) +
+                                    ", expected " + verdict_name(c.want_verdict, c.xdp);
     if (!problem.empty()) {
       std::fprintf(stderr, "bench_prog_cost: %s/%s is off its path: %s\n", c.program.c_str(),
                    c.name.c_str(), problem.c_str());
