@@ -5,46 +5,32 @@
 // is how they are found again (also when the overlay CIDR changed between runs) and removed when
 // the host switches to the BPF datapath.
 //
-// The rules are changed with the iptables binary (fork/exec with an argv, no shell): there is no
-// library interface to the nf_tables-backed iptables this distribution ships.
-#include <stdexcept>
 #include <string>
-
 #include <vector>
-#include "common/spawn_program.h"
 
+#include "common/iptables_rules.h"
 #include "common/ipv4.h"
 
 namespace kohaku {
 
 inline constexpr const char* kForwardRuleComment = "kohaku-overlay";
 
-// The iptables binary cannot be run at all (not installed): there can be no rules of ours.
-class IptablesMissing : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 class KernelForwarding {
  public:
-  explicit KernelForwarding(std::string iptables = "iptables") : iptables_(std::move(iptables)) {}
+  explicit KernelForwarding(std::string iptables = "iptables");
 
   // "-s CIDR" and "-d CIDR" ACCEPT rules present (checked with -C before -A), our rules for any
   // other CIDR removed, then ip_forward on. Throws std::runtime_error naming the command, its exit
   // status and its stderr.
   void install(const Ipv4Cidr& overlay);
-  // Removes every FORWARD rule carrying our comment; returns how many were removed. Leaves
-  // ip_forward alone: other software on the host may depend on it.
+  // Removes every FORWARD rule carrying our comment; returns how many were removed (0 without an
+  // iptables binary). Leaves ip_forward alone: other software on the host may depend on it.
   size_t remove_all();
   // Our rules as `iptables -S FORWARD` prints them.
   std::vector<std::string> rules();
 
  private:
-  using Result = ProgramResult;
-  Result run(const std::vector<std::string>& args);
-  Result run_checked(const std::vector<std::string>& args);
-
-  std::string iptables_;
+  CommentedIptablesRules rules_;
 };
 
 }  // namespace kohaku

@@ -8,14 +8,12 @@
 // is host and runner at once must not have one daemon remove the other's rules), which is how
 // they are found again, also when the overlay CIDR changed, and removed when the runner switches
 // to the BPF datapath or the overlay is disabled.
-//
-// Rules are changed with the iptables binary, fork/exec with an argv (no shell): there is no
-// library interface to the nf_tables-backed iptables Debian ships.
+// The iptables mechanics (-C before -A, pruning by comment) are common/iptables_rules.h.
 #include <string>
 #include <vector>
 
+#include "common/iptables_rules.h"
 #include "common/ipv4.h"
-#include "common/spawn_program.h"
 
 namespace kohaku::runner {
 
@@ -30,7 +28,7 @@ struct IptablesNetwork {
 
 class MasqueradeIptables {
  public:
-  explicit MasqueradeIptables(std::string iptables = "iptables") : iptables_(std::move(iptables)) {}
+  explicit MasqueradeIptables(std::string iptables = "iptables");
 
   // Our three rules for `overlay` and those of each named network present (-C before -A:
   // idempotent), any other rule of ours (an earlier CIDR, a network that left, NAT turned off)
@@ -43,12 +41,7 @@ class MasqueradeIptables {
   std::vector<std::string> rules();
 
  private:
-  using Result = ProgramResult;
-  Result run(const std::vector<std::string>& args);
-  Result run_checked(const std::vector<std::string>& args);
-  std::vector<std::string> chain_rules(const std::string& table, const std::string& chain);
-
-  std::string iptables_;
+  CommentedIptablesRules rules_;
 };
 
 }  // namespace kohaku::runner
