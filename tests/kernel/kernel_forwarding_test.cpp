@@ -16,13 +16,7 @@ namespace {
 using KernelForwardingTest = netlink::testing::NetnsTest;
 
 std::vector<std::string> forward_chain() {
-  auto r = netlink::testing::run_cmd("iptables -S FORWARD");
-  EXPECT_EQ(r.status, 0) << r.out;
-  std::vector<std::string> lines;
-  size_t start = 0;
-  for (size_t nl; (nl = r.out.find('\n', start)) != std::string::npos; start = nl + 1)
-    lines.push_back(r.out.substr(start, nl - start));
-  return lines;
+  return netlink::testing::iptables_lines("-S FORWARD");
 }
 
 const std::vector<std::string> kRules10 = {

@@ -16,13 +16,7 @@ namespace {
 using MasqueradeIptablesTest = netlink::testing::NetnsTest;
 
 std::vector<std::string> chain(const std::string& args) {
-  auto r = netlink::testing::run_cmd("iptables " + args);
-  EXPECT_EQ(r.status, 0) << r.out;
-  std::vector<std::string> lines;
-  size_t start = 0;
-  for (size_t nl; (nl = r.out.find('\n', start)) != std::string::npos; start = nl + 1)
-    lines.push_back(r.out.substr(start, nl - start));
-  return lines;
+  return netlink::testing::iptables_lines(args);
 }
 
 std::vector<std::string> forward() {

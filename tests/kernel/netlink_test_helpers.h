@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/ipv4.h"
 #include "common/netlink/link.h"
@@ -40,6 +41,17 @@ inline CmdResult run_cmd(const std::string& cmd) {
   int st = ::pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
+}
+
+// The lines `iptables ARGS` prints (e.g. "-S FORWARD"); a failing command fails the test.
+inline std::vector<std::string> iptables_lines(const std::string& args) {
+  auto r = run_cmd("iptables " + args);
+  EXPECT_EQ(r.status, 0) << r.out;
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t nl; (nl = r.out.find('\n', start)) != std::string::npos; start = nl + 1)
+    lines.push_back(r.out.substr(start, nl - start));
+  return lines;
 }
 
 // Prefix that runs a command inside `ns` (nullptr: the calling thread's namespace).
