@@ -49,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)service.nodes();
     (void)service.overlay_status();
     (void)service.ip_stats();
-    (void)service.ip_reservations({{"include_used", "true"}});
+    (void)service.ip_reservations(kohaku::IpReservationsRequest{.include_used = true});
   } catch (const std::exception&) {
   }
   try {

@@ -1,5 +1,6 @@
 #pragma once
-// The host's HTTP routes (KohakuRiver-compatible paths), each a thin call into OverlayService.
+// The host's HTTP routes (KohakuRiver-compatible paths), each a thin call into OverlayService
+// once overlay_params.h has parsed the query string or body into the typed request.
 // GET routes are reads; every POST/PUT is mutating and needs the bearer token when one is set.
 #include <functional>
 

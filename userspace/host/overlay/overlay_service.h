@@ -1,14 +1,15 @@
 #pragma once
-// Everything the host's control API does, independent of HTTP. Each method takes the route's
-// path and query parameters as the raw strings the client sent (validation lives here, so a bad
-// value is rejected the same way whatever transport carried it) and returns the JSON body of a
-// 2xx answer, or throws ApiError(status, message) which the HTTP layer renders as
-// {"error": message}. Methods are safe to call from several threads at once.
+// Everything the host's control API does, independent of HTTP. Each method takes a typed request
+// (host/overlay/overlay_requests.h; the API layer, host/api/overlay_params.h, parses query
+// strings and bodies into them) and returns the JSON body of a 2xx answer, or throws
+// ApiError(status, message) which the HTTP layer renders as {"error": message}. The state is
+// persisted through host/overlay/overlay_journal.h. Methods are safe to call from several
+// threads at once. Implemented in overlay_service.cpp (runners), overlay_service_ips.cpp (IP
+// reservations) and overlay_service_impl.{h,cpp} (lock, journal commit, observer delivery).
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,10 +17,9 @@
 
 #include "common/api_error.h"
 #include "host/host_config.h"
+#include "host/overlay/overlay_requests.h"
 
 namespace kohaku {
-
-using QueryParams = std::map<std::string, std::string>;
 
 // Wall-clock milliseconds since the epoch; injected so tests can move time.
 using Clock = std::function<int64_t()>;
@@ -36,7 +36,7 @@ class AllocationObserver {
   virtual void on_released(const RunnerAllocation& allocation) = 0;   // evicted or released
 };
 
-// The request header a runner presents its credential in.
+// The request header a runner presents its credential in; named in the service's 403 messages.
 inline constexpr const char* kRunnerCredentialHeader = "X-Kohaku-Runner-Credential";
 
 class OverlayService {
@@ -49,14 +49,14 @@ class OverlayService {
 
   void set_observer(AllocationObserver* observer);
 
-  // POST /api/register, body JSON object. `credential`: what the runner presented (header
+  // POST /api/register. `credential`: what the runner presented (header
   // X-Kohaku-Runner-Credential), empty when none. A known hostname that holds a credential
   // moves to another url only with it (403 otherwise); a wrong one is always 403. The answer
   // carries `runner_credential` when one was issued (first registration, or a node without one).
-  nlohmann::json register_runner(const nlohmann::json& body, const std::string& credential = {});
+  nlohmann::json register_runner(const RegisterRequest& request,
+                                 const std::string& credential = {});
   // PUT /api/heartbeat/{hostname}; 404 when unknown, 403 when `credential` is given and wrong.
-  nlohmann::json heartbeat(const std::string& hostname, const nlohmann::json& body,
-                           const std::string& credential = {});
+  nlohmann::json heartbeat(const std::string& hostname, const std::string& credential = {});
   // GET /api/nodes
   nlohmann::json nodes();
   // The credential issued to hostname's runner; empty when none (unknown, or never issued).
@@ -70,15 +70,15 @@ class OverlayService {
   nlohmann::json cleanup();
 
   // /api/overlay/ip/...
-  nlohmann::json ip_available(const QueryParams& q);  // GET available
-  nlohmann::json ip_info(const std::string& runner);  // GET info/{runner}
-  nlohmann::json ip_reserve(const QueryParams& q);    // POST reserve
+  nlohmann::json ip_available(const IpAvailableRequest& request);  // GET available
+  nlohmann::json ip_info(const std::string& runner);               // GET info/{runner}
+  nlohmann::json ip_reserve(const IpReserveRequest& request);      // POST reserve
   // POST release. By token, or by container_id + runner with that runner's credential.
-  nlohmann::json ip_release(const QueryParams& q, const std::string& credential = {});
-  nlohmann::json ip_reservations(const QueryParams& q);  // GET reservations
-  nlohmann::json ip_validate(const QueryParams& q);      // POST validate
+  nlohmann::json ip_release(const IpReleaseRequest& request, const std::string& credential = {});
+  nlohmann::json ip_reservations(const IpReservationsRequest& request);  // GET reservations
+  nlohmann::json ip_validate(const IpValidateRequest& request);          // POST validate
   // POST use. By token, or by runner + ip with that runner's credential.
-  nlohmann::json ip_use(const QueryParams& q, const std::string& credential = {});
+  nlohmann::json ip_use(const IpUseRequest& request, const std::string& credential = {});
   nlohmann::json ip_stats();  // GET stats
 
   // Periodic work: marks runners inactive after the heartbeat timeout, expires unused

@@ -2,14 +2,13 @@
 
 #include <stdexcept>
 
-#include "common/json_parse.h"
-
 namespace kohaku::runner {
 
 using nlohmann::json;
 
 namespace {
 
+// The reserve answer's fields; the same wording as OverlayAssignment::from_json.
 std::string required_string(const json& object, const char* key) {
   if (!object.contains(key) || !object[key].is_string()) {
     throw std::invalid_argument(std::string("overlay answer: '") + key +
@@ -28,69 +27,7 @@ Ipv4Addr required_addr(const json& object, const char* key) {
   return *addr;
 }
 
-Ipv4Cidr required_cidr(const json& object, const char* key) {
-  auto text = required_string(object, key);
-  auto cidr = Ipv4Cidr::try_parse(text, true);
-  if (!cidr) {
-    throw std::invalid_argument(std::string("overlay answer: '") + key +
-                                "' is not a CIDR: " + text);
-  }
-  return *cidr;
-}
-
-template <typename T>
-std::optional<T> optional_uint(const json& object, const char* key) {
-  if (!object.contains(key) || object[key].is_null()) return std::nullopt;
-  if (!object[key].is_number_integer() || object[key].get<int64_t>() < 0) {
-    throw std::invalid_argument(std::string("overlay answer: '") + key + "' is not a number");
-  }
-  try {
-    return json_integer<T>(object[key], key);
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string("overlay answer: ") + e.what());
-  }
-}
-
 }  // namespace
-
-OverlayAssignment OverlayAssignment::from_json(const json& overlay) {
-  if (!overlay.is_object()) throw std::invalid_argument("overlay answer is not an object");
-  OverlayAssignment a;
-  if (!overlay.contains("runner_id") || !overlay["runner_id"].is_number_integer() ||
-      overlay["runner_id"].get<int64_t>() <= 0) {
-    throw std::invalid_argument("overlay answer: 'runner_id' missing or not a positive number");
-  }
-  a.runner_id = json_integer<uint32_t>(overlay["runner_id"], "runner_id");
-  a.subnet = required_cidr(overlay, "overlay_subnet");
-  a.gateway = required_addr(overlay, "overlay_gateway");
-  a.host_overlay_ip = required_addr(overlay, "host_overlay_ip");
-  a.host_physical_ip = required_addr(overlay, "host_physical_ip");
-  a.network = required_cidr(overlay, "overlay_network_cidr");
-  a.host_on_subnet = required_addr(overlay, "host_ip_on_runner_subnet");
-  a.vxlan_id = optional_uint<uint32_t>(overlay, "vxlan_id");
-  a.vxlan_port = optional_uint<uint16_t>(overlay, "vxlan_port");
-  a.mtu = optional_uint<uint32_t>(overlay, "mtu");
-  if (!a.subnet.contains(a.gateway) || !a.subnet.contains(a.host_on_subnet)) {
-    throw std::invalid_argument("overlay answer: gateway " + a.gateway.to_string() +
-                                " or host address " + a.host_on_subnet.to_string() +
-                                " outside subnet " + a.subnet.to_string());
-  }
-  return a;
-}
-
-json OverlayAssignment::to_json() const {
-  json out = {{"runner_id", runner_id},
-              {"overlay_subnet", subnet.to_string()},
-              {"overlay_gateway", gateway.to_string()},
-              {"host_overlay_ip", host_overlay_ip.to_string()},
-              {"host_physical_ip", host_physical_ip.to_string()},
-              {"overlay_network_cidr", network.to_string()},
-              {"host_ip_on_runner_subnet", host_on_subnet.to_string()}};
-  if (vxlan_id) out["vxlan_id"] = *vxlan_id;
-  if (vxlan_port) out["vxlan_port"] = *vxlan_port;
-  if (mtu) out["mtu"] = *mtu;
-  return out;
-}
 
 HostApi::HostApi(const std::string& base_url, const std::string& bearer_token,
                  std::chrono::milliseconds timeout)

@@ -12,6 +12,7 @@
 #include "common/http_client.h"
 #include "common/http_router.h"
 #include "common/ipv4.h"
+#include "common/wire/overlay_assignment.h"
 
 namespace kohaku::runner {
 
@@ -25,24 +26,9 @@ class HostApiError : public std::runtime_error {
   int status_;
 };
 
-// The overlay part of the register answer.
-struct OverlayAssignment {
-  uint32_t runner_id = 0;
-  Ipv4Cidr subnet;                   // this runner's subnet
-  Ipv4Addr gateway;                  // bridge address, subnet+1
-  Ipv4Addr host_overlay_ip;          // the host's anchor address
-  Ipv4Addr host_physical_ip;         // VXLAN remote
-  Ipv4Cidr network;                  // the whole overlay network, routed via host_on_subnet
-  Ipv4Addr host_on_subnet;           // the host's address on this runner's subnet (.254)
-  std::optional<uint32_t> vxlan_id;  // this runner's VNI (base + id), when the host says
-  std::optional<uint16_t> vxlan_port;
-  std::optional<uint32_t> mtu;
-
-  // Throws std::invalid_argument naming the field when `overlay` is incomplete or malformed.
-  static OverlayAssignment from_json(const nlohmann::json& overlay);
-  nlohmann::json to_json() const;
-  bool operator==(const OverlayAssignment&) const = default;
-};
+// The overlay part of the register answer; defined in common/wire so the host builds the same
+// message the runner parses.
+using OverlayAssignment = wire::OverlayAssignment;
 
 struct Reservation {
   Ipv4Addr ip;

@@ -1,0 +1,129 @@
+#pragma once
+// OverlayService's private state and the machinery every operation shares: the lock, the
+// journal commit, the group-commit wait and the ordered delivery of observer events. Only the
+// overlay_service*.cpp files include it.
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "host/overlay/ip_reservations.h"
+#include "host/overlay/overlay_service.h"
+#include "host/overlay/runner_registry.h"
+#include "host/state/state_store.h"
+
+namespace kohaku {
+
+// ISO-8601 UTC with second precision, the way KohakuRiver's clients print times; null for 0.
+nlohmann::json iso_time(int64_t ms);
+
+struct OverlayService::Impl {
+  struct Event {
+    bool allocated;
+    RunnerAllocation allocation;
+  };
+
+  Impl(const HostConfig& c, Clock clk)
+      : config(c),
+        scheme(c.overlay_subnet),
+        clock(std::move(clk)),
+        registry(scheme),
+        book(scheme),
+        store(std::filesystem::path(c.state_dir)) {}
+
+  HostConfig config;
+  SubnetScheme scheme;
+  Clock clock;
+
+  mutable std::mutex mu;  // guards everything below but the observer
+  RunnerRegistry registry;
+  IpReservationBook book;
+  StateStore store;
+  std::deque<Event> events;
+  // Newest journal seq committed durably by the operation running under mu (see mutate()).
+  uint64_t durable_seq = 0;
+  // last_used_ms of each node as the journal last recorded it.
+  std::unordered_map<std::string, int64_t> journaled_last_used;
+
+  std::mutex notify_mu;  // held while calling the observer, so calls stay in order
+  AllocationObserver* observer = nullptr;
+  // The thread inside the observer, so a callback that calls back into the service does not
+  // wait for itself: the loop it is called from delivers what that call queued.
+  std::atomic<std::thread::id> delivering{};
+
+  // Delivers queued events with mu released; notify_mu keeps them in order even when several
+  // threads finish operations at once. Called without mu held.
+  void flush();
+
+  // Runs body with mu held, then, with mu released, waits until the journal flush that covers
+  // what body committed durably succeeded (shared with whatever other requests committed
+  // meanwhile: one fdatasync per group, not per request), then delivers the observer events
+  // body queued. So an answer, and a tunnel or BPF change, only ever follows a durable record.
+  template <class Body>
+  auto mutate(Body&& body) {
+    uint64_t seq = 0;
+    bool notify = false;
+    std::optional<decltype(body())> result;
+    {
+      std::lock_guard lock(mu);
+      durable_seq = 0;
+      result.emplace(body());
+      seq = std::exchange(durable_seq, 0);
+      notify = !events.empty();
+    }
+    if (seq != 0) wait_durable(seq);
+    if (notify) flush();
+    return std::move(*result);
+  }
+
+  // Waits for the journal flush covering seq; ApiError 500 when it failed.
+  void wait_durable(uint64_t seq);
+
+  // Replays STATE_DIR and starts the run from a fresh snapshot (constructor only).
+  void load();
+
+  // --- helpers, all called with mu held ---
+
+  void require_overlay() const {
+    if (!config.overlay_enabled) throw ApiError(400, "overlay network is disabled");
+  }
+
+  // Brings time-driven state up to now so every answer sees the same truth.
+  void refresh(int64_t now) {
+    registry.expire(now, config.heartbeat_timeout_ms());
+    book.expire(now);
+  }
+
+  // The runner `name` (hostname or runner_<id>) with an overlay allocation: 400/404 otherwise.
+  const RunnerAllocation& runner(const std::string& name) const;
+
+  // What only the runner itself may do (record an address by container, free a container's
+  // addresses) needs its credential: 403 naming the alternative otherwise.
+  void require_credential(const RunnerAllocation& a, const std::string& presented,
+                          const std::string& what) const;
+
+  std::string name_of(uint32_t id) const {
+    const auto* a = registry.find_id(id);
+    return a ? a->hostname : RunnerRegistry::placeholder_name(id);
+  }
+
+  // Journals everything the registry and the book changed since the last commit as one record,
+  // so an operation is replayed whole or not at all. When the record cannot be written (disk
+  // full, I/O error) every change since the last commit is taken back out of memory before the
+  // 500: memory never holds what a restart would not find. Callers queue observer events only
+  // after commit() returned, so a rolled-back change is not acted on either.
+  // durable: the record must be on disk before the operation is answered. commit() only writes
+  // it; mutate() waits for the flush after letting go of mu (group commit).
+  void commit(bool durable);
+
+  // The `overlay` block of the register and heartbeat answers.
+  nlohmann::json overlay_block(const RunnerAllocation& a) const;
+  // One IP entry as the reservation routes show it.
+  nlohmann::json entry_json(const IpEntry& e, bool shorten_token) const;
+};
+
+}  // namespace kohaku
