@@ -17,6 +17,7 @@
 #include "common/api_error.h"
 #include "common/http_router.h"
 #include "common/http_server.h"
+#include "host/api/l2_network_request.h"
 #include "support/temp_dir.h"
 
 namespace kohaku {
@@ -121,7 +122,8 @@ TEST_F(L2PushTest, RunnerAnsweringErrorsGetsTheViewOnRetry) {
   FakeRunner r1(/*failures=*/3);
   r1.listen();
   open(r1.port());
-  registry_->create({{"name", "train"}, {"subnet", "172.20.0.0/24"}, {"runners", {"r1"}}});
+  registry_->create(parse_l2_network_create(
+      {{"name", "train"}, {"subnet", "172.20.0.0/24"}, {"runners", {"r1"}}}));
 
   auto view =
       r1.wait_for([](const json& v) { return v.value("name", "") == "train"; }, seconds(10));
@@ -136,7 +138,8 @@ TEST_F(L2PushTest, RunnerThatWasDownGetsTheNewestView) {
   r1.listen();
   const uint16_t port = r1.port();
   open(port);
-  registry_->create({{"name", "train"}, {"subnet", "172.20.0.0/24"}, {"runners", {"r1"}}});
+  registry_->create(parse_l2_network_create(
+      {{"name", "train"}, {"subnet", "172.20.0.0/24"}, {"runners", {"r1"}}}));
   ASSERT_TRUE(r1.wait_for([](const json& v) { return has_peers(v, 0); }, seconds(10)));
 
   // r1 goes down (connection refused); two membership changes happen meanwhile.
@@ -173,7 +176,8 @@ TEST_F(L2PushTest, RunnerThatLeftWhileDownGetsTheDelete) {
   r1.listen();
   const uint16_t port = r1.port();
   open(port);
-  registry_->create({{"name", "train"}, {"subnet", "172.20.0.0/24"}, {"runners", {"r1", "r2"}}});
+  registry_->create(parse_l2_network_create(
+      {{"name", "train"}, {"subnet", "172.20.0.0/24"}, {"runners", {"r1", "r2"}}}));
   ASSERT_TRUE(r1.wait_for([](const json& v) { return has_peers(v, 1); }, seconds(10)));
   r1.go_down();
   registry_->leave("train", "r1", false);

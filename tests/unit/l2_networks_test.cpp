@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "host/api/l2_network_request.h"
 #include "support/temp_dir.h"
 
 namespace kohaku {
@@ -24,6 +25,11 @@ int status_of(const std::function<void()>& f) {
     return e.status();
   }
   return 200;
+}
+
+// As POST /api/networks does it: the body parsed into the typed request, then created.
+json create(L2NetworkRegistry& reg, const json& body) {
+  return reg.create(parse_l2_network_create(body));
 }
 
 std::string message_of(const std::function<void()>& f) {
@@ -90,20 +96,20 @@ TEST(L2Vni, Djb2ComputedByHand) {
 
 TEST_F(L2NetworksTest, CreateDefaultsAndIdempotence) {
   auto reg = open();
-  auto a = reg->create({{"name", "train"}, {"subnet", "10.200.0.0/24"}});
+  auto a = create(*reg, {{"name", "train"}, {"subnet", "10.200.0.0/24"}});
   EXPECT_TRUE(a["created"]);
   EXPECT_EQ(a["gateway"], "10.200.0.1");
   EXPECT_EQ(a["vni"], 13091);
   EXPECT_EQ(a["outbound_nat"], true);
-  auto again = reg->create({{"name", "train"}, {"subnet", "10.200.0.0/24"}, {"vni", 13091}});
+  auto again = create(*reg, {{"name", "train"}, {"subnet", "10.200.0.0/24"}, {"vni", 13091}});
   EXPECT_FALSE(again["created"]);
   EXPECT_EQ(
       status_of([&] {
-        reg->create({{"name", "train"}, {"subnet", "10.200.0.0/24"}, {"outbound_nat", false}});
+        create(*reg, {{"name", "train"}, {"subnet", "10.200.0.0/24"}, {"outbound_nat", false}});
       }),
       409);
   EXPECT_NE(message_of([&] {
-              reg->create({{"name", "train"}, {"subnet", "10.201.0.0/24"}});
+              create(*reg, {{"name", "train"}, {"subnet", "10.201.0.0/24"}});
             }).find("subnet 10.200.0.0/24 vs 10.201.0.0/24"),
             std::string::npos);
 }
@@ -113,21 +119,24 @@ TEST_F(L2NetworksTest, NameRulesAndBadInput) {
   for (std::string bad :
        std::vector<std::string>{"default", "", "a b", "x/y", "é", std::string(65, 'a')})
     EXPECT_EQ(status_of([&] {
-                reg->create({{"name", bad}, {"subnet", "10.200.0.0/24"}});
+                create(*reg, {{"name", bad}, {"subnet", "10.200.0.0/24"}});
               }),
               400)
         << bad;
-  EXPECT_EQ(status_of([&] { reg->create({{"name", "ok_-9"}, {"subnet", "10.200.0.5/24"}}); }), 400);
   EXPECT_EQ(status_of([&] {
-              reg->create({{"name", "n"}, {"subnet", "10.200.0.0/24"}, {"gateway", "10.201.0.1"}});
+              create(*reg, {{"name", "ok_-9"}, {"subnet", "10.200.0.5/24"}});
             }),
             400);
   EXPECT_EQ(status_of([&] {
-              reg->create({{"name", "n"}, {"subnet", "10.200.0.0/24"}, {"vni", 0}});
+              create(*reg, {{"name", "n"}, {"subnet", "10.200.0.0/24"}, {"gateway", "10.201.0.1"}});
             }),
             400);
   EXPECT_EQ(status_of([&] {
-              reg->create({{"name", "n"}, {"subnet", "10.200.0.0/24"}, {"color", "red"}});
+              create(*reg, {{"name", "n"}, {"subnet", "10.200.0.0/24"}, {"vni", 0}});
+            }),
+            400);
+  EXPECT_EQ(status_of([&] {
+              create(*reg, {{"name", "n"}, {"subnet", "10.200.0.0/24"}, {"color", "red"}});
             }),
             400);
   EXPECT_EQ(reg->list(std::nullopt)["networks"].size(), 0u);  // nothing changed
@@ -135,10 +144,10 @@ TEST_F(L2NetworksTest, NameRulesAndBadInput) {
 
 TEST_F(L2NetworksTest, VniCollisionsAreRefused) {
   auto reg = open();
-  reg->create({{"name", "a"}, {"subnet", "10.200.0.0/24"}});
+  create(*reg, {{"name", "a"}, {"subnet", "10.200.0.0/24"}});
   // Another name with the same VNI: given explicitly here (the hash rule is the same check).
   auto msg = message_of([&] {
-    reg->create({{"name", "b"}, {"subnet", "10.201.0.0/24"}, {"vni", default_l2_vni("a")}});
+    create(*reg, {{"name", "b"}, {"subnet", "10.201.0.0/24"}, {"vni", default_l2_vni("a")}});
   });
   EXPECT_NE(msg.find("already used by network 'a'"), std::string::npos) << msg;
   // Two names that really hash to the same VNI (found by search over short names).
@@ -150,37 +159,37 @@ TEST_F(L2NetworksTest, VniCollisionsAreRefused) {
     if (!fresh) x = it->second, y = n;
   }
   ASSERT_FALSE(x.empty());
-  reg->create({{"name", x}, {"subnet", "10.210.0.0/24"}});
-  EXPECT_EQ(status_of([&] { reg->create({{"name", y}, {"subnet", "10.211.0.0/24"}}); }), 409);
+  create(*reg, {{"name", x}, {"subnet", "10.210.0.0/24"}});
+  EXPECT_EQ(status_of([&] { create(*reg, {{"name", y}, {"subnet", "10.211.0.0/24"}}); }), 409);
   msg = message_of([&] {
-    reg->create({{"name", "c"}, {"subnet", "10.202.0.0/24"}, {"vni", 150}});
+    create(*reg, {{"name", "c"}, {"subnet", "10.202.0.0/24"}, {"vni", 150}});
   });
   EXPECT_NE(msg.find("hub-and-spoke range 101..163"), std::string::npos) << msg;
-  EXPECT_EQ(status_of([&] { reg->create({{"name", "d"}, {"subnet", "10.200.0.128/25"}}); }), 409);
-  EXPECT_EQ(status_of([&] { reg->create({{"name", "e"}, {"subnet", "10.130.0.0/16"}}); }), 409);
+  EXPECT_EQ(status_of([&] { create(*reg, {{"name", "d"}, {"subnet", "10.200.0.128/25"}}); }), 409);
+  EXPECT_EQ(status_of([&] { create(*reg, {{"name", "e"}, {"subnet", "10.130.0.0/16"}}); }), 409);
 }
 
 TEST_F(L2NetworksTest, MembersJoinLeaveAndVxlanDisabled) {
   auto reg = open();
-  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
+  create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
   auto view = reg->runner_view("t", "r1");
   ASSERT_TRUE(view);
-  EXPECT_EQ((*view)["peers"], json::array({"192.168.50.12"}));
+  EXPECT_EQ(view->to_json()["peers"], json::array({"192.168.50.12"}));
   reg->join("t", "r3");
-  EXPECT_EQ((*reg->runner_view("t", "r1"))["peers"],
+  EXPECT_EQ(reg->runner_view("t", "r1")->to_json()["peers"],
             json::array({"192.168.50.12", "192.168.50.13"}));
   ASSERT_EQ(changes_.size(), 2u);
   EXPECT_EQ(changes_[1].runners, (std::set<std::string>{"r1", "r2", "r3"}));
   reg->leave("t", "r2", false);
   EXPECT_FALSE(reg->runner_view("t", "r2"));
   EXPECT_EQ(changes_.back().runners, (std::set<std::string>{"r1", "r2", "r3"}));
-  EXPECT_EQ((*reg->runner_view("t", "r3"))["peers"], json::array({"192.168.50.11"}));
+  EXPECT_EQ(reg->runner_view("t", "r3")->to_json()["peers"], json::array({"192.168.50.11"}));
 
   auto msg = message_of([&] { reg->join("t", "novx"); });
   EXPECT_NE(msg.find("'novx'"), std::string::npos);
   EXPECT_EQ(status_of([&] { reg->join("t", "novx"); }), 412);
   EXPECT_EQ(status_of([&] {
-              reg->create({{"name", "u"}, {"subnet", "10.201.0.0/24"}, {"runners", {"novx"}}});
+              create(*reg, {{"name", "u"}, {"subnet", "10.201.0.0/24"}, {"runners", {"novx"}}});
             }),
             412);
   EXPECT_EQ(status_of([&] { reg->join("t", "ghost"); }), 404);
@@ -189,7 +198,7 @@ TEST_F(L2NetworksTest, MembersJoinLeaveAndVxlanDisabled) {
 
 TEST_F(L2NetworksTest, IpamUniqueUnderConcurrency) {
   auto reg = open();
-  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2", "r3"}}});
+  create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2", "r3"}}});
   std::vector<std::thread> threads;
   std::mutex mu;
   std::set<std::string> ips;
@@ -217,7 +226,7 @@ TEST_F(L2NetworksTest, IpamUniqueUnderConcurrency) {
 
 TEST_F(L2NetworksTest, ReleasedAddressesWaitForTheQuarantine) {
   auto reg = open();
-  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/29"}, {"runners", {"r1"}}});
+  create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/29"}, {"runners", {"r1"}}});
   // Hosts .2 .. .6 (.1 is the gateway): five addresses.
   for (int i = 0; i < 5; ++i) reg->allocate("t", "r1", "c" + std::to_string(i));
   EXPECT_EQ(status_of([&] { reg->allocate("t", "r1", "full"); }), 409);
@@ -232,7 +241,7 @@ TEST_F(L2NetworksTest, ReleasedAddressesWaitForTheQuarantine) {
 
 TEST_F(L2NetworksTest, RoundRobinDelaysReuse) {
   auto reg = open();
-  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1"}}});
+  create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1"}}});
   auto a = reg->allocate("t", "r1", "a")["ip"];
   reg->release("t", a.get<std::string>(), std::nullopt);
   now_ += 600'000;
@@ -241,7 +250,7 @@ TEST_F(L2NetworksTest, RoundRobinDelaysReuse) {
 
 TEST_F(L2NetworksTest, LeaveAndDeleteGuardAllocations) {
   auto reg = open();
-  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
+  create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
   reg->allocate("t", "r2", "w");
   EXPECT_EQ(status_of([&] { reg->leave("t", "r2", false); }), 409);
   EXPECT_EQ(status_of([&] { reg->remove("t", false); }), 409);
@@ -255,8 +264,8 @@ TEST_F(L2NetworksTest, SurvivesRestart) {
   std::string ip;
   {
     auto reg = open();
-    reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
-    reg->create({{"name", "gone"}, {"subnet", "10.201.0.0/24"}});
+    create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
+    create(*reg, {{"name", "gone"}, {"subnet", "10.201.0.0/24"}});
     reg->remove("gone", false);
     ip = reg->allocate("t", "r1", "w1")["ip"];
     reg->allocate("t", "r1", "w2");
@@ -275,7 +284,7 @@ TEST_F(L2NetworksTest, SurvivesRestart) {
 
 TEST_F(L2NetworksTest, DockerBlocksAreAlignedDisjointAndIdempotent) {
   auto reg = open();
-  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
+  create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
   // From the top: .224/27 holds the broadcast address, so the first block is .192/27.
   auto b1 = reg->allocate_block("t", "r1");
   EXPECT_EQ(b1["cidr"], "10.200.0.192/27");
@@ -301,7 +310,7 @@ TEST_F(L2NetworksTest, OrdinaryAllocationsNeverEnterABlock) {
   // /27: 32 addresses; with 8-address blocks .24/29 (broadcast inside) is skipped and .16/29 taken.
   block_size_ = 8;
   auto reg = open();
-  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/27"}, {"runners", {"r1", "r2"}}});
+  create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/27"}, {"runners", {"r1", "r2"}}});
   EXPECT_EQ(reg->allocate_block("t", "r2")["cidr"], "10.200.0.16/29");
   std::set<std::string> ips;
   for (int i = 0;; ++i) {
@@ -320,7 +329,7 @@ TEST_F(L2NetworksTest, OrdinaryAllocationsNeverEnterABlock) {
 TEST_F(L2NetworksTest, BlocksHalveWhenNoFullSizeBlockIsFree) {
   block_size_ = 16;
   auto reg = open();
-  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/28"}, {"runners", {"r1", "r2", "r3"}}});
+  create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/28"}, {"runners", {"r1", "r2", "r3"}}});
   // /28 = 16 addresses: the only 16-block holds network, gateway and broadcast; an 8-block at
   // the top holds the broadcast: .0/29 holds network and gateway. So 4-blocks: .8/30 first
   // from the top free one (.12/30 holds the broadcast), then .4/30; then nothing is left.
@@ -334,7 +343,7 @@ TEST_F(L2NetworksTest, BlocksHalveWhenNoFullSizeBlockIsFree) {
 TEST_F(L2NetworksTest, BlocksAvoidLeasesAndQuarantine) {
   block_size_ = 8;
   auto reg = open();
-  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/27"}, {"runners", {"r1", "r2"}}});
+  create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/27"}, {"runners", {"r1", "r2"}}});
   // Lease round robin from the bottom up to .17, then release .17: quarantined.
   for (int i = 2; i <= 17; ++i) reg->allocate("t", "r1", "c" + std::to_string(i));
   reg->release("t", std::nullopt, std::string("c17"));
@@ -351,7 +360,7 @@ TEST_F(L2NetworksTest, BlocksAvoidLeasesAndQuarantine) {
 
 TEST_F(L2NetworksTest, LeavingReleasesTheBlockIntoQuarantine) {
   auto reg = open();
-  reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
+  create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
   EXPECT_EQ(reg->allocate_block("t", "r1")["cidr"], "10.200.0.192/27");
   // A block alone does not stop a leave: the runner disconnects its containers itself.
   EXPECT_EQ(reg->leave("t", "r1", false)["left"], true);
@@ -370,7 +379,7 @@ TEST_F(L2NetworksTest, LeavingReleasesTheBlockIntoQuarantine) {
 TEST_F(L2NetworksTest, BlocksSurviveRestartAndOldStateLoads) {
   {
     auto reg = open();
-    reg->create({{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
+    create(*reg, {{"name", "t"}, {"subnet", "10.200.0.0/24"}, {"runners", {"r1", "r2"}}});
     reg->allocate_block("t", "r1");
     reg->allocate_block("t", "r2");
     reg->leave("t", "r2", false);

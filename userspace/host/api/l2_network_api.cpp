@@ -1,6 +1,7 @@
 #include "host/api/l2_network_api.h"
 
 #include "common/log.h"
+#include "host/api/l2_network_request.h"
 
 namespace kohaku {
 
@@ -46,7 +47,8 @@ L2RunnerLookup l2_runner_lookup(OverlayService& service) {
 void register_l2_network_api(http::Router& router, L2NetworkRegistry& registry) {
   using http::Request;
   L2NetworkRegistry* g = &registry;
-  router.post("/api/networks", [g](const Request& r) { return g->create(r.json()); });
+  router.post("/api/networks",
+              [g](const Request& r) { return g->create(parse_l2_network_create(r.json())); });
   router.get("/api/networks", [g](const Request& r) { return g->list(query(r, "runner")); });
   router.get("/api/networks/{name}",
              [g](const Request& r) { return g->get(r.path_params.at("name")); });

@@ -58,7 +58,7 @@ bool L2NetworkPush::send(const Key& key) const {
   try {
     http::HttpClient client(info->url, options);
     auto view = registry_.runner_view(network, runner);
-    auto r = view ? client.put(target, *view)
+    auto r = view ? client.put(target, view->to_json())
                   : client.del(target + "?revision=" + std::to_string(registry_.revision()));
     if (r.ok() || (!view && r.status == 404)) return true;
     log::warn(kLog, std::string(view ? "PUT " : "DELETE ") + target + " on '" + runner +

@@ -12,7 +12,10 @@
 //    affinity): Docker's IPAM on that runner hands out only addresses of its block, and ordinary
 //    allocations never do, so no address is held twice across runners.
 // Persisted under STATE_DIR/l2-networks/ with StateStore (snapshot + checksummed journal).
-// Thread-safe. Errors are ApiError (status + message).
+// Thread-safe. Errors are ApiError (status + message). Request bodies are parsed by the API
+// layer (host/api/l2_network_request.h); the registry takes typed requests. Its parts:
+// l2_networks.cpp (networks and members), l2_network_ipam.cpp (addresses and Docker blocks),
+// l2_network_state.cpp (snapshot and journal), l2_network_views.cpp (what routes and runners see).
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -27,16 +30,11 @@
 
 #include "common/api_error.h"
 #include "common/ipv4.h"
+#include "common/wire/l2_network_view.h"
+#include "host/l2/l2_network_name.h"
 #include "host/state/state_store.h"
 
 namespace kohaku {
-
-// djb2 over the bytes: h = 5381; h = h * 33 + byte, 32-bit wrap.
-uint32_t djb2(std::string_view bytes);
-// kcore's VNI rule: 10000 + djb2(name) % 6000.
-uint32_t default_l2_vni(std::string_view name);
-// Throws ApiError(400) unless name is a usable network name.
-void validate_l2_network_name(const std::string& name);
 
 // What the registry needs to know about a runner (from the host's node table).
 struct L2RunnerInfo {
@@ -54,6 +52,18 @@ struct L2NetworkSpec {
   uint32_t vni = 0;
   bool outbound_nat = true;
   bool operator==(const L2NetworkSpec&) const = default;
+};
+
+// A request to create a network, as host/api/l2_network_request.h parses it from the route's
+// body: a name that validate_l2_network_name accepts, a /8../30 subnet, a gateway that is a host
+// address of it and a VNI 1..2^24-1. An omitted field takes its default (see create()).
+struct L2NetworkCreate {
+  std::string name;
+  Ipv4Cidr subnet;
+  std::optional<Ipv4Addr> gateway;
+  std::optional<uint32_t> vni;
+  std::optional<bool> outbound_nat;
+  std::optional<std::set<std::string>> runners;  // the initial members
 };
 
 struct L2Lease {
@@ -108,8 +118,8 @@ class L2NetworkRegistry {
   // Called after every membership/spec change, outside the lock.
   void set_listener(Listener listener);
 
-  // The routes' bodies (see l2_network_api.h).
-  nlohmann::json create(const nlohmann::json& body);
+  // The routes' answers (see host/api/l2_network_api.h).
+  nlohmann::json create(const L2NetworkCreate& request);
   nlohmann::json list(const std::optional<std::string>& runner) const;
   nlohmann::json get(const std::string& name) const;
   nlohmann::json remove(const std::string& name, bool force);
@@ -122,15 +132,15 @@ class L2NetworkRegistry {
   // POST /api/networks/{name}/ip/block?runner=: the runner's address block (idempotent).
   nlohmann::json allocate_block(const std::string& name, const std::string& runner);
 
-  // What runner `runner` should have for `network` right now: the PUT body for it, or nullopt
+  // What runner `runner` should have for `network` right now (the PUT body for it), or nullopt
   // when it is not a member (then the runner should drop it).
-  std::optional<nlohmann::json> runner_view(const std::string& network,
-                                            const std::string& runner) const;
+  std::optional<wire::L2NetworkView> runner_view(const std::string& network,
+                                                 const std::string& runner) const;
   uint64_t revision() const;
 
  private:
   nlohmann::json network_json(const L2Network& n, bool with_leases) const;
-  nlohmann::json runner_view_locked(const L2Network& n, const std::string& runner) const;
+  wire::L2NetworkView runner_view_locked(const L2Network& n, const std::string& runner) const;
   L2Network& find_locked(const std::string& name);
   const L2Network& find_locked(const std::string& name) const;
   L2RunnerInfo require_member_candidate(const std::string& runner) const;

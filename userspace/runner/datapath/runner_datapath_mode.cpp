@@ -12,6 +12,7 @@
 #include "common/netlink/link.h"
 #include "runner/bpf/runner_datapath.h"
 #include "runner/datapath/deny_rule_json.h"
+#include "runner/l2_device_names.h"
 #include "runner/overlay/overlay_setup.h"
 
 namespace kohaku::runner {
@@ -382,7 +383,7 @@ void RunnerDatapathMode::note_named_error(const std::string& what) {
   named_error_ = what;
 }
 
-void RunnerDatapathMode::set_named_networks(const std::vector<L2NetworkView>& applied) {
+void RunnerDatapathMode::set_named_networks(const std::vector<wire::L2NetworkView>& applied) {
   std::vector<NamedNet> nets;
   for (const auto& v : applied)
     nets.push_back({v.name, v.vni,

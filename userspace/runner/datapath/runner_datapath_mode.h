@@ -28,11 +28,11 @@
 
 #include "common/config_checks.h"
 #include "common/ipv4.h"
+#include "common/wire/l2_network_view.h"
 #include "runner/bpf/deny_rule.h"
 #include "runner/bpf/nat_config.h"
 #include "runner/datapath/deny_rule_store.h"
 #include "runner/datapath/masquerade_iptables.h"
-#include "runner/l2/l2_network_agent.h"
 #include "runner/overlay/uplink.h"
 #include "runner/runner_config.h"
 
@@ -63,7 +63,7 @@ class RunnerDatapathMode {
   // that left); the kernel datapath adds their iptables rules. Remembered and re-applied on
   // every apply() (a recreated bridge gets its filter back); before the datapath is chosen it is
   // only remembered. Never throws: failures are logged once and shown in status().
-  void set_named_networks(const std::vector<L2NetworkView>& applied);
+  void set_named_networks(const std::vector<wire::L2NetworkView>& applied);
   // The overlay is disabled: our TC filters, pins and iptables rules go.
   void remove_all();
   // Expired flows out of the BPF conntrack (no-op on the kernel datapath).

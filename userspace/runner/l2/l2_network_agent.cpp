@@ -1,7 +1,5 @@
 #include "runner/l2/l2_network_agent.h"
 
-#include <openssl/evp.h>
-
 #include <chrono>
 #include <filesystem>
 
@@ -14,7 +12,6 @@
 #include "common/netlink/link.h"
 #include "common/netlink/sysctl.h"
 #include "common/netlink/vxlan_link.h"
-#include "common/wire/limits.h"
 #include "runner/overlay/host_api.h"
 #include "runner/overlay/host_link.h"
 
@@ -26,26 +23,11 @@ namespace nl = kohaku::netlink;
 namespace {
 
 constexpr std::string_view kLog = "l2";
-constexpr size_t kIfNameMax = 15;
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string sha256_hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1)
-    throw std::runtime_error("SHA-256 failed (OpenSSL EVP_Digest)");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
 }
 
 // A named network is IPv4: neither its bridge (the gateway) nor the vxlan port needs IPv6, and
@@ -61,68 +43,7 @@ void quiet_ipv6(const std::string& dev) {
   }
 }
 
-bool is_l2_bridge_name(const std::string& n) {
-  return n.starts_with("kbr-") || (n.starts_with("kb-") && n.size() == 11);
-}
-
 }  // namespace
-
-std::string l2_bridge_name(const std::string& network) {
-  std::string name = "kbr-" + network;
-  if (name.size() <= kIfNameMax) return name;
-  return "kb-" + sha256_hex(network).substr(0, 8);
-}
-
-std::string l2_vxlan_name(uint32_t vni) {
-  return "vxlan" + std::to_string(vni);
-}
-
-L2NetworkView L2NetworkView::from_json(const std::string& name, const json& j) {
-  if (!j.is_object()) throw ApiError(400, "body must be a JSON object");
-  auto bad = [](const std::string& why) { return ApiError(400, why); };
-  L2NetworkView v;
-  v.name = name;
-  try {
-    v.vni = json_integer_at<uint32_t>(j, "vni");
-    auto subnet = Ipv4Cidr::try_parse(j.at("subnet").get<std::string>());
-    if (!subnet || subnet->prefix > 30) throw bad("'subnet' must be a CIDR up to /30");
-    v.subnet = *subnet;
-    auto gw = Ipv4Addr::try_parse(j.at("gateway").get<std::string>());
-    if (!gw || !v.subnet.contains(*gw)) throw bad("'gateway' must be an address of the subnet");
-    v.gateway = *gw;
-    v.mtu = json_integer_or<uint32_t>(j, "mtu", 1450u);
-    v.port = json_integer_or<uint16_t>(j, "port", 4789);
-    for (const auto& p : j.at("peers")) {
-      auto ip = Ipv4Addr::try_parse(p.get<std::string>());
-      if (!ip) throw bad("'peers' must hold IPv4 addresses");
-      v.peers.insert(*ip);
-    }
-    v.outbound_nat = j.value("outbound_nat", true);
-    v.revision = json_integer_or<uint64_t>(j, "revision", 0);
-  } catch (const json::exception& e) {
-    throw bad(std::string("malformed network view: ") + e.what());
-  } catch (const std::invalid_argument& e) {
-    throw bad(std::string("malformed network view: ") + e.what());
-  }
-  if (v.vni == 0 || v.vni > wire::kMaxVni)
-    throw bad("'vni' must be 1.." + std::to_string(wire::kMaxVni));
-  if (v.mtu < wire::kMinIpv4Mtu || v.mtu > wire::kMaxIpv4Mtu) throw bad("'mtu' must be 68..65535");
-  return v;
-}
-
-json L2NetworkView::to_json() const {
-  json peers = json::array();
-  for (auto p : this->peers) peers.push_back(p.to_string());
-  return {{"name", name},
-          {"vni", vni},
-          {"subnet", subnet.to_string()},
-          {"gateway", gateway.to_string()},
-          {"mtu", mtu},
-          {"port", port},
-          {"peers", peers},
-          {"outbound_nat", outbound_nat},
-          {"revision", revision}};
-}
 
 L2NetworkAgent::L2NetworkAgent(RunnerConfig config, std::string hostname)
     : config_(std::move(config)), hostname_(std::move(hostname)) {}
@@ -196,7 +117,7 @@ void L2NetworkAgent::apply_locked(const L2NetworkView& v, bool force) {
   // bridge's first IPv6 neighbour discovery (sourced by the shared MAC) must not reach a peer.
   sync_guard_locked(&v);
   nl::ensure_bridge_port(bridge, vxlan);
-  std::set<Ipv4Addr> peers = v.peers;
+  std::set<Ipv4Addr> peers(v.peers.begin(), v.peers.end());
   peers.erase(*local);
   nl::ensure_flood_destinations(vxlan, peers);
   if (!known)

@@ -23,36 +23,18 @@
 #include <vector>
 
 #include "common/ipv4.h"
+#include "common/wire/l2_network_view.h"
 #include "runner/bpf/l2_gateway_guard.h"
+#include "runner/l2_device_names.h"
 #include "runner/overlay/host_api.h"
 #include "runner/runner_config.h"
 #include "runner/workloads/workload_manager.h"
 
 namespace kohaku::runner {
 
-// "kbr-<name>", or "kb-" + the first 8 hex digits of sha256(name) when that would exceed 15.
-std::string l2_bridge_name(const std::string& network);
-std::string l2_vxlan_name(uint32_t vni);  // "vxlan<VNI>"
-
-struct L2NetworkView {
-  std::string name;
-  uint32_t vni = 0;
-  Ipv4Cidr subnet;
-  Ipv4Addr gateway;
-  uint32_t mtu = 1450;
-  uint16_t port = 4789;
-  std::set<Ipv4Addr> peers;
-  bool outbound_nat = true;
-  uint64_t revision = 0;
-
-  // Throws ApiError(400) naming the field.
-  static L2NetworkView from_json(const std::string& name, const nlohmann::json& j);
-  nlohmann::json to_json() const;
-  bool same_devices(const L2NetworkView& o) const {
-    return vni == o.vni && subnet == o.subnet && gateway == o.gateway && mtu == o.mtu &&
-           port == o.port && peers == o.peers;
-  }
-};
+// The host's view of one network (common/wire/l2_network_view.h); its devices' names in
+// runner/l2_device_names.h.
+using L2NetworkView = wire::L2NetworkView;
 
 class L2NetworkAgent : public NamedNetworks {
  public:

@@ -1,23 +1,15 @@
-// The runner side of named L2 networks without the kernel: device names and the host's view.
-#include "runner/l2/l2_network_agent.h"
+// The host -> runner view of a named L2 network (common/wire/l2_network_view.h): what the runner
+// accepts from the host and what it refuses.
+#include "common/wire/l2_network_view.h"
 
 #include <gtest/gtest.h>
 
 #include "common/api_error.h"
 
-namespace kohaku::runner {
+namespace kohaku::wire {
 namespace {
 
 using nlohmann::json;
-
-TEST(L2BridgeName, ShortNamesKeepThemLongOnesHash) {
-  EXPECT_EQ(l2_bridge_name("train"), "kbr-train");
-  EXPECT_EQ(l2_bridge_name("abcdefghijk"), "kbr-abcdefghijk");  // exactly 15
-  // 16 characters: kb- + the first 8 hex digits of sha256 (as `sha256sum` prints them).
-  EXPECT_EQ(l2_bridge_name("abcdefghijkl"), "kb-" + std::string("d682ed4c"));
-  EXPECT_EQ(l2_bridge_name("a-rather-long-network"), "kb-" + std::string("52499323"));
-  EXPECT_EQ(l2_vxlan_name(13091), "vxlan13091");
-}
 
 TEST(L2NetworkView, ParsesTheHostsView) {
   auto v = L2NetworkView::from_json("train", json{{"vni", 13091},
@@ -58,4 +50,4 @@ TEST(L2NetworkView, RejectsMalformedViews) {
 }
 
 }  // namespace
-}  // namespace kohaku::runner
+}  // namespace kohaku::wire
