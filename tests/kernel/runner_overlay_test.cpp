@@ -11,6 +11,7 @@
 #include "common/netlink/sysctl.h"
 #include "common/netlink/vxlan_link.h"
 #include "netlink_test_helpers.h"
+#include "runner/api/attach_request_json.h"
 #include "runner/overlay/host_api.h"
 #include "runner/overlay/overlay_setup.h"
 #include "runner/workloads/workload_manager.h"
@@ -148,17 +149,19 @@ TEST_F(RunnerOverlayTest, WorkloadLifeCycleOnTheDefaultNetwork) {
   std::string id1, id2;
   {
     WorkloadManager m(state, "r3", "kohakuriver-net", nullptr);
-    EXPECT_THROW(m.attach(json{{"netns", ns_path(*w1)}}), ApiError);  // no network yet: 503
+    EXPECT_THROW(m.attach(attach_request_from_json(json{{"netns", ns_path(*w1)}})),
+                 ApiError);  // no network yet: 503
     m.set_network(net);
-    json a = m.attach(json{{"netns", ns_path(*w1)}, {"name", "one"}});
-    json b = m.attach(json{{"netns", ns_path(*w2)}, {"interface", "net0"}});
+    json a = m.attach(attach_request_from_json(json{{"netns", ns_path(*w1)}, {"name", "one"}}));
+    json b =
+        m.attach(attach_request_from_json(json{{"netns", ns_path(*w2)}, {"interface", "net0"}}));
     EXPECT_EQ(a["ip"], "172.30.0.2");
     EXPECT_EQ(b["ip"], "172.30.0.3");
     EXPECT_EQ(b["interface"], "net0");
     id1 = a["id"];
     id2 = b["id"];
     try {
-      m.attach(json{{"netns", ns_path(*w1)}});
+      m.attach(attach_request_from_json(json{{"netns", ns_path(*w1)}}));
       ADD_FAILURE() << "second attach of the same namespace accepted";
     } catch (const ApiError& e) {
       EXPECT_EQ(e.status(), 409);
@@ -206,8 +209,8 @@ TEST_F(RunnerOverlayTest, RepairPutsAWorkloadBackOnItsBridge) {
                               .gateway = Ipv4Addr::parse("172.30.0.1"),
                               .mtu = 1500});
   nl::Netns w = nl::Netns::create();
-  json a = m.attach(
-      json{{"netns", "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(w.fd())}});
+  json a = m.attach(attach_request_from_json(
+      json{{"netns", "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(w.fd())}}));
   const std::string veth = a["host_veth"];
   ASSERT_EQ(run_cmd("ip link set " + veth + " nomaster && ip link set " + veth + " down").status,
             0);

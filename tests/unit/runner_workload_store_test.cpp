@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "common/api_error.h"
+#include "runner/api/attach_request_json.h"
 #include "runner/workloads/workload_manager.h"
 #include "runner/workloads/workload_store.h"
 #include "support/temp_dir.h"
@@ -83,7 +84,7 @@ TEST(RunnerWorkloadStore, IdsAndVethNames) {
 
 int status_of(const json& body) {
   try {
-    AttachRequest::parse(body);
+    attach_request_from_json(body);
     return 200;
   } catch (const ApiError& e) {
     return e.status();
@@ -91,12 +92,13 @@ int status_of(const json& body) {
 }
 
 TEST(RunnerAttachRequest, AcceptsNetnsOrPidWithOptions) {
-  auto r = AttachRequest::parse(json{{"netns", "/var/run/netns/x"}, {"token", "t"}, {"name", "n"}});
+  auto r =
+      attach_request_from_json(json{{"netns", "/var/run/netns/x"}, {"token", "t"}, {"name", "n"}});
   EXPECT_EQ(r.netns, "/var/run/netns/x");
   EXPECT_EQ(r.token, "t");
   EXPECT_EQ(r.name, "n");
   EXPECT_EQ(r.interface, "eth0");
-  r = AttachRequest::parse(json{{"pid", 123}, {"interface", "net1"}});
+  r = attach_request_from_json(json{{"pid", 123}, {"interface", "net1"}});
   EXPECT_EQ(r.pid, 123);
   EXPECT_EQ(r.interface, "net1");
 }

@@ -1,13 +1,12 @@
 #include "runner/api/runner_api.h"
 
 #include "common/api_error.h"
+#include "runner/api/attach_request_json.h"
 #include "runner/datapath/deny_rule_json.h"
 
 namespace kohaku::runner {
 
 using nlohmann::json;
-
-namespace {}  // namespace
 
 void add_runner_routes(http::Router& router, RunnerAgent& agent) {
   router.get("/healthz", [&agent](const http::Request&) {
@@ -17,8 +16,9 @@ void add_runner_routes(http::Router& router, RunnerAgent& agent) {
   router.get("/api/workloads", [&agent](const http::Request&) {
     return json{{"workloads", agent.workloads().list()}};
   });
-  router.post("/api/workloads",
-              [&agent](const http::Request& req) { return agent.workloads().attach(req.json()); });
+  router.post("/api/workloads", [&agent](const http::Request& req) {
+    return agent.workloads().attach(attach_request_from_json(req.json()));
+  });
   router.get("/api/workloads/{id}", [&agent](const http::Request& req) {
     return agent.workloads().get(req.path_params.at("id"));
   });

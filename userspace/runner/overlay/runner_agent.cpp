@@ -27,20 +27,6 @@ int64_t now_ms() {
       .count();
 }
 
-DockerNetworkSpec default_network_spec(const RunnerConfig& config, const std::string& bridge) {
-  DockerNetworkSpec spec;
-  spec.name = config.docker_network_name;
-  spec.bridge = bridge;
-  spec.subnet = config.docker_network_subnet;
-  spec.gateway = config.docker_network_gateway;
-  spec.mtu = 1500;
-  // Docker picks from the upper half, the runner's own workloads from the bottom up.
-  spec.ip_range = upper_half(config.docker_network_subnet);
-  if (spec.ip_range.prefix != 0) spec.excluded["kohaku-range-base"] = spec.ip_range.first();
-  spec.masquerade = true;  // the fallback network reaches the outside like any Docker network
-  return spec;
-}
-
 }  // namespace
 
 const char* RunnerAgent::state_name(State s) {
@@ -91,35 +77,22 @@ void RunnerAgent::start() {
   // Without an overlay, a previous run's masquerade (BPF filters and pins, or iptables rules)
   // has nothing left to do.
   if (!config_.overlay_enabled) datapath_.remove_all();
-  thread_ = std::thread([this] { loop(); });
+  loop_.start([this] { return pass(); });
   l2_docker_.start();
 }
 
 void RunnerAgent::stop() {
-  {
-    std::lock_guard lock(stop_mu_);
-    stopping_ = true;
-  }
-  stop_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  loop_.stop();
   l2_docker_.stop();
 }
 
-bool RunnerAgent::sleep_for(seconds d) {
-  std::unique_lock lock(stop_mu_);
-  return !stop_cv_.wait_for(lock, d, [this] { return stopping_; });
-}
-
-void RunnerAgent::loop() {
-  for (;;) {
-    seconds wait{config_.heartbeat_interval_seconds};
-    try {
-      wait = step();
-    } catch (const std::exception& e) {
-      log::error(kLog, std::string("control loop: ") + e.what());
-    }
-    if (!sleep_for(wait)) return;
+std::chrono::milliseconds RunnerAgent::pass() {
+  try {
+    return step();
+  } catch (const std::exception& e) {
+    log::error(kLog, std::string("control loop: ") + e.what());
   }
+  return seconds{config_.heartbeat_interval_seconds};
 }
 
 std::pair<RunnerAgent::State, std::string> RunnerAgent::current_state() const {
@@ -415,38 +388,6 @@ void RunnerAgent::use_default_network(const std::string& why) {
     log::error(kLog, std::string("default network setup failed: ") + e.what());
     workloads_.set_network(std::nullopt, why + "; default network setup failed too: " + e.what());
   }
-}
-
-void RunnerAgent::named_networks_changed(const std::vector<L2NetworkView>& applied) {
-  datapath_.set_named_networks(applied);
-  // Docker calls may take seconds: the L2 agent (which serves the host's push) must not wait.
-  l2_docker_.update(applied);
-}
-
-void RunnerAgent::sync_docker() {
-  std::optional<DockerNetworkSpec> spec;
-  bool overlay;
-  {
-    std::lock_guard lock(mu_);
-    overlay = state_ == State::kActive && assignment_.has_value();
-    if (overlay) {
-      spec = overlay_network_spec(config_.overlay_network_name, kOverlayBridge, assignment_->subnet,
-                                  assignment_->gateway, assignment_->host_on_subnet,
-                                  config_.overlay_mtu);
-    } else if (default_plan_) {
-      spec = default_network_spec(config_, default_plan_->bridge);
-    }
-  }
-  if (!spec) return;
-  if (docker_.ensure(*spec, overlay)) {
-    // Docker may have deleted and recreated the bridge: put our side back at once.
-    if (overlay) {
-      apply_current_overlay(false);
-    } else {
-      use_default_network(current_state().second);
-    }
-  }
-  if (overlay && registered_) docker_.report(*host_, hostname_);
 }
 
 json RunnerAgent::status() const {

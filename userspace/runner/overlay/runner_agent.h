@@ -8,13 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
-#include <condition_variable>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
+#include "common/periodic_thread.h"
 #include "runner/datapath/runner_datapath_mode.h"
 #include "runner/docker/docker_network_sync.h"
 #include "runner/l2/l2_docker_networks.h"
@@ -35,8 +35,9 @@ class RunnerAgent {
   RunnerAgent(const RunnerAgent&) = delete;
   RunnerAgent& operator=(const RunnerAgent&) = delete;
 
-  void start();  // the loop runs on its own thread
-  // Ends the loop. Devices, workloads and the Docker network stay as they are.
+  void start();  // the loop runs on its own thread, the named Docker networks on another
+  // Ends the loop, then the named Docker networks' thread. Devices, workloads and the Docker
+  // network stay as they are. Idempotent.
   void stop();
 
   WorkloadManager& workloads() { return workloads_; }
@@ -56,9 +57,9 @@ class RunnerAgent {
   enum class State { kDisabled, kRegistering, kRefused, kActive, kSetupFailed };
   static const char* state_name(State s);
 
-  void loop();
-  // One pass; returns how long to wait before the next.
-  std::chrono::seconds step();
+  // One pass of the loop, never throws; returns how long to wait before the next.
+  std::chrono::milliseconds pass();
+  std::chrono::seconds step();  // pass() without the catch
   bool try_register();
   // A heartbeat answer carrying the overlay block: adopt a changed host address at once.
   void follow_heartbeat_answer(
@@ -66,10 +67,9 @@ class RunnerAgent {
   void apply_current_overlay(bool announce);
   void keep_issued_credential(const nlohmann::json& register_answer);
   void use_default_network(const std::string& why);
-  void sync_docker();
+  void sync_docker();  // runner_agent_docker.cpp
   void set_state(State state, const std::string& reason);
   std::pair<State, std::string> current_state() const;
-  bool sleep_for(std::chrono::seconds d);  // false when stopping
 
   const RunnerConfig config_;
   const std::string hostname_;
@@ -97,10 +97,7 @@ class RunnerAgent {
   int64_t last_register_ms_ = 0;
   std::vector<nlohmann::json> recent_repairs_;  // newest last, bounded
 
-  std::mutex stop_mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicThread loop_;  // last: stopped (by ~RunnerAgent) before anything it uses goes
 };
 
 }  // namespace kohaku::runner

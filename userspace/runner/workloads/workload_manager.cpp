@@ -6,12 +6,11 @@
 
 #include "common/api_error.h"
 #include "common/log.h"
-#include "common/netlink/address.h"
 #include "common/netlink/bridge_link.h"
 #include "common/netlink/link.h"
 #include "common/netlink/netns.h"
-#include "common/netlink/route.h"
-#include "common/netlink/veth_link.h"
+#include "common/rollback.h"
+#include "runner/workloads/workload_device.h"
 
 namespace kohaku::runner {
 
@@ -54,65 +53,6 @@ std::optional<unsigned long> netns_inode(const Workload& w) {
 }
 
 }  // namespace
-
-AttachRequest AttachRequest::parse(const json& body) {
-  if (!body.is_object()) throw ApiError(400, "body must be a JSON object");
-  AttachRequest r;
-  for (const auto& [key, value] : body.items()) {
-    if (key == "netns") {
-      if (!value.is_string() || value.get<std::string>().empty() ||
-          value.get<std::string>()[0] != '/') {
-        throw ApiError(400, "'netns' must be an absolute path like /var/run/netns/NAME");
-      }
-      r.netns = value.get<std::string>();
-    } else if (key == "pid") {
-      if (!value.is_number_integer() || value.get<int64_t>() <= 0 ||
-          value.get<int64_t>() > 0x3fffffff) {
-        throw ApiError(400, "'pid' must be a positive process id");
-      }
-      r.pid = value.get<int>();
-    } else if (key == "token") {
-      if (!value.is_string() || value.get<std::string>().empty()) {
-        throw ApiError(400, "'token' must be a non-empty string");
-      }
-      r.token = value.get<std::string>();
-    } else if (key == "name") {
-      if (!value.is_string() || value.get<std::string>().size() > 128) {
-        throw ApiError(400, "'name' must be a string of at most 128 characters");
-      }
-      r.name = value.get<std::string>();
-    } else if (key == "interface") {
-      if (!value.is_string()) throw ApiError(400, "'interface' must be a string");
-      try {
-        nl::validate_link_name(value.get<std::string>());
-      } catch (const std::invalid_argument& e) {
-        throw ApiError(400, std::string("'interface': ") + e.what());
-      }
-      r.interface = value.get<std::string>();
-    } else if (key == "network") {
-      if (!value.is_string() || value.get<std::string>().empty())
-        throw ApiError(400, "'network' must be the name of an L2 network");
-      r.network = value.get<std::string>();
-    } else {
-      throw ApiError(400, "unknown field '" + key +
-                              "' (expected netns or pid, and optionally token, name, interface, "
-                              "network)");
-    }
-  }
-  if (r.netns.empty() == (r.pid == 0)) {
-    throw ApiError(400, "give exactly one of 'netns' (a namespace path) or 'pid'");
-  }
-  return r;
-}
-
-std::optional<Ipv4Addr> pick_free_address(const Ipv4Cidr& subnet, Ipv4Addr gateway,
-                                          const std::set<uint32_t>& taken) {
-  if (subnet.prefix >= 31) return std::nullopt;
-  for (uint32_t v = subnet.first().value + 1; v < subnet.last().value; ++v) {
-    if (v != gateway.value && !taken.count(v)) return Ipv4Addr{v};
-  }
-  return std::nullopt;
-}
 
 WorkloadManager::WorkloadManager(std::filesystem::path state_file, std::string runner_name,
                                  std::string default_docker_network,
@@ -161,9 +101,7 @@ std::optional<Workload> WorkloadManager::find_locked(const std::string& id) cons
   return std::nullopt;
 }
 
-json WorkloadManager::attach(const json& body) {
-  const AttachRequest req = AttachRequest::parse(body);
-  std::lock_guard lock(mu_);
+AttachNetwork WorkloadManager::network_for_locked(const AttachRequest& req) const {
   const bool named = !req.network.empty();
   if (named && !named_) throw ApiError(503, "named L2 networks are not available on this runner");
   if (named && req.token) throw ApiError(400, "'token' is for the overlay, not a named network");
@@ -179,7 +117,47 @@ json WorkloadManager::attach(const json& body) {
                    "network (" +
                        network_why_ + ")");
   }
+  return net;
+}
 
+bool WorkloadManager::check_namespace_locked(const nl::Netns& ns,
+                                             const std::string& interface) const {
+  const unsigned long inode = ns.inode();
+  // A pid still in our namespace (e.g. a process not yet moved into its own) would get a veth
+  // and a default route in the runner's namespace: never.
+  if (inode == nl::Netns::current().inode()) {
+    throw ApiError(400, "that is the runner's own network namespace; give the workload's");
+  }
+  for (const auto& other : workloads_) {
+    if (other.release_pending || other.interface != interface) continue;
+    if (netns_inode(other) == inode) {
+      throw ApiError(
+          409, "namespace already attached as workload " + other.id + " (" + other.interface + ")");
+    }
+  }
+  std::set<std::string> ours;
+  for (const auto& other : workloads_)
+    if (!other.release_pending && netns_inode(other) == inode) ours.insert(other.interface);
+  return check_namespace_is_ours(ns, ours);
+}
+
+AddressSources WorkloadManager::address_sources_locked(const std::string& kind) const {
+  return AddressSources{
+      .named = named_, .host = host_.get(), .runner_name = runner_name_, .taken = [this, kind] {
+        std::set<uint32_t> taken;
+        for (const auto& other : workloads_) {
+          if (other.network == kind) taken.insert(other.ip.value);
+        }
+        if (docker_addresses_) {
+          for (uint32_t v : docker_addresses_(default_docker_network_)) taken.insert(v);
+        }
+        return taken;
+      }};
+}
+
+json WorkloadManager::attach(const AttachRequest& req) {
+  std::lock_guard lock(mu_);
+  const AttachNetwork net = network_for_locked(req);
   std::optional<nl::Netns> ns;
   try {
     ns = req.netns.empty() ? nl::Netns::of_pid(req.pid) : nl::Netns::open(req.netns);
@@ -200,151 +178,44 @@ json WorkloadManager::attach(const json& body) {
   w.bridge = net.bridge;
   w.host_managed = net.host_managed;
   w.created_at_ms = now_ms();
-  const unsigned long inode = ns->inode();
-  // A pid still in our namespace (e.g. a process not yet moved into its own) would get a veth
-  // and a default route in the runner's namespace: never.
-  if (inode == nl::Netns::current().inode()) {
-    throw ApiError(400, "that is the runner's own network namespace; give the workload's");
-  }
-  for (const auto& other : workloads_) {
-    if (other.release_pending || other.interface != w.interface) continue;
-    if (netns_inode(other) == inode) {
-      throw ApiError(
-          409, "namespace already attached as workload " + other.id + " (" + other.interface + ")");
+  const bool has_default = check_namespace_locked(*ns, w.interface);
+
+  const AddressSources sources = address_sources_locked(net.kind);
+  const ChosenAddress address = choose_address(sources, net, req.network, req.token, w.id);
+  w.ip = address.ip;
+  {
+    // Until the host marks the address used, a failure returns it the way it came.
+    Rollback undo(std::string{kLog});
+    undo.add([&] { return_address(sources, req.network, w.id, address); });
+    set_up_workload_device(*ns, w, net.bridge, has_default, undo);
+    if (address.token) {
+      try {
+        host_->use_token(*address.token, w.id);
+      } catch (const HostApiError& e) {
+        throw ApiError(e.status() == 0 ? 503 : 409,
+                       std::string("host refused to mark the address used: ") + e.what());
+      }
     }
+    undo.commit();
   }
 
-  // Only a namespace this runner may own: nothing in it but lo and interfaces of workloads we
-  // attached there ourselves, and no route through anything else. Anything more belongs to
-  // someone (a host namespace, another tool's container) whose routes we must never rewire.
-  std::set<std::string> ours;
-  for (const auto& other : workloads_)
-    if (!other.release_pending && netns_inode(other) == inode) ours.insert(other.interface);
-  std::string foreign;
-  bool has_default = false;  // a second interface (a named network) keeps the first's default
-  try {
-    nl::run_in_netns(*ns, [&] {
-      for (const auto& link : nl::list_links())
-        if (link.name != "lo" && !ours.contains(link.name) && foreign.empty())
-          foreign = "interface '" + link.name + "'";
-      for (const auto& route : nl::list_routes()) {
-        if (route.dst.prefix == 0) has_default = true;
-        if (!ours.contains(route.dev) && foreign.empty())
-          foreign = "route " + nl::to_string(nl::RouteSpec{.dst = route.dst,
-                                                           .gateway = route.gateway,
-                                                           .dev = route.dev,
-                                                           .metric = route.metric});
-      }
+  {
+    // Unpersisted, a restart would forget the veth and leak the address: undo everything, now
+    // as a workload the host knows by its id.
+    Rollback undo(std::string{kLog});
+    if (w.host_managed || !req.network.empty()) undo.add([&] { release_at_host(w); });
+    undo.add([&] { nl::delete_link_if_exists(w.host_veth); });
+    workloads_.push_back(w);
+    undo.add([this] {
+      workloads_.pop_back();
+      publish_locked();
     });
-  } catch (const std::exception& e) {
-    throw ApiError(400, std::string("cannot inspect the namespace: ") + e.what());
-  }
-  if (!foreign.empty()) {
-    throw ApiError(409, "the namespace already has " + foreign +
-                            ", which this runner did not create; it only attaches namespaces it "
-                            "may own (nothing but lo, or only its own workloads' interfaces)");
-  }
-
-  // The address: the caller's reservation, one we reserve at the host, or a local pick.
-  std::optional<std::string> token;
-  bool we_reserved = false;
-  if (named) {
-    w.ip = named_->allocate(req.network, w.id);
-  } else if (net.host_managed) {
     try {
-      if (req.token) {
-        json v = host_->validate(*req.token, runner_name_);
-        if (!v.value("valid", false)) {
-          throw ApiError(400, "reservation token is not valid for runner " + runner_name_);
-        }
-        if (v.value("is_used", false)) throw ApiError(409, "reservation token is already used");
-        auto ip = Ipv4Addr::try_parse(v.value("ip", ""));
-        if (!ip || !net.subnet.contains(*ip)) {
-          throw ApiError(400, "reservation is for " + v.value("ip", std::string("?")) +
-                                  ", outside this runner's subnet " + net.subnet.to_string());
-        }
-        w.ip = *ip;
-        token = req.token;
-      } else {
-        Reservation r = host_->reserve(runner_name_, std::nullopt);
-        w.ip = r.ip;
-        token = r.token;
-        we_reserved = true;
-      }
-    } catch (const HostApiError& e) {
-      if (e.status() == 0) throw ApiError(503, std::string("host unreachable: ") + e.what());
-      const int status = e.status() == 409 ? 409 : (e.status() >= 500 ? 502 : 400);
-      throw ApiError(status, std::string("host refused the address: ") + e.what());
+      save_locked();
+    } catch (const std::exception& e) {
+      throw ApiError(500, std::string("cannot persist the workload: ") + e.what());
     }
-  } else {
-    std::set<uint32_t> taken;
-    for (const auto& other : workloads_) {
-      if (other.network == net.kind) taken.insert(other.ip.value);
-    }
-    if (docker_addresses_) {
-      for (uint32_t v : docker_addresses_(default_docker_network_)) taken.insert(v);
-    }
-    auto ip = pick_free_address(net.subnet, net.gateway, taken);
-    if (!ip) throw ApiError(409, "default network " + net.subnet.to_string() + " is full");
-    w.ip = *ip;
-  }
-
-  const auto undo_reservation = [&] {
-    if (named) named_->release(req.network, w.id);
-    if (!we_reserved) return;
-    try {
-      host_->release_token(*token);
-    } catch (const HostApiError& e) {
-      log::warn(kLog, "could not return reservation of " + w.ip.to_string() + ": " + e.what());
-    }
-  };
-
-  try {
-    nl::create_veth(nl::VethSpec{.name = w.host_veth,
-                                 .peer_name = w.interface,
-                                 .peer_netns_fd = ns->fd(),
-                                 .mtu = w.mtu,
-                                 .up = true});
-  } catch (const std::exception& e) {
-    undo_reservation();
-    const bool exists = dynamic_cast<const nl::NetlinkError*>(&e) &&
-                        static_cast<const nl::NetlinkError&>(e).sys_errno() == EEXIST;
-    throw ApiError(exists ? 409 : 500,
-                   std::string("cannot create the veth pair: ") + e.what() +
-                       (exists ? " (is '" + w.interface + "' taken in the namespace?)" : ""));
-  }
-  try {
-    nl::run_in_netns(*ns, [&] {
-      nl::set_link_up("lo");
-      nl::add_address(w.interface, nl::IfAddr{w.ip, w.prefix});
-      nl::set_link_up(w.interface);
-      if (!has_default) {
-        nl::add_route(nl::RouteSpec{.dst = Ipv4Cidr{}, .gateway = w.gateway, .dev = w.interface});
-      }
-    });
-    nl::ensure_bridge_port(net.bridge, w.host_veth);
-    nl::set_link_up(w.host_veth);
-    if (token) host_->use_token(*token, w.id);
-  } catch (const std::exception& e) {
-    nl::delete_link_if_exists(w.host_veth);
-    undo_reservation();
-    if (auto* he = dynamic_cast<const HostApiError*>(&e)) {
-      throw ApiError(he->status() == 0 ? 503 : 409,
-                     std::string("host refused to mark the address used: ") + e.what());
-    }
-    throw ApiError(500, std::string("cannot configure the workload: ") + e.what());
-  }
-
-  workloads_.push_back(w);
-  try {
-    save_locked();
-  } catch (const std::exception& e) {
-    // Unpersisted, a restart would forget the veth and leak the address: undo everything.
-    workloads_.pop_back();
-    publish_locked();
-    nl::delete_link_if_exists(w.host_veth);
-    if (w.host_managed || named) release_at_host(w);
-    throw ApiError(500, std::string("cannot persist the workload: ") + e.what());
+    undo.commit();
   }
   log::info(kLog, "attached " + w.id + (w.name.empty() ? "" : " (" + w.name + ")") + " " +
                       (w.netns.empty() ? "pid " + std::to_string(w.pid) : w.netns) + " as " +

@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "common/ipv4.h"
+#include "common/netlink/netns.h"
 #include "runner/overlay/host_api.h"
+#include "runner/workloads/workload_address.h"
 #include "runner/workloads/workload_store.h"
 
 namespace kohaku::runner {
@@ -44,7 +46,7 @@ class NamedNetworks {
   virtual bool release(const std::string& name, const std::string& workload_id) = 0;
 };
 
-// A validated POST /api/workloads body.
+// A validated POST /api/workloads body (api/attach_request_json.h parses it).
 struct AttachRequest {
   std::string netns;  // path, or empty
   int pid = 0;        // or a process whose namespace to use
@@ -52,15 +54,7 @@ struct AttachRequest {
   std::string name;
   std::string interface = "eth0";
   std::string network;  // a named L2 network; empty: the runner's overlay/default network
-
-  // Throws ApiError(400) naming the field for anything malformed or unknown.
-  static AttachRequest parse(const nlohmann::json& body);
 };
-
-// Lowest address of `subnet` that is not the network/broadcast address, not in `taken` and
-// not the gateway; nullopt when full. For the default network, where the runner allocates.
-std::optional<Ipv4Addr> pick_free_address(const Ipv4Cidr& subnet, Ipv4Addr gateway,
-                                          const std::set<uint32_t>& taken);
 
 class WorkloadManager {
  public:
@@ -78,8 +72,10 @@ class WorkloadManager {
   // Source of named L2 networks for {"network": NAME}; must outlive this object.
   void set_named_networks(NamedNetworks* named) { named_ = named; }
 
-  // POST /api/workloads. Throws ApiError (400 bad input, 409 conflict, 503 no network/host).
-  nlohmann::json attach(const nlohmann::json& body);
+  // POST /api/workloads: network, namespace checks, address (workload_address.h), devices
+  // (workload_device.h), persistence; whatever was done is undone when a later step fails.
+  // Throws ApiError (400 bad input, 409 conflict, 503 no network/host).
+  nlohmann::json attach(const AttachRequest& req);
   // DELETE /api/workloads/{id}. Throws ApiError(404) for an unknown id.
   nlohmann::json detach(const std::string& id);
   nlohmann::json list() const;
@@ -102,6 +98,12 @@ class WorkloadManager {
   void publish_locked() const;              // refreshes snapshot_ from workloads_
   bool release_at_host(const Workload& w);  // true when the host confirmed (or has nothing)
   std::optional<Workload> find_locked(const std::string& id) const;
+  // attach()'s steps.
+  AttachNetwork network_for_locked(const AttachRequest& req) const;
+  // Refuses the runner's own namespace, one attached already, and one not ours to own; returns
+  // whether it has a default route already.
+  bool check_namespace_locked(const netlink::Netns& ns, const std::string& interface) const;
+  AddressSources address_sources_locked(const std::string& kind) const;
 
   WorkloadStore store_;
   std::string runner_name_;
