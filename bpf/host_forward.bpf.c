@@ -4,8 +4,8 @@
  * untouched (docs/bpf-host-datapath.md lists the cases and counters). */
 #include "lib/common.h"
 #include "lib/csum.h"
-#include "lib/eth_ipv4.h"
 #include "lib/host_maps.h"
+#include "lib/pkt.h"
 
 /* Passing returns UNSPEC rather than OK so filters of other tools after ours still run. */
 #define KH_TC_PASS TC_ACT_UNSPEC
@@ -43,7 +43,7 @@ KH_INLINE bool source_allowed(const struct host_ingress* in, __be32 saddr) {
   __be32 subnet;
 
   __builtin_memcpy(&subnet, in->subnet, sizeof(subnet));
-  if ((saddr & kh_ipv4_prefix_mask(in->prefixlen)) == subnet) return true;
+  if ((saddr & pkt_ipv4_prefix_mask(in->prefixlen)) == subnet) return true;
   return is_host_addr(saddr);
 }
 
@@ -55,7 +55,7 @@ int host_forward(struct __sk_buff* skb) {
   const struct host_ingress* in;
   const struct host_route* rt;
   struct host_stats* st;
-  struct kh_eth_ipv4 p;
+  struct pkt_hdrs p;
   __u32 target, mtu = 0;
   __be32 saddr, daddr;
   long rc;
@@ -64,10 +64,10 @@ int host_forward(struct __sk_buff* skb) {
   if (!in) return pass(skb, stats_for(0), HOST_PASS_UNMANAGED);
   st = stats_for(in->runner_id);
 
-  switch (kh_parse_eth_ipv4(skb, &p)) {
-    case KH_PARSE_OK:
+  switch (pkt_parse_l3(skb, &p)) {
+    case PKT_PARSE_OK:
       break;
-    case KH_PARSE_NOT_IPV4:
+    case PKT_PARSE_NOT_IPV4:
       return pass(skb, st, HOST_PASS_NON_IPV4);
     default:
       return pass(skb, st, HOST_PASS_MALFORMED);
@@ -78,10 +78,10 @@ int host_forward(struct __sk_buff* skb) {
   /* Anti-spoofing applies to every IPv4 packet from the tunnel, whatever its destination. */
   if (!source_allowed(in, saddr)) return drop(skb, st, HOST_DROP_SPOOFED);
 
-  if (kh_ipv4_has_options(p.ip)) return pass(skb, st, HOST_PASS_IP_OPTIONS);
-  if (kh_ipv4_is_fragment(p.ip)) return pass(skb, st, HOST_PASS_FRAGMENT);
+  if (pkt_ipv4_has_options(p.ip)) return pass(skb, st, HOST_PASS_IP_OPTIONS);
+  if (pkt_ipv4_is_fragment(p.ip)) return pass(skb, st, HOST_PASS_FRAGMENT);
   if (skb->pkt_type != KH_PACKET_HOST) return pass(skb, st, HOST_PASS_L2_NOT_HOST);
-  if (kh_ipv4_is_multicast_or_broadcast(daddr) || is_host_addr(daddr))
+  if (pkt_ipv4_is_multicast_or_broadcast(daddr) || is_host_addr(daddr))
     return pass(skb, st, HOST_PASS_TO_HOST);
 
   rt_key.prefixlen = 32;

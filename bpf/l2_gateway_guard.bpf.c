@@ -1,11 +1,11 @@
 /* Named L2 network member, TC egress of vxlan<VNI>: keeps what belongs to the distributed
- * gateway on this runner (see lib/l2_gateway.h for why). The program sees the inner Ethernet
+ * gateway on this runner (see lib/l2_gateway_types.h for why). The program sees the inner Ethernet
  * frame before encapsulation. Everything else - workload traffic, ARP between workloads,
  * unicast from the gateway - goes to the peers untouched. A device without an entry in
  * l2_gateways passes everything, so a guard left on a device by a previous daemon is harmless.
  */
 #include "lib/common.h"
-#include "lib/l2_gateway.h"
+#include "lib/l2_gateway_maps.h"
 
 #define L2_ARP_REQUEST 1
 

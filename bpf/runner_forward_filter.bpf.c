@@ -14,20 +14,23 @@
  * forwarding and pass, as they would pass FORWARD. Frames switched within one bridge never reach
  * this hook; workload-to-outside traffic is checked by runner_nat_egress.
  */
+#include "lib/conntrack.h"
 #include "lib/net_class.h"
+#include "lib/pkt.h"
 #include "lib/policy.h"
 
 /* True when the packet from outside belongs to a flow a workload started. */
-KH_INLINE bool rn_is_tracked_reply(struct __sk_buff* skb, const struct rn_pkt* p) {
+KH_INLINE bool rn_is_tracked_reply(struct __sk_buff* skb, const struct pkt* p) {
   struct runner_ct_key key;
   struct runner_ct_entry* e;
 
   if (p->fragment) return false;
-  if (p->proto == IPPROTO_ICMP && rn_icmp_is_error(p->icmp_type)) {
-    struct rn_pkt in;
+  if (p->proto == IPPROTO_ICMP && pkt_icmp_is_error(p->icmp_type)) {
+    struct pkt in;
 
     /* Already translated back: the quote is the workload's packet as it sent it. */
-    if (rn_parse_ipv4_at(skb, p->l4_off + sizeof(struct icmphdr), p->l3_end, &in) != RN_PARSE_OK ||
+    if (pkt_parse_ipv4_at(skb, p->l4_off + sizeof(struct icmphdr), p->l3_end, &in) !=
+            PKT_PARSE_OK ||
         !in.has_ports || in.saddr != p->daddr)
       return false;
     rn_ct_key_of(&key, &in);
@@ -44,11 +47,11 @@ int runner_forward_filter(struct __sk_buff* skb) {
   struct runner_config* cfg = runner_get_config();
   struct runner_stats* stats;
   struct rn_net src, dst;
-  struct rn_pkt p;
+  struct pkt p;
 
   if (!cfg) return TC_ACT_OK;
   stats = runner_get_stats();
-  if (rn_parse(skb, &p) != RN_PARSE_OK)
+  if (pkt_parse_l4(skb, &p) != PKT_PARSE_OK)
     return TC_ACT_OK; /* ARP, IPv6; a malformed header was already refused by ip_rcv */
   if (skb->ingress_ifindex == 0) return TC_ACT_OK; /* sent by the runner itself: not forwarding */
   if (rn_policy_denies(cfg, &p)) {

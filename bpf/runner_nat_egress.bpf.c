@@ -10,25 +10,27 @@
  * untouched. Traffic of a NAT-on network that cannot be masqueraded (fragments, protocols
  * without ports) is dropped rather than leaked with a private source.
  */
+#include "lib/conntrack.h"
 #include "lib/nat.h"
 #include "lib/net_class.h"
+#include "lib/pkt.h"
 #include "lib/policy.h"
 
 KH_INLINE int rn_egress_icmp_error(struct __sk_buff* skb, const struct runner_config* cfg,
-                                   struct runner_stats* stats, const struct rn_pkt* p) {
+                                   struct runner_stats* stats, const struct pkt* p) {
   struct runner_ct_key key;
   struct runner_ct_entry* orig;
-  struct rn_pkt in;
+  struct pkt in;
 
   /* The quoted packet is a reply the workload received: reversed, it is the ORIGINAL key. */
-  if (rn_parse_ipv4_at(skb, p->l4_off + sizeof(struct icmphdr), p->l3_end, &in) != RN_PARSE_OK ||
+  if (pkt_parse_ipv4_at(skb, p->l4_off + sizeof(struct icmphdr), p->l3_end, &in) != PKT_PARSE_OK ||
       !in.has_ports)
     goto drop;
   rn_ct_key_reversed(&key, &in);
   orig = bpf_map_lookup_elem(&runner_ct, &key);
   if (!orig || orig->dir != RUNNER_CT_ORIGINAL) goto drop;
-  if (rn_rewrite_addr(skb, p, true, p->saddr, rn_addr(orig->nat_addr)) ||
-      rn_rewrite_icmp_inner(skb, p, &in, false, in.daddr, rn_addr(orig->nat_addr), in.dport,
+  if (rn_rewrite_addr(skb, p, true, p->saddr, pkt_addr(orig->nat_addr)) ||
+      rn_rewrite_icmp_inner(skb, p, &in, false, in.daddr, pkt_addr(orig->nat_addr), in.dport,
                             orig->nat_port))
     return TC_ACT_SHOT;
   RUNNER_COUNT(stats, icmp_errors_translated);
@@ -43,7 +45,7 @@ drop:
  * ports without knowing our table, and both default to 32768 and up. A port masquerade handed
  * out first cannot be taken back from its workload; that case is only counted. */
 KH_INLINE void rn_track_host_flow(const struct runner_config* cfg, struct runner_stats* stats,
-                                  const struct rn_pkt* p) {
+                                  const struct pkt* p) {
   struct runner_ct_key key;
   struct runner_ct_entry* e;
   __u64 now = bpf_ktime_get_ns();
@@ -58,7 +60,7 @@ KH_INLINE void rn_track_host_flow(const struct runner_config* cfg, struct runner
         .flags = RUNNER_CT_HOST,
     };
 
-    rn_set_addr(v.nat_addr, p->saddr);
+    pkt_set_addr(v.nat_addr, p->saddr);
     if (bpf_map_update_elem(&runner_ct, &key, &v, BPF_NOEXIST)) return;
     e = bpf_map_lookup_elem(&runner_ct, &key);
     if (!e) return;
@@ -71,16 +73,16 @@ KH_INLINE void rn_track_host_flow(const struct runner_config* cfg, struct runner
 
 /* Finds or creates the flow of an outgoing packet; returns its ORIGINAL entry or NULL (drop). */
 KH_INLINE struct runner_ct_entry* rn_egress_flow(const struct runner_config* cfg,
-                                                 struct runner_stats* stats, const struct rn_pkt* p,
+                                                 struct runner_stats* stats, const struct pkt* p,
                                                  __u64 now) {
   struct runner_ct_key key, reply;
   struct runner_ct_entry* orig;
-  __be32 uplink = rn_addr(cfg->uplink_addr);
+  __be32 uplink = pkt_addr(cfg->uplink_addr);
   __u16 port;
 
   rn_ct_key_of(&key, p);
   orig = bpf_map_lookup_elem(&runner_ct, &key);
-  if (orig && rn_addr(orig->nat_addr) != uplink) {
+  if (orig && pkt_addr(orig->nat_addr) != uplink) {
     /* The uplink address changed: the old mapping can never see a reply again. */
     rn_ct_reply_of_original(&reply, &key, orig);
     bpf_map_delete_elem(&runner_ct, &reply);
@@ -97,7 +99,7 @@ KH_INLINE struct runner_ct_entry* rn_egress_flow(const struct runner_config* cfg
         .nat_port = p->sport,
         .dir = RUNNER_CT_REPLY,
     };
-    rn_set_addr(back.nat_addr, p->saddr);
+    pkt_set_addr(back.nat_addr, p->saddr);
     RUNNER_COUNT(stats, ct_peer_missing);
     if (bpf_map_update_elem(&runner_ct, &reply, &back, BPF_NOEXIST) == 0) return orig;
     bpf_map_delete_elem(&runner_ct, &key);
@@ -114,14 +116,14 @@ KH_INLINE struct runner_ct_entry* rn_egress_flow(const struct runner_config* cfg
       .last_seen_ns = now,
       .dir = RUNNER_CT_ORIGINAL,
   };
-  rn_set_addr(reply_value.nat_addr, p->saddr);
+  pkt_set_addr(reply_value.nat_addr, p->saddr);
   rn_ct_key_init(&reply, p->daddr, uplink, p->dport, 0, p->proto);
   port = rn_nat_claim_port(cfg, stats, &reply, &reply_value, p->sport);
   if (!port) {
     RUNNER_COUNT(stats, nat_alloc_failed);
     return 0;
   }
-  rn_set_addr(orig_value.nat_addr, uplink);
+  pkt_set_addr(orig_value.nat_addr, uplink);
   orig_value.nat_port = port;
   if (bpf_map_update_elem(&runner_ct, &key, &orig_value, BPF_NOEXIST)) {
     /* Another CPU created the flow first (or the insert failed): use theirs. */
@@ -142,17 +144,17 @@ int runner_nat_egress(struct __sk_buff* skb) {
   struct runner_stats* stats;
   struct runner_ct_entry* orig;
   struct rn_net src;
-  struct rn_pkt p;
+  struct pkt p;
   __u16 nat_port;
   __be32 nat_addr;
   __u64 now;
 
   if (!cfg) return TC_ACT_OK;
   stats = runner_get_stats();
-  switch (rn_parse(skb, &p)) {
-    case RN_PARSE_OK:
+  switch (pkt_parse_l4(skb, &p)) {
+    case PKT_PARSE_OK:
       break;
-    case RN_PARSE_NOT_IPV4:
+    case PKT_PARSE_NOT_IPV4:
       return TC_ACT_OK;
     default:
       /* Unparsable L4: only a source of a NAT-on network would be leaked; only that drops. */
@@ -167,7 +169,7 @@ int runner_nat_egress(struct __sk_buff* skb) {
   /* The VXLAN underlay the runner encapsulates leaves from the uplink address, which is in no
    * network: settled before any network lookup, so the underlay stays the cheapest path. */
   if (p.proto == IPPROTO_UDP && p.has_ports && p.dport == cfg->vxlan_port &&
-      p.saddr == rn_addr(cfg->uplink_addr)) {
+      p.saddr == pkt_addr(cfg->uplink_addr)) {
     RUNNER_COUNT(stats, passed_vxlan_underlay);
     return TC_ACT_OK;
   }
@@ -179,7 +181,7 @@ int runner_nat_egress(struct __sk_buff* skb) {
       RUNNER_COUNT(stats, passed_vxlan_underlay);
       return TC_ACT_OK;
     }
-    if (p.saddr == rn_addr(cfg->uplink_addr) && !p.fragment && p.has_ports &&
+    if (p.saddr == pkt_addr(cfg->uplink_addr) && !p.fragment && p.has_ports &&
         (p.proto != IPPROTO_ICMP || p.icmp_type == ICMP_ECHO))
       rn_track_host_flow(cfg, stats, &p);
     RUNNER_COUNT(stats, passed_not_overlay);
@@ -201,7 +203,7 @@ int runner_nat_egress(struct __sk_buff* skb) {
     RUNNER_COUNT(stats, dropped_unsupported);
     return TC_ACT_SHOT;
   }
-  if (p.proto == IPPROTO_ICMP && rn_icmp_is_error(p.icmp_type))
+  if (p.proto == IPPROTO_ICMP && pkt_icmp_is_error(p.icmp_type))
     return rn_egress_icmp_error(skb, cfg, stats, &p);
   if (!p.has_ports || (p.proto == IPPROTO_ICMP && p.icmp_type != ICMP_ECHO)) {
     RUNNER_COUNT(stats, dropped_unsupported);
@@ -212,7 +214,7 @@ int runner_nat_egress(struct __sk_buff* skb) {
   orig = rn_egress_flow(cfg, stats, &p, now);
   if (!orig) return TC_ACT_SHOT;
   rn_ct_touch(cfg, orig, p.proto, p.tcp_flags, RUNNER_CT_ORIGINAL, now);
-  nat_addr = rn_addr(orig->nat_addr);
+  nat_addr = pkt_addr(orig->nat_addr);
   nat_port = orig->nat_port;
   if (rn_rewrite_addr(skb, &p, true, p.saddr, nat_addr) ||
       rn_rewrite_port(skb, &p, true, p.sport, nat_port))

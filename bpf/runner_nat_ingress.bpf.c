@@ -8,18 +8,20 @@
  * packet may enter the overlay is the forward filter's decision (runner_forward_filter on the
  * overlay bridge).
  */
+#include "lib/conntrack.h"
 #include "lib/nat.h"
+#include "lib/pkt.h"
 
 KH_INLINE int rn_ingress_icmp_error(struct __sk_buff* skb, const struct runner_config* cfg,
-                                    struct runner_stats* stats, const struct rn_pkt* p) {
+                                    struct runner_stats* stats, const struct pkt* p) {
   struct runner_ct_key key, orig_key;
   struct runner_ct_entry* reply;
-  struct rn_pkt in;
+  struct pkt in;
   __be32 workload;
 
   /* The quoted packet is one we masqueraded: reversed, it is the REPLY key. */
-  if (rn_parse_ipv4_at(skb, p->l4_off + sizeof(struct icmphdr), p->l3_end, &in) != RN_PARSE_OK ||
-      !in.has_ports || in.saddr != rn_addr(cfg->uplink_addr))
+  if (pkt_parse_ipv4_at(skb, p->l4_off + sizeof(struct icmphdr), p->l3_end, &in) != PKT_PARSE_OK ||
+      !in.has_ports || in.saddr != pkt_addr(cfg->uplink_addr))
     return TC_ACT_OK;
   rn_ct_key_reversed(&key, &in);
   reply = bpf_map_lookup_elem(&runner_ct, &key);
@@ -29,7 +31,7 @@ KH_INLINE int rn_ingress_icmp_error(struct __sk_buff* skb, const struct runner_c
     RUNNER_COUNT(stats, ct_peer_missing);
     return TC_ACT_OK;
   }
-  workload = rn_addr(reply->nat_addr);
+  workload = pkt_addr(reply->nat_addr);
   if (rn_rewrite_addr(skb, p, false, p->daddr, workload) ||
       rn_rewrite_icmp_inner(skb, p, &in, true, in.saddr, workload, in.sport, reply->nat_port))
     return TC_ACT_SHOT;
@@ -43,14 +45,14 @@ int runner_nat_ingress(struct __sk_buff* skb) {
   struct runner_stats* stats;
   struct runner_ct_key key, orig_key;
   struct runner_ct_entry *reply, *orig;
-  struct rn_pkt p;
+  struct pkt p;
   __be32 workload;
   __u16 port;
 
   if (!cfg) return TC_ACT_OK;
   stats = runner_get_stats();
-  if (rn_parse(skb, &p) != RN_PARSE_OK) return TC_ACT_OK;
-  if (p.daddr != rn_addr(cfg->uplink_addr)) {
+  if (pkt_parse_l4(skb, &p) != PKT_PARSE_OK) return TC_ACT_OK;
+  if (p.daddr != pkt_addr(cfg->uplink_addr)) {
     RUNNER_COUNT(stats, passed_not_overlay);
     return TC_ACT_OK;
   }
@@ -60,7 +62,7 @@ int runner_nat_ingress(struct __sk_buff* skb) {
   }
   if (p.fragment)
     return TC_ACT_OK; /* the host stack reassembles; masqueraded flows never fragment here */
-  if (p.proto == IPPROTO_ICMP && rn_icmp_is_error(p.icmp_type))
+  if (p.proto == IPPROTO_ICMP && pkt_icmp_is_error(p.icmp_type))
     return rn_ingress_icmp_error(skb, cfg, stats, &p);
   if (!p.has_ports || (p.proto == IPPROTO_ICMP && p.icmp_type != ICMP_ECHOREPLY)) {
     RUNNER_COUNT(stats, passed_not_overlay);
@@ -88,7 +90,7 @@ int runner_nat_ingress(struct __sk_buff* skb) {
     return TC_ACT_OK;
   }
   rn_ct_touch(cfg, orig, p.proto, p.tcp_flags, RUNNER_CT_REPLY, bpf_ktime_get_ns());
-  workload = rn_addr(reply->nat_addr);
+  workload = pkt_addr(reply->nat_addr);
   port = reply->nat_port;
   if (rn_rewrite_addr(skb, &p, false, p.daddr, workload) ||
       rn_rewrite_port(skb, &p, false, p.dport, port))

@@ -13,8 +13,8 @@
 
 #include "lib/common.h"
 #include "lib/csum.h"
-#include "lib/eth_ipv4.h"
 #include "lib/express_maps.h"
+#include "lib/pkt.h"
 #include "lib/vxlan.h"
 
 #include <linux/tcp.h>
@@ -63,13 +63,6 @@ KH_INLINE enum kh_express_verdict kh_express_drop(const struct kh_express_ctx* c
     st->drop_bytes += c->len;
   }
   return KH_EXPRESS_DROP;
-}
-
-KH_INLINE __be32 kh_addr(const __u8 a[4]) {
-  __be32 v;
-
-  __builtin_memcpy(&v, a, sizeof(v));
-  return v;
 }
 
 KH_INLINE bool kh_express_is_host_addr(__be32 addr) {
@@ -152,7 +145,7 @@ KH_INLINE long kh_express_nexthop(struct kh_express_ctx* c, __u32 target, __be32
   struct bpf_fib_lookup fib = {};
   long rc;
 
-  if (cached && kh_addr(cached->physical_ip) == dst &&
+  if (cached && pkt_addr(cached->physical_ip) == dst &&
       now - cached->resolved_ns < KH_EXPRESS_NH_TTL_NS) {
     *nh = *cached;
     return BPF_FIB_LKUP_RET_SUCCESS;
@@ -210,7 +203,7 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
 
   if (!cfg || !cfg->enabled)
     return kh_express_pass(c, kh_express_stats(0), EXPRESS_PASS_NOT_CONFIGURED);
-  host_ip = kh_addr(cfg->host_ip);
+  host_ip = pkt_addr(cfg->host_ip);
 
   /* Outer headers: only UDP to the hub's address and VXLAN port is ours. */
   f.eth = c->data;
@@ -220,9 +213,9 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
       f.ip->protocol != IPPROTO_UDP || f.ip->daddr != host_ip || f.ip->version != 4 ||
       f.udp->dest != cfg->vxlan_port || !kh_mac_equal(f.eth->h_dest, cfg->uplink_mac))
     return kh_express_pass(c, kh_express_stats(0), EXPRESS_PASS_NON_VXLAN);
-  if (kh_ipv4_has_options(f.ip))
+  if (pkt_ipv4_has_options(f.ip))
     return kh_express_pass(c, kh_express_stats(0), EXPRESS_PASS_IP_OPTIONS);
-  if (kh_ipv4_is_fragment(f.ip))
+  if (pkt_ipv4_is_fragment(f.ip))
     return kh_express_pass(c, kh_express_stats(0), EXPRESS_PASS_FRAGMENT);
   f.vx = (void*)(f.udp + 1);
   f.ieth = (void*)(f.vx + 1);
@@ -237,7 +230,7 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
   a = bpf_map_lookup_elem(&express_runners, &rkey);
   if (!a) return kh_express_pass(c, kh_express_stats(0), EXPRESS_PASS_UNKNOWN_VNI);
   st = kh_express_stats(rkey.runner_id);
-  if (f.ip->saddr != kh_addr(a->physical_ip))
+  if (f.ip->saddr != pkt_addr(a->physical_ip))
     return kh_express_drop(c, st, EXPRESS_DROP_SPOOFED_OUTER);
   if (c->gso_size && !c->gso_tunnel) return kh_express_pass(c, st, EXPRESS_PASS_GSO);
   if (bpf_ntohs(f.ip->tot_len) + sizeof(struct ethhdr) > c->len ||
@@ -255,16 +248,16 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
   if (f.iip->version != 4 || f.iip->ihl < 5 || itot < sizeof(struct iphdr) ||
       KH_VX_INNER_IP_OFF + itot > c->len)
     return kh_express_pass(c, st, EXPRESS_PASS_MALFORMED);
-  if (kh_ipv4_has_options(f.iip)) return kh_express_pass(c, st, EXPRESS_PASS_IP_OPTIONS);
-  if (kh_ipv4_is_fragment(f.iip)) return kh_express_pass(c, st, EXPRESS_PASS_FRAGMENT);
+  if (pkt_ipv4_has_options(f.iip)) return kh_express_pass(c, st, EXPRESS_PASS_IP_OPTIONS);
+  if (pkt_ipv4_is_fragment(f.iip)) return kh_express_pass(c, st, EXPRESS_PASS_FRAGMENT);
   isrc = f.iip->saddr;
   idst = f.iip->daddr;
 
   /* Anti-spoofing, as host_forward does on the tunnel: A's subnet or a host address. */
-  if ((isrc & kh_ipv4_prefix_mask(a->prefixlen)) != kh_addr(a->subnet) &&
+  if ((isrc & pkt_ipv4_prefix_mask(a->prefixlen)) != pkt_addr(a->subnet) &&
       !kh_express_is_host_addr(isrc))
     return kh_express_drop(c, st, EXPRESS_DROP_SPOOFED_INNER);
-  if (kh_ipv4_is_multicast_or_broadcast(idst) || kh_express_is_host_addr(idst))
+  if (pkt_ipv4_is_multicast_or_broadcast(idst) || kh_express_is_host_addr(idst))
     return kh_express_pass(c, st, EXPRESS_PASS_TO_HOST);
   rt_key.prefixlen = 32;
   __builtin_memcpy(rt_key.addr, &idst, sizeof(rt_key.addr));
@@ -309,7 +302,7 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
   rkey.runner_id = rt->runner_id;
   b = bpf_map_lookup_elem(&express_runners, &rkey);
   if (!b || b->tunnel_ifindex != rt->ifindex) return kh_express_pass(c, st, EXPRESS_PASS_NO_TARGET);
-  b_ip = kh_addr(b->physical_ip);
+  b_ip = pkt_addr(b->physical_ip);
 
   /* The outer next hop towards B. */
   rc = kh_express_nexthop(c, rt->runner_id, b_ip, host_ip, a->tunnel_ifindex,

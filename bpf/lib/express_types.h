@@ -1,6 +1,6 @@
 /* Layouts of the hub express path's maps (bpf/host_express.bpf.c), shared with the userspace
  * loader (userspace/host/bpf/host_express.cpp): plain C, no BPF-only constructs. Addresses are
- * __u8[4] in network order so `bpftool map dump` prints them as [10,1,0,0], as in host_maps.h.
+ * __u8[4] in network order so `bpftool map dump` prints them as [10,1,0,0], as in host_types.h.
  *
  * Changing a struct changes the map's BTF; the loader then migrates the pinned map by field name
  * (docs/bpf-host-datapath.md). Add fields at the end and keep names stable. */

@@ -10,6 +10,9 @@
  */
 #pragma once
 
+#include <linux/tcp.h>
+#include <linux/udp.h>
+
 #include "lib/conntrack.h"
 #include "lib/csum.h"
 
@@ -37,8 +40,8 @@ KH_INLINE __u32 rn_l4_port_off(__u8 proto, bool source) {
 }
 
 /* Rewrites the source or destination address of the outer IPv4 header at p. */
-KH_INLINE int rn_rewrite_addr(struct __sk_buff* skb, const struct rn_pkt* p, bool source,
-                              __be32 from, __be32 to) {
+KH_INLINE int rn_rewrite_addr(struct __sk_buff* skb, const struct pkt* p, bool source, __be32 from,
+                              __be32 to) {
   __u32 field = p->l3_off + (source ? RN_IP_SADDR_OFF : RN_IP_DADDR_OFF);
 
   if (from == to) return 0;
@@ -53,8 +56,8 @@ KH_INLINE int rn_rewrite_addr(struct __sk_buff* skb, const struct rn_pkt* p, boo
 }
 
 /* Rewrites a TCP/UDP port or the ICMP echo identifier of the outer packet (host order in). */
-KH_INLINE int rn_rewrite_port(struct __sk_buff* skb, const struct rn_pkt* p, bool source,
-                              __u16 from_h, __u16 to_h) {
+KH_INLINE int rn_rewrite_port(struct __sk_buff* skb, const struct pkt* p, bool source, __u16 from_h,
+                              __u16 to_h) {
   __be16 from = bpf_htons(from_h), to = bpf_htons(to_h);
   __u64 flags = sizeof(to);
 
@@ -69,8 +72,8 @@ KH_INLINE int rn_rewrite_port(struct __sk_buff* skb, const struct rn_pkt* p, boo
  * checksum. `outer` is the ICMP error, `in` the quoted packet. The quoted header's own checksum
  * absorbs the address change, so only the port and the quoted L4 checksum change the sum over
  * the ICMP message and need balancing in the outer ICMP checksum. */
-KH_INLINE int rn_rewrite_icmp_inner(struct __sk_buff* skb, const struct rn_pkt* outer,
-                                    const struct rn_pkt* in, bool source, __be32 from, __be32 to,
+KH_INLINE int rn_rewrite_icmp_inner(struct __sk_buff* skb, const struct pkt* outer,
+                                    const struct pkt* in, bool source, __be32 from, __be32 to,
                                     __u16 from_port_h, __u16 to_port_h) {
   __u32 outer_csum = outer->l4_off + offsetof(struct icmphdr, checksum);
   __u32 end = outer->l3_end;

@@ -8,7 +8,8 @@
  */
 #pragma once
 
-#include "lib/conntrack.h"
+#include "lib/pkt.h"
+#include "lib/runner_maps.h"
 
 enum rn_net_kind {
   RN_NET_OUTSIDE = 0,
@@ -22,6 +23,10 @@ struct rn_net {
   __u8 nat;  /* outbound NAT on */
 };
 
+KH_INLINE bool rn_in_overlay(const struct runner_config* cfg, __be32 addr) {
+  return (addr & pkt_addr(cfg->overlay_mask)) == pkt_addr(cfg->overlay_addr);
+}
+
 KH_INLINE struct rn_net rn_classify(const struct runner_config* cfg, __be32 addr) {
   struct rn_net n = {};
   struct runner_net_key key = {.prefixlen = 32};
@@ -32,7 +37,7 @@ KH_INLINE struct rn_net rn_classify(const struct runner_config* cfg, __be32 addr
     n.nat = 1;
     return n;
   }
-  rn_set_addr(key.addr, addr);
+  pkt_set_addr(key.addr, addr);
   v = bpf_map_lookup_elem(&runner_nets, &key);
   if (v) {
     n.id = v->id;

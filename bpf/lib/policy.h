@@ -6,7 +6,8 @@
  */
 #pragma once
 
-#include "lib/conntrack.h"
+#include "lib/pkt.h"
+#include "lib/runner_maps.h"
 
 struct rn_policy_walk {
   __be32 saddr;
@@ -18,11 +19,11 @@ struct rn_policy_walk {
 
 static long rn_policy_match_one(void* map, struct runner_policy_key* rule,
                                 struct runner_policy_value* value, struct rn_policy_walk* w) {
-  __be32 smask = kh_ipv4_prefix_mask(rule->src_prefix);
-  __be32 dmask = kh_ipv4_prefix_mask(rule->dst_prefix);
+  __be32 smask = pkt_ipv4_prefix_mask(rule->src_prefix);
+  __be32 dmask = pkt_ipv4_prefix_mask(rule->dst_prefix);
 
-  if ((w->saddr & smask) != (rn_addr(rule->src_addr) & smask)) return 0;
-  if ((w->daddr & dmask) != (rn_addr(rule->dst_addr) & dmask)) return 0;
+  if ((w->saddr & smask) != (pkt_addr(rule->src_addr) & smask)) return 0;
+  if ((w->daddr & dmask) != (pkt_addr(rule->dst_addr) & dmask)) return 0;
   if (rule->proto && rule->proto != w->proto) return 0;
   if (rule->dst_port && rule->dst_port != w->dport) return 0;
   __sync_fetch_and_add(&value->hits, 1);
@@ -31,7 +32,7 @@ static long rn_policy_match_one(void* map, struct runner_policy_key* rule,
 }
 
 /* True when a deny rule matches the packet; that rule's hit counter is incremented. */
-KH_INLINE bool rn_policy_denies(const struct runner_config* cfg, const struct rn_pkt* p) {
+KH_INLINE bool rn_policy_denies(const struct runner_config* cfg, const struct pkt* p) {
   struct rn_policy_walk w = {
       .saddr = p->saddr,
       .daddr = p->daddr,

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "common/ipv4.h"
-#include "lib/host_maps.h"
+#include "lib/host_types.h"
 
 struct host_forward;
 
@@ -52,7 +52,7 @@ struct HostAddress {
   bool operator==(const HostAddress&) const = default;
 };
 
-// One runner's counters summed over CPUs (field meanings: bpf/lib/host_maps.h).
+// One runner's counters summed over CPUs (field meanings: bpf/lib/host_types.h).
 struct RunnerCounters {
   host_stats sum{};
 

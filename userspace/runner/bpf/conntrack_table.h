@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "lib/runner_maps.h"
+#include "lib/runner_types.h"
 
 namespace kohaku::runner {
 

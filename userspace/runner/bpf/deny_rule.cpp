@@ -7,7 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "lib/runner_maps.h"
+#include "lib/runner_types.h"
 
 namespace kohaku::runner {
 namespace {

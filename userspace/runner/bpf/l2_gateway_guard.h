@@ -16,7 +16,7 @@
 #include "common/bpf/attach_points.h"
 #include "common/ipv4.h"
 #include "common/netlink/link.h"
-#include "lib/l2_gateway.h"
+#include "lib/l2_gateway_types.h"
 
 struct l2_gateway_guard;
 

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "lib/runner_maps.h"
+#include "lib/runner_types.h"
 
 namespace kohaku::runner {
 namespace {

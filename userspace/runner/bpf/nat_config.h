@@ -1,6 +1,6 @@
 #pragma once
 // What the runner's masquerade and forward filter need to know, validated, and its encoding
-// into the runner_config map value (bpf/lib/runner_maps.h).
+// into the runner_config map value (bpf/lib/runner_types.h).
 #include <cstdint>
 
 #include "common/ipv4.h"

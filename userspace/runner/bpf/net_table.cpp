@@ -11,7 +11,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "lib/runner_maps.h"
+#include "lib/runner_types.h"
 
 namespace kohaku::runner {
 namespace {

@@ -3,7 +3,7 @@
 // (runner_nat_egress / runner_nat_ingress), the forward filter for the overlay bridge
 // (runner_forward_filter, one copy per network bridge: the overlay's and every named network's)
 // and the maps they share (runner_ct, runner_config, runner_policy, runner_nets, runner_stats;
-// layouts in bpf/lib/runner_maps.h).
+// layouts in bpf/lib/runner_types.h).
 //
 // With a pin root the maps are pinned under <pin_root>/runner/ and adopted by the next daemon:
 // the conntrack table survives a restart, attach() replaces the running filters atomically, so
@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "common/bpf/attach_points.h"
-#include "lib/runner_maps.h"
+#include "lib/runner_types.h"
 #include "runner/bpf/conntrack_table.h"
 #include "runner/bpf/deny_rule.h"
 #include "runner/bpf/nat_config.h"

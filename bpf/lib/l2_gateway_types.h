@@ -1,7 +1,7 @@
 /* Named L2 networks (docs/l2-networks.md): the distributed gateway every member carries, as the
- * guard on each member's vxlan<VNI> device sees it. Shared with userspace
- * (userspace/runner/bpf/l2_gateway_guard.h); what `bpftool map dump pinned
- * /sys/fs/bpf/kohaku/l2/l2_gateways` prints.
+ * guard on each member's vxlan<VNI> device sees it: the layouts of its maps (defined in
+ * lib/l2_gateway_maps.h). Plain C shared with userspace (userspace/runner/bpf/l2_gateway_guard.h);
+ * what `bpftool map dump pinned /sys/fs/bpf/kohaku/l2/l2_gateways` prints.
  *
  * Every member's bridge holds the same gateway address and MAC, so a workload's gateway is
  * always its own runner. Two kinds of frame must therefore never cross the tunnel:
@@ -35,24 +35,3 @@ struct l2_guard_stats {
 };
 
 #define L2_GATEWAY_MAX_NETWORKS 256
-
-#if defined(__bpf__)
-#include <bpf/bpf_helpers.h>
-
-/* Names are the pin file names under <pin_root>/l2/ (userspace/common/bpf/attach_points.h). */
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, L2_GATEWAY_MAX_NETWORKS);
-  __type(key, struct l2_gateway_key);
-  __type(value, struct l2_gateway);
-  __uint(pinning, LIBBPF_PIN_BY_NAME);
-} l2_gateways SEC(".maps");
-
-struct {
-  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct l2_guard_stats);
-  __uint(pinning, LIBBPF_PIN_BY_NAME);
-} l2_guard_stats SEC(".maps");
-#endif /* __bpf__ */
