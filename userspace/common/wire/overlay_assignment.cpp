@@ -11,12 +11,7 @@ namespace kohaku::wire {
 
 using nlohmann::json;
 
-namespace {
-
-// A port is a uint16_t field: the type is the limit.
-static_assert(kMaxPort == std::numeric_limits<uint16_t>::max());
-
-std::string required_string(const json& object, const char* key) {
+std::string overlay_answer_string(const json& object, const char* key) {
   if (!object.contains(key) || !object[key].is_string()) {
     throw std::invalid_argument(std::string("overlay answer: '") + key +
                                 "' missing or not a string");
@@ -24,8 +19,8 @@ std::string required_string(const json& object, const char* key) {
   return object[key].get<std::string>();
 }
 
-Ipv4Addr required_addr(const json& object, const char* key) {
-  auto text = required_string(object, key);
+Ipv4Addr overlay_answer_addr(const json& object, const char* key) {
+  auto text = overlay_answer_string(object, key);
   auto addr = Ipv4Addr::try_parse(text);
   if (!addr) {
     throw std::invalid_argument(std::string("overlay answer: '") + key + "' is not an IPv4 " +
@@ -34,8 +29,13 @@ Ipv4Addr required_addr(const json& object, const char* key) {
   return *addr;
 }
 
+namespace {
+
+// A port is a uint16_t field: the type is the limit.
+static_assert(kMaxPort == std::numeric_limits<uint16_t>::max());
+
 Ipv4Cidr required_cidr(const json& object, const char* key) {
-  auto text = required_string(object, key);
+  auto text = overlay_answer_string(object, key);
   auto cidr = Ipv4Cidr::try_parse(text, true);
   if (!cidr) {
     throw std::invalid_argument(std::string("overlay answer: '") + key +
@@ -81,11 +81,11 @@ OverlayAssignment OverlayAssignment::from_json(const json& overlay) {
   }
   a.runner_id = json_integer<uint32_t>(overlay["runner_id"], "runner_id");
   a.subnet = required_cidr(overlay, "overlay_subnet");
-  a.gateway = required_addr(overlay, "overlay_gateway");
-  a.host_overlay_ip = required_addr(overlay, "host_overlay_ip");
-  a.host_physical_ip = required_addr(overlay, "host_physical_ip");
+  a.gateway = overlay_answer_addr(overlay, "overlay_gateway");
+  a.host_overlay_ip = overlay_answer_addr(overlay, "host_overlay_ip");
+  a.host_physical_ip = overlay_answer_addr(overlay, "host_physical_ip");
   a.network = required_cidr(overlay, "overlay_network_cidr");
-  a.host_on_subnet = required_addr(overlay, "host_ip_on_runner_subnet");
+  a.host_on_subnet = overlay_answer_addr(overlay, "host_ip_on_runner_subnet");
   a.vxlan_id = optional_uint<uint32_t>(overlay, "vxlan_id", 0, kMaxVni);
   a.vxlan_port = optional_uint<uint16_t>(overlay, "vxlan_port");
   a.mtu = optional_uint<uint32_t>(overlay, "mtu", kMinIpv4Mtu, kMaxIpv4Mtu);

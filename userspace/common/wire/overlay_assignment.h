@@ -33,4 +33,10 @@ struct OverlayAssignment {
   bool operator==(const OverlayAssignment&) const = default;
 };
 
+// The field readers of the overlay answers (this block and the runner's reserve answer), with
+// their one wording: std::invalid_argument "overlay answer: 'KEY' missing or not a string" / "is
+// not an IPv4 address: TEXT".
+std::string overlay_answer_string(const nlohmann::json& object, const char* key);
+Ipv4Addr overlay_answer_addr(const nlohmann::json& object, const char* key);
+
 }  // namespace kohaku::wire

@@ -6,28 +6,8 @@ namespace kohaku::runner {
 
 using nlohmann::json;
 
-namespace {
-
-// The reserve answer's fields; the same wording as OverlayAssignment::from_json.
-std::string required_string(const json& object, const char* key) {
-  if (!object.contains(key) || !object[key].is_string()) {
-    throw std::invalid_argument(std::string("overlay answer: '") + key +
-                                "' missing or not a string");
-  }
-  return object[key].get<std::string>();
-}
-
-Ipv4Addr required_addr(const json& object, const char* key) {
-  auto text = required_string(object, key);
-  auto addr = Ipv4Addr::try_parse(text);
-  if (!addr) {
-    throw std::invalid_argument(std::string("overlay answer: '") + key + "' is not an IPv4 " +
-                                "address: " + text);
-  }
-  return *addr;
-}
-
-}  // namespace
+using wire::overlay_answer_addr;
+using wire::overlay_answer_string;
 
 HostApi::HostApi(const std::string& base_url, const std::string& bearer_token,
                  std::chrono::milliseconds timeout)
@@ -88,7 +68,7 @@ Reservation HostApi::reserve(const std::string& runner, std::optional<Ipv4Addr> 
                 {"ttl", ttl_seconds ? std::optional(std::to_string(*ttl_seconds)) : std::nullopt}}),
            std::nullopt);
   try {
-    return Reservation{required_addr(answer, "ip"), required_string(answer, "token")};
+    return Reservation{overlay_answer_addr(answer, "ip"), overlay_answer_string(answer, "token")};
   } catch (const std::invalid_argument& e) {
     throw HostApiError(200, std::string("reserve: malformed answer: ") + e.what());
   }
