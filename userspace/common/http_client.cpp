@@ -12,8 +12,8 @@
 #include <mutex>
 #include <optional>
 
-#include "http_router.h"
-#include "json_parse.h"
+#include "common/http_router.h"
+#include "common/json_parse.h"
 #include "common/wire/names.h"
 
 namespace kohaku::http {

@@ -10,6 +10,7 @@
 #include "common/api_error.h"
 #include "common/log.h"
 #include "common/netlink/link.h"
+#include "common/wall_clock.h"
 #include "runner/bpf/runner_datapath.h"
 #include "runner/datapath/deny_rule_json.h"
 #include "runner/l2_device_names.h"
@@ -22,12 +23,6 @@ using nlohmann::json;
 namespace {
 
 constexpr const char* kLog = "datapath";
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 uint32_t program_id(int prog_fd) {
   bpf_prog_info info{};
@@ -233,7 +228,7 @@ void RunnerDatapathMode::collect_garbage() {
     ++gc_runs_;
     gc_flows_expired_ += s.flows_expired;
     gc_orphans_removed_ += s.orphans_removed;
-    gc_last_ms_ = now_ms();
+    gc_last_ms_ = unix_time_ms();
     gc_last_ = json{{"scanned", s.scanned},
                     {"flows_live", s.flows_live},
                     {"flows_expired", s.flows_expired},

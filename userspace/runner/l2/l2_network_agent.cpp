@@ -12,6 +12,7 @@
 #include "common/netlink/link.h"
 #include "common/netlink/sysctl.h"
 #include "common/netlink/vxlan_link.h"
+#include "common/wall_clock.h"
 #include "runner/overlay/host_api.h"
 #include "runner/overlay/host_link.h"
 
@@ -23,12 +24,6 @@ namespace nl = kohaku::netlink;
 namespace {
 
 constexpr std::string_view kLog = "l2";
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A named network is IPv4: neither its bridge (the gateway) nor the vxlan port needs IPv6, and
 // with it they send neighbour discovery and MLD to every member (the bridge's with the shared
@@ -250,7 +245,7 @@ void L2NetworkAgent::poll_host() {
   }
   std::lock_guard lock(mu_);
   last_poll_error_.clear();
-  last_poll_ms_ = now_ms();
+  last_poll_ms_ = unix_time_ms();
   const uint64_t revision = answer.value("revision", uint64_t{0});
   uint64_t highest = 0;
   for (const auto& [_, r] : seen_revision_) highest = std::max(highest, r);

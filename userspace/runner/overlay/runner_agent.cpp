@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "common/log.h"
+#include "common/wall_clock.h"
 #include "runner/overlay/host_link.h"
 
 namespace kohaku::runner {
@@ -20,12 +21,6 @@ constexpr seconds kRefusedRetry{30};
 // outage we noticed is still followed.
 constexpr int kReRegisterEvery = 60;
 constexpr size_t kRecentRepairs = 20;
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -140,7 +135,7 @@ std::chrono::seconds RunnerAgent::step() {
       follow_heartbeat_answer(answer);
       {
         std::lock_guard lock(mu_);
-        last_heartbeat_ms_ = now_ms();
+        last_heartbeat_ms_ = unix_time_ms();
       }
       if (host_unreachable_) {
         // The host may have restarted with another address or lost state: ask again.
@@ -298,7 +293,7 @@ bool RunnerAgent::try_register() {
   {
     std::lock_guard lock(mu_);
     ++registrations_;
-    last_register_ms_ = now_ms();
+    last_register_ms_ = unix_time_ms();
     last_heartbeat_ms_ = last_register_ms_;
   }
   log::info(kLog, answer.value("message", std::string("registered")) + " at " + host_->base_url() +
@@ -325,7 +320,7 @@ void RunnerAgent::apply_current_overlay(bool announce) {
       std::lock_guard lock(mu_);
       for (const auto& r : result.repairs) {
         if (!announce) log::warn("overlay", "repaired: " + r);
-        recent_repairs_.push_back(json{{"at_ms", now_ms()}, {"what", r}});
+        recent_repairs_.push_back(json{{"at_ms", unix_time_ms()}, {"what", r}});
       }
       if (recent_repairs_.size() > kRecentRepairs) {
         recent_repairs_.erase(recent_repairs_.begin(),

@@ -10,6 +10,7 @@
 #include "common/netlink/link.h"
 #include "common/netlink/netns.h"
 #include "common/rollback.h"
+#include "common/wall_clock.h"
 #include "runner/workloads/workload_device.h"
 
 namespace kohaku::runner {
@@ -20,12 +21,6 @@ namespace nl = kohaku::netlink;
 namespace {
 
 constexpr std::string_view kLog = "workload";
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 json public_view(const Workload& w) {
   json out = {{"id", w.id},
@@ -177,7 +172,7 @@ json WorkloadManager::attach(const AttachRequest& req) {
   w.network = net.kind;
   w.bridge = net.bridge;
   w.host_managed = net.host_managed;
-  w.created_at_ms = now_ms();
+  w.created_at_ms = unix_time_ms();
   const bool has_default = check_namespace_locked(*ns, w.interface);
 
   const AddressSources sources = address_sources_locked(net.kind);
