@@ -59,8 +59,11 @@ results_table() {
   hub_row "3. RTT p50, µs (ping a1 -> b1)" rtt_p50_us
   hub_row "3. RTT p99, µs" rtt_p99_us
   echo
-  echo "Testbed limit (bench_xdp_bounce: every frame bounced at the hub's uplink towards r2 with fixed addresses, no lookup):" \
-    "$(fmt "$limit") packets/s ($(samples fwd_limit_pps limit) samples, range $(range fwd_limit_pps limit))." \
+  echo "Testbed limit (bench_bounce: every frame bounced at the hub's uplink towards r2 with fixed addresses, no lookup;" \
+    "per sample the faster of XDP_TX and a TC ingress redirect):" \
+    "$(fmt "$limit") packets/s ($(samples fwd_limit_pps limit) samples, range $(range fwd_limit_pps limit));" \
+    "XDP_TX bounce $(fmt "$(med fwd_bounce_pps xdp)") (range $(range fwd_bounce_pps xdp))," \
+    "TC redirect bounce $(fmt "$(med fwd_bounce_pps tc)") (range $(range fwd_bounce_pps tc))." \
     "Ceiling (XDP drop at the hub's uplink): $(fmt "$ceiling") packets/s ($(samples fwd_ceiling_pps ceiling) samples," \
     "range $(range fwd_ceiling_pps ceiling))."
   echo

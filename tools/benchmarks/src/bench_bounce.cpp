@@ -1,9 +1,10 @@
-// bench_xdp_bounce: attaches tools/bench's bounce instrument (bench_xdp_bounce.bpf.c) in native
-// XDP mode to the hub's uplink for a fixed time, then detaches it. The harness counts what
-// arrives at r2 meanwhile (bench_xdp_count): the testbed's forwarding limit at the hub.
+// bench_bounce: attaches tools/bench's bounce instrument (bench_bounce.bpf.c) to the hub's uplink
+// for a fixed time, in native XDP (--hook xdp) or on the TC ingress (--hook tc), then detaches it.
+// The harness counts what arrives at r2 meanwhile (bench_xdp_count): the testbed's forwarding
+// limit at the hub through that hook.
 //
-//   bench_xdp_bounce --dev eth0 --out-dmac MAC --out-smac MAC --inner-dmac MAC --inner-smac MAC
-//                    --src-ip A.B.C.D --dst-ip A.B.C.D --vni N --seconds S
+//   bench_bounce --hook xdp|tc --dev eth0 --out-dmac MAC --out-smac MAC --inner-dmac MAC
+//                --inner-smac MAC --src-ip A.B.C.D --dst-ip A.B.C.D --vni N --seconds S
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -18,11 +19,12 @@
 #include <string>
 #include <thread>
 
-#include "bench_xdp_bounce.skel.h"
+#include "bench_bounce.skel.h"
 
 namespace {
 
 struct Args {
+  std::string hook = "xdp";
   std::string dev;
   uint8_t out_dmac[6] = {}, out_smac[6] = {}, inner_dmac[6] = {}, inner_smac[6] = {};
   uint32_t src_ip = 0, dst_ip = 0;  // network order
@@ -54,6 +56,8 @@ Args parse(int argc, char** argv) {
     std::string v = argv[++i];
     if (k == "--dev")
       a.dev = v;
+    else if (k == "--hook")
+      a.hook = v;
     else if (k == "--out-dmac")
       parse_mac(v, a.out_dmac);
     else if (k == "--out-smac")
@@ -75,14 +79,16 @@ Args parse(int argc, char** argv) {
   }
   if (a.dev.empty() || !a.src_ip || !a.dst_ip || !a.vni)
     throw std::invalid_argument("--dev, --src-ip, --dst-ip and --vni are required");
+  if (a.hook != "xdp" && a.hook != "tc")
+    throw std::invalid_argument("--hook is xdp or tc, not " + a.hook);
   return a;
 }
 
 int run(const Args& a) {
   int ifindex = static_cast<int>(if_nametoindex(a.dev.c_str()));
   if (ifindex == 0) throw std::runtime_error("device " + a.dev + ": " + std::strerror(errno));
-  std::unique_ptr<bench_xdp_bounce, void (*)(bench_xdp_bounce*)> skel(bench_xdp_bounce__open(),
-                                                                      bench_xdp_bounce__destroy);
+  std::unique_ptr<bench_bounce, void (*)(bench_bounce*)> skel(bench_bounce__open(),
+                                                              bench_bounce__destroy);
   if (!skel) throw std::runtime_error(std::string("open bounce: ") + std::strerror(errno));
   std::memcpy(const_cast<uint8_t*>(skel->rodata->out_dmac), a.out_dmac, 6);
   std::memcpy(const_cast<uint8_t*>(skel->rodata->out_smac), a.out_smac, 6);
@@ -91,14 +97,36 @@ int run(const Args& a) {
   skel->rodata->src_ip = a.src_ip;
   skel->rodata->dst_ip = a.dst_ip;
   skel->rodata->vni_word = htonl(a.vni << 8);
-  if (int err = bench_xdp_bounce__load(skel.get()); err)
+  if (int err = bench_bounce__load(skel.get()); err)
     throw std::runtime_error(std::string("load bounce: ") + std::strerror(-err));
-  if (int err = bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.bench_xdp_bounce),
-                               XDP_FLAGS_DRV_MODE, nullptr);
-      err)
-    throw std::runtime_error("native XDP attach to " + a.dev + ": " + std::strerror(-err));
-  std::this_thread::sleep_for(std::chrono::duration<double>(a.seconds));
-  bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, nullptr);
+  const auto hold = std::chrono::duration<double>(a.seconds);
+  if (a.hook == "xdp") {
+    if (int err = bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.bench_xdp_bounce),
+                                 XDP_FLAGS_DRV_MODE, nullptr);
+        err)
+      throw std::runtime_error("native XDP attach to " + a.dev + ": " + std::strerror(-err));
+    std::this_thread::sleep_for(hold);
+    bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, nullptr);
+    return 0;
+  }
+  // TC: the uplink may already carry the hub's clsact qdisc and its express filter (priority 1);
+  // a filter added at the same priority runs before the ones already there, and only the qdisc
+  // this tool created is removed again.
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  int err = bpf_tc_hook_create(&hook);
+  const bool created = err == 0;
+  if (err && err != -EEXIST)
+    throw std::runtime_error("clsact on " + a.dev + ": " + std::strerror(-err));
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(skel->progs.bench_tc_bounce),
+              .handle = 0x4242, .priority = 1);
+  if ((err = bpf_tc_attach(&hook, &opts)))
+    throw std::runtime_error("TC ingress attach to " + a.dev + ": " + std::strerror(-err));
+  std::this_thread::sleep_for(hold);
+  opts.prog_fd = 0;
+  opts.prog_id = 0;
+  opts.flags = 0;
+  bpf_tc_detach(&hook, &opts);
+  if (created) bpf_tc_hook_destroy(&hook);
   return 0;
 }
 
@@ -108,7 +136,7 @@ int main(int argc, char** argv) {
   try {
     return run(parse(argc, argv));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_xdp_bounce: %s\n", e.what());
+    std::fprintf(stderr, "bench_bounce: %s\n", e.what());
     return 1;
   }
 }
