@@ -338,18 +338,9 @@ class HostDatapathDeviceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     netns_ = std::make_unique<ScopedNetns>();
-    sh("ip link add vxa address 02:00:00:00:01:fe type veth peer name vxa-peer "
-       "address 02:00:00:00:01:01");
-    sh("ip link add vxb address 02:00:00:00:02:fe type veth peer name vxb-peer "
-       "address 02:00:00:00:02:01");
-    for (const char* dev : {"lo", "vxa", "vxa-peer", "vxb", "vxb-peer"})
-      sh(std::string("ip link set ") + dev + " up");
-    sh("ip addr add 10.1.0.254/16 dev vxa");
-    sh("ip addr add 10.2.0.254/16 dev vxb");
-    sh("ip neigh replace 10.2.0.5 lladdr 02:00:00:00:02:05 dev vxb nud permanent");
-    sh("echo 1 > /proc/sys/net/ipv4/conf/all/forwarding");
-    vxa_ = ifindex_of("vxa");
-    vxb_ = ifindex_of("vxb");
+    const TwoTunnels tunnels = make_two_tunnels();
+    vxa_ = tunnels.vxa;
+    vxb_ = tunnels.vxb;
   }
   void TearDown() override { netns_.reset(); }
 
