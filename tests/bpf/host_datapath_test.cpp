@@ -3,7 +3,6 @@
 // next to other tools' filters, and real frames through an attached program.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <gtest/gtest.h>
 #include <linux/if_packet.h>
 #include <linux/pkt_cls.h>
@@ -26,6 +25,7 @@
 #include "common/unique_fd.h"
 #include "host/bpf/host_datapath.h"
 #include "host_test_env.h"
+#include "old_map_layout.h"
 #include "packet.h"
 
 namespace kohaku::test {
@@ -148,24 +148,10 @@ TEST_F(HostDatapathPinTest, MapWithOtherSizesIsRecreated) {
 TEST_F(HostDatapathPinTest, SameSizeDifferentFieldsIsMigratedByFieldName) {
   // An older host_ingress with the same sizes but the fields in another order: libbpf would
   // reuse it and the program would read garbage. Its entries must come over by field name.
-  std::unique_ptr<btf, void (*)(btf*)> b(btf__new_empty(), btf__free);
-  int u32 = btf__add_int(b.get(), "unsigned int", 4, 0);
-  int u8 = btf__add_int(b.get(), "unsigned char", 1, 0);
-  int arr = btf__add_array(b.get(), u32, u8, 4);
-  int key = btf__add_struct(b.get(), "host_ingress_key", 4);
-  ASSERT_EQ(btf__add_field(b.get(), "ifindex", u32, 0, 0), 0);
-  int val = btf__add_struct(b.get(), "host_ingress", 12);
-  ASSERT_EQ(btf__add_field(b.get(), "subnet", arr, 0, 0), 0);
-  ASSERT_EQ(btf__add_field(b.get(), "runner_id", u32, 32, 0), 0);
-  ASSERT_EQ(btf__add_field(b.get(), "prefixlen", u32, 64, 0), 0);
-  ASSERT_EQ(btf__load_into_kernel(b.get()), 0);
-  bpf_map_create_opts o{};
-  o.sz = sizeof(o);
-  o.btf_fd = static_cast<uint32_t>(btf__fd(b.get()));
-  o.btf_key_type_id = static_cast<uint32_t>(key);
-  o.btf_value_type_id = static_cast<uint32_t>(val);
-  o.map_flags = BPF_F_NO_PREALLOC;
-  UniqueFd old(bpf_map_create(BPF_MAP_TYPE_HASH, "host_ingress", 4, 12, KH_HOST_MAX_RUNNERS, &o));
+  UniqueFd old = old_layout_hash_map(
+      "host_ingress", {"host_ingress_key", 4, {{"ifindex", 0}}},
+      {"host_ingress", 12, {{"subnet", 0, 4}, {"runner_id", 32}, {"prefixlen", 64}}},
+      KH_HOST_MAX_RUNNERS);
   ASSERT_TRUE(old) << std::strerror(errno);
   uint32_t k = 1005;
   uint8_t v[12] = {10, 5, 0, 0};
