@@ -8,7 +8,6 @@
 #include <linux/pkt_cls.h>
 #include <net/ethernet.h>
 #include <poll.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,19 +42,9 @@ const RunnerRoute kRunner2{2, Ipv4Cidr::parse("10.2.0.0/16"), 1002};
 class HostDatapathPinTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kohaku-bpffs-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    mount_ = tmpl;
-    ASSERT_FALSE(bpf::is_on_bpffs(mount_));
-    bpf::ensure_bpffs_dir(mount_);  // not below /sys/fs/bpf: mounts right there
-    ASSERT_TRUE(bpf::is_on_bpffs(mount_));
-    options_.pin_root = mount_ + "/kohaku";
+    ASSERT_TRUE(bpf::is_on_bpffs(bpffs_.path()));
+    options_.pin_root = bpffs_.path() + "/kohaku";
     pin_dir_ = options_.pin_root + "/host";
-  }
-
-  void TearDown() override {
-    ::umount2(mount_.c_str(), MNT_DETACH);
-    ::rmdir(mount_.c_str());
   }
 
   std::unique_ptr<HostDatapath> open() { return std::make_unique<HostDatapath>(options_); }
@@ -68,7 +57,7 @@ class HostDatapathPinTest : public ::testing::Test {
     ASSERT_EQ(test_run(dp.program_fd(), f, 1, kRunner1.ifindex).retval, uint32_t{TC_ACT_SHOT});
   }
 
-  std::string mount_;
+  ScopedBpffs bpffs_;
   std::string pin_dir_;
   HostDatapathOptions options_;
 };

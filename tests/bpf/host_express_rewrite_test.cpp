@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
-#include <sys/mount.h>
 
 #include <cstring>
 #include <filesystem>
@@ -132,17 +131,9 @@ namespace {
 class HostExpressPinTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kohaku-bpffs-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    mount_ = tmpl;
-    bpf::ensure_bpffs_dir(mount_);  // not below /sys/fs/bpf: mounts right there
-    ASSERT_TRUE(bpf::is_on_bpffs(mount_));
-    pin_root_ = mount_ + "/kohaku";
+    ASSERT_TRUE(bpf::is_on_bpffs(bpffs_.path()));
+    pin_root_ = bpffs_.path() + "/kohaku";
     pin_dir_ = pin_root_ + "/host";
-  }
-  void TearDown() override {
-    ::umount2(mount_.c_str(), MNT_DETACH);
-    ::rmdir(mount_.c_str());
   }
 
   void open() {
@@ -167,7 +158,8 @@ class HostExpressPinTest : public ::testing::Test {
 
   const bpf::ExpressRunner kRunner1{1,    101,         Ipv4Addr::parse("198.18.0.11"),
                                     1001, kTunnel1Mac, Ipv4Cidr::parse("10.1.0.0/16")};
-  std::string mount_, pin_root_, pin_dir_;
+  ScopedBpffs bpffs_;  // first: outlives the loaders holding its pins
+  std::string pin_root_, pin_dir_;
   std::unique_ptr<HostDatapath> dp_;
   std::unique_ptr<HostExpress> express_;
 };

@@ -8,6 +8,7 @@
 #include <linux/bpf.h>
 #include <net/if.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include <string>
 #include <system_error>
 
+#include "common/bpf/bpffs.h"
 #include "packet.h"
 #include "prog_run.h"
 
@@ -50,6 +52,31 @@ class ScopedNetns {
 
  private:
   int saved_ = -1;
+};
+
+// A bpffs of its own on a fresh temporary directory (not below /sys/fs/bpf, so mounted right
+// there), for tests of pinning and adoption; unmounted and removed on destruction.
+class ScopedBpffs {
+ public:
+  explicit ScopedBpffs(const std::string& prefix = "kohaku-bpffs") {
+    std::string tmpl = "/tmp/" + prefix + "-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr)
+      throw std::system_error(errno, std::generic_category(), "mkdtemp " + tmpl);
+    path_ = tmpl;
+    if (bpf::is_on_bpffs(path_)) throw std::runtime_error(path_ + " is on a bpffs already");
+    bpf::ensure_bpffs_dir(path_);
+  }
+  ~ScopedBpffs() {
+    ::umount2(path_.c_str(), MNT_DETACH);
+    ::rmdir(path_.c_str());
+  }
+  ScopedBpffs(const ScopedBpffs&) = delete;
+  ScopedBpffs& operator=(const ScopedBpffs&) = delete;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
 };
 
 // Runs a shell command; returns its stdout, throws with the output when it exits non-zero.
