@@ -28,6 +28,38 @@ using RtAddrPtr = std::unique_ptr<rtnl_addr, Released<rtnl_addr, rtnl_addr_put>>
 using RoutePtr = std::unique_ptr<rtnl_route, Released<rtnl_route, rtnl_route_put>>;
 using NeighPtr = std::unique_ptr<rtnl_neigh, Released<rtnl_neigh, rtnl_neigh_put>>;
 
+// The objects of a libnl cache as the type it holds, for a range-for that may break or return:
+//   for (rtnl_link* link : objects_of<rtnl_link>(cache.get())) ...
+template <typename T>
+class CacheObjects {
+ public:
+  class iterator {
+   public:
+    explicit iterator(nl_object* o) : o_(o) {}
+    T* operator*() const { return reinterpret_cast<T*>(o_); }
+    iterator& operator++() {
+      o_ = nl_cache_get_next(o_);
+      return *this;
+    }
+    bool operator!=(const iterator& other) const { return o_ != other.o_; }
+
+   private:
+    nl_object* o_;
+  };
+
+  explicit CacheObjects(nl_cache* cache) : cache_(cache) {}
+  iterator begin() const { return iterator(nl_cache_get_first(cache_)); }
+  iterator end() const { return iterator(nullptr); }
+
+ private:
+  nl_cache* cache_;
+};
+
+template <typename T>
+CacheObjects<T> objects_of(nl_cache* cache) {
+  return CacheObjects<T>(cache);
+}
+
 // AF_INET nl_addr holding `addr` with the given prefix length (32 for a host address).
 AddrPtr make_nl_addr(Ipv4Addr addr, unsigned prefix = 32);
 // The IPv4 address held by `a`; nullopt for null, other families or the all-zero address.
