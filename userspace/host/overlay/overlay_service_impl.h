@@ -80,6 +80,16 @@ struct OverlayService::Impl {
     return std::move(*result);
   }
 
+  // Runs a read-only body with mu held, on state brought up to now. What the refresh expired is
+  // journaled without waiting for the flush: a read's answer promises nothing a restart must find.
+  template <class Body>
+  auto read(Body&& body) {
+    std::lock_guard lock(mu);
+    refresh(clock());
+    commit(false);
+    return body();
+  }
+
   // Waits for the journal flush covering seq; ApiError 500 when it failed.
   void wait_durable(uint64_t seq);
 
