@@ -121,8 +121,7 @@ json OverlayService::ip_reservations(const IpReservationsRequest& request) {
   auto& m = *impl_;
   m.require_overlay();
   return m.read([&]() -> json {
-    std::optional<uint32_t> runner_id;
-    if (request.runner) runner_id = m.runner(*request.runner).id;
+    const std::optional<uint32_t> runner_id = m.runner_id(request.runner);
     json list = json::array();
     for (const auto& e : m.book.list(runner_id, request.include_used))
       list.push_back(m.entry_json(e, true));
@@ -134,8 +133,7 @@ json OverlayService::ip_validate(const IpValidateRequest& request) {
   auto& m = *impl_;
   m.require_overlay();
   return m.read([&]() -> json {
-    std::optional<uint32_t> runner_id;
-    if (request.runner) runner_id = m.runner(*request.runner).id;
+    const std::optional<uint32_t> runner_id = m.runner_id(request.runner);
     // A validation is a question: "no" is a normal 200 answer, not an error.
     const IpEntry* e = m.book.find_token(request.token);
     if (e == nullptr) return {{"valid", false}, {"reason", "reservation not found or expired"}};
