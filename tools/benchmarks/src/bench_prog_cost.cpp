@@ -25,6 +25,7 @@
 #include <system_error>
 #include <vector>
 
+#include "bench_cli.h"
 #include "host/bpf/host_datapath.h"
 #include "host/bpf/host_express.h"
 #include "host_test_env.h"
@@ -304,10 +305,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  try {
-    return run(repeat, std::max(rounds, 1));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_prog_cost: %s\n", e.what());
-    return 1;
-  }
+  return kohaku::bench::report_failures("bench_prog_cost",
+                                        [&] { return run(repeat, std::max(rounds, 1)); });
 }
