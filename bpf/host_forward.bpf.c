@@ -32,19 +32,12 @@ KH_INLINE int drop(struct __sk_buff* skb, struct host_stats* st, enum host_drop_
   return TC_ACT_SHOT;
 }
 
-KH_INLINE bool is_host_addr(__be32 addr) {
-  struct host_addr_key key;
-
-  __builtin_memcpy(key.addr, &addr, sizeof(key.addr));
-  return bpf_map_lookup_elem(&host_addrs, &key) != NULL;
-}
-
 KH_INLINE bool source_allowed(const struct host_ingress* in, __be32 saddr) {
   __be32 subnet;
 
   __builtin_memcpy(&subnet, in->subnet, sizeof(subnet));
   if ((saddr & pkt_ipv4_prefix_mask(in->prefixlen)) == subnet) return true;
-  return is_host_addr(saddr);
+  return kh_is_host_addr(saddr);
 }
 
 SEC("tc")
@@ -81,7 +74,7 @@ int host_forward(struct __sk_buff* skb) {
   if (pkt_ipv4_has_options(p.ip)) return pass(skb, st, HOST_PASS_IP_OPTIONS);
   if (pkt_ipv4_is_fragment(p.ip)) return pass(skb, st, HOST_PASS_FRAGMENT);
   if (skb->pkt_type != KH_PACKET_HOST) return pass(skb, st, HOST_PASS_L2_NOT_HOST);
-  if (pkt_ipv4_is_multicast_or_broadcast(daddr) || is_host_addr(daddr))
+  if (pkt_ipv4_is_multicast_or_broadcast(daddr) || kh_is_host_addr(daddr))
     return pass(skb, st, HOST_PASS_TO_HOST);
 
   rt_key.prefixlen = 32;

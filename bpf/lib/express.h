@@ -65,13 +65,6 @@ KH_INLINE enum kh_express_verdict kh_express_drop(const struct kh_express_ctx* c
   return KH_EXPRESS_DROP;
 }
 
-KH_INLINE bool kh_express_is_host_addr(__be32 addr) {
-  struct host_addr_key key;
-
-  __builtin_memcpy(key.addr, &addr, sizeof(key.addr));
-  return bpf_map_lookup_elem(&host_addrs, &key) != NULL;
-}
-
 /* One's-complement sum of (~old + new) over n 16-bit words: the RFC 1624 difference that moves a
  * checksum covering `old` to one covering `new`. */
 KH_INLINE __u32 kh_csum_diff16(const __u16* old, const __u16* new, int n) {
@@ -254,10 +247,9 @@ KH_INLINE enum kh_express_verdict kh_express(struct kh_express_ctx* c, const boo
   idst = f.iip->daddr;
 
   /* Anti-spoofing, as host_forward does on the tunnel: A's subnet or a host address. */
-  if ((isrc & pkt_ipv4_prefix_mask(a->prefixlen)) != pkt_addr(a->subnet) &&
-      !kh_express_is_host_addr(isrc))
+  if ((isrc & pkt_ipv4_prefix_mask(a->prefixlen)) != pkt_addr(a->subnet) && !kh_is_host_addr(isrc))
     return kh_express_drop(c, st, EXPRESS_DROP_SPOOFED_INNER);
-  if (pkt_ipv4_is_multicast_or_broadcast(idst) || kh_express_is_host_addr(idst))
+  if (pkt_ipv4_is_multicast_or_broadcast(idst) || kh_is_host_addr(idst))
     return kh_express_pass(c, st, EXPRESS_PASS_TO_HOST);
   rt_key.prefixlen = 32;
   __builtin_memcpy(rt_key.addr, &idst, sizeof(rt_key.addr));

@@ -1,9 +1,11 @@
 /* Maps of the host's inter-runner fast path (bpf/host_forward.bpf.c); BPF side only, the layouts
- * of their keys and values are in lib/host_types.h. The map names are the pin file names. */
+ * of their keys and values are in lib/host_types.h. The map names are the pin file names. The
+ * express stage reads host_addrs too (lib/express_maps.h), through the one lookup below. */
 #pragma once
 
 #include <bpf/bpf_helpers.h>
 
+#include "lib/common.h"
 #include "lib/host_types.h"
 
 struct {
@@ -32,6 +34,14 @@ struct {
   __uint(map_flags, BPF_F_NO_PREALLOC);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
 } host_addrs SEC(".maps");
+
+/* Whether addr is one of the host's own addresses (traffic for the host, never forwarded). */
+KH_INLINE bool kh_is_host_addr(__be32 addr) {
+  struct host_addr_key key;
+
+  __builtin_memcpy(key.addr, &addr, sizeof(key.addr));
+  return bpf_map_lookup_elem(&host_addrs, &key) != NULL;
+}
 
 /* Entries are created by the loader (zeroed) when a runner is added: the program only looks up,
  * so memory follows the number of runners rather than the id space. */

@@ -42,4 +42,16 @@ inline json get_json(const http::HttpClient& c, const std::string& target) {
   return res.json();
 }
 
+// Everything a request could have changed, as the API shows it (nodes, allocations, reservations
+// and their counts, and with `runner` its address counts): equal before and after, a refused or
+// failed request changed nothing.
+inline json visible_state(const http::HttpClient& c, const std::string& runner = {}) {
+  json state = {{"nodes", get_json(c, "/api/nodes")},
+                {"allocations", get_json(c, "/api/overlay/status")["allocations"]},
+                {"reservations", get_json(c, "/api/overlay/ip/reservations?include_used=true")},
+                {"stats", get_json(c, "/api/overlay/ip/stats")}};
+  if (!runner.empty()) state["info"] = get_json(c, "/api/overlay/ip/info/" + runner);
+  return state;
+}
+
 }  // namespace kohaku::test

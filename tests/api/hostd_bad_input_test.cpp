@@ -7,25 +7,17 @@
 namespace kohaku::test {
 namespace {
 
-// The state a request could have changed, as the API shows it.
-json snapshot(const http::HttpClient& c) {
-  return {{"nodes", get_json(c, "/api/nodes")},
-          {"status", get_json(c, "/api/overlay/status")["allocations"]},
-          {"reservations", get_json(c, "/api/overlay/ip/reservations?include_used=true")},
-          {"stats", get_json(c, "/api/overlay/ip/stats")}};
-}
-
 class HostdBadInput : public ::testing::Test {
  protected:
   void SetUp() override {
     hostd_.start();
     register_runner(c(), "gpu-1", "10.1.0.5");
     token_ = reserve_ip(c(), "gpu-1")["token"];
-    before_ = snapshot(c());
+    before_ = visible_state(c());
   }
   void TearDown() override {
     if (!HasFailure()) {
-      EXPECT_EQ(snapshot(c()), before_) << "a rejected request changed state";
+      EXPECT_EQ(visible_state(c()), before_) << "a rejected request changed state";
     }
   }
 

@@ -16,14 +16,6 @@
 namespace kohaku::test {
 namespace {
 
-json visible_state(const http::HttpClient& c) {
-  return {{"nodes", get_json(c, "/api/nodes")},
-          {"allocations", get_json(c, "/api/overlay/status")["allocations"]},
-          {"reservations", get_json(c, "/api/overlay/ip/reservations?include_used=true")},
-          {"stats", get_json(c, "/api/overlay/ip/stats")},
-          {"info", get_json(c, "/api/overlay/ip/info/gpu-1")}};
-}
-
 // Fills the filesystem holding dir with one file until ENOSPC; returns its path.
 std::filesystem::path fill(const std::filesystem::path& dir) {
   auto path = dir / "filler";
@@ -69,13 +61,13 @@ TEST_F(HostdFullDisk, FailedWritesChangeNothing) {
   json before;
   http::ClientResponse refused;
   for (int i = 0; i < 100; ++i) {
-    before = visible_state(c);
+    before = visible_state(c, "gpu-1");
     refused = c.post("/api/overlay/ip/reserve?runner=gpu-1");
     if (refused.status != 200) break;
   }
   ASSERT_EQ(refused.status, 500) << refused.body;
   EXPECT_NE(refused.error_message().find("nothing changed"), std::string::npos) << refused.body;
-  EXPECT_EQ(visible_state(c), before) << "a failed reserve changed memory";
+  EXPECT_EQ(visible_state(c, "gpu-1"), before) << "a failed reserve changed memory";
 
   auto reserve = c.post("/api/overlay/ip/reserve?runner=gpu-1&ip=10.128.64.50");
   EXPECT_EQ(reserve.status, 500) << reserve.body;
@@ -88,7 +80,7 @@ TEST_F(HostdFullDisk, FailedWritesChangeNothing) {
   EXPECT_EQ(reg.status, 500) << reg.body;
   auto release = c.post("/api/overlay/ip/release?token=" + pending);
   EXPECT_EQ(release.status, 500) << release.body;
-  EXPECT_EQ(visible_state(c), before) << "a failed write changed memory";
+  EXPECT_EQ(visible_state(c, "gpu-1"), before) << "a failed write changed memory";
   // The address refused a moment ago is still free, not held by a phantom reservation.
   auto available = get_json(c, "/api/overlay/ip/available?runner=gpu-1&limit=1000");
   bool fifty_free = false;
@@ -103,10 +95,10 @@ TEST_F(HostdFullDisk, FailedWritesChangeNothing) {
   auto second = register_runner(c, "gpu-2", "10.1.0.6");
   EXPECT_EQ(second["created"], true) << second;
   EXPECT_EQ(second["overlay"]["runner_id"], 2) << second;
-  const json after = visible_state(c);
+  const json after = visible_state(c, "gpu-1");
   hostd_.stop();
   hostd_.start();
-  EXPECT_EQ(visible_state(hostd_.client()), after);
+  EXPECT_EQ(visible_state(hostd_.client(), "gpu-1"), after);
 }
 
 }  // namespace

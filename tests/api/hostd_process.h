@@ -65,6 +65,15 @@ inline uint16_t pick_free_port() {
   return ntohs(a.sin_port);
 }
 
+// In a forked child: replaces it with argv[0] (a path), or exits 127 when that cannot run.
+[[noreturn]] inline void exec_or_exit(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  ::execv(args[0], args.data());
+  ::_exit(127);
+}
+
 // fork/exec with stdin from /dev/null (or `stdin_path`), stdout/stderr appended to files.
 inline pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& out,
                    const std::filesystem::path& err,
@@ -88,11 +97,7 @@ inline pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::
       else
         ::setenv(k.c_str(), v.c_str(), 1);
     }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execv(args[0], args.data());
-    ::_exit(127);
+    exec_or_exit(argv);
   }
   return pid;
 }

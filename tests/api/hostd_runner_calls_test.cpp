@@ -16,8 +16,8 @@
 #include <thread>
 #include <vector>
 
-#include "canned_http_server.h"
 #include "hostd_process.h"
+#include "loopback_server.h"
 
 namespace kohaku::test {
 namespace {
@@ -27,38 +27,23 @@ using Clock = std::chrono::steady_clock;
 // Accepts connections on loopback, counts them and never sends a byte.
 class SilentRunner {
  public:
-  SilentRunner() {
-    fd_ = listen_on_loopback(port_, 128, "silent runner");
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        pollfd p{fd_, POLLIN, 0};
-        if (::poll(&p, 1, 50) <= 0) continue;
-        int c = ::accept(fd_, nullptr, nullptr);
-        if (c < 0) continue;
-        std::lock_guard lock(mu_);
-        held_.push_back(c);
-      }
-    });
-  }
   ~SilentRunner() {
-    stop_ = true;
-    thread_.join();
+    server_.stop();
     for (int c : held_) ::close(c);
-    ::close(fd_);
   }
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return server_.port(); }
   size_t accepted() {
     std::lock_guard lock(mu_);
     return held_.size();
   }
 
  private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::vector<int> held_;
-  std::thread thread_;
+  LoopbackServer server_{128, "silent runner", [this](int c) {
+                           std::lock_guard lock(mu_);
+                           held_.push_back(c);
+                         }};
 };
 
 TEST(HostdRunnerCalls, ADeadRunnerNeitherSlowsTheApiNorTakesAConnectionPerRequest) {

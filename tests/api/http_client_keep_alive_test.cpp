@@ -10,8 +10,8 @@
 #include <string>
 #include <thread>
 
-#include "canned_http_server.h"
 #include "common/http_client.h"
+#include "loopback_server.h"
 
 namespace kohaku::test {
 namespace {
@@ -21,63 +21,42 @@ namespace {
 // server whose idle timeout expired between two requests does.
 class CountingServer {
  public:
-  explicit CountingServer(bool close_after_reply) : close_after_reply_(close_after_reply) {
-    fd_ = listen_on_loopback(port_, 16, "counting server");
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~CountingServer() {
-    stop_ = true;
-    thread_.join();
-    ::close(fd_);
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  explicit CountingServer(bool close_after_reply) : close_after_reply_(close_after_reply) {}
+  std::string url() const { return server_.url(); }
   int connections() const { return connections_; }
   int requests() const { return requests_; }
 
  private:
-  static bool readable(int fd) {
-    pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, 50) > 0;
-  }
-
-  void serve() {
-    while (!stop_) {
-      if (!readable(fd_)) continue;
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (c < 0) continue;
-      ++connections_;
-      std::string in;
-      char buf[4096];
-      bool open = true;
-      while (open && !stop_) {
-        if (!readable(c)) continue;
-        ssize_t n = ::read(c, buf, sizeof buf);
-        if (n <= 0) break;
-        in.append(buf, static_cast<size_t>(n));
-        for (size_t end; (end = in.find("\r\n\r\n")) != std::string::npos;) {
-          in.erase(0, end + 4);
-          ++requests_;
-          const std::string reply =
-              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: "
-              "keep-alive\r\nContent-Length: 2\r\n\r\n{}";
-          if (::send(c, reply.data(), reply.size(), MSG_NOSIGNAL) != ssize_t(reply.size()) ||
-              close_after_reply_) {
-            open = false;
-            break;
-          }
+  void serve(int c) {
+    ++connections_;
+    std::string in;
+    char buf[4096];
+    bool open = true;
+    while (open && !server_.stopping()) {
+      if (!readable_soon(c)) continue;
+      ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      in.append(buf, static_cast<size_t>(n));
+      for (size_t end; (end = in.find("\r\n\r\n")) != std::string::npos;) {
+        in.erase(0, end + 4);
+        ++requests_;
+        const std::string reply =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: "
+            "keep-alive\r\nContent-Length: 2\r\n\r\n{}";
+        if (::send(c, reply.data(), reply.size(), MSG_NOSIGNAL) != ssize_t(reply.size()) ||
+            close_after_reply_) {
+          open = false;
+          break;
         }
       }
-      ::close(c);
     }
+    ::close(c);
   }
 
   const bool close_after_reply_;
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
-  std::thread thread_;
+  LoopbackServer server_{16, "counting server", [this](int c) { serve(c); }};
 };
 
 http::HttpClient client_for(const CountingServer& s, bool keep_alive) {

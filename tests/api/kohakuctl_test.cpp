@@ -145,11 +145,7 @@ ProcessResult ctl_on_tty(const std::vector<std::string>& args, const std::string
   if (pid == 0) {
     ::unsetenv("KOHAKU_HOST");
     ::unsetenv("KOHAKU_TOKEN");
-    std::vector<char*> a;
-    for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    ::_exit(127);
+    exec_or_exit(argv);
   }
   ProcessResult r;
   auto deadline = deadline_in(std::chrono::seconds(10));

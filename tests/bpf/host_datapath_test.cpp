@@ -3,13 +3,11 @@
 // next to other tools' filters, and real frames through an attached program.
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <gtest/gtest.h>
 #include <linux/if_packet.h>
 #include <linux/pkt_cls.h>
 #include <net/ethernet.h>
 #include <poll.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,6 +24,7 @@
 #include "common/unique_fd.h"
 #include "host/bpf/host_datapath.h"
 #include "host_test_env.h"
+#include "old_map_layout.h"
 #include "packet.h"
 
 namespace kohaku::test {
@@ -43,19 +42,9 @@ const RunnerRoute kRunner2{2, Ipv4Cidr::parse("10.2.0.0/16"), 1002};
 class HostDatapathPinTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kohaku-bpffs-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    mount_ = tmpl;
-    ASSERT_FALSE(bpf::is_on_bpffs(mount_));
-    bpf::ensure_bpffs_dir(mount_);  // not below /sys/fs/bpf: mounts right there
-    ASSERT_TRUE(bpf::is_on_bpffs(mount_));
-    options_.pin_root = mount_ + "/kohaku";
+    ASSERT_TRUE(bpf::is_on_bpffs(bpffs_.path()));
+    options_.pin_root = bpffs_.path() + "/kohaku";
     pin_dir_ = options_.pin_root + "/host";
-  }
-
-  void TearDown() override {
-    ::umount2(mount_.c_str(), MNT_DETACH);
-    ::rmdir(mount_.c_str());
   }
 
   std::unique_ptr<HostDatapath> open() { return std::make_unique<HostDatapath>(options_); }
@@ -68,7 +57,7 @@ class HostDatapathPinTest : public ::testing::Test {
     ASSERT_EQ(test_run(dp.program_fd(), f, 1, kRunner1.ifindex).retval, uint32_t{TC_ACT_SHOT});
   }
 
-  std::string mount_;
+  ScopedBpffs bpffs_;
   std::string pin_dir_;
   HostDatapathOptions options_;
 };
@@ -148,24 +137,10 @@ TEST_F(HostDatapathPinTest, MapWithOtherSizesIsRecreated) {
 TEST_F(HostDatapathPinTest, SameSizeDifferentFieldsIsMigratedByFieldName) {
   // An older host_ingress with the same sizes but the fields in another order: libbpf would
   // reuse it and the program would read garbage. Its entries must come over by field name.
-  std::unique_ptr<btf, void (*)(btf*)> b(btf__new_empty(), btf__free);
-  int u32 = btf__add_int(b.get(), "unsigned int", 4, 0);
-  int u8 = btf__add_int(b.get(), "unsigned char", 1, 0);
-  int arr = btf__add_array(b.get(), u32, u8, 4);
-  int key = btf__add_struct(b.get(), "host_ingress_key", 4);
-  ASSERT_EQ(btf__add_field(b.get(), "ifindex", u32, 0, 0), 0);
-  int val = btf__add_struct(b.get(), "host_ingress", 12);
-  ASSERT_EQ(btf__add_field(b.get(), "subnet", arr, 0, 0), 0);
-  ASSERT_EQ(btf__add_field(b.get(), "runner_id", u32, 32, 0), 0);
-  ASSERT_EQ(btf__add_field(b.get(), "prefixlen", u32, 64, 0), 0);
-  ASSERT_EQ(btf__load_into_kernel(b.get()), 0);
-  bpf_map_create_opts o{};
-  o.sz = sizeof(o);
-  o.btf_fd = static_cast<uint32_t>(btf__fd(b.get()));
-  o.btf_key_type_id = static_cast<uint32_t>(key);
-  o.btf_value_type_id = static_cast<uint32_t>(val);
-  o.map_flags = BPF_F_NO_PREALLOC;
-  UniqueFd old(bpf_map_create(BPF_MAP_TYPE_HASH, "host_ingress", 4, 12, KH_HOST_MAX_RUNNERS, &o));
+  UniqueFd old = old_layout_hash_map(
+      "host_ingress", {"host_ingress_key", 4, {{"ifindex", 0}}},
+      {"host_ingress", 12, {{"subnet", 0, 4}, {"runner_id", 32}, {"prefixlen", 64}}},
+      KH_HOST_MAX_RUNNERS);
   ASSERT_TRUE(old) << std::strerror(errno);
   uint32_t k = 1005;
   uint8_t v[12] = {10, 5, 0, 0};
@@ -338,18 +313,9 @@ class HostDatapathDeviceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     netns_ = std::make_unique<ScopedNetns>();
-    sh("ip link add vxa address 02:00:00:00:01:fe type veth peer name vxa-peer "
-       "address 02:00:00:00:01:01");
-    sh("ip link add vxb address 02:00:00:00:02:fe type veth peer name vxb-peer "
-       "address 02:00:00:00:02:01");
-    for (const char* dev : {"lo", "vxa", "vxa-peer", "vxb", "vxb-peer"})
-      sh(std::string("ip link set ") + dev + " up");
-    sh("ip addr add 10.1.0.254/16 dev vxa");
-    sh("ip addr add 10.2.0.254/16 dev vxb");
-    sh("ip neigh replace 10.2.0.5 lladdr 02:00:00:00:02:05 dev vxb nud permanent");
-    sh("echo 1 > /proc/sys/net/ipv4/conf/all/forwarding");
-    vxa_ = ifindex_of("vxa");
-    vxb_ = ifindex_of("vxb");
+    const TwoTunnels tunnels = make_two_tunnels();
+    vxa_ = tunnels.vxa;
+    vxb_ = tunnels.vxb;
   }
   void TearDown() override { netns_.reset(); }
 

@@ -3,11 +3,9 @@
 // configuration, reconcile); and pinned-map adoption and migration across restarts. The setup is
 // in host_express_fixture.h; what the stage refuses or leaves to the kernel is in
 // host_express_admission_test.cpp.
-#include <bpf/btf.h>
 #include <gtest/gtest.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
-#include <sys/mount.h>
 
 #include <cstring>
 #include <filesystem>
@@ -16,6 +14,7 @@
 #include "common/bpf/bpffs.h"
 #include "common/unique_fd.h"
 #include "host_express_fixture.h"
+#include "old_map_layout.h"
 
 namespace kohaku::test {
 namespace {
@@ -132,17 +131,9 @@ namespace {
 class HostExpressPinTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/kohaku-bpffs-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    mount_ = tmpl;
-    bpf::ensure_bpffs_dir(mount_);  // not below /sys/fs/bpf: mounts right there
-    ASSERT_TRUE(bpf::is_on_bpffs(mount_));
-    pin_root_ = mount_ + "/kohaku";
+    ASSERT_TRUE(bpf::is_on_bpffs(bpffs_.path()));
+    pin_root_ = bpffs_.path() + "/kohaku";
     pin_dir_ = pin_root_ + "/host";
-  }
-  void TearDown() override {
-    ::umount2(mount_.c_str(), MNT_DETACH);
-    ::rmdir(mount_.c_str());
   }
 
   void open() {
@@ -167,7 +158,8 @@ class HostExpressPinTest : public ::testing::Test {
 
   const bpf::ExpressRunner kRunner1{1,    101,         Ipv4Addr::parse("198.18.0.11"),
                                     1001, kTunnel1Mac, Ipv4Cidr::parse("10.1.0.0/16")};
-  std::string mount_, pin_root_, pin_dir_;
+  ScopedBpffs bpffs_;  // first: outlives the loaders holding its pins
+  std::string pin_root_, pin_dir_;
   std::unique_ptr<HostDatapath> dp_;
   std::unique_ptr<HostExpress> express_;
 };
@@ -200,28 +192,16 @@ TEST_F(HostExpressPinTest, RestartAdoptsRunnersCountersAndPinsPrograms) {
 TEST_F(HostExpressPinTest, OlderRunnerLayoutIsMigratedByFieldName) {
   // express_runners of an older build without `prefixlen`: its entries come over by field name,
   // the new field starting at zero.
-  std::unique_ptr<btf, void (*)(btf*)> b(btf__new_empty(), btf__free);
-  int u32 = btf__add_int(b.get(), "unsigned int", 4, 0);
-  int u8 = btf__add_int(b.get(), "unsigned char", 1, 0);
-  int a4 = btf__add_array(b.get(), u32, u8, 4);
-  int a6 = btf__add_array(b.get(), u32, u8, 6);
-  int key = btf__add_struct(b.get(), "express_runner_key", 4);
-  ASSERT_EQ(btf__add_field(b.get(), "runner_id", u32, 0, 0), 0);
-  int val = btf__add_struct(b.get(), "express_runner", 24);
-  ASSERT_EQ(btf__add_field(b.get(), "vni", u32, 0, 0), 0);
-  ASSERT_EQ(btf__add_field(b.get(), "physical_ip", a4, 32, 0), 0);
-  ASSERT_EQ(btf__add_field(b.get(), "tunnel_ifindex", u32, 64, 0), 0);
-  ASSERT_EQ(btf__add_field(b.get(), "tunnel_mac", a6, 96, 0), 0);
-  ASSERT_EQ(btf__add_field(b.get(), "subnet", a4, 144, 0), 0);
-  ASSERT_EQ(btf__load_into_kernel(b.get()), 0);
-  bpf_map_create_opts o{};
-  o.sz = sizeof(o);
-  o.btf_fd = static_cast<uint32_t>(btf__fd(b.get()));
-  o.btf_key_type_id = static_cast<uint32_t>(key);
-  o.btf_value_type_id = static_cast<uint32_t>(val);
-  o.map_flags = BPF_F_NO_PREALLOC;
-  UniqueFd old(
-      bpf_map_create(BPF_MAP_TYPE_HASH, "express_runners", 4, 24, KH_HOST_MAX_RUNNERS, &o));
+  UniqueFd old =
+      old_layout_hash_map("express_runners", {"express_runner_key", 4, {{"runner_id", 0}}},
+                          {"express_runner",
+                           24,
+                           {{"vni", 0},
+                            {"physical_ip", 32, 4},
+                            {"tunnel_ifindex", 64},
+                            {"tunnel_mac", 96, 6},
+                            {"subnet", 144, 4}}},
+                          KH_HOST_MAX_RUNNERS);
   ASSERT_TRUE(old) << std::strerror(errno);
   uint32_t k = 7;
   uint8_t v[24] = {};

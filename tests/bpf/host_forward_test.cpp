@@ -36,20 +36,10 @@ class HostForwardTest : public ::testing::Test {
 
   void SetUp() override {
     netns_ = std::make_unique<ScopedNetns>();
-    sh("ip link set lo up");
-    sh("ip link add vxa address 02:00:00:00:01:fe mtu 1450 type veth peer name vxa-peer "
-       "address 02:00:00:00:01:01 mtu 1450");
-    sh("ip link add vxb address 02:00:00:00:02:fe mtu 1450 type veth peer name vxb-peer "
-       "address 02:00:00:00:02:01 mtu 1450");
-    for (const char* dev : {"vxa", "vxa-peer", "vxb", "vxb-peer"})
-      sh(std::string("ip link set ") + dev + " up");
-    sh("ip addr add 10.1.0.254/16 dev vxa");
-    sh("ip addr add 10.2.0.254/16 dev vxb");
+    const TwoTunnels tunnels = make_two_tunnels();
+    tunnel1_ = tunnels.vxa;
+    tunnel2_ = tunnels.vxb;
     sh("ip addr add 10.0.0.1/32 dev lo");
-    sh("ip neigh replace 10.2.0.5 lladdr 02:00:00:00:02:05 dev vxb nud permanent");
-    sh("echo 1 > /proc/sys/net/ipv4/conf/all/forwarding");
-    tunnel1_ = ifindex_of("vxa");
-    tunnel2_ = ifindex_of("vxb");
 
     dp_ = std::make_unique<HostDatapath>(bpf::HostDatapathOptions{.pin = false});
     dp_->upsert_runner({1, Ipv4Cidr::parse("10.1.0.0/16"), tunnel1_});

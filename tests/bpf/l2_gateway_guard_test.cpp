@@ -3,7 +3,6 @@
 // frames as the vxlan device would encapsulate them, the verdict and the counters checked.
 #include <gtest/gtest.h>
 #include <linux/pkt_cls.h>
-#include <sys/mount.h>
 
 #include <memory>
 
@@ -140,11 +139,8 @@ TEST_F(L2GatewayGuardTest, PinnedMapsAreAdoptedByTheNextDaemon) {
   ScopedNetns ns;
   sh("ip link add va type veth peer name vb && ip link set va up");
   const int va = static_cast<int>(ifindex_of("va"));
-  // A private bpffs on a temp directory (not below /sys/fs/bpf: mounted right there).
-  char tmpl[] = "/tmp/kohaku-guard-pins-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const std::string mount = tmpl, root = mount + "/kohaku";
-  bpf::ensure_bpffs_dir(mount);  // the pins below live on this one mount, removed at the end
+  const ScopedBpffs bpffs("kohaku-guard-pins");  // the pins below live on this one mount
+  const std::string root = bpffs.path() + "/kohaku";
   {
     auto first = L2GatewayGuard::open(root);
     ASSERT_TRUE(bpf::is_on_bpffs(root + "/l2/l2_gateways"));
@@ -152,9 +148,6 @@ TEST_F(L2GatewayGuardTest, PinnedMapsAreAdoptedByTheNextDaemon) {
   }
   auto second = L2GatewayGuard::open(root);
   EXPECT_EQ(second->entries(), (std::map<int, L2Gateway>{{va, gateway_}}));
-  second.reset();
-  ::umount2(mount.c_str(), MNT_DETACH);
-  ::rmdir(mount.c_str());
 }
 
 }  // namespace

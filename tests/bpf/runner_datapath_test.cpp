@@ -3,16 +3,15 @@
 // (loopback of a private network namespace).
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "common/bpf/bpffs.h"
+#include "host_test_env.h"
 #include "runner_fixture.h"
 
 namespace kohaku::test {
@@ -225,11 +224,8 @@ TEST(RunnerDatapathLeftovers, DetachEverywhereAndRemovePins) {
   PinRoot root;
   auto dp = runner::RunnerDatapath::open({root.path(), 4096});
   std::string failure;
-  std::thread t([&] {
-    if (unshare(CLONE_NEWNET) != 0) {
-      failure = "unshare(CLONE_NEWNET) failed";
-      return;
-    }
+  {
+    ScopedNetns netns;  // this thread's own: the root namespace's devices are never touched
     int lo = static_cast<int>(if_nametoindex("lo"));
     dp->attach_uplink(lo);
     dp->attach_bridge(lo);  // the egress hook now holds the bridge program
@@ -238,8 +234,7 @@ TEST(RunnerDatapathLeftovers, DetachEverywhereAndRemovePins) {
       failure += "detach_everywhere removed " + std::to_string(removed.size()) + " filters; ";
     if (!runner::RunnerDatapath::detach_everywhere().empty())
       failure += "a second sweep found filters; ";
-  });
-  t.join();
+  }
   EXPECT_EQ(failure, "");
   dp.reset();
   EXPECT_EQ(runner::RunnerDatapath::remove_pins(root.path()).size(), 8u);
@@ -271,12 +266,8 @@ TEST(RunnerDatapathOpen, RejectsPinRootBelowARegularFile) {
 TEST(RunnerDatapathAttach, AttachReplaceDetachOnLoopbackOfPrivateNamespace) {
   auto dp = runner::RunnerDatapath::open({});
   std::string failure;
-  // unshare() moves only this thread into a new network namespace: the root one is untouched.
-  std::thread t([&] {
-    if (unshare(CLONE_NEWNET) != 0) {
-      failure = "unshare(CLONE_NEWNET) failed";
-      return;
-    }
+  {
+    ScopedNetns netns;  // this thread's own: the root namespace's devices are never touched
     int lo = static_cast<int>(if_nametoindex("lo"));
     auto prog_id = [](int fd) {
       bpf_prog_info info{};
@@ -298,8 +289,7 @@ TEST(RunnerDatapathAttach, AttachReplaceDetachOnLoopbackOfPrivateNamespace) {
       failure += "ingress filter still attached; ";
     if (tc_detach(lo, TcDirection::kEgress, kRunnerTcFilter))
       failure += "second detach reported success; ";
-  });
-  t.join();
+  }
   EXPECT_EQ(failure, "");
 }
 

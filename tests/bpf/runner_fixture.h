@@ -88,6 +88,12 @@ class RunnerDatapathTest : public ::testing::Test {
     return run_prog(dp_->forward_filter_fd(), f, ingress_ifindex);
   }
 
+  // Expects the program to have let `in` through as it was: verdict OK, not a byte changed.
+  static void expect_untouched(const ProgResult& r, const Bytes& in) {
+    EXPECT_EQ(r.verdict, TC_ACT_OK);
+    EXPECT_EQ(r.out, in);
+  }
+
   // Parses a program's output frame, asserting the frame passed and every checksum verifies.
   static Ipv4View passed(const ProgResult& r) {
     EXPECT_EQ(r.verdict, TC_ACT_OK);

@@ -36,9 +36,7 @@ TEST_F(RunnerNamedNet, NatOnNetworkIsMasqueradedBothWays) {
   EXPECT_EQ(v.dst, kNatted1);
   EXPECT_EQ(v.l4.dport, 40000);
   // The reply may enter the network's bridge; an unsolicited packet may not.
-  auto r = filter(back.out);
-  EXPECT_EQ(r.verdict, TC_ACT_OK);
-  EXPECT_EQ(r.out, back.out);
+  expect_untouched(filter(back.out), back.out);
   EXPECT_EQ(filter(tcp_frame(kServer, kNatted1, 443, 40001, kSyn)).verdict, TC_ACT_SHOT);
 
   auto c = dp_->counters();
@@ -61,9 +59,7 @@ TEST_F(RunnerNamedNet, WorkloadUdpToTheVxlanPortIsNoUnderlay) {
 
 TEST_F(RunnerNamedNet, NatOffNetworkLeavesUntouched) {
   Bytes f = tcp_frame(kRouted1, kServer, 40000, 443, kSyn);
-  auto r = egress(f);
-  EXPECT_EQ(r.verdict, TC_ACT_OK);
-  EXPECT_EQ(r.out, f);
+  expect_untouched(egress(f), f);
   Bytes u = udp_frame(kRouted1, kServer, 50000, 53, {1, 2, 3});
   EXPECT_EQ(egress(u).out, u);
   // What a NAT-on network could not masquerade (and drops) is fine here: nothing to leak.
@@ -86,9 +82,7 @@ TEST_F(RunnerNamedNet, NatOffNetworkLeavesUntouched) {
 
 TEST_F(RunnerNamedNet, NatOffNetworkAcceptsInboundConnections) {
   Bytes syn = tcp_frame(kServer, kRouted1, 5000, 22, kSyn);
-  auto r = filter(syn);
-  EXPECT_EQ(r.verdict, TC_ACT_OK);
-  EXPECT_EQ(r.out, syn);
+  expect_untouched(filter(syn), syn);
   EXPECT_EQ(filter(echo_frame(kServer, kRouted1, kIcmpEchoRequest, 7, 1)).verdict, TC_ACT_OK);
   EXPECT_EQ(dp_->counters().forward_allowed, 2u);
   // The uplink's ingress leaves it alone: it is not addressed to the uplink.

@@ -145,9 +145,7 @@ TEST_F(RunnerNat, IcmpEchoAndReply) {
 
   // An echo request from outside to the uplink is the runner's own business.
   Bytes ping_us = echo_frame(kServer, kUplink, kIcmpEchoRequest, external, 2);
-  auto untouched = ingress(ping_us);
-  EXPECT_EQ(untouched.verdict, TC_ACT_OK);
-  EXPECT_EQ(untouched.out, ping_us);
+  expect_untouched(ingress(ping_us), ping_us);
 }
 
 TEST_F(RunnerNat, PortCollisionGivesDistinctExternalPorts) {
@@ -289,9 +287,7 @@ TEST_F(RunnerNat, IcmpErrorFromWorkloadAboutReplyIsTranslated) {
 
 TEST_F(RunnerNat, OverlayInternalTrafficUntouched) {
   Bytes f = tcp_frame(kWorkload1, kOtherRunnerWorkload, 40000, 80, kSyn);
-  auto r = egress(f);
-  EXPECT_EQ(r.verdict, TC_ACT_OK);
-  EXPECT_EQ(r.out, f);
+  expect_untouched(egress(f), f);
   EXPECT_FALSE(ct_entry(kWorkload1, kOtherRunnerWorkload, 40000, 80, kProtoTcp));
 }
 
@@ -301,13 +297,9 @@ TEST_F(RunnerNat, VxlanUnderlayUntouched) {
                          udp(kWorkload1, kOtherRunnerWorkload, 5000, 4789, {1, 2})));
   for (bool zero : {false, true}) {
     Bytes out_f = udp_frame(kUplink, kHostUnderlay, 51000, 4789, vxlan(101, inner), zero);
-    auto r = egress(out_f);
-    EXPECT_EQ(r.verdict, TC_ACT_OK);
-    EXPECT_EQ(r.out, out_f);
+    expect_untouched(egress(out_f), out_f);
     Bytes in_f = udp_frame(kHostUnderlay, kUplink, 51000, 4789, vxlan(101, inner), zero);
-    auto i = ingress(in_f);
-    EXPECT_EQ(i.verdict, TC_ACT_OK);
-    EXPECT_EQ(i.out, in_f);
+    expect_untouched(ingress(in_f), in_f);
   }
   EXPECT_EQ(dp_->counters().passed_vxlan_underlay, 4u);
   EXPECT_EQ(dp_->table_usage().entries, 0u);
@@ -315,9 +307,7 @@ TEST_F(RunnerNat, VxlanUnderlayUntouched) {
 
 TEST_F(RunnerNat, TrafficNotFromOverlayUntouched) {
   Bytes own = tcp_frame(kUplink, kServer, 40000, 443, kSyn);
-  auto r = egress(own);
-  EXPECT_EQ(r.verdict, TC_ACT_OK);
-  EXPECT_EQ(r.out, own);
+  expect_untouched(egress(own), own);
   Bytes other = udp_frame(ip("172.16.0.1"), kServer, 1, 2, {3});
   EXPECT_EQ(egress(other).out, other);
   // Only the runner's own flow is remembered (as a port reservation), never translated.
@@ -340,9 +330,7 @@ TEST_F(RunnerNat, RunnerOwnFlowsReserveTheirPorts) {
 
   // The server's answer to the runner stays with the runner, the other goes to the workload.
   Bytes to_runner = tcp_frame(kServer, kUplink, 443, 40000, kSyn | kAck);
-  auto r = ingress(to_runner);
-  EXPECT_EQ(r.verdict, TC_ACT_OK);
-  EXPECT_EQ(r.out, to_runner);
+  expect_untouched(ingress(to_runner), to_runner);
   EXPECT_EQ(ct_entry(kServer, kUplink, 443, 40000, kProtoTcp)->tcp_state, RUNNER_TCP_SYN_RECV);
   auto tw = passed(ingress(tcp_frame(kServer, kUplink, 443, w.l4.sport, kSyn | kAck)));
   EXPECT_EQ(tw.dst, kWorkload1);
@@ -364,9 +352,7 @@ TEST_F(RunnerNat, RunnerOwnFlowsReserveTheirPorts) {
 TEST_F(RunnerNat, UnsolicitedInboundPassesUntranslatedToHost) {
   // No flow: the packet is for the runner itself (its own sockets decide), never a workload.
   Bytes f = tcp_frame(kServer, kUplink, 443, 40000, kSyn);
-  auto r = ingress(f);
-  EXPECT_EQ(r.verdict, TC_ACT_OK);
-  EXPECT_EQ(r.out, f);
+  expect_untouched(ingress(f), f);
   EXPECT_EQ(dp_->counters().ingress_translated, 0u);
 }
 
@@ -384,9 +370,7 @@ TEST_F(RunnerNat, OverlayFragmentsAndPortlessProtocolsAreDropped) {
 TEST_F(RunnerNat, DisabledDatapathPassesEverything) {
   dp_->disable();
   Bytes f = tcp_frame(kWorkload1, kServer, 40000, 443, kSyn);
-  auto r = egress(f);
-  EXPECT_EQ(r.verdict, TC_ACT_OK);
-  EXPECT_EQ(r.out, f);
+  expect_untouched(egress(f), f);
   EXPECT_FALSE(dp_->configuration());
 }
 

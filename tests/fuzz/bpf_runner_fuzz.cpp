@@ -95,29 +95,46 @@ std::optional<Bytes> reply_to(const Ipv4View& out) {
   return std::nullopt;
 }
 
-void run_egress(const Bytes& frame) {
-  auto run = run_prog(dp->nat_egress_fd(), frame);
-  if (!run) return;
+// What a masquerade program (`hook`, for the messages) rewrote `frame` into, after the checks
+// every rewrite passes: a defined verdict, and IPv4 in and out. nullopt when the kernel refused
+// the frame, or the program dropped it or left it as it was.
+struct Rewrite {
+  Ipv4View in, out;
+  ProgResult run;
+};
+
+std::optional<Rewrite> rewrite_by(int fd, const std::string& hook, const Bytes& frame) {
+  auto run = run_prog(fd, frame);
+  if (!run) return std::nullopt;
   const ProgResult& r = *run;
-  if (!defined_verdict(r.verdict)) violated("egress: undefined verdict", frame, r.out, r.verdict);
-  if (r.verdict == TC_ACT_SHOT || r.out == frame) return;
+  if (!defined_verdict(r.verdict))
+    violated((hook + ": undefined verdict").c_str(), frame, r.out, r.verdict);
+  if (r.verdict == TC_ACT_SHOT || r.out == frame) return std::nullopt;
   auto in = parse_eth_ipv4(frame);
   auto out = parse_eth_ipv4(r.out);
-  if (!in || !out) violated("egress rewrote a frame that is not IPv4", frame, r.out, r.verdict);
-  if (!in_overlay(in->src))
+  if (!in || !out)
+    violated((hook + " rewrote a frame that is not IPv4").c_str(), frame, r.out, r.verdict);
+  return Rewrite{*in, *out, std::move(*run)};
+}
+
+void run_egress(const Bytes& frame) {
+  auto rewrite = rewrite_by(dp->nat_egress_fd(), "egress", frame);
+  if (!rewrite) return;
+  const auto& [in, out, r] = *rewrite;
+  if (!in_overlay(in.src))
     violated("egress rewrote a frame not from the overlay", frame, r.out, r.verdict);
-  if (in->proto == kProtoUdp && (in->l4.dport == 4789 || in->l4.sport == 4789))
+  if (in.proto == kProtoUdp && (in.l4.dport == 4789 || in.l4.sport == 4789))
     violated("egress rewrote an underlay VXLAN frame", frame, r.out, r.verdict);
-  if (out->src != kUplink)
+  if (out.src != kUplink)
     violated("egress rewrote the source to something but the uplink address", frame, r.out,
              r.verdict);
   if (verify_checksums(frame).empty() && !verify_checksums(r.out).empty())
     violated("egress broke a valid checksum", frame, r.out, r.verdict);
-  if (out->dst != in->dst) violated("egress changed the destination", frame, r.out, r.verdict);
+  if (out.dst != in.dst) violated("egress changed the destination", frame, r.out, r.verdict);
 
   // The reply, back through the ingress masquerade.
-  auto reply = reply_to(*out);
-  if (!reply || out->truncated) return;
+  auto reply = reply_to(out);
+  if (!reply || out.truncated) return;
   auto back_run = run_prog(dp->nat_ingress_fd(), *reply);
   if (!back_run) return;
   const ProgResult& back = *back_run;
@@ -125,7 +142,7 @@ void run_egress(const Bytes& frame) {
     violated("ingress: undefined verdict on a reply", *reply, back.out, back.verdict);
   if (back.verdict == TC_ACT_SHOT || back.out == *reply) return;
   auto to = parse_eth_ipv4(back.out);
-  if (!to || to->dst != in->src || to->l4.dport != in->l4.sport)
+  if (!to || to->dst != in.src || to->l4.dport != in.l4.sport)
     violated("ingress translated a reply to another workload or port", *reply, back.out,
              back.verdict);
   if (!verify_checksums(back.out).empty())
@@ -133,17 +150,12 @@ void run_egress(const Bytes& frame) {
 }
 
 void run_ingress(const Bytes& frame) {
-  auto run = run_prog(dp->nat_ingress_fd(), frame);
-  if (!run) return;
-  const ProgResult& r = *run;
-  if (!defined_verdict(r.verdict)) violated("ingress: undefined verdict", frame, r.out, r.verdict);
-  if (r.verdict == TC_ACT_SHOT || r.out == frame) return;
-  auto in = parse_eth_ipv4(frame);
-  auto out = parse_eth_ipv4(r.out);
-  if (!in || !out) violated("ingress rewrote a frame that is not IPv4", frame, r.out, r.verdict);
-  if (in->dst != kUplink && !(in->proto == kProtoIcmp))
+  auto rewrite = rewrite_by(dp->nat_ingress_fd(), "ingress", frame);
+  if (!rewrite) return;
+  const auto& [in, out, r] = *rewrite;
+  if (in.dst != kUplink && !(in.proto == kProtoIcmp))
     violated("ingress rewrote a frame not sent to the uplink address", frame, r.out, r.verdict);
-  if (!in_overlay(out->dst))
+  if (!in_overlay(out.dst))
     violated("ingress translated to an address outside the overlay", frame, r.out, r.verdict);
   if (verify_checksums(frame).empty() && !verify_checksums(r.out).empty())
     violated("ingress broke a valid checksum", frame, r.out, r.verdict);

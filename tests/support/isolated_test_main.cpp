@@ -23,14 +23,18 @@ bool only_listing(int argc, char** argv) {
   return false;
 }
 
+// unshare(flag) for the calling thread; a failure (the suites need root) is reported as `what`.
+bool unshare_or_report(int flag, const char* what) {
+  if (::unshare(flag) == 0) return true;
+  std::fprintf(stderr, "isolated test main: unshare(%s): %s (needs root)\n", what,
+               std::strerror(errno));
+  return false;
+}
+
 // A fresh network namespace for the calling thread, with a /sys that shows its links and a
 // bpffs of its own on /sys/fs/bpf. Needs the private mount namespace made by isolate().
 bool fresh_network_namespace() {
-  if (::unshare(CLONE_NEWNET) != 0) {
-    std::fprintf(stderr, "isolated test main: unshare(CLONE_NEWNET): %s (needs root)\n",
-                 std::strerror(errno));
-    return false;
-  }
+  if (!unshare_or_report(CLONE_NEWNET, "CLONE_NEWNET")) return false;
   // A sysfs mounted from inside the new namespace shows its links under /sys/class/net. bpffs
   // goes on top so BPF suites pin into a tree private to this namespace.
   if (::umount2("/sys", MNT_DETACH) != 0 ||
@@ -46,11 +50,7 @@ bool fresh_network_namespace() {
 }
 
 bool isolate() {
-  if (::unshare(CLONE_NEWNS) != 0) {
-    std::fprintf(stderr, "isolated test main: unshare(CLONE_NEWNS): %s (needs root)\n",
-                 std::strerror(errno));
-    return false;
-  }
+  if (!unshare_or_report(CLONE_NEWNS, "CLONE_NEWNS")) return false;
   // Keep our mounts from propagating back to the host's mount namespace.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     std::fprintf(stderr, "isolated test main: make / private: %s\n", std::strerror(errno));

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/api_error.h"
+#include "support/api_status.h"
 
 namespace kohaku {
 namespace {
@@ -11,14 +11,7 @@ Ipv4Addr ip(const char* text) {
   return Ipv4Addr::parse(text);
 }
 
-int status_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ApiError& e) {
-    return e.status();
-  }
-  return 200;
-}
+using test_support::status_of;
 
 // Runner 1 owns 10.0.1.0/24: containers .2-.253, gateway .1, host .254.
 class IpReservationBookTest : public ::testing::Test {

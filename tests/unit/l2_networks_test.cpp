@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "host/api/l2_network_request.h"
+#include "support/api_status.h"
 #include "support/temp_dir.h"
 
 namespace kohaku {
@@ -18,27 +19,12 @@ using nlohmann::json;
 
 using test_support::TempDir;
 
-int status_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ApiError& e) {
-    return e.status();
-  }
-  return 200;
-}
+using test_support::message_of;
+using test_support::status_of;
 
 // As POST /api/networks does it: the body parsed into the typed request, then created.
 json create(L2NetworkRegistry& reg, const json& body) {
   return reg.create(parse_l2_network_create(body));
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ApiError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 class L2NetworksTest : public ::testing::Test {

@@ -16,6 +16,7 @@
 #include "host/api/overlay_params.h"
 #include "host/overlay/overlay_service.h"
 #include "host/overlay/runner_registry.h"
+#include "support/api_status.h"
 #include "support/temp_dir.h"
 
 namespace kohaku::test {
@@ -24,16 +25,7 @@ using test_support::TempDir;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// The status an ApiError carries, 200 when f returns; its message into *message.
-inline int status_of(const std::function<void()>& f, std::string* message = nullptr) {
-  try {
-    f();
-  } catch (const ApiError& e) {
-    if (message) *message = e.what();
-    return e.status();
-  }
-  return 200;
-}
+using test_support::status_of;
 
 struct Recorder : AllocationObserver {
   std::vector<std::string> events;

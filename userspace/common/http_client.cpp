@@ -12,18 +12,13 @@
 #include <mutex>
 #include <optional>
 
+#include "common/http_beast.h"
 #include "common/http_router.h"
 #include "common/json_parse.h"
 #include "common/wire/names.h"
 
 namespace kohaku::http {
 namespace {
-
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
-using error_code = boost::system::error_code;
 
 constexpr size_t kResponseBodyLimit = 64u << 20;
 constexpr size_t kMaxUrlLength = 2048;
@@ -269,12 +264,7 @@ ClientResponse HttpClient::request(
   ClientResponse out;
   out.status = static_cast<int>(res.result_int());
   out.body = std::move(res.body());
-  for (const auto& field : res) {
-    std::string name(field.name_string());
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    out.headers[name] = std::string(field.value());
-  }
+  out.headers = lower_cased_fields(res);
   return out;
 }
 

@@ -20,26 +20,14 @@
 #include <thread>
 #include <vector>
 
+#include "http_beast.h"
 #include "log.h"
 
 namespace kohaku::http {
 namespace {
 
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
-namespace net = boost::asio;
-using tcp = net::ip::tcp;
-using error_code = boost::system::error_code;
-
 constexpr std::chrono::seconds kDrainTimeout{5};
 constexpr size_t kDrainLimit = 64u << 20;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // One client connection: read a request, answer it, repeat while keep-alive holds.
 // Every step runs on the connection's strand; the shared_ptr captured by each pending
@@ -138,10 +126,7 @@ class Session : public std::enable_shared_from_this<Session> {
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
     req.body = std::move(msg.body());
-    for (const auto& field : msg) {
-      auto name = field.name_string();
-      req.headers[lower(std::string_view(name.data(), name.size()))] = std::string(field.value());
-    }
+    req.headers = lower_cased_fields(msg);
     // The handler runs on the handler pool; its answer comes back to this connection's strand.
     // Nothing else is read from the connection meanwhile (no pipelining), so answers keep order.
     net::post(handlers_, [self = shared_from_this(), req = std::move(req), version = msg.version(),

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/hex.h"
+
 namespace kohaku {
 
 std::string random_hex(size_t n_bytes) {
@@ -21,13 +23,7 @@ std::string random_hex(size_t n_bytes) {
     }
     got += static_cast<size_t>(n);
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string text;
-  for (size_t i = 0; i < n_bytes; ++i) {
-    text.push_back(kHex[bytes[i] >> 4]);
-    text.push_back(kHex[bytes[i] & 15]);
-  }
-  return text;
+  return to_hex(bytes, n_bytes);
 }
 
 }  // namespace kohaku

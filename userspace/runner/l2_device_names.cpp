@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "common/hex.h"
+
 namespace kohaku::runner {
 namespace {
 
@@ -14,13 +16,7 @@ std::string sha256_hex(const std::string& data) {
   unsigned int len = 0;
   if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1)
     throw std::runtime_error("SHA-256 failed (OpenSSL EVP_Digest)");
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
+  return to_hex(digest, len);
 }
 
 }  // namespace

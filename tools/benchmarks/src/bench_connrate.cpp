@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench_cli.h"
+
 namespace {
 
 class Fd {
@@ -107,31 +109,31 @@ int client(const std::string& dst, uint16_t port, int threads, double seconds) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    if (argc < 2) throw std::invalid_argument("usage: bench_connrate server|client ...");
-    std::string mode = argv[1], dst;
-    uint16_t port = 0;
-    int threads = 4;
-    double seconds = 3;
-    for (int i = 2; i + 1 < argc; i += 2) {
-      std::string k = argv[i], v = argv[i + 1];
-      if (k == "--dst")
-        dst = v;
-      else if (k == "--port")
-        port = static_cast<uint16_t>(std::stoul(v));
-      else if (k == "--threads")
-        threads = std::stoi(v);
-      else if (k == "--seconds")
-        seconds = std::stod(v);
-      else
-        throw std::invalid_argument("unknown option " + k);
-    }
-    if (port == 0) throw std::invalid_argument("--port is required");
-    if (mode == "server") return server(port);
-    if (mode == "client" && !dst.empty()) return client(dst, port, threads, seconds);
-    throw std::invalid_argument("client needs --dst");
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_connrate: %s\n", e.what());
-    return 2;
-  }
+  return kohaku::bench::report_failures(
+      "bench_connrate",
+      [&] {
+        if (argc < 2) throw std::invalid_argument("usage: bench_connrate server|client ...");
+        std::string mode = argv[1], dst;
+        uint16_t port = 0;
+        int threads = 4;
+        double seconds = 3;
+        for (int i = 2; i + 1 < argc; i += 2) {
+          std::string k = argv[i], v = argv[i + 1];
+          if (k == "--dst")
+            dst = v;
+          else if (k == "--port")
+            port = static_cast<uint16_t>(std::stoul(v));
+          else if (k == "--threads")
+            threads = std::stoi(v);
+          else if (k == "--seconds")
+            seconds = std::stod(v);
+          else
+            throw std::invalid_argument("unknown option " + k);
+        }
+        if (port == 0) throw std::invalid_argument("--port is required");
+        if (mode == "server") return server(port);
+        if (mode == "client" && !dst.empty()) return client(dst, port, threads, seconds);
+        throw std::invalid_argument("client needs --dst");
+      },
+      2);
 }

@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_cli.h"
 #include "common/http_client.h"
 #include "common/netlink/vxlan_link.h"
 #include "host/bpf/host_datapath.h"
@@ -70,10 +71,7 @@ Args parse(int argc, char** argv) {
   if (argc < 2) throw std::invalid_argument("usage: bench_ctl_load MODE --url URL ...");
   Args a;
   a.mode = argv[1];
-  for (int i = 2; i < argc; ++i) {
-    std::string k = argv[i];
-    if (i + 1 >= argc) throw std::invalid_argument("missing value after " + k);
-    std::string v = argv[++i];
+  for (const auto& [k, v] : kohaku::bench::option_pairs(argc, argv, 2)) {
     if (k == "--url")
       a.url = v;
     else if (k == "--runner")
@@ -314,16 +312,16 @@ int wait_tunnels(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    Args a = parse(argc, argv);
-    if (a.mode == "reserve") return reserve(a);
-    if (a.mode == "register") return register_runners(a);
-    if (a.mode == "fill") return fill(a);
-    if (a.mode == "wait-serving") return wait_serving(a);
-    if (a.mode == "wait-tunnels") return wait_tunnels(a);
-    throw std::invalid_argument("unknown mode " + a.mode);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_ctl_load: %s\n", e.what());
-    return 2;
-  }
+  return kohaku::bench::report_failures(
+      "bench_ctl_load",
+      [&] {
+        Args a = parse(argc, argv);
+        if (a.mode == "reserve") return reserve(a);
+        if (a.mode == "register") return register_runners(a);
+        if (a.mode == "fill") return fill(a);
+        if (a.mode == "wait-serving") return wait_serving(a);
+        if (a.mode == "wait-tunnels") return wait_tunnels(a);
+        throw std::invalid_argument("unknown mode " + a.mode);
+      },
+      2);
 }

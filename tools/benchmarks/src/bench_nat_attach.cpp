@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "bench_cli.h"
 #include "runner/bpf/runner_datapath.h"
 
 int main(int argc, char** argv) {
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: bench_nat_attach --dev IF --uplink ADDR [--overlay CIDR]\n");
     return 2;
   }
-  try {
+  return kohaku::bench::report_failures("bench_nat_attach", [&] {
     // Block the stop signals first so they are only ever taken by sigwait below.
     sigset_t stop;
     sigemptyset(&stop);
@@ -58,8 +59,5 @@ int main(int argc, char** argv) {
     for (const auto& [name, value] : kohaku::runner::RunnerDatapath::named_counters(dp->counters()))
       if (value) std::printf("%s=%llu\n", name.c_str(), static_cast<unsigned long long>(value));
     return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_nat_attach: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -25,8 +25,10 @@
 #include <system_error>
 #include <vector>
 
+#include "bench_cli.h"
 #include "host/bpf/host_datapath.h"
 #include "host/bpf/host_express.h"
+#include "host_test_env.h"
 #include "packet.h"
 #include "prog_run.h"
 #include "runner/bpf/l2_gateway_guard.h"
@@ -38,16 +40,8 @@ using namespace kohaku::test::pkt;
 using kohaku::Ipv4Addr;
 using kohaku::Ipv4Cidr;
 
-void sh(const std::string& cmd) {
-  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("command failed: " + cmd);
-}
-
-uint32_t ifindex_of(const char* name) {
-  unsigned idx = if_nametoindex(name);
-  if (idx == 0) throw std::system_error(errno, std::generic_category(), name);
-  return idx;
-}
-
+using kohaku::test::make_hub_uplink;
+using kohaku::test::make_two_tunnels;
 using kohaku::test::prog_test_run;
 using Run = kohaku::test::RunResult;
 
@@ -109,23 +103,11 @@ std::string verdict_name(int v, bool xdp = false) {
 int run(uint32_t repeat, int rounds) {
   if (::unshare(CLONE_NEWNET) != 0)
     throw std::system_error(errno, std::generic_category(), "unshare(CLONE_NEWNET)");
-  // Two runner tunnels as veths (the program's FIB lookup and neighbour entry are the kernel's).
-  sh("ip link set lo up");
-  sh("ip link add vxa address 02:00:00:00:01:fe mtu 1450 type veth peer name vxa-peer "
-     "address 02:00:00:00:01:01 mtu 1450");
-  sh("ip link add vxb address 02:00:00:00:02:fe mtu 1450 type veth peer name vxb-peer "
-     "address 02:00:00:00:02:01 mtu 1450");
-  for (const char* dev : {"vxa", "vxa-peer", "vxb", "vxb-peer"})
-    sh(std::string("ip link set ") + dev + " up");
-  sh("ip addr add 10.1.0.254/16 dev vxa && ip addr add 10.2.0.254/16 dev vxb");
-  sh("ip neigh replace 10.2.0.5 lladdr 02:00:00:00:02:05 dev vxb nud permanent");
-  sh("echo 1 > /proc/sys/net/ipv4/conf/all/forwarding");
-  uint32_t tun1 = ifindex_of("vxa"), tun2 = ifindex_of("vxb");
-  // The hub's uplink for the express stage, with runner 2's underlay address resolved.
-  sh("ip link add up0 address 02:00:00:00:aa:01 type veth peer name up0-peer");
-  sh("ip link set up0 up && ip link set up0-peer up && ip addr add 198.18.0.1/24 dev up0");
-  sh("ip neigh replace 198.18.0.12 lladdr 02:00:00:00:aa:12 dev up0 nud permanent");
-  uint32_t up0 = ifindex_of("up0");
+  // Two runner tunnels as veths (the program's FIB lookup and neighbour entry are the kernel's),
+  // and the hub's uplink for the express stage with the runners' underlay addresses resolved.
+  const auto tunnels = make_two_tunnels();
+  const uint32_t tun1 = tunnels.vxa, tun2 = tunnels.vxb;
+  const uint32_t up0 = make_hub_uplink();
 
   kohaku::bpf::HostDatapath host({.pin = false});
   host.upsert_runner({1, Ipv4Cidr::parse("10.1.0.0/16"), tun1});
@@ -323,10 +305,6 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  try {
-    return run(repeat, std::max(rounds, 1));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_prog_cost: %s\n", e.what());
-    return 1;
-  }
+  return kohaku::bench::report_failures("bench_prog_cost",
+                                        [&] { return run(repeat, std::max(rounds, 1)); });
 }

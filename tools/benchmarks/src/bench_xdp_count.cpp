@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_cli.h"
 #include "bench_xdp_count.skel.h"
 
 namespace {
@@ -41,10 +42,7 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (i + 1 >= argc) throw std::invalid_argument("missing value after " + k);
-    std::string v = argv[++i];
+  for (const auto& [k, v] : kohaku::bench::option_pairs(argc, argv)) {
     if (k == "--dev") {
       a.dev = v;
     } else if (k == "--udp-port") {
@@ -155,10 +153,5 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse(argc, argv));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_xdp_count: %s\n", e.what());
-    return 1;
-  }
+  return kohaku::bench::report_failures("bench_xdp_count", [&] { return run(parse(argc, argv)); });
 }

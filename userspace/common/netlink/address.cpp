@@ -86,8 +86,7 @@ std::optional<int> owner_of(const NlSocket& sock, Ipv4Addr addr, const std::stri
   nl_cache* raw = nullptr;
   sock.check(rtnl_addr_alloc_cache(sock.get(), &raw), what);
   CachePtr cache(raw);
-  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-    auto* a = reinterpret_cast<rtnl_addr*>(o);
+  for (rtnl_addr* a : objects_of<rtnl_addr>(cache.get())) {
     if (rtnl_addr_get_family(a) != AF_INET) continue;
     if (auto ip = to_ipv4(rtnl_addr_get_local(a)); ip && *ip == addr)
       return rtnl_addr_get_ifindex(a);

@@ -108,13 +108,9 @@ std::vector<std::string> bridge_ports(std::string_view bridge) {
                        NLE_OBJ_NOTFOUND, ENODEV);
   }
   int index = rtnl_link_get_ifindex(br.get());
-  nl_cache* raw = nullptr;
-  sock.check(rtnl_link_alloc_cache(sock.get(), AF_UNSPEC, &raw),
-             "list ports of bridge " + std::string(bridge));
-  CachePtr cache(raw);
+  CachePtr cache = link_cache(sock, "list ports of bridge " + std::string(bridge));
   std::vector<std::string> out;
-  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-    auto* link = reinterpret_cast<rtnl_link*>(o);
+  for (rtnl_link* link : objects_of<rtnl_link>(cache.get())) {
     if (rtnl_link_get_master(link) == index) out.emplace_back(rtnl_link_get_name(link));
   }
   return out;

@@ -58,8 +58,7 @@ std::vector<Ipv4Addr> list_flood_destinations(std::string_view dev) {
   sock.check(rtnl_neigh_alloc_cache_flags(sock.get(), &raw, NL_CACHE_AF_ITER), operation);
   CachePtr cache(raw);
   std::vector<Ipv4Addr> out;
-  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-    auto* n = reinterpret_cast<rtnl_neigh*>(o);
+  for (rtnl_neigh* n : objects_of<rtnl_neigh>(cache.get())) {
     if (rtnl_neigh_get_family(n) != AF_BRIDGE || rtnl_neigh_get_ifindex(n) != ifindex ||
         !is_zero_mac(rtnl_neigh_get_lladdr(n)))
       continue;

@@ -77,6 +77,12 @@ LinkPtr fetch_link(const NlSocket& sock, std::string_view name) {
   return LinkPtr(raw);
 }
 
+CachePtr link_cache(const NlSocket& sock, std::string_view operation) {
+  nl_cache* raw = nullptr;
+  sock.check(rtnl_link_alloc_cache(sock.get(), AF_UNSPEC, &raw), operation);
+  return CachePtr(raw);
+}
+
 LinkInfo describe_link(rtnl_link* link) {
   LinkInfo info;
   if (const char* n = rtnl_link_get_name(link)) info.name = n;
@@ -117,12 +123,10 @@ bool link_exists(std::string_view name) {
 
 std::vector<LinkInfo> list_links(std::string_view name_prefix, std::string_view kind) {
   NlSocket sock;
-  nl_cache* raw = nullptr;
-  sock.check(rtnl_link_alloc_cache(sock.get(), AF_UNSPEC, &raw), "list links");
-  CachePtr cache(raw);
+  CachePtr cache = link_cache(sock, "list links");
   std::vector<LinkInfo> out;
-  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-    LinkInfo info = describe_link(reinterpret_cast<rtnl_link*>(o));
+  for (rtnl_link* link : objects_of<rtnl_link>(cache.get())) {
+    LinkInfo info = describe_link(link);
     if (!info.name.starts_with(name_prefix)) continue;
     if (!kind.empty() && info.kind != kind) continue;
     out.push_back(std::move(info));

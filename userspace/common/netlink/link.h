@@ -63,7 +63,8 @@ void delete_link(std::string_view name);  // throws when missing
 bool delete_link_if_exists(std::string_view name);
 
 // Building blocks for the typed link modules.
-LinkPtr fetch_link(const NlSocket& sock, std::string_view name);  // null when missing
+LinkPtr fetch_link(const NlSocket& sock, std::string_view name);        // null when missing
+CachePtr link_cache(const NlSocket& sock, std::string_view operation);  // every link
 LinkInfo describe_link(rtnl_link* link);
 // Applies `changes` (only the attributes set on it) to `orig`; throws with `operation`.
 void change_link(const NlSocket& sock, rtnl_link* orig, rtnl_link* changes,

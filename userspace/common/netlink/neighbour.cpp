@@ -17,8 +17,7 @@ std::vector<NeighbourEntry> list_neighbours() {
   sock.check(rtnl_neigh_alloc_cache(sock.get(), &raw), "list neighbour entries");
   CachePtr cache(raw);
   std::vector<NeighbourEntry> out;
-  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-    auto* n = reinterpret_cast<rtnl_neigh*>(o);
+  for (rtnl_neigh* n : objects_of<rtnl_neigh>(cache.get())) {
     if (rtnl_neigh_get_family(n) != AF_INET) continue;
     auto addr = to_ipv4(rtnl_neigh_get_dst(n));
     if (!addr) continue;

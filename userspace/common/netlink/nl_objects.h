@@ -15,31 +15,50 @@
 
 namespace kohaku::netlink {
 
-struct LinkDeleter {
-  void operator()(rtnl_link* p) const { rtnl_link_put(p); }
-};
-struct CacheDeleter {
-  void operator()(nl_cache* p) const { nl_cache_free(p); }
-};
-struct AddrDeleter {
-  void operator()(nl_addr* p) const { nl_addr_put(p); }
-};
-struct RtAddrDeleter {
-  void operator()(rtnl_addr* p) const { rtnl_addr_put(p); }
-};
-struct RouteDeleter {
-  void operator()(rtnl_route* p) const { rtnl_route_put(p); }
-};
-struct NeighDeleter {
-  void operator()(rtnl_neigh* p) const { rtnl_neigh_put(p); }
+// A libnl object's release function as a unique_ptr deleter.
+template <typename T, void (*Release)(T*)>
+struct Released {
+  void operator()(T* p) const { Release(p); }
 };
 
-using LinkPtr = std::unique_ptr<rtnl_link, LinkDeleter>;
-using CachePtr = std::unique_ptr<nl_cache, CacheDeleter>;
-using AddrPtr = std::unique_ptr<nl_addr, AddrDeleter>;
-using RtAddrPtr = std::unique_ptr<rtnl_addr, RtAddrDeleter>;
-using RoutePtr = std::unique_ptr<rtnl_route, RouteDeleter>;
-using NeighPtr = std::unique_ptr<rtnl_neigh, NeighDeleter>;
+using LinkPtr = std::unique_ptr<rtnl_link, Released<rtnl_link, rtnl_link_put>>;
+using CachePtr = std::unique_ptr<nl_cache, Released<nl_cache, nl_cache_free>>;
+using AddrPtr = std::unique_ptr<nl_addr, Released<nl_addr, nl_addr_put>>;
+using RtAddrPtr = std::unique_ptr<rtnl_addr, Released<rtnl_addr, rtnl_addr_put>>;
+using RoutePtr = std::unique_ptr<rtnl_route, Released<rtnl_route, rtnl_route_put>>;
+using NeighPtr = std::unique_ptr<rtnl_neigh, Released<rtnl_neigh, rtnl_neigh_put>>;
+
+// The objects of a libnl cache as the type it holds, for a range-for that may break or return:
+//   for (rtnl_link* link : objects_of<rtnl_link>(cache.get())) ...
+template <typename T>
+class CacheObjects {
+ public:
+  class iterator {
+   public:
+    explicit iterator(nl_object* o) : o_(o) {}
+    T* operator*() const { return reinterpret_cast<T*>(o_); }
+    iterator& operator++() {
+      o_ = nl_cache_get_next(o_);
+      return *this;
+    }
+    bool operator!=(const iterator& other) const { return o_ != other.o_; }
+
+   private:
+    nl_object* o_;
+  };
+
+  explicit CacheObjects(nl_cache* cache) : cache_(cache) {}
+  iterator begin() const { return iterator(nl_cache_get_first(cache_)); }
+  iterator end() const { return iterator(nullptr); }
+
+ private:
+  nl_cache* cache_;
+};
+
+template <typename T>
+CacheObjects<T> objects_of(nl_cache* cache) {
+  return CacheObjects<T>(cache);
+}
 
 // AF_INET nl_addr holding `addr` with the given prefix length (32 for a host address).
 AddrPtr make_nl_addr(Ipv4Addr addr, unsigned prefix = 32);

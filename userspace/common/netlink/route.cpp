@@ -57,12 +57,9 @@ std::vector<RouteInfo> list_on(const NlSocket& sock, uint32_t table) {
   nl_cache* raw = nullptr;
   sock.check(rtnl_route_alloc_cache(sock.get(), AF_INET, 0, &raw), "list routes");
   CachePtr cache(raw);
-  nl_cache* lraw = nullptr;
-  sock.check(rtnl_link_alloc_cache(sock.get(), AF_UNSPEC, &lraw), "list routes");
-  CachePtr links(lraw);
+  CachePtr links = link_cache(sock, "list routes");
   std::vector<RouteInfo> out;
-  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-    auto* route = reinterpret_cast<rtnl_route*>(o);
+  for (rtnl_route* route : objects_of<rtnl_route>(cache.get())) {
     if (rtnl_route_get_table(route) != table || rtnl_route_get_type(route) != RTN_UNICAST ||
         rtnl_route_get_nnexthops(route) != 1) {
       continue;

@@ -165,12 +165,9 @@ std::optional<VxlanInfo> find_vxlan(std::string_view name) {
 
 std::vector<VxlanInfo> list_vxlans(std::string_view name_prefix) {
   NlSocket sock;
-  nl_cache* raw = nullptr;
-  sock.check(rtnl_link_alloc_cache(sock.get(), AF_UNSPEC, &raw), "list vxlan links");
-  CachePtr cache(raw);
+  CachePtr cache = link_cache(sock, "list vxlan links");
   std::vector<VxlanInfo> out;
-  for (nl_object* o = nl_cache_get_first(cache.get()); o != nullptr; o = nl_cache_get_next(o)) {
-    auto* link = reinterpret_cast<rtnl_link*>(o);
+  for (rtnl_link* link : objects_of<rtnl_link>(cache.get())) {
     const char* name = rtnl_link_get_name(link);
     if (name == nullptr || !std::string_view(name).starts_with(name_prefix)) continue;
     if (!rtnl_link_is_vxlan(link)) continue;

@@ -161,64 +161,62 @@ std::string OverlayService::runner_credential(const std::string& hostname) const
 
 json OverlayService::nodes() {
   auto& m = *impl_;
-  std::lock_guard lock(m.mu);
-  m.refresh(m.clock());
-  m.commit(false);
-  json out = json::array();
-  for (const auto& a : m.registry.nodes()) {
-    json n = a.details.is_object() ? a.details : json::object();
-    n["hostname"] = a.hostname;
-    n["url"] = a.url;
-    n["physical_ip"] = a.physical_ip.to_string();
-    n["status"] = a.is_active ? "online" : "offline";
-    n["last_heartbeat"] = iso_time(a.last_used_ms);
-    n["registered_at"] = iso_time(a.created_ms);
-    n["runner_id"] = a.has_overlay() ? json(a.id) : json(nullptr);
-    n["overlay_subnet"] = a.has_overlay() ? json(a.subnet.to_string()) : json(nullptr);
-    n["vxlan_device"] = a.has_overlay() ? json(host_vxlan_device_name(a.id)) : json(nullptr);
-    out.push_back(std::move(n));
-  }
-  return out;
+  return m.read([&]() -> json {
+    json out = json::array();
+    for (const auto& a : m.registry.nodes()) {
+      json n = a.details.is_object() ? a.details : json::object();
+      n["hostname"] = a.hostname;
+      n["url"] = a.url;
+      n["physical_ip"] = a.physical_ip.to_string();
+      n["status"] = a.is_active ? "online" : "offline";
+      n["last_heartbeat"] = iso_time(a.last_used_ms);
+      n["registered_at"] = iso_time(a.created_ms);
+      n["runner_id"] = a.has_overlay() ? json(a.id) : json(nullptr);
+      n["overlay_subnet"] = a.has_overlay() ? json(a.subnet.to_string()) : json(nullptr);
+      n["vxlan_device"] = a.has_overlay() ? json(host_vxlan_device_name(a.id)) : json(nullptr);
+      out.push_back(std::move(n));
+    }
+    return out;
+  });
 }
 
 json OverlayService::overlay_status() {
   auto& m = *impl_;
   if (!m.config.overlay_enabled)
     return {{"enabled", false}, {"message", "overlay network is disabled"}};
-  std::lock_guard lock(m.mu);
-  m.refresh(m.clock());
-  m.commit(false);
-  json allocations = json::array();
-  uint32_t active = 0;
-  auto all = m.registry.allocations();
-  for (const auto& a : all) {
-    active += a.is_active ? 1 : 0;
-    allocations.push_back({{"runner_name", a.hostname},
-                           {"runner_id", a.id},
-                           {"subnet", a.subnet.to_string()},
-                           {"gateway", m.scheme.runner_gateway(a.id).to_string()},
-                           {"physical_ip", a.physical_ip.to_string()},
-                           {"is_active", a.is_active},
-                           {"last_used", iso_time(a.last_used_ms)},
-                           {"vxlan_device", host_vxlan_device_name(a.id)}});
-  }
-  std::string host_ip = m.scheme.host_overlay_ip().to_string();
-  return {{"enabled", true},
-          {"subnet_config", m.scheme.to_string()},
-          {"host_ip", host_ip},
-          {"allocations", allocations},
-          {"stats",
-           {{"total_allocations", all.size()},
-            {"active_allocations", active},
-            {"inactive_allocations", all.size() - active},
-            {"available_ids", m.registry.free_id_count()},
-            {"max_runners", m.scheme.max_runner_id()},
+  return m.read([&]() -> json {
+    json allocations = json::array();
+    uint32_t active = 0;
+    auto all = m.registry.allocations();
+    for (const auto& a : all) {
+      active += a.is_active ? 1 : 0;
+      allocations.push_back({{"runner_name", a.hostname},
+                             {"runner_id", a.id},
+                             {"subnet", a.subnet.to_string()},
+                             {"gateway", m.scheme.runner_gateway(a.id).to_string()},
+                             {"physical_ip", a.physical_ip.to_string()},
+                             {"is_active", a.is_active},
+                             {"last_used", iso_time(a.last_used_ms)},
+                             {"vxlan_device", host_vxlan_device_name(a.id)}});
+    }
+    std::string host_ip = m.scheme.host_overlay_ip().to_string();
+    return {{"enabled", true},
             {"subnet_config", m.scheme.to_string()},
-            {"overlay_network", m.scheme.overlay_network().to_string()},
             {"host_ip", host_ip},
-            {"base_vxlan_id", m.config.overlay_vxlan_id},
-            {"vxlan_port", m.config.overlay_vxlan_port},
-            {"mtu", m.config.overlay_mtu}}}};
+            {"allocations", allocations},
+            {"stats",
+             {{"total_allocations", all.size()},
+              {"active_allocations", active},
+              {"inactive_allocations", all.size() - active},
+              {"available_ids", m.registry.free_id_count()},
+              {"max_runners", m.scheme.max_runner_id()},
+              {"subnet_config", m.scheme.to_string()},
+              {"overlay_network", m.scheme.overlay_network().to_string()},
+              {"host_ip", host_ip},
+              {"base_vxlan_id", m.config.overlay_vxlan_id},
+              {"vxlan_port", m.config.overlay_vxlan_port},
+              {"mtu", m.config.overlay_mtu}}}};
+  });
 }
 
 json OverlayService::release_runner(const std::string& runner) {

@@ -80,6 +80,16 @@ struct OverlayService::Impl {
     return std::move(*result);
   }
 
+  // Runs a read-only body with mu held, on state brought up to now. What the refresh expired is
+  // journaled without waiting for the flush: a read's answer promises nothing a restart must find.
+  template <class Body>
+  auto read(Body&& body) {
+    std::lock_guard lock(mu);
+    refresh(clock());
+    commit(false);
+    return body();
+  }
+
   // Waits for the journal flush covering seq; ApiError 500 when it failed.
   void wait_durable(uint64_t seq);
 
@@ -100,6 +110,11 @@ struct OverlayService::Impl {
 
   // The runner `name` (hostname or runner_<id>) with an overlay allocation: 400/404 otherwise.
   const RunnerAllocation& runner(const std::string& name) const;
+  // The id of the runner a request narrows to, as runner() finds it; nullopt when it names none.
+  std::optional<uint32_t> runner_id(const std::optional<std::string>& name) const {
+    if (!name) return std::nullopt;
+    return runner(*name).id;
+  }
 
   // What only the runner itself may do (record an address by container, free a container's
   // addresses) needs its credential: 403 naming the alternative otherwise.

@@ -22,44 +22,40 @@ std::string new_token() {
 json OverlayService::ip_available(const IpAvailableRequest& request) {
   auto& m = *impl_;
   m.require_overlay();
-  const size_t limit = request.limit;
-  const auto& runner = request.runner;
-  std::lock_guard lock(m.mu);
-  m.refresh(m.clock());
-  m.commit(false);
-  std::vector<RunnerAllocation> targets;
-  if (runner)
-    targets.push_back(m.runner(*runner));
-  else
-    targets = m.registry.allocations();
-  json by_runner = json::object();
-  for (const auto& a : targets) {
-    json ips = json::array();
-    for (auto ip : m.book.available(a.id, limit)) ips.push_back(ip.to_string());
-    by_runner[a.hostname] = std::move(ips);
-  }
-  return {{"available_ips", by_runner}};
+  return m.read([&]() -> json {
+    std::vector<RunnerAllocation> targets;
+    if (request.runner)
+      targets.push_back(m.runner(*request.runner));
+    else
+      targets = m.registry.allocations();
+    json by_runner = json::object();
+    for (const auto& a : targets) {
+      json ips = json::array();
+      for (auto ip : m.book.available(a.id, request.limit)) ips.push_back(ip.to_string());
+      by_runner[a.hostname] = std::move(ips);
+    }
+    return {{"available_ips", by_runner}};
+  });
 }
 
 json OverlayService::ip_info(const std::string& runner) {
   auto& m = *impl_;
   m.require_overlay();
-  std::lock_guard lock(m.mu);
-  m.refresh(m.clock());
-  m.commit(false);
-  const auto& a = m.runner(runner);
-  auto c = m.book.counts(a.id);
-  return {{"runner_name", a.hostname},
-          {"runner_id", a.id},
-          {"subnet", a.subnet.to_string()},
-          {"gateway", m.scheme.runner_gateway(a.id).to_string()},
-          {"ip_range",
-           {{"first", m.scheme.first_container_ip(a.id).to_string()},
-            {"last", m.scheme.last_container_ip(a.id).to_string()}}},
-          {"total_ips", c.total},
-          {"available", c.available},
-          {"reserved", c.reserved},
-          {"used", c.used}};
+  return m.read([&]() -> json {
+    const auto& a = m.runner(runner);
+    auto c = m.book.counts(a.id);
+    return {{"runner_name", a.hostname},
+            {"runner_id", a.id},
+            {"subnet", a.subnet.to_string()},
+            {"gateway", m.scheme.runner_gateway(a.id).to_string()},
+            {"ip_range",
+             {{"first", m.scheme.first_container_ip(a.id).to_string()},
+              {"last", m.scheme.last_container_ip(a.id).to_string()}}},
+            {"total_ips", c.total},
+            {"available", c.available},
+            {"reserved", c.reserved},
+            {"used", c.used}};
+  });
 }
 
 json OverlayService::ip_reserve(const IpReserveRequest& request) {
@@ -124,40 +120,33 @@ json OverlayService::ip_release(const IpReleaseRequest& request, const std::stri
 json OverlayService::ip_reservations(const IpReservationsRequest& request) {
   auto& m = *impl_;
   m.require_overlay();
-  const bool include_used = request.include_used;
-  const auto& runner = request.runner;
-  std::lock_guard lock(m.mu);
-  m.refresh(m.clock());
-  m.commit(false);
-  std::optional<uint32_t> runner_id;
-  if (runner) runner_id = m.runner(*runner).id;
-  json list = json::array();
-  for (const auto& e : m.book.list(runner_id, include_used)) list.push_back(m.entry_json(e, true));
-  return {{"reservations", list}};
+  return m.read([&]() -> json {
+    const std::optional<uint32_t> runner_id = m.runner_id(request.runner);
+    json list = json::array();
+    for (const auto& e : m.book.list(runner_id, request.include_used))
+      list.push_back(m.entry_json(e, true));
+    return {{"reservations", list}};
+  });
 }
 
 json OverlayService::ip_validate(const IpValidateRequest& request) {
   auto& m = *impl_;
   m.require_overlay();
-  const std::string& token = request.token;
-  const auto& runner = request.runner;
-  std::lock_guard lock(m.mu);
-  m.refresh(m.clock());
-  m.commit(false);
-  std::optional<uint32_t> runner_id;
-  if (runner) runner_id = m.runner(*runner).id;
-  // A validation is a question: "no" is a normal 200 answer, not an error.
-  const IpEntry* e = m.book.find_token(token);
-  if (e == nullptr) return {{"valid", false}, {"reason", "reservation not found or expired"}};
-  if (runner_id && e->runner_id != *runner_id)
-    return {{"valid", false},
-            {"reason", "reservation belongs to runner '" + m.name_of(e->runner_id) + "'"}};
-  return {{"valid", true},
-          {"ip", e->ip.to_string()},
-          {"runner", m.name_of(e->runner_id)},
-          {"expires_at", e->is_used ? json(nullptr) : iso_time(e->expires_ms)},
-          {"is_used", e->is_used},
-          {"container_id", e->is_used ? json(e->container_id) : json(nullptr)}};
+  return m.read([&]() -> json {
+    const std::optional<uint32_t> runner_id = m.runner_id(request.runner);
+    // A validation is a question: "no" is a normal 200 answer, not an error.
+    const IpEntry* e = m.book.find_token(request.token);
+    if (e == nullptr) return {{"valid", false}, {"reason", "reservation not found or expired"}};
+    if (runner_id && e->runner_id != *runner_id)
+      return {{"valid", false},
+              {"reason", "reservation belongs to runner '" + m.name_of(e->runner_id) + "'"}};
+    return {{"valid", true},
+            {"ip", e->ip.to_string()},
+            {"runner", m.name_of(e->runner_id)},
+            {"expires_at", e->is_used ? json(nullptr) : iso_time(e->expires_ms)},
+            {"is_used", e->is_used},
+            {"container_id", e->is_used ? json(e->container_id) : json(nullptr)}};
+  });
 }
 
 json OverlayService::ip_use(const IpUseRequest& request, const std::string& credential) {
@@ -198,15 +187,14 @@ json OverlayService::ip_use(const IpUseRequest& request, const std::string& cred
 json OverlayService::ip_stats() {
   auto& m = *impl_;
   m.require_overlay();
-  std::lock_guard lock(m.mu);
-  m.refresh(m.clock());
-  m.commit(false);
-  auto s = m.book.stats();
-  return {{"total_reservations", s.total_reservations},
-          {"pending_reservations", s.pending_reservations},
-          {"in_use_reservations", s.in_use_reservations},
-          {"total_used_ips", s.total_used_ips},
-          {"runners_with_used_ips", s.runners_with_used_ips}};
+  return m.read([&]() -> json {
+    auto s = m.book.stats();
+    return {{"total_reservations", s.total_reservations},
+            {"pending_reservations", s.pending_reservations},
+            {"in_use_reservations", s.in_use_reservations},
+            {"total_used_ips", s.total_used_ips},
+            {"runners_with_used_ips", s.runners_with_used_ips}};
+  });
 }
 
 }  // namespace kohaku

@@ -29,6 +29,13 @@ runner_ct_key make_key(const __u8 (&saddr)[4], const __u8 (&daddr)[4], uint16_t 
   return k;
 }
 
+// Whether the flow of `e` (read under `key`) is live at now_ns. An expired one is read again right
+// before the caller deletes it: a packet may have refreshed the flow since.
+bool still_live(int fd, const runner_ct_key& key, runner_ct_entry& e, uint64_t now_ns) {
+  if (e.expires_ns > now_ns) return true;
+  return bpf_map_lookup_elem(fd, &key, &e) == 0 && e.expires_ns > now_ns;
+}
+
 }  // namespace
 
 uint64_t monotonic_now_ns() {
@@ -68,11 +75,7 @@ ConntrackSweep sweep_conntrack(int fd, uint64_t now_ns, uint64_t orphan_grace_ns
     runner_ct_key peer = conntrack_peer_key(key, e);
     if (e.flags & RUNNER_CT_HOST) {
       // The runner's own flow: a single entry with its own expiry.
-      if (e.expires_ns > now_ns) {
-        ++s.host_flows_live;
-        continue;
-      }
-      if (bpf_map_lookup_elem(fd, &key, &e) == 0 && e.expires_ns > now_ns) {
+      if (still_live(fd, key, e, now_ns)) {
         ++s.host_flows_live;
         continue;
       }
@@ -80,12 +83,7 @@ ConntrackSweep sweep_conntrack(int fd, uint64_t now_ns, uint64_t orphan_grace_ns
       continue;
     }
     if (e.dir == RUNNER_CT_ORIGINAL) {
-      if (e.expires_ns > now_ns) {
-        ++s.flows_live;
-        continue;
-      }
-      // Re-read right before deleting: a packet may have refreshed the flow since.
-      if (bpf_map_lookup_elem(fd, &key, &e) == 0 && e.expires_ns > now_ns) {
+      if (still_live(fd, key, e, now_ns)) {
         ++s.flows_live;
         continue;
       }
