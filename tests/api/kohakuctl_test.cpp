@@ -95,9 +95,12 @@ TEST_F(Kohakuctl, AvailableAndStats) {
   auto stats = ctl({"--json", "ip-stats"});
   ASSERT_EQ(stats.exit_code, 0) << stats.err;
   EXPECT_EQ(json::parse(stats.out)["total_reservations"], 0);
-  auto nodes = ctl({"node", "summary"});
+  auto nodes = ctl({"node", "list"});
   EXPECT_EQ(nodes.exit_code, 0) << nodes.err;
   EXPECT_TRUE(has(nodes.out, "gpu-1")) << nodes.out;
+  auto summary = ctl({"node", "summary"});
+  EXPECT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_TRUE(has(summary.out, "1 online / 0 offline")) << summary.out;
 }
 
 TEST_F(Kohakuctl, ApiErrorsGoToStderrWithNonZeroExit) {
