@@ -45,7 +45,8 @@ TEST_F(Kohakuctl, NodeOverlayTableAndJson) {
   EXPECT_TRUE(has(human.out, "10.128.64.0/18")) << human.out;
   EXPECT_TRUE(has(human.out, "vxkr1")) << human.out;
   // Columns line up: the subnet starts at the same offset in the header row and the data row.
-  auto lines_start = human.out.find("Runner ");
+  auto lines_start =
+      human.out.find("Runner  ID");  // the header, not the "Runner Allocations" title
   ASSERT_NE(lines_start, std::string::npos);
   std::string header =
       human.out.substr(lines_start, human.out.find('\n', lines_start) - lines_start);
