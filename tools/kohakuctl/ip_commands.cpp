@@ -58,15 +58,17 @@ int ip_list(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.get(with_query("/api/overlay/ip/reservations",
                                     {{"runner", inv.runner}, {"include_used", "true"}})));
   if (inv.json) return print_json(out, j), 0;
-  // KohakuRiver's columns: the token cut to 20 characters, the expiry to the second.
+  // KohakuRiver's columns: the token cut to 20 characters (the host already shortens it; a
+  // longer one from another host is cut here), the expiry to the second.
   Table t({"IP", "Runner", "Token (truncated)", "Expires", "Status"});
   for (const auto& r : j.value("reservations", json::array())) {
     const std::string token = field(r, "token"), expires = field(r, "expires_at");
     std::string status = "Pending";
     if (r.value("is_used", json()) == true)
       status = "In use (" + field(r, "container_id").substr(0, 12) + ")";
-    t.add_row({field(r, "ip"), field(r, "runner"), token.substr(0, 20) + "...",
-               expires.substr(0, 19), status});
+    t.add_row({field(r, "ip"), field(r, "runner"),
+               token.size() > 20 ? token.substr(0, 20) + "..." : token, expires.substr(0, 19),
+               status});
   }
   if (t.empty()) {
     out << "No IP reservations\n";

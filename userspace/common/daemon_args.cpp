@@ -13,51 +13,65 @@
 
 namespace kohaku {
 
+namespace {
+
+// The daemons' command line, defined once for parsing and for the usage text, with the parser
+// library kohakuctl uses (CLI11): "--flag value" and "--flag=value", a repeated --config
+// refused, one KEY=VALUE per --set.
+struct DaemonCommandLine {
+  DaemonCommandLine(std::string_view program, std::string_view example_config)
+      : app("KohakuRiver-compatible daemon of kohaku-overlay", std::string(program)) {
+    const std::string c(example_config);
+    app.add_option("--config", path,
+                   "read settings from a KohakuRiver-style Python file (" + c + ")")
+        ->type_name("PATH");
+    app.add_option("--set", overrides,
+                   "override one setting after the file; VALUE is a Python literal (string keys "
+                   "also take a bare word); repeatable")
+        ->type_name("KEY=VALUE")
+        ->allow_extra_args(false)
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+              return v.find('=') == std::string::npos || v.front() == '='
+                         ? "'" + v + "' is not KEY=VALUE"
+                         : std::string();
+            },
+            "", "KEY=VALUE"));
+    app.footer("Without --config, ~/.kohakuriver/" + c +
+               " is read when it exists; else every key has its default. See "
+               "docs/configuration.md.");
+  }
+  CLI::App app;
+  std::string path;
+  std::vector<std::string> overrides;
+};
+
+}  // namespace
+
 std::string daemon_usage(std::string_view program, std::string_view example_config) {
-  std::string p(program), c(example_config);
-  return "usage: " + p + " [--config PATH] [--set KEY=VALUE]... [--help]\n" +
-         "  --config PATH     read settings from a KohakuRiver-style Python file (" + c + ")\n" +
-         "  --set KEY=VALUE   override one setting after the file; VALUE is a Python literal\n" +
-         "                    (string keys also take a bare word); repeatable\n" +
-         "  -h, --help        show this help\n" + "Without --config, ~/.kohakuriver/" + c +
-         " is read when it exists; else every key has\n" +
-         "its default. See docs/configuration.md.\n";
+  return DaemonCommandLine(program, example_config).app.help();
 }
 
 DaemonArgs parse_daemon_args(const std::vector<std::string>& args, std::string_view program,
                              std::string_view example_config) {
   DaemonArgs out;
   out.config_name = std::string(example_config);
-  // The same parser library as kohakuctl (CLI11): "--flag value" and "--flag=value", a repeated
-  // --config refused, one KEY=VALUE per --set.
-  CLI::App app{"", std::string(program)};
-  std::string path;
-  app.add_option("--config", path)->type_name("PATH");
-  app.add_option("--set", out.overrides)
-      ->type_name("KEY=VALUE")
-      ->allow_extra_args(false)
-      ->check(CLI::Validator(
-          [](std::string& v) -> std::string {
-            return v.find('=') == std::string::npos || v.front() == '='
-                       ? "--set " + v + ": expected KEY=VALUE"
-                       : std::string();
-          },
-          "KEY=VALUE"));
+  DaemonCommandLine cl(program, example_config);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 pops from the back
   try {
-    app.parse(reversed);
+    cl.app.parse(reversed);
   } catch (const CLI::CallForHelp&) {
     out.help = true;
     return out;
   } catch (const CLI::ParseError& e) {
-    throw UsageError(std::string(program) + ": " + e.what(), daemon_usage(program, example_config));
+    throw UsageError(std::string(program) + ": " + e.what(), cl.app.help());
   }
-  if (app.count("--config") > 0) {
-    if (path.empty())
-      throw UsageError(std::string(program) + ": --config needs a path",
-                       daemon_usage(program, example_config));
-    out.config_path = path;
+  if (cl.app.count("--config") > 0) {
+    if (cl.path.empty())
+      throw UsageError(std::string(program) + ": --config needs a path", cl.app.help());
+    out.config_path = cl.path;
   }
+  out.overrides = cl.overrides;
   return out;
 }
 
