@@ -33,6 +33,10 @@ TEST(KohakuctlCommandLine, NodeOverlayWithAndWithoutHost) {
   auto one = parse({"node", "overlay", "gpu-01"});
   EXPECT_EQ(one.command, "node overlay");
   EXPECT_EQ(one.args, Args{"gpu-01"});
+  // A runner named like a command: a `node` command name is taken as HOST, a top-level one
+  // after `--`.
+  EXPECT_EQ(parse({"node", "overlay", "list"}).args, Args{"list"});
+  EXPECT_EQ(parse({"node", "overlay", "--", "network"}).args, Args{"network"});
 }
 
 TEST(KohakuctlCommandLine, NodeMonitoringCommands) {
