@@ -1,7 +1,6 @@
 // KohakuRiver's `kohakuriver node ...` commands typed as `kohakuctl node ...`, against a running
 // kohaku-hostd: every form of issue 14's list, what it prints, --json, and the refusals.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <fstream>
 
@@ -195,15 +194,9 @@ TEST(HostdDefaultConfig, ReadsTheHomeFileAndLogsIt) {
   std::filesystem::create_directories(home.path() / ".kohakuriver");
   std::ofstream(home.path() / ".kohakuriver" / "host_config.py")
       << "OVERLAY_HOST_IP: str = \"10.128.0.7\"\nOVERLAY_BRIDGE_NAME: str = \"br-kr\"\n";
-  const char* old = ::getenv("HOME");
-  const std::string saved = old ? old : "";
-  ::setenv("HOME", home.path().c_str(), 1);
   Hostd hostd;
+  hostd.set_home(home.path());
   hostd.start();
-  if (old)
-    ::setenv("HOME", saved.c_str(), 1);
-  else
-    ::unsetenv("HOME");
   json status = get_json(hostd.client(), "/api/overlay/status");
   EXPECT_TRUE(status["host_ip"].get<std::string>().starts_with("10.128.0.7")) << status.dump();
   EXPECT_EQ(status["bridge_name"], "br-kr");
