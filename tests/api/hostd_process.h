@@ -157,6 +157,10 @@ class Hostd {
   pid_t pid() const { return pid_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   void set_config_file(std::filesystem::path p) { config_ = std::move(p); }
+  // HOME of the daemon, where it looks for ~/.kohakuriver/host_config.py without --config; by
+  // default its own temp dir, so no test reads the machine's real one.
+  void set_home(std::filesystem::path p) { home_ = std::move(p); }
+  std::filesystem::path home() const { return home_.empty() ? dir_.path() : home_; }
 
   std::vector<std::string> argv() const {
     std::vector<std::string> a{bin_path("kohaku-hostd")};
@@ -177,7 +181,7 @@ class Hostd {
     ensure_reachable_address();
     for (int attempt = 0; attempt < 5; ++attempt) {
       if (port_ == 0 || attempt > 0) port_ = pick_free_port();
-      pid_ = spawn(argv(), dir_.path() / "hostd.out", log_path());
+      pid_ = spawn(argv(), dir_.path() / "hostd.out", log_path(), {{"HOME", home().string()}});
       if (wait_ready()) return;
       // Only a lost race for the port is worth another try.
       if (log().find("cannot listen") == std::string::npos) break;
@@ -190,7 +194,7 @@ class Hostd {
   int run_expecting_exit() {
     ensure_reachable_address();
     if (port_ == 0) port_ = pick_free_port();
-    pid_ = spawn(argv(), dir_.path() / "hostd.out", log_path());
+    pid_ = spawn(argv(), dir_.path() / "hostd.out", log_path(), {{"HOME", home().string()}});
     int code = wait_exit(pid_, deadline_in(std::chrono::seconds(10)));
     if (code != -1) pid_ = -1;
     return code;
@@ -264,6 +268,7 @@ class Hostd {
   TempDir dir_;
   std::vector<std::string> sets_;
   std::filesystem::path config_;
+  std::filesystem::path home_;
   uint16_t port_ = 0;
   pid_t pid_ = -1;
 };

@@ -45,7 +45,8 @@ TEST_F(Kohakuctl, NodeOverlayTableAndJson) {
   EXPECT_TRUE(has(human.out, "10.128.64.0/18")) << human.out;
   EXPECT_TRUE(has(human.out, "vxkr1")) << human.out;
   // Columns line up: the subnet starts at the same offset in the header row and the data row.
-  auto lines_start = human.out.find("Runner ");
+  auto lines_start =
+      human.out.find("Runner  ID");  // the header, not the "Runner Allocations" title
   ASSERT_NE(lines_start, std::string::npos);
   std::string header =
       human.out.substr(lines_start, human.out.find('\n', lines_start) - lines_start);
@@ -95,9 +96,12 @@ TEST_F(Kohakuctl, AvailableAndStats) {
   auto stats = ctl({"--json", "ip-stats"});
   ASSERT_EQ(stats.exit_code, 0) << stats.err;
   EXPECT_EQ(json::parse(stats.out)["total_reservations"], 0);
-  auto nodes = ctl({"node", "summary"});
+  auto nodes = ctl({"node", "list"});
   EXPECT_EQ(nodes.exit_code, 0) << nodes.err;
   EXPECT_TRUE(has(nodes.out, "gpu-1")) << nodes.out;
+  auto summary = ctl({"node", "summary"});
+  EXPECT_EQ(summary.exit_code, 0) << summary.err;
+  EXPECT_TRUE(has(summary.out, "1 online / 0 offline")) << summary.out;
 }
 
 TEST_F(Kohakuctl, ApiErrorsGoToStderrWithNonZeroExit) {

@@ -62,7 +62,8 @@ class Runnerd {
           "DOCKER_SOCKET=" + (dir_.path() / "no-docker.sock").string()})
       argv.insert(argv.end(), {"--set", s});
     for (const auto& s : sets_) argv.insert(argv.end(), {"--set", s});
-    pid_ = spawn(argv, dir_.path() / "out", log_path());
+    // HOME in the temp dir: never the machine's ~/.kohakuriver/runner_config.py.
+    pid_ = spawn(argv, dir_.path() / "out", log_path(), {{"HOME", dir_.path().string()}});
     const auto deadline = deadline_in(std::chrono::seconds(15));
     while (!past(deadline)) {
       int status = 0;

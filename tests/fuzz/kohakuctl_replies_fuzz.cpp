@@ -12,17 +12,31 @@
 #include <vector>
 
 #include "api/canned_http_server.h"
+#include "kohakuctl/command_line.h"
 #include "kohakuctl/commands.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static kohaku::test::CannedHttpServer server(200, "{}");
   static const std::vector<std::vector<std::string>> kVerbs = {
-      {"node", "overlay"},   {"node", "overlay", "gpu-1"},
-      {"node", "summary"},   {"ip-reserve", "gpu-1"},
-      {"ip-release", "tok"}, {"ip-list"},
-      {"ip-info", "gpu-1"},  {"ip-available"},
-      {"ip-stats"},          {"ip-validate", "tok"},
-      {"overlay-cleanup"},   {"overlay-release", "gpu-1"}};
+      {"node", "overlay"},
+      {"node", "overlay", "gpu-1"},
+      {"node", "summary"},
+      {"ip-reserve", "gpu-1"},
+      {"ip-release", "tok"},
+      {"ip-list"},
+      {"ip-info", "gpu-1"},
+      {"ip-available"},
+      {"ip-stats"},
+      {"ip-validate", "tok"},
+      {"overlay-cleanup"},
+      {"overlay-release", "gpu-1"},
+      {"node", "list"},
+      {"node", "status", "gpu-1"},
+      {"node", "health"},
+      {"node", "ip-release", "gpu-1", "--token", "tok"},
+      {"node", "ip-info", "gpu-1", "--token", "tok"},
+      {"network", "list"},
+      {"network", "show", "train"}};
   if (size == 0) return 0;
   static const int kStatus[] = {200, 404, 409, 500};
   server.set_reply(kStatus[data[0] % 4],
@@ -32,11 +46,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kohaku::http::HttpClient client(server.url(), options);
   const auto& verb = kVerbs[size % kVerbs.size()];
   for (bool json : {false, true}) {
-    kohakuctl::Invocation inv;
+    // Through the real parser, so the fuzzer drives the forms users type.
+    std::vector<std::string> args = verb;
+    if (json) args.push_back("--json");
+    if (verb[0].starts_with("overlay-")) args.push_back("-f");
+    kohakuctl::Invocation inv = kohakuctl::parse_command_line(args).inv;
     inv.host = server.url();
-    inv.json = json;
-    inv.force = true;
-    inv.words = verb;
     std::ostringstream out;
     try {
       (void)kohakuctl::run_command(inv, client, out);

@@ -396,21 +396,31 @@ TEST(DaemonArgs, BadCommandLinesCarryUsage) {
     try {
       parse_daemon_args(args, "kohaku-hostd", "host_config.py");
     } catch (const UsageError& e) {
-      EXPECT_NE(e.usage().find("usage: kohaku-hostd [--config PATH] [--set KEY=VALUE]..."),
-                std::string::npos);
+      EXPECT_NE(e.usage().find("Usage: kohaku-hostd [OPTIONS]"), std::string::npos) << e.usage();
+      EXPECT_NE(e.usage().find("--config PATH"), std::string::npos) << e.usage();
+      EXPECT_NE(e.usage().find("--set KEY=VALUE"), std::string::npos) << e.usage();
+      EXPECT_NE(e.usage().find("~/.kohakuriver/host_config.py"), std::string::npos) << e.usage();
       EXPECT_NE(e.usage().find("host_config.py"), std::string::npos);
       return e.what();
     }
     return "";
   };
-  EXPECT_EQ(error({"--verbose"}), "kohaku-hostd: unknown option --verbose");
-  EXPECT_EQ(error({"--config"}), "kohaku-hostd: --config needs a value");
-  EXPECT_EQ(error({"--set"}), "kohaku-hostd: --set needs a value");
-  EXPECT_EQ(error({"--set", "A"}), "kohaku-hostd: --set A: expected KEY=VALUE");
-  EXPECT_EQ(error({"--set", "=1"}), "kohaku-hostd: --set =1: expected KEY=VALUE");
-  EXPECT_EQ(error({"--config", "a", "--config", "b"}), "kohaku-hostd: --config given twice");
-  EXPECT_EQ(error({"stray"}), "kohaku-hostd: unexpected argument stray");
-  EXPECT_EQ(error({"--configs=x"}), "kohaku-hostd: unknown option --configs=x");
+  // CLI11's wording, prefixed with the program; each names what is wrong.
+  auto says = [&](std::vector<std::string> args, const std::string& needle) {
+    const std::string e = error(args);
+    EXPECT_TRUE(e.starts_with("kohaku-hostd: ")) << e;
+    EXPECT_NE(e.find(needle), std::string::npos) << e;
+  };
+  says({"--verbose"}, "--verbose");
+  says({"--config"}, "--config");
+  says({"--set"}, "--set");
+  says({"--set", "A"}, "--set: 'A' is not KEY=VALUE");
+  says({"--set", "=1"}, "--set: '=1' is not KEY=VALUE");
+  says({"--config", "a", "--config", "b"}, "--config");
+  says({"stray"}, "stray");
+  says({"--configs=x"}, "--configs=x");
+  says({"--config="}, "--config");
+  says({"--set", "A=1", "B=2"}, "B=2");  // one KEY=VALUE per --set
 }
 
 TEST(DaemonArgs, ArgvFormUsesTheProgramBaseName) {
@@ -420,7 +430,8 @@ TEST(DaemonArgs, ArgvFormUsesTheProgramBaseName) {
     parse_daemon_args(2, argv, "runner_config.py");
     FAIL();
   } catch (const UsageError& e) {
-    EXPECT_STREQ(e.what(), "kohaku-runnerd: unknown option --bogus");
+    EXPECT_TRUE(std::string(e.what()).starts_with("kohaku-runnerd: ")) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--bogus"), std::string::npos) << e.what();
   }
 }
 

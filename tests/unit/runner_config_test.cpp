@@ -223,5 +223,23 @@ TEST(RunnerConfig, SharedChecksApplyToo) {
             "--set OVERLAY_ENABLED=1: OVERLAY_ENABLED expects bool, got int 1");
 }
 
+// KohakuRiver's OVERLAY_BRIDGE_NAME: the bridge this runner builds (kohaku-overlay by default).
+TEST(RunnerConfig, BridgeNameIsHonouredAndChecked) {
+  auto d = load("");
+  ASSERT_TRUE(d.config) << d.error;
+  EXPECT_EQ(d.config->overlay_bridge_name, "kohaku-overlay");
+  auto r = load("OVERLAY_BRIDGE_NAME: str = \"br-overlay\"\n");
+  ASSERT_TRUE(r.config) << r.error;
+  EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
+  EXPECT_EQ(r.config->overlay_bridge_name, "br-overlay");
+  EXPECT_NE(error_of("OVERLAY_BRIDGE_NAME = 'sixteen-chars-xx'\n").find("1..15 characters"),
+            std::string::npos);
+  for (const char* taken : {"vxlan0", "vxlan1234", "kbr-train", "vxkr1", "kohaku-host"})
+    EXPECT_NE(error_of(std::string("OVERLAY_BRIDGE_NAME = '") + taken + "'\n")
+                  .find("is a name kohaku-overlay gives other devices"),
+              std::string::npos)
+        << taken;
+}
+
 }  // namespace
 }  // namespace kohaku

@@ -1,391 +1,60 @@
 #include "commands.h"
 
-#include <unistd.h>
-
-#include <algorithm>
-#include <functional>
-#include <iostream>
 #include <map>
 
-#include "command_support.h"
-#include "common/http_router.h"
 #include "ip_commands.h"
-#include "reply_shape.h"
-#include "table.h"
+#include "network_commands.h"
+#include "node_commands.h"
+#include "overlay_commands.h"
 
 namespace kohakuctl {
 namespace {
 
-using kohaku::http::ClientResponse;
-using kohaku::http::HttpClient;
-using kohaku::http::percent_encode;
-using kohaku::http::with_query;
-using nlohmann::json;
+using Verb = int (*)(const Invocation&, const kohaku::http::HttpClient&, std::ostream&);
 
-void expect_args(const Invocation& inv, size_t command_words, size_t positional,
-                 const char* synopsis) {
-  if (inv.words.size() != command_words + positional)
-    throw UsageError(std::string("usage: kohakuctl ") + synopsis);
-}
-
-void reject_options(const Invocation& inv, const std::vector<std::string_view>& allowed,
-                    const char* synopsis) {
-  auto is_allowed = [&](std::string_view name) {
-    return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
-  };
-  auto check = [&](const std::optional<std::string>& v, const char* name) {
-    if (v && !is_allowed(name))
-      throw UsageError(std::string(name) + " does not apply here; usage: kohakuctl " + synopsis);
-  };
-  check(inv.ip, "--ip");
-  check(inv.ttl, "--ttl");
-  check(inv.runner, "--runner");
-  check(inv.limit, "--limit");
-  if (inv.force && !is_allowed("-f"))
-    throw UsageError(std::string("-f does not apply here; usage: kohakuctl ") + synopsis);
-}
-
-// The non-zero counters of one reason map ("passed" or "dropped") as "name=count ...".
-std::string nonzero_reasons(const json& reasons) {
-  std::string s;
-  if (!reasons.is_object()) return s;
-  for (const auto& [name, count] : reasons.items())
-    if (count.is_number() && count != 0) s += (s.empty() ? "" : " ") + name + "=" + cell(count);
-  return s;
-}
-
-// Per-runner BPF fast path counters, booked on the runner the packets came from.
-// The named L2 networks a runner applies: the datapath's view (NAT, forward filter on the
-// bridge) joined with its Docker network for the same name.
-void print_named_networks(std::ostream& out, const json& datapath, const json& docker) {
-  if (!datapath.is_array() || datapath.empty()) return;
-  Table t({"Named network", "Subnet", "Outbound NAT", "Bridge", "Forward filter", "Docker network",
-           "Docker block", "Docker state"});
-  for (const auto& n : datapath) {
-    std::string filter = "n/a (kernel datapath)";
-    if (n.contains("filter_attached"))
-      filter = n.value("filter_attached", false) ? "attached" : "missing";
-    if (!n.value("bridge_exists", true)) filter = "no bridge";
-    json d = json::object();
-    for (const auto& candidate : docker)
-      if (field(candidate, "network") == field(n, "name")) d = candidate;
-    // Without an engine there is no Docker network to speak of.
-    if (!d.empty() && field(d, "state") == "no-docker") d = json{{"state", "no Docker engine"}};
-    std::string state = d.empty() ? "-" : field(d, "state");
-    if (!d.empty() && d.value("error", json()).is_string())
-      state += ": " + d["error"].get<std::string>();
-    t.add_row({field(n, "name"), field(n, "subnet"), n.value("outbound_nat", true) ? "yes" : "no",
-               field(n, "bridge"), filter, d.value("docker_network", std::string("-")),
-               d.value("block", json()).is_string() ? field(d, "block") : "-", state});
-  }
-  out << "\n";
-  t.print(out);
-}
-
-// Per-runner counters of one BPF stage, booked on the runner the packets came from.
-void print_stage_counters(std::ostream& out, const json& counters, const std::string& title,
-                          bool with_device) {
-  std::vector<std::string> columns{"Runner", "ID"};
-  if (with_device) columns.push_back("Device");
-  for (const char* c :
-       {"Forwarded", "Fwd bytes", "Passed", "Dropped", "Pass reasons", "Drop reasons"})
-    columns.push_back(c);
-  Table t(columns);
-  for (const auto& c : counters.is_array() ? counters : json::array()) {
-    std::string pass = nonzero_reasons(c.value("passed", json::object()));
-    std::string drop = nonzero_reasons(c.value("dropped", json::object()));
-    std::vector<std::string> row{
-        c.value("runner_id", 0) == 0 && c.value("runner_name", json()).is_null()
-            ? "(none)"
-            : field(c, "runner_name"),
-        field(c, "runner_id")};
-    if (with_device) row.push_back(field(c, "device"));
-    for (const std::string& v :
-         {field(c, "forwarded_packets"), field(c, "forwarded_bytes"), field(c, "passed_packets"),
-          field(c, "dropped_packets"), pass.empty() ? std::string("-") : pass,
-          drop.empty() ? std::string("-") : drop})
-      row.push_back(v);
-    t.add_row(row);
-  }
-  out << "\n" << title << "\n";
-  if (t.empty())
-    out << "No counters\n";
-  else
-    t.print(out);
-}
-
-void print_datapath_counters(std::ostream& out, const json& dp) {
-  if (dp.value("active", "") != "bpf") return;
-  if (dp.contains("express") && dp["express"].is_object())
-    print_stage_counters(out, dp["express"].value("counters", json::array()),
-                         "Express stage counters on the uplink (by sending runner; (none): "
-                         "frames of no runner)",
-                         false);
-  print_stage_counters(out, dp.value("counters", json::array()),
-                       "BPF fast path counters on the tunnels (by ingress runner)", true);
-}
-
-// "tc on eth0 (auto: ...)", "off (OVERLAY_EXPRESS = off)".
-std::string express_summary(const json& ex) {
-  std::string s = field(ex, "active");
-  if (ex.value("device", json()).is_string()) s += " on " + field(ex, "device");
-  if (ex.value("program_id", json()).is_number() && s != "off")
-    s += ", program " + field(ex, "program_id");
-  if (ex.value("reason", json()).is_string()) s += " (" + field(ex, "reason") + ")";
-  return s;
-}
-
-int node_overlay(const Invocation& inv, const HttpClient& c, std::ostream& out) {
-  json j = checked(c.get("/api/overlay/status"));
-  expect_reply(j, "GET /api/overlay/status", {{"enabled", JsonType::kBool}});
-  if (j["enabled"] == true)
-    expect_reply(j, "GET /api/overlay/status",
-                 {{"subnet_config", JsonType::kString},
-                  {"host_ip", JsonType::kString},
-                  {"allocations", JsonType::kArray},
-                  {"stats", JsonType::kObject}});
-  if (inv.json) return print_json(out, j), 0;
-  bool enabled = j.value("enabled", false);
-  if (!enabled) {
-    out << "Overlay network is disabled on the host (OVERLAY_ENABLED = False)\n";
-    return 0;
-  }
-  const json& stats = j.contains("stats") ? j["stats"] : json::object();
-  const json& dp = j.contains("datapath") ? j["datapath"] : json::object();
-  std::string datapath = field(dp, "active");
-  if (dp.contains("requested") && dp["requested"] != dp.value("active", json()))
-    datapath += " (requested " + field(dp, "requested") + ")";
-  KeyValues items{{"Overlay network", field(stats, "overlay_network")},
-                  {"Subnet config", field(j, "subnet_config")},
-                  {"Host overlay IP", field(j, "host_ip")},
-                  {"VXLAN id base", field(stats, "base_vxlan_id")},
-                  {"VXLAN port", field(stats, "vxlan_port")},
-                  {"MTU", field(stats, "mtu")},
-                  {"Runners", field(stats, "active_allocations") + " active, " +
-                                  field(stats, "inactive_allocations") + " inactive, " +
-                                  field(stats, "available_ids") + " ids free of " +
-                                  field(stats, "max_runners")}};
-  // Hosts from before the datapath integration do not report one.
-  if (!dp.empty()) items.insert(items.begin(), {"Datapath", datapath});
-  if (dp.contains("express") && dp["express"].is_object())
-    items.insert(items.begin() + 1, {"Express stage", express_summary(dp["express"])});
-  print_key_values(out, items);
-  out << "\n";
-  Table t({"Runner", "ID", "Subnet", "Gateway", "Physical IP", "Device", "Active", "Last used"});
-  for (const auto& a : j.value("allocations", json::array()))
-    t.add_row({field(a, "runner_name"), field(a, "runner_id"), field(a, "subnet"),
-               field(a, "gateway"), field(a, "physical_ip"), field(a, "vxlan_device"),
-               field(a, "is_active"), field(a, "last_used")});
-  if (t.empty())
-    out << "No runner allocations\n";
-  else
-    t.print(out);
-  if (dp.contains("reason")) out << "\nDatapath fallback: " << field(dp, "reason") << "\n";
-  if (dp.contains("error")) out << "\nDatapath error: " << field(dp, "error") << "\n";
-  print_datapath_counters(out, dp);
-  return 0;
-}
-
-// One runner's side, fetched by the host from the runner: what it built and who is attached.
-int node_overlay_runner(const Invocation& inv, const HttpClient& c, std::ostream& out) {
-  const std::string& hostname = inv.words[2];
-  json j = checked(c.get("/api/nodes/" + percent_encode(hostname) + "/overlay"));
-  if (inv.json) return print_json(out, j), 0;
-  const json& r = j.contains("runner") ? j["runner"] : json::object();
-  const json& vx = r.contains("vxlan") ? r["vxlan"] : json::object();
-  const json& br = r.contains("bridge") ? r["bridge"] : json::object();
-  auto device_state = [](const json& d) -> std::string {
-    if (!d.value("exists", false)) return "missing";
-    std::string s = d.value("up", false) ? "up" : "down";
-    if (d.contains("drift") && d["drift"].is_array() && !d["drift"].empty())
-      s += ", drift: " + d["drift"].dump();
-    return s;
-  };
-  // The runner reports its datapath as a name or, with the BPF NAT, as an object.
-  const json no_object = json::object();
-  const json& dp = r.contains("datapath") && r["datapath"].is_object() ? r["datapath"] : no_object;
-  std::string datapath = dp.empty() ? field(r, "datapath") : field(dp, "active");
-  if (!dp.empty() && dp.value("requested", json()) != dp.value("active", json()))
-    datapath += " (requested " + field(dp, "requested") + ")";
-  if (dp.contains("uplink") && dp["uplink"].is_object())
-    datapath += ", uplink " + field(dp["uplink"], "device") + " " + field(dp["uplink"], "address");
-  if (dp.contains("conntrack") && dp["conntrack"].is_object())
-    datapath +=
-        ", conntrack " + field(dp["conntrack"], "entries") + "/" + field(dp["conntrack"], "max");
-  KeyValues items{{"Runner", hostname + " (id " + field(r, "runner_id") + ")"},
-                  {"State", field(r, "state") + (r.value("reason", json()).is_string()
-                                                     ? " (" + r["reason"].get<std::string>() + ")"
-                                                     : "")},
-                  {"Subnet", field(r, "subnet")},
-                  {"Gateway", field(r, "gateway")},
-                  {"Host on subnet", field(r, "host_ip_on_runner_subnet")},
-                  {"Physical IP", field(r, "physical_ip")},
-                  {"Datapath", datapath},
-                  {"VXLAN " + vx.value("name", std::string("vxlan0")),
-                   device_state(vx) + ", VNI " + field(vx, "vni") + ", local " +
-                       field(vx, "local") + ", remote " + field(vx, "remote") + ", port " +
-                       field(vx, "port") + ", MTU " + field(vx, "mtu")},
-                  {"Bridge " + br.value("name", std::string("kohaku-overlay")),
-                   device_state(br) + ", MTU " + field(br, "mtu")}};
-  print_key_values(out, items);
-  out << "\n";
-  Table t({"Container / workload", "ID", "IP", "Kind"});
-  for (const auto& w : r.value("workloads", json::array()))
-    t.add_row({field(w, "name"), field(w, "id"), field(w, "ip"), "workload"});
-  const json& docker = r.contains("docker") ? r["docker"] : json::object();
-  for (const auto& ctr : docker.value("containers", json::array()))
-    t.add_row({field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"), "docker"});
-  const json docker_named = docker.value("named_networks", json::array());
-  for (const auto& n : docker_named)
-    for (const auto& ctr : n.value("containers", json::array()))
-      t.add_row({field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"),
-                 "docker (" + field(n, "network") + ")"});
-  if (t.empty())
-    out << "No containers or workloads attached\n";
-  else
-    t.print(out);
-  print_named_networks(out, dp.value("named_networks", json::array()), docker_named);
-  if (dp.contains("reason")) out << "\nDatapath fallback: " << field(dp, "reason") << "\n";
-  if (dp.contains("counters") && dp["counters"].is_object()) {
-    // Non-zero counters only: the full set is in --json.
-    Table counters({"Masquerade / filter counter", "Value"});
-    for (const auto& [name, value] : dp["counters"].items())
-      if (!(value.is_number() && value.get<double>() == 0)) counters.add_row({name, value.dump()});
-    out << "\n";
-    if (counters.empty())
-      out << "No masquerade or filter activity yet\n";
-    else
-      counters.print(out);
-  }
-  if (dp.contains("deny_rules") && dp["deny_rules"].is_array() && !dp["deny_rules"].empty()) {
-    Table rules({"Deny rule", "Hits"});
-    for (const auto& rule : dp["deny_rules"])
-      rules.add_row({field(rule, "rule"), field(rule, "hits")});
-    out << "\n";
-    rules.print(out);
-  }
-  return 0;
-}
-
-int node_summary(const Invocation& inv, const HttpClient& c, std::ostream& out) {
-  json j = checked(c.get("/api/nodes"));
-  if (inv.json) return print_json(out, j), 0;
-  // Either a bare list or {"nodes": [...]}: print whatever fields the host reports.
-  json nodes = j.is_array() ? j : j.value("nodes", json::array());
-  if (nodes.empty()) {
-    out << "No registered nodes\n";
-    return 0;
-  }
-  print_object_list(out, nodes,
-                    {"hostname", "status", "url", "physical_ip", "runner_id", "overlay_subnet",
-                     "vxlan_device", "last_heartbeat", "registered_at"});
-  out << "\n" << nodes.size() << " node(s)\n";
-  return 0;
-}
-
-int overlay_release(const Invocation& inv, const HttpClient& c, std::ostream& out) {
-  const std::string& runner = inv.words[1];
-  confirm(inv, "release the overlay allocation of runner '" + runner + "'");
-  json j = checked(c.post("/api/overlay/release/" + percent_encode(runner)));
-  if (inv.json) return print_json(out, j), 0;
-  if (j.value("released", false)) {
-    out << "Released overlay allocation of " << field(j, "runner_name") << "\n";
-    return 0;
-  }
-  out << "Not released: " << field(j, "reason") << "\n";
-  return 1;
-}
-
-int overlay_cleanup(const Invocation& inv, const HttpClient& c, std::ostream& out) {
-  confirm(inv, "release every inactive runner's overlay allocation");
-  json j = checked(c.post("/api/overlay/cleanup"));
-  expect_reply(j, "POST /api/overlay/cleanup", {{"cleaned_count", JsonType::kNumber}});
-  if (inv.json) return print_json(out, j), 0;
-  out << "Cleaned up " << field(j, "cleaned_count") << " inactive allocation(s)\n";
-  return 0;
-}
-
-struct Verb {
-  size_t command_words;
-  size_t positional;
-  // A vector, not an initializer_list: the table is static and a braced list's backing array
-  // would die with the expression that built it.
-  std::vector<std::string_view> options;
-  const char* synopsis;
-  std::function<int(const Invocation&, const HttpClient&, std::ostream&)> run;
-};
-
+// Canonical command (command_line.cpp names every leaf so) -> what runs it.
 const std::map<std::string, Verb>& verbs() {
   static const std::map<std::string, Verb> table = {
-      {"node overlay", {2, 0, {}, "node overlay [RUNNER]", node_overlay}},
-      {"node overlay RUNNER", {2, 1, {}, "node overlay [RUNNER]", node_overlay_runner}},
-      {"node summary", {2, 0, {}, "node summary", node_summary}},
-      {"overlay-release", {1, 1, {"-f"}, "overlay-release RUNNER [-f]", overlay_release}},
-      {"overlay-cleanup", {1, 0, {"-f"}, "overlay-cleanup [-f]", overlay_cleanup}},
-      {"ip-reserve",
-       {1, 1, {"--ip", "--ttl"}, "ip-reserve RUNNER [--ip IP] [--ttl S]", ip_reserve}},
-      {"ip-release", {1, 1, {}, "ip-release TOKEN", ip_release}},
-      {"ip-list", {1, 0, {"--runner"}, "ip-list [--runner R]", ip_list}},
-      {"ip-info", {1, 1, {}, "ip-info RUNNER", ip_info}},
-      {"ip-available",
-       {1, 0, {"--runner", "--limit"}, "ip-available [--runner R] [--limit N]", ip_available}},
-      {"ip-stats", {1, 0, {}, "ip-stats", ip_stats}},
-      {"ip-validate", {1, 1, {}, "ip-validate TOKEN", ip_validate}},
+      {"node overlay", node_overlay},
+      {"node summary", node_summary},
+      {"node list", node_list},
+      {"node status", node_status},
+      {"node health", node_health},
+      {"node overlay-release", overlay_release},
+      {"node overlay-cleanup", overlay_cleanup},
+      {"node ip-reserve", ip_reserve},
+      {"node ip-release", ip_release},
+      {"node ip-list", ip_list},
+      {"node ip-info", ip_info},
+      {"node ip-available", ip_available},
+      {"node ip-stats", ip_stats},
+      {"node ip-validate", ip_validate},
+      {"network create", network_create},
+      {"network delete", network_delete},
+      {"network list", network_list},
+      {"network show", network_show},
+      {"network join", network_join},
+      {"network leave", network_leave},
   };
   return table;
 }
 
 }  // namespace
 
-int run_command(const Invocation& inv, const HttpClient& client, std::ostream& out) {
-  if (inv.words.empty()) throw UsageError("no command given");
-  const auto& table = verbs();
-  auto it = table.end();
-  if (inv.words[0] == "node") {
-    if (inv.words.size() < 2) throw UsageError("usage: kohakuctl node overlay | node summary");
-    bool one_runner = inv.words[1] == "overlay" && inv.words.size() == 3;
-    it = table.find("node " + inv.words[1] + (one_runner ? " RUNNER" : ""));
-  } else {
-    it = table.find(inv.words[0]);
-  }
-  if (it == table.end()) throw UsageError("unknown command '" + inv.words[0] + "'");
-  const Verb& v = it->second;
-  expect_args(inv, v.command_words, v.positional, v.synopsis);
-  reject_options(inv, v.options, v.synopsis);
+int run_command(const Invocation& inv, const kohaku::http::HttpClient& client, std::ostream& out) {
+  auto it = verbs().find(inv.command);
+  if (it == verbs().end()) throw UsageError("unknown command '" + inv.command + "'");
   try {
-    return v.run(inv, client, out);
+    return it->second(inv, client, out);
   } catch (const nlohmann::json::exception& e) {
     // A reply of a shape no command checked for: say so, as kohakuctl's own error, instead of
     // passing the library's exception on.
     throw CommandError(std::string("unexpected reply from the host (") + e.what() + ")");
+  } catch (const std::out_of_range& e) {
+    // A positional a verb needs and the parser did not demand: a bug here, but a usage error
+    // to whoever called run_command with it.
+    throw UsageError(inv.command + ": missing argument");
   }
-}
-
-const char* usage_text() {
-  return "usage: kohakuctl [--host URL] [--token T] [--json] COMMAND\n"
-         "\n"
-         "commands:\n"
-         "  node overlay                            overlay status and runner allocations\n"
-         "  node overlay RUNNER                     one runner's overlay: devices, containers, "
-         "IPs\n"
-         "  node summary                            registered nodes\n"
-         "  overlay-release RUNNER [-f]             release a runner's overlay allocation\n"
-         "  overlay-cleanup [-f]                    release all inactive allocations\n"
-         "  ip-reserve RUNNER [--ip IP] [--ttl S]   reserve a container IP (ttl 60..1800 s)\n"
-         "  ip-release TOKEN                        release a reservation\n"
-         "  ip-list [--runner R]                    list reservations\n"
-         "  ip-info RUNNER                          a runner's subnet and IP usage\n"
-         "  ip-available [--runner R] [--limit N]   free container IPs\n"
-         "  ip-stats                                reservation statistics\n"
-         "  ip-validate TOKEN                       check a reservation token (exit 1 if invalid)\n"
-         "  network create|delete|list|show|join|leave   named L2 networks (kohakuctl network)\n"
-         "\n"
-         "options:\n"
-         "  --host URL    host API (default: $KOHAKU_HOST, else http://127.0.0.1:8000)\n"
-         "  --token T     bearer token for mutating calls (default: $KOHAKU_TOKEN, else for a\n"
-         "                host on this machine /var/lib/kohaku/api_token or $KOHAKU_TOKEN_FILE)\n"
-         "  --json        print the API's JSON instead of tables\n"
-         "  -f, --force   do not ask for confirmation\n";
 }
 
 }  // namespace kohakuctl

@@ -14,7 +14,7 @@ using nlohmann::json;
 
 int ip_reserve(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.post(with_query(
-      "/api/overlay/ip/reserve", {{"runner", inv.words[1]}, {"ip", inv.ip}, {"ttl", inv.ttl}})));
+      "/api/overlay/ip/reserve", {{"runner", inv.args.at(0)}, {"ip", inv.ip}, {"ttl", inv.ttl}})));
   expect_reply(j, "POST /api/overlay/ip/reserve",
                {{"ip", JsonType::kString},
                 {"runner", JsonType::kString},
@@ -30,7 +30,21 @@ int ip_reserve(const Invocation& inv, const HttpClient& c, std::ostream& out) {
 }
 
 int ip_release(const Invocation& inv, const HttpClient& c, std::ostream& out) {
-  json j = checked(c.post(with_query("/api/overlay/ip/release", {{"token", inv.words[1]}})));
+  std::string token = inv.args.at(0);
+  if (inv.reservation_token) {
+    // `ip-release HOST --token T` (KohakuRiver's docs): release T only if it is on HOST.
+    token = *inv.reservation_token;
+    json v = checked(c.post(
+        with_query("/api/overlay/ip/validate", {{"token", token}, {"runner", inv.args.at(0)}})));
+    expect_reply(v, "POST /api/overlay/ip/validate", {{"valid", JsonType::kBool}});
+    if (v["valid"] != true)
+      throw CommandError("not released: " +
+                         (v.value("reason", json()).is_string()
+                              ? v["reason"].get<std::string>()
+                              : std::string("not a valid reservation on ") + inv.args.at(0)) +
+                         "; nothing changed");
+  }
+  json j = checked(c.post(with_query("/api/overlay/ip/release", {{"token", token}})));
   expect_reply(j, "POST /api/overlay/ip/release", {{"released", JsonType::kBool}});
   if (inv.json) return print_json(out, j), 0;
   if (j.contains("message"))
@@ -44,10 +58,18 @@ int ip_list(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.get(with_query("/api/overlay/ip/reservations",
                                     {{"runner", inv.runner}, {"include_used", "true"}})));
   if (inv.json) return print_json(out, j), 0;
-  Table t({"IP", "Runner", "Token", "Created", "Expires", "Used", "Container"});
-  for (const auto& r : j.value("reservations", json::array()))
-    t.add_row({field(r, "ip"), field(r, "runner"), field(r, "token"), field(r, "created_at"),
-               field(r, "expires_at"), field(r, "is_used"), field(r, "container_id")});
+  // KohakuRiver's columns: the token cut to 20 characters (the host already shortens it; a
+  // longer one from another host is cut here), the expiry to the second.
+  Table t({"IP", "Runner", "Token (truncated)", "Expires", "Status"});
+  for (const auto& r : j.value("reservations", json::array())) {
+    const std::string token = field(r, "token"), expires = field(r, "expires_at");
+    std::string status = "Pending";
+    if (r.value("is_used", json()) == true)
+      status = "In use (" + field(r, "container_id").substr(0, 12) + ")";
+    t.add_row({field(r, "ip"), field(r, "runner"),
+               token.size() > 20 ? token.substr(0, 20) + "..." : token, expires.substr(0, 19),
+               status});
+  }
   if (t.empty()) {
     out << "No IP reservations\n";
   } else {
@@ -57,8 +79,19 @@ int ip_list(const Invocation& inv, const HttpClient& c, std::ostream& out) {
 }
 
 int ip_info(const Invocation& inv, const HttpClient& c, std::ostream& out) {
-  json j = checked(c.get("/api/overlay/ip/info/" + percent_encode(inv.words[1])));
-  if (inv.json) return print_json(out, j), 0;
+  json j = checked(c.get("/api/overlay/ip/info/" + percent_encode(inv.args.at(0))));
+  // `ip-info HOST --token T` (KohakuRiver's docs): that reservation on HOST as well.
+  json reservation;
+  if (inv.reservation_token) {
+    reservation =
+        checked(c.post(with_query("/api/overlay/ip/validate", {{"token", *inv.reservation_token},
+                                                               {"runner", inv.args.at(0)}})));
+    expect_reply(reservation, "POST /api/overlay/ip/validate", {{"valid", JsonType::kBool}});
+  }
+  if (inv.json) {
+    if (!reservation.is_null()) j["reservation"] = reservation;
+    return print_json(out, j), 0;
+  }
   const json& range = j.contains("ip_range") ? j["ip_range"] : json::object();
   print_key_values(out, {{"Runner", field(j, "runner_name")},
                          {"Runner ID", field(j, "runner_id")},
@@ -69,6 +102,15 @@ int ip_info(const Invocation& inv, const HttpClient& c, std::ostream& out) {
                          {"Available", field(j, "available")},
                          {"Reserved", field(j, "reserved")},
                          {"Used", field(j, "used")}});
+  if (!reservation.is_null()) {
+    out << "\n";
+    print_key_values(out, {{"Reservation valid", reservation["valid"] == true ? "yes" : "no"},
+                           {"Reservation IP", field(reservation, "ip")},
+                           {"Expires at", field(reservation, "expires_at")},
+                           {"In use", field(reservation, "is_used")},
+                           {"Container", field(reservation, "container_id")},
+                           {"Reason", field(reservation, "reason")}});
+  }
   return 0;
 }
 
@@ -109,7 +151,8 @@ int ip_stats(const Invocation& inv, const HttpClient& c, std::ostream& out) {
 }
 
 int ip_validate(const Invocation& inv, const HttpClient& c, std::ostream& out) {
-  json j = checked(c.post(with_query("/api/overlay/ip/validate", {{"token", inv.words[1]}})));
+  json j = checked(c.post(
+      with_query("/api/overlay/ip/validate", {{"token", inv.args.at(0)}, {"runner", inv.runner}})));
   expect_reply(j, "POST /api/overlay/ip/validate", {{"valid", JsonType::kBool}});
   bool valid = j.value("valid", false);
   if (inv.json) {

@@ -1,13 +1,17 @@
 #pragma once
 // `kohakuctl network ...`: named L2 networks (docs/l2-networks.md).
-#include <optional>
+#include <ostream>
+
+#include "commands.h"
+#include "common/http_client.h"
 
 namespace kohakuctl {
 
-// When the command is `network ...`, parses the whole command line (global options included)
-// and runs it, returning the exit status; nullopt for any other command.
-std::optional<int> maybe_run_network_command(int argc, char** argv);
-
-extern const char* const kNetworkUsage;
+int network_create(const Invocation& inv, const kohaku::http::HttpClient& c, std::ostream& out);
+int network_delete(const Invocation& inv, const kohaku::http::HttpClient& c, std::ostream& out);
+int network_list(const Invocation& inv, const kohaku::http::HttpClient& c, std::ostream& out);
+int network_show(const Invocation& inv, const kohaku::http::HttpClient& c, std::ostream& out);
+int network_join(const Invocation& inv, const kohaku::http::HttpClient& c, std::ostream& out);
+int network_leave(const Invocation& inv, const kohaku::http::HttpClient& c, std::ostream& out);
 
 }  // namespace kohakuctl

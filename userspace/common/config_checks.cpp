@@ -70,4 +70,15 @@ std::string check_non_empty(const ConfigFile& file, std::string_view key) {
   return v;
 }
 
+std::string check_interface_name(const ConfigFile& file, std::string_view key) {
+  const std::string& v = file.get_string(key);
+  if (v.empty() || v.size() > 15)
+    file.fail(key, "must be a network interface name of 1..15 characters (IFNAMSIZ)");
+  if (v == "." || v == "..") file.fail(key, "is not a usable interface name");
+  for (char ch : v)
+    if (ch == '/' || ch == ':' || ch <= ' ' || ch == 0x7f)
+      file.fail(key, "must not contain '/', ':', spaces or control characters (interface name)");
+  return v;
+}
+
 }  // namespace kohaku

@@ -26,6 +26,8 @@ std::string check_token(const ConfigFile& file, std::string_view key);
 // Non-empty absolute path.
 std::string check_absolute_path(const ConfigFile& file, std::string_view key);
 std::string check_non_empty(const ConfigFile& file, std::string_view key);
+// A Linux network interface name: 1..15 characters, none of them '/', ':' or whitespace.
+std::string check_interface_name(const ConfigFile& file, std::string_view key);
 
 using wire::kMaxVni;
 using wire::kVxlanOverhead;

@@ -32,6 +32,10 @@ struct Ipv4Cidr {
   // "a.b.c.d/n"; host bits must be zero unless allow_host_bits (then they are masked).
   static std::optional<Ipv4Cidr> try_parse(std::string_view text, bool allow_host_bits = false);
   static Ipv4Cidr parse(std::string_view text, bool allow_host_bits = false);
+  // The network of `prefix` bits that holds a (a's host bits cleared).
+  static Ipv4Cidr holding(Ipv4Addr a, uint8_t prefix) {
+    return Ipv4Cidr{Ipv4Addr{a.value & mask_for(prefix)}, prefix};
+  }
 
   static uint32_t mask_for(uint8_t prefix) {
     return prefix == 0 ? 0 : (prefix >= 32 ? 0xffffffffu : ~((1u << (32 - prefix)) - 1));

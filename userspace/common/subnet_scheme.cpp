@@ -33,6 +33,23 @@ unsigned parse_small(std::string_view spec, std::string_view part, const char* w
 
 }  // namespace
 
+std::optional<std::string> special_range_overlap(const Ipv4Cidr& network) {
+  // Addresses no interface may carry: "this network", loopback, multicast, reserved and
+  // broadcast. 10.0.0.0/1 would put 0.0.0.1/1 on kohaku-host.
+  struct Forbidden {
+    const char* cidr;
+    const char* what;
+  };
+  for (const Forbidden& f : {Forbidden{"0.0.0.0/8", "'this network' (0.0.0.0/8)"},
+                             Forbidden{"127.0.0.0/8", "loopback (127.0.0.0/8)"},
+                             Forbidden{"224.0.0.0/4", "multicast (224.0.0.0/4)"},
+                             Forbidden{"240.0.0.0/4", "reserved and broadcast (240.0.0.0/4)"}}) {
+    const Ipv4Cidr bad = Ipv4Cidr::parse(f.cidr);
+    if (network.contains(bad) || bad.contains(network)) return std::string(f.what);
+  }
+  return std::nullopt;
+}
+
 SubnetScheme SubnetScheme::parse(std::string_view spec) {
   auto parts = split(spec, '/');
   if (parts.size() != 4)
@@ -50,21 +67,9 @@ SubnetScheme SubnetScheme::parse(std::string_view spec) {
                      std::to_string(total + node + sub));
   const Ipv4Cidr network{Ipv4Addr{base->value & Ipv4Cidr::mask_for(static_cast<uint8_t>(total))},
                          static_cast<uint8_t>(total)};
-  // Addresses no interface may carry: "this network", loopback, multicast, reserved and
-  // broadcast. 10.0.0.0/1 would put 0.0.0.1/1 on kohaku-host.
-  struct Forbidden {
-    const char* cidr;
-    const char* what;
-  };
-  for (const Forbidden& f : {Forbidden{"0.0.0.0/8", "'this network' (0.0.0.0/8)"},
-                             Forbidden{"127.0.0.0/8", "loopback (127.0.0.0/8)"},
-                             Forbidden{"224.0.0.0/4", "multicast (224.0.0.0/4)"},
-                             Forbidden{"240.0.0.0/4", "reserved and broadcast (240.0.0.0/4)"}}) {
-    const Ipv4Cidr bad = Ipv4Cidr::parse(f.cidr);
-    if (network.contains(bad) || bad.contains(network))
-      reject(spec, "the overlay network " + network.to_string() + " overlaps " + f.what +
-                       "; choose a private range such as 10.128.0.0/12");
-  }
+  if (auto why = special_range_overlap(network))
+    reject(spec, "the overlay network " + network.to_string() + " overlaps " + *why +
+                     "; choose a private range such as 10.128.0.0/12");
   SubnetScheme s;
   s.base_ = network.addr;
   s.total_prefix_ = static_cast<uint8_t>(total);

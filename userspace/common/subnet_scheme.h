@@ -3,6 +3,7 @@
 // The overlay network BASE/TOTAL_PREFIX is cut into 2^NODE_BITS runner subnets of
 // SUBNET_BITS host bits each; subnet 0 holds the host's own overlay address.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,10 @@ class SubnetScheme {
   uint8_t node_bits_ = 0;
   uint8_t subnet_bits_ = 0;
 };
+
+// The special range (loopback, multicast, ...) `network` overlaps, described; nullopt for none.
+// No interface may carry an address there.
+std::optional<std::string> special_range_overlap(const Ipv4Cidr& network);
 
 // VXLAN device name on the host for a runner: "vxkr" + id in lower-case base 36.
 std::string host_vxlan_device_name(uint32_t runner_id);

@@ -11,6 +11,9 @@ ConfigSchema host_config_schema() {
       .add_string("HOST_BIND_IP", "0.0.0.0")
       .add_bool("OVERLAY_ENABLED", false)
       .add_string("OVERLAY_SUBNET", "10.128.0.0/12/6/14")
+      .add_optional_string("OVERLAY_HOST_IP")
+      .add_int("OVERLAY_HOST_PREFIX", 0)  // 0: not given, the scheme's TOTAL_PREFIX
+      .add_string("OVERLAY_BRIDGE_NAME", "kohaku-overlay")
       .add_int("OVERLAY_VXLAN_ID", 100)
       .add_int("OVERLAY_VXLAN_PORT", 4789)
       .add_int("OVERLAY_MTU", 1450)
@@ -52,6 +55,62 @@ ExpressMode check_express_mode(const ConfigFile& file, std::string_view key) {
             "the driver refuses) or 'off' (no express stage: the TC path on the tunnels only)");
 }
 
+// OVERLAY_HOST_IP / OVERLAY_HOST_PREFIX against OVERLAY_SUBNET: the anchor must be an address of
+// the host's own block (subnet 0) of the overlay network, and its network must hold the whole
+// overlay network, so that every overlay address no runner has ends at the host instead of
+// leaving by its default route. Each refusal names both keys.
+void check_host_anchor(const ConfigFile& file, HostConfig& c) {
+  const SubnetScheme& scheme = c.overlay_subnet;
+  const Ipv4Cidr network = scheme.overlay_network();
+  const std::string subnet_key =
+      "OVERLAY_SUBNET = '" + scheme.to_string() + "' (" + file.where("OVERLAY_SUBNET") + ")";
+  const Ipv4Addr block_first{network.addr.value + 1};
+  const Ipv4Addr block_last{network.addr.value + (1u << scheme.subnet_bits()) - 1};
+  const std::string block = block_first.to_string() + ".." + block_last.to_string();
+  if (file.get_optional_string("OVERLAY_HOST_IP")) {
+    const Ipv4Addr ip = check_ipv4(file, "OVERLAY_HOST_IP");
+    if (!network.contains(ip))
+      file.fail("OVERLAY_HOST_IP",
+                "is outside the overlay network " + network.to_string() + " of " + subnet_key +
+                    ": runners route only that network to the host and could not reach it; "
+                    "choose an address of the host's block " +
+                    block + " or an OVERLAY_SUBNET that holds it");
+    if (ip == network.addr)
+      file.fail("OVERLAY_HOST_IP", "is the network address of " + network.to_string() + " (" +
+                                       subnet_key + "); choose one of " + block);
+    if (const uint32_t id = scheme.runner_for_ip(ip); id != 0)
+      file.fail("OVERLAY_HOST_IP",
+                "is in runner " + std::to_string(id) + "'s subnet " +
+                    scheme.runner_subnet(id).to_string() + " of " + subnet_key +
+                    ": it would collide with that runner's containers; the host's address "
+                    "belongs in the host's block " +
+                    block);
+    c.overlay_host_ip = ip;
+  }
+  if (file.is_set("OVERLAY_HOST_PREFIX")) {
+    const auto prefix =
+        static_cast<uint8_t>(check_int_range(file, "OVERLAY_HOST_PREFIX", 1, 32, "bits"));
+    const Ipv4Cidr anchor = Ipv4Cidr::holding(c.host_anchor_ip(), prefix);
+    if (prefix > scheme.total_prefix())
+      file.fail("OVERLAY_HOST_PREFIX",
+                "makes kohaku-host's network " + anchor.to_string() +
+                    " only part of the overlay network " + network.to_string() + " of " +
+                    subnet_key +
+                    ": overlay addresses outside it would leave by the host's "
+                    "default route; use at most " +
+                    std::to_string(scheme.total_prefix()) + " (the default)");
+    if (auto why = special_range_overlap(anchor))
+      file.fail("OVERLAY_HOST_PREFIX", "makes kohaku-host's network " + anchor.to_string() +
+                                           " (OVERLAY_HOST_IP '" + c.host_anchor_ip().to_string() +
+                                           "') overlap " + *why);
+    if (c.host_anchor_ip() == anchor.addr || (prefix < 31 && c.host_anchor_ip() == anchor.last()))
+      file.fail("OVERLAY_HOST_PREFIX", "makes OVERLAY_HOST_IP '" + c.host_anchor_ip().to_string() +
+                                           "' the network or broadcast address of " +
+                                           anchor.to_string());
+    c.overlay_host_prefix = prefix;
+  }
+}
+
 }  // namespace
 
 HostConfig host_config_from(const ConfigFile& file) {
@@ -77,6 +136,9 @@ HostConfig host_config_from(const ConfigFile& file) {
     // The scheme's message already names the key and the value.
     throw ConfigError(file.where("OVERLAY_SUBNET") + ": " + e.what());
   }
+
+  check_host_anchor(file, c);
+  c.overlay_bridge_name = check_interface_name(file, "OVERLAY_BRIDGE_NAME");
 
   int64_t vni_base = file.get_int("OVERLAY_VXLAN_ID");
   int64_t max_id = c.overlay_subnet.max_runner_id();
@@ -117,6 +179,16 @@ HostConfig host_config_from(const ConfigFile& file) {
   c.bpf_pin_root = check_absolute_path(file, "BPF_PIN_ROOT");
   c.overlay_express = check_express_mode(file, "OVERLAY_EXPRESS");
 
+  if (c.overlay_enabled && c.overlay_host_prefix &&
+      Ipv4Cidr::holding(c.host_anchor_ip(), c.host_anchor_prefix())
+          .contains(c.host_reachable_address))
+    file.fail("OVERLAY_HOST_PREFIX",
+              "puts HOST_REACHABLE_ADDRESS = '" + c.host_reachable_address.to_string() +
+                  "' inside kohaku-host's network " +
+                  Ipv4Cidr::holding(c.host_anchor_ip(), c.host_anchor_prefix()).to_string() +
+                  ": the host would route its runners' tunnels into the overlay; use a longer "
+                  "prefix (at most OVERLAY_SUBNET's " +
+                  std::to_string(c.overlay_subnet.total_prefix()) + ")");
   if (c.overlay_enabled &&
       (c.host_reachable_address.is_loopback() || c.host_reachable_address.is_unspecified())) {
     std::string_view key = file.is_set("HOST_REACHABLE_ADDRESS") || !file.is_set("OVERLAY_ENABLED")

@@ -1,6 +1,7 @@
 #pragma once
 // kohaku-hostd's configuration (host_config.py + --set), typed and validated.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,13 @@ struct HostConfig {
   Ipv4Addr host_bind_ip = Ipv4Addr::parse("0.0.0.0");
   bool overlay_enabled = false;
   SubnetScheme overlay_subnet = SubnetScheme::parse("10.128.0.0/12/6/14");
+  // kohaku-host's address and prefix (OVERLAY_HOST_IP / OVERLAY_HOST_PREFIX); unset: the
+  // scheme's, BASE + 1 / TOTAL_PREFIX. Read them through host_anchor_*().
+  std::optional<Ipv4Addr> overlay_host_ip;
+  std::optional<uint8_t> overlay_host_prefix;
+  // The runners' bridge (OVERLAY_BRIDGE_NAME in KohakuRiver's host_config.py): the host builds no
+  // bridge; it reports the name in /api/overlay/status, as KohakuRiver's panel shows it.
+  std::string overlay_bridge_name = "kohaku-overlay";
   uint32_t overlay_vxlan_id = 100;  // VNI base: runner id N uses VNI base + N
   uint16_t overlay_vxlan_port = 4789;
   uint32_t overlay_mtu = 1450;
@@ -43,6 +51,13 @@ struct HostConfig {
   Datapath overlay_datapath = Datapath::kBpf;
   std::string bpf_pin_root = "/sys/fs/bpf/kohaku";
   ExpressMode overlay_express = ExpressMode::kAuto;  // only with overlay_datapath = bpf
+
+  Ipv4Addr host_anchor_ip() const {
+    return overlay_host_ip.value_or(overlay_subnet.host_overlay_ip());
+  }
+  uint8_t host_anchor_prefix() const {
+    return overlay_host_prefix.value_or(overlay_subnet.total_prefix());
+  }
 
   // A runner without a heartbeat for this long is inactive.
   int64_t heartbeat_timeout_ms() const {

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "runner/l2_device_names.h"
 
 namespace kohaku {
 namespace {
@@ -69,6 +70,7 @@ ConfigSchema runner_config_schema() {
       .add_optional_string("RUNNER_HOSTNAME")
       .add_bool("OVERLAY_ENABLED", false)
       .add_string("OVERLAY_NETWORK_NAME", "kohakuriver-overlay")
+      .add_string("OVERLAY_BRIDGE_NAME", "kohaku-overlay")
       .add_int("OVERLAY_VXLAN_ID", 100)
       .add_int("OVERLAY_VXLAN_PORT", 4789)
       .add_int("OVERLAY_MTU", 1450)
@@ -114,6 +116,14 @@ RunnerConfig runner_config_from(const ConfigFile& file) {
 
   c.overlay_enabled = file.get_bool("OVERLAY_ENABLED");
   c.overlay_network_name = check_docker_name(file, "OVERLAY_NETWORK_NAME");
+  c.overlay_bridge_name = check_interface_name(file, "OVERLAY_BRIDGE_NAME");
+  // Names this runner gives its other devices: the bridge must not take one of them.
+  if (const std::string& b = c.overlay_bridge_name; runner::is_l2_bridge_name(b) ||
+                                                    b.starts_with("vxlan") ||
+                                                    b.starts_with("vxkr") || b == "kohaku-host")
+    file.fail("OVERLAY_BRIDGE_NAME",
+              "is a name kohaku-overlay gives other devices (vxlan0, vxlan<VNI>, kbr-<network>, "
+              "kb-<hash>, vxkr<id>, kohaku-host); choose another, e.g. 'kohaku-overlay'");
   // The host checks base + its largest runner id; here only the base itself can be checked.
   c.overlay_vxlan_id = static_cast<uint32_t>(check_int_range(
       file, "OVERLAY_VXLAN_ID", 1, kMaxVni - 1, "VNI base: this runner uses base + its id"));

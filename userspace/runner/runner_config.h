@@ -23,6 +23,7 @@ struct RunnerConfig {
   std::string runner_hostname;  // default: gethostname()
   bool overlay_enabled = false;
   std::string overlay_network_name = "kohakuriver-overlay";  // Docker network on the bridge
+  std::string overlay_bridge_name = "kohaku-overlay";        // OVERLAY_BRIDGE_NAME: the bridge
   uint32_t overlay_vxlan_id = 100;
   uint16_t overlay_vxlan_port = 4789;
   uint32_t overlay_mtu = 1450;

@@ -31,8 +31,7 @@ HostTunnels::HostTunnels(const HostConfig& config, HostDatapathMode* datapath)
 
 AnchorAddress HostTunnels::anchor_address() const {
   auto link = netlink::find_link(kHostAnchorName);
-  return AnchorAddress{config_.overlay_subnet.host_overlay_ip(),
-                       link ? static_cast<uint32_t>(link->ifindex) : 0u};
+  return AnchorAddress{config_.host_anchor_ip(), link ? static_cast<uint32_t>(link->ifindex) : 0u};
 }
 
 TunnelDevice HostTunnels::ensure_tunnel(const RunnerAllocation& a, const netlink::VxlanInfo* seen) {
@@ -80,11 +79,11 @@ TunnelDevice HostTunnels::tunnel_device(const RunnerAllocation& a, uint32_t ifin
 void HostTunnels::start(OverlayService& service) {
   std::lock_guard lock(mutex_);
   const auto& scheme = config_.overlay_subnet;
-  auto anchor = netlink::ensure_anchor(
-      kHostAnchorName, netlink::IfAddr{scheme.host_overlay_ip(), scheme.total_prefix()});
+  // OVERLAY_HOST_IP / OVERLAY_HOST_PREFIX, by default the scheme's BASE + 1 / TOTAL_PREFIX.
+  const netlink::IfAddr anchor_addr{config_.host_anchor_ip(), config_.host_anchor_prefix()};
+  auto anchor = netlink::ensure_anchor(kHostAnchorName, anchor_addr);
   log::info(kLog, std::string(kHostAnchorName) + " (" + anchor.kind + ") holds " +
-                      scheme.host_overlay_ip().to_string() + "/" +
-                      std::to_string(scheme.total_prefix()) + ": " +
+                      anchor_addr.to_string() + ": " +
                       std::string(netlink::to_string(anchor.action)));
   // Without a datapath to decide (tests of the devices alone) the kernel routes between them.
   if (!datapath_) netlink::ensure_sysctl("net.ipv4.ip_forward", "1");

@@ -199,10 +199,12 @@ json OverlayService::overlay_status() {
                              {"last_used", iso_time(a.last_used_ms)},
                              {"vxlan_device", host_vxlan_device_name(a.id)}});
     }
-    std::string host_ip = m.scheme.host_overlay_ip().to_string();
+    std::string host_ip = m.config.host_anchor_ip().to_string();
     return {{"enabled", true},
             {"subnet_config", m.scheme.to_string()},
             {"host_ip", host_ip},
+            {"host_prefix", m.config.host_anchor_prefix()},
+            {"bridge_name", m.config.overlay_bridge_name},
             {"allocations", allocations},
             {"stats",
              {{"total_allocations", all.size()},

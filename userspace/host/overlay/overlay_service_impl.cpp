@@ -157,7 +157,7 @@ json OverlayService::Impl::overlay_block(const RunnerAllocation& a) const {
   o.runner_id = a.id;
   o.subnet = a.subnet;
   o.gateway = scheme.runner_gateway(a.id);
-  o.host_overlay_ip = scheme.host_overlay_ip();
+  o.host_overlay_ip = config.host_anchor_ip();
   o.host_physical_ip = config.host_reachable_address;
   o.network = scheme.overlay_network();
   o.host_on_subnet = scheme.host_ip_on_runner_subnet(a.id);

@@ -130,7 +130,7 @@ void RunnerDatapathMode::apply_bpf(const Ipv4Cidr& overlay, Ipv4Addr host,
                                    std::optional<Ipv4Addr> physical) {
   Uplink uplink;
   try {
-    std::vector<std::string> bridges{kOverlayBridge};
+    std::vector<std::string> bridges{config_.overlay_bridge_name};
     for (const auto& n : named_) bridges.push_back(l2_bridge_name(n.name));
     uplink = find_uplink(host, physical, bridges);
   } catch (const std::exception& e) {
@@ -168,10 +168,11 @@ void RunnerDatapathMode::apply_bpf(const Ipv4Cidr& overlay, Ipv4Addr host,
     if (a || b) log::info(kLog, "runner_nat_egress/runner_nat_ingress attached to " + uplink.dev);
     uplink_ = uplink;
 
-    const auto bridge = netlink::find_link(kOverlayBridge);
-    if (!bridge) throw std::runtime_error(std::string("bridge ") + kOverlayBridge + " is missing");
+    const std::string& bridge_name = config_.overlay_bridge_name;
+    const auto bridge = netlink::find_link(bridge_name);
+    if (!bridge) throw std::runtime_error("bridge " + bridge_name + " is missing");
     if (ensure_attached(bridge->ifindex, TcDirection::kEgress, bpf_->forward_filter_fd()))
-      log::info(kLog, std::string("runner_forward_filter attached to ") + kOverlayBridge);
+      log::info(kLog, "runner_forward_filter attached to " + bridge_name);
     attached_bridge_ = bridge->ifindex;
     clear_error();
   } catch (const std::exception& e) {

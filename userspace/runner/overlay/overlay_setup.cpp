@@ -117,8 +117,9 @@ std::string mac_to_string(const std::array<uint8_t, 6>& mac) {
 }
 
 OverlayPlan make_overlay_plan(const OverlayAssignment& a, Ipv4Addr local_ip, uint32_t vni_base,
-                              uint16_t port, unsigned mtu) {
+                              uint16_t port, unsigned mtu, const std::string& bridge) {
   OverlayPlan plan;
+  plan.bridge = bridge;
   plan.bridge_address = nl::IfAddr{a.gateway, a.subnet.prefix};
   plan.bridge_mac = bridge_mac_for(a.gateway);
   plan.mtu = mtu;
@@ -217,9 +218,9 @@ ApplyResult apply_overlay(const OverlayPlan& plan, bool log_drift) {
   return result;
 }
 
-json observe_overlay(const std::optional<OverlayPlan>& plan) {
+json observe_overlay(const std::optional<OverlayPlan>& plan, const std::string& bridge) {
   json out = json::object();
-  const std::string bridge_name = plan ? plan->bridge : kOverlayBridge;
+  const std::string bridge_name = plan ? plan->bridge : bridge;
   try {
     const auto bridge = nl::find_link(bridge_name);
     json b = link_json(bridge);

@@ -43,8 +43,10 @@ struct OverlayPlan {
 
 // The wanted state from the host's answer. vni_base/port/mtu are this runner's configuration
 // (the host refuses a mismatch at registration, so they agree with the host's).
+// bridge: OVERLAY_BRIDGE_NAME.
 OverlayPlan make_overlay_plan(const OverlayAssignment& assignment, Ipv4Addr local_ip,
-                              uint32_t vni_base, uint16_t port, unsigned mtu);
+                              uint32_t vni_base, uint16_t port, unsigned mtu,
+                              const std::string& bridge = kOverlayBridge);
 
 // How an existing vxlan0 differs from the plan, one entry per attribute ("remote 10.0.0.1, want
 // 10.0.0.9"); empty when it matches. nullopt device: {"missing"}.
@@ -67,7 +69,9 @@ struct ApplyResult {
 ApplyResult apply_overlay(const OverlayPlan& plan, bool log_drift = true);
 
 // Observed state of the bridge and vxlan0 for GET /api/overlay/status (never throws).
-nlohmann::json observe_overlay(const std::optional<OverlayPlan>& plan);
+// Without a plan, `bridge` is the one looked at.
+nlohmann::json observe_overlay(const std::optional<OverlayPlan>& plan,
+                               const std::string& bridge = kOverlayBridge);
 
 // The fallback network used when the overlay is off or broken: a bridge holding the gateway.
 struct DefaultNetworkPlan {

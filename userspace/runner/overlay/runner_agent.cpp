@@ -202,7 +202,7 @@ void RunnerAgent::follow_heartbeat_answer(const json& answer) {
                       a.host_physical_ip.to_string() + "); following");
   assignment_ = a;
   plan_ = make_overlay_plan(a, *physical_, config_.overlay_vxlan_id, config_.overlay_vxlan_port,
-                            config_.overlay_mtu);
+                            config_.overlay_mtu, config_.overlay_bridge_name);
 }
 
 // The host issues a credential at the first registration (or when it has none for us); without
@@ -285,7 +285,7 @@ bool RunnerAgent::try_register() {
       std::lock_guard lock(mu_);
       assignment_ = a;
       plan_ = make_overlay_plan(a, *physical_, config_.overlay_vxlan_id, config_.overlay_vxlan_port,
-                                config_.overlay_mtu);
+                                config_.overlay_mtu, config_.overlay_bridge_name);
     }
   }
   registered_ = true;
@@ -429,7 +429,7 @@ json RunnerAgent::status() const {
     }
   }
   if (config_.overlay_enabled) {
-    json devices = observe_overlay(plan);
+    json devices = observe_overlay(plan, config_.overlay_bridge_name);
     for (auto& [key, value] : devices.items()) out[key] = value;
   }
   out["datapath"] = datapath_.status();

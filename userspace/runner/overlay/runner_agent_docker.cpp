@@ -36,9 +36,9 @@ void RunnerAgent::sync_docker() {
     std::lock_guard lock(mu_);
     overlay = state_ == State::kActive && assignment_.has_value();
     if (overlay) {
-      spec = overlay_network_spec(config_.overlay_network_name, kOverlayBridge, assignment_->subnet,
-                                  assignment_->gateway, assignment_->host_on_subnet,
-                                  config_.overlay_mtu);
+      spec = overlay_network_spec(config_.overlay_network_name, config_.overlay_bridge_name,
+                                  assignment_->subnet, assignment_->gateway,
+                                  assignment_->host_on_subnet, config_.overlay_mtu);
     } else if (default_plan_) {
       spec = default_network_spec(config_, default_plan_->bridge);
     }
