@@ -70,13 +70,24 @@ json build_register_body(const RunnerConfig& config, const std::string& hostname
       {"hostname", hostname},
       {"url", runner_url(physical, config.runner_port)},
       {"total_cores", std::max(1u, std::thread::hardware_concurrency())},
-      {"total_ram", pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0},
+      // KohakuRiver's field name, which its host and /api/nodes use.
+      {"total_ram_bytes", pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0},
       {"vxlan_id", config.overlay_vxlan_id},
       {"vxlan_port", config.overlay_vxlan_port},
       {"mtu", config.overlay_mtu},
       // The host refuses L2 network membership for a runner without VXLAN (412).
       {"vxlan_disabled", config.overlay_disable_vxlan},
   };
+}
+
+std::optional<std::string> no_overlay_reason(const json& answer) {
+  if (!answer.is_object()) return std::nullopt;
+  auto it = answer.find("overlay");
+  if (it != answer.end() && !it->is_null()) return std::nullopt;
+  auto reason = answer.find("overlay_reason");
+  if (reason != answer.end() && reason->is_string() && !reason->get<std::string>().empty())
+    return reason->get<std::string>();
+  return std::string("the host sent no overlay configuration (is OVERLAY_ENABLED on at the host?)");
 }
 
 OverlayAssignment parse_register_answer(const json& answer) {

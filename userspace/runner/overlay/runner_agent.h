@@ -54,7 +54,9 @@ class RunnerAgent {
   std::string runner_credential() const { return host_->runner_credential(); }
 
  private:
-  enum class State { kDisabled, kRegistering, kRefused, kActive, kSetupFailed };
+  // kNoAllocation: registered, but the host gave no overlay (its pool is full of active
+  // runners): workloads use the default network until a heartbeat tells us to register again.
+  enum class State { kDisabled, kRegistering, kRefused, kActive, kSetupFailed, kNoAllocation };
   static const char* state_name(State s);
 
   // One pass of the loop, never throws; returns how long to wait before the next.
