@@ -81,7 +81,7 @@ TEST_F(HostdRoutes, OverlayStatus) {
   json s = get_json(c(), "/api/overlay/status");
   EXPECT_EQ(s["enabled"], true);
   EXPECT_EQ(s["subnet_config"], "10.128.0.0/12/6/14");
-  EXPECT_EQ(s["host_ip"], "10.128.0.1");
+  EXPECT_EQ(s["host_ip"], "10.128.0.1/12");  // with its prefix, as KohakuRiver shows it
   ASSERT_EQ(s["allocations"].size(), 1u);
   const json& a = s["allocations"][0];
   EXPECT_EQ(a["runner_name"], "gpu-1");
@@ -100,7 +100,7 @@ TEST_F(HostdRoutes, OverlayStatus) {
   EXPECT_EQ(st["max_runners"], 63);
   EXPECT_EQ(st["subnet_config"], "10.128.0.0/12/6/14");
   EXPECT_EQ(st["overlay_network"], "10.128.0.0/12");
-  EXPECT_EQ(st["host_ip"], "10.128.0.1");
+  EXPECT_EQ(st["host_ip"], "10.128.0.1/12");
   EXPECT_EQ(st["base_vxlan_id"], 100);
   EXPECT_EQ(st["vxlan_port"], 4789);
   EXPECT_EQ(st["mtu"], 1450);

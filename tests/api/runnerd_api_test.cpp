@@ -250,13 +250,13 @@ TEST(RunnerdApi, BadInputAndAuth) {
   EXPECT_EQ(r.client().get("/api/overlay/status").status, 200);
 
   auto raw = r.client("tok3n").request("POST", "/api/workloads", "{not json", "application/json");
-  EXPECT_EQ(raw.status, 400) << raw.body;
-  post_workload(r, json::object(), 400, "tok3n");
-  post_workload(r, {{"pid", w.pid()}, {"netns", "/proc/1/ns/net"}}, 400, "tok3n");
-  post_workload(r, {{"netns", "relative"}}, 400, "tok3n");
+  EXPECT_EQ(raw.status, 422) << raw.body;
+  post_workload(r, json::object(), 422, "tok3n");
+  post_workload(r, {{"pid", w.pid()}, {"netns", "/proc/1/ns/net"}}, 422, "tok3n");
+  post_workload(r, {{"netns", "relative"}}, 422, "tok3n");
   post_workload(r, {{"netns", "/nonexistent/ns"}}, 400, "tok3n");
-  post_workload(r, {{"pid", w.pid()}, {"colour", "red"}}, 400, "tok3n");
-  post_workload(r, {{"pid", w.pid()}, {"interface", "bad/name"}}, 400, "tok3n");
+  post_workload(r, {{"pid", w.pid()}, {"colour", "red"}}, 422, "tok3n");
+  post_workload(r, {{"pid", w.pid()}, {"interface", "bad/name"}}, 422, "tok3n");
   // The runner's own namespace (this test process shares it) is never a workload.
   post_workload(r, {{"pid", ::getpid()}}, 400, "tok3n");
   // A reservation token means nothing on the default network.
@@ -310,7 +310,7 @@ TEST(RunnerdApi, MutatingRoutesNeedTheRunnerCredentialByDefault) {
     r.start();
     r.wait_status(default_network_up);
     // Past authentication: the body's own fault.
-    post_workload(r, json::object(), 400, "");
+    post_workload(r, json::object(), 422, "");
     EXPECT_NE(r.log().find("mutating routes are open"), std::string::npos) << r.log();
   }
 }

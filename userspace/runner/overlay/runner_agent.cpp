@@ -356,6 +356,11 @@ void RunnerAgent::apply_current_overlay(bool announce) {
       was_active = state_ == State::kActive;
     }
     set_state(State::kActive, "");
+    // When firewalld runs: the bridge and vxlan0 in its trusted zone, VXLAN's port open (as
+    // KohakuRiver's runner does; cached, so drift repair asks firewalld nothing new).
+    firewall_.trust(plan.bridge);
+    firewall_.trust(plan.vxlan.name);
+    firewall_.open_udp_port(config_.overlay_vxlan_port);
     datapath_.apply(a.network, a.host_physical_ip, physical_);
     workloads_.set_network(AttachNetwork{.kind = "overlay",
                                          .bridge = plan.bridge,

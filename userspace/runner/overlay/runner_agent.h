@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "common/firewalld.h"
 #include "common/periodic_thread.h"
 #include "runner/datapath/runner_datapath_mode.h"
 #include "runner/docker/docker_network_sync.h"
@@ -80,7 +81,8 @@ class RunnerAgent {
   DockerNetworkSync docker_;
   WorkloadManager workloads_;
   RunnerDatapathMode datapath_;
-  L2DockerNetworks l2_docker_;  // a Docker network per named network (own thread)
+  L2DockerNetworks l2_docker_;          // a Docker network per named network (own thread)
+  FirewalldZones firewall_{"overlay"};  // kohaku-overlay and vxlan0 in the trusted zone
 
   // Loop-thread state (status() reads it under mu_).
   mutable std::mutex mu_;
