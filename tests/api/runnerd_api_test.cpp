@@ -8,7 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <functional>
+#include <thread>
 
 #include "host_api_helpers.h"
 #include "hostd_process.h"
@@ -348,6 +350,54 @@ TEST(RunnerdApi, NamespacesItDoesNotOwnAreRefusedAndLeftAlone) {
   post_workload(r, {{"pid", fresh.pid()}, {"interface", "eth1"}}, 200);
   EXPECT_EQ(fresh.run({"ip", "-4", "route", "show", "default"}).out, default_route);
   EXPECT_EQ(r.client().del("/api/workloads/" + a["id"].get<std::string>()).status, 200);
+}
+
+// A host whose pool is full of active runners registers us with `overlay: null`, as
+// KohakuRiver does: the runner says so, uses kohakuriver-net, and builds its overlay once the
+// host has an id for it (its heartbeat is answered 404 then).
+TEST(RunnerdApi, NoAllocationFallsBackToTheDefaultNetworkUntilAnIdIsFree) {
+  Hostd host({"OVERLAY_SUBNET=10.0.0.0/22/2/8", "HEARTBEAT_INTERVAL_SECONDS=1",
+              "HEARTBEAT_TIMEOUT_FACTOR=2"});  // three runner ids
+  host.start();
+  auto c = host.client();
+  for (const char* h : {"a", "b", "c"})
+    register_runner(c, h, std::string("10.9.0.") + std::to_string(h[0] - 'a' + 1));
+  std::atomic<bool> keep_a{true}, done{false};
+  std::thread alive([&] {
+    auto hb = host.client();  // its own connection: a client is not shared between threads
+    while (!done) {
+      if (keep_a) hb.put("/api/heartbeat/a", json::object());
+      hb.put("/api/heartbeat/b", json::object());
+      hb.put("/api/heartbeat/c", json::object());
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
+  });
+  struct Join {
+    std::atomic<bool>& done;
+    std::thread& t;
+    ~Join() {
+      done = true;
+      t.join();
+    }
+  } join{done, alive};
+  const std::string port = host.url().substr(host.url().rfind(':') + 1);
+  Runnerd r({"OVERLAY_ENABLED=True", "HOST_ADDRESS=127.0.0.1", "HOST_PORT=" + port,
+             "OVERLAY_API_TOKEN=" + host.api_token()});
+  r.start();
+  json s = r.wait_status(
+      [](const json& s) { return s["state"] == "no-allocation" && default_network_up(s); });
+  EXPECT_NE(s["reason"].get<std::string>().find("pool of 3"), std::string::npos) << s;
+  EXPECT_EQ(s["default_network"]["bridge"], "kohakuriver-net");
+  EXPECT_NE(r.log().find("WARN runner: registered without an overlay allocation"),
+            std::string::npos)
+      << r.log();
+  json hs = get_json(c, "/api/overlay/status");
+  ASSERT_EQ(hs["without_overlay"].size(), 1u) << hs;
+  EXPECT_EQ(hs["without_overlay"][0]["hostname"], "api-runner");
+
+  keep_a = false;  // a goes inactive: its id is for the runner now
+  r.wait_status([](const json& s) { return s["state"] == "active"; });
+  EXPECT_EQ(get_json(c, "/api/overlay/status")["without_overlay"].size(), 0u);
 }
 
 TEST(RunnerdApi, RefusedRegistrationIsExplainedAndWorkloadsUseTheDefaultNetwork) {
