@@ -20,7 +20,7 @@ TEST_F(OverlayServiceTest, ReservationLifecycleThroughTheApi) {
   EXPECT_EQ(r["ttl_seconds"], 120);
   EXPECT_EQ(r["expires_at"], "2027-01-15T08:02:00Z");
   std::string token = r["token"];
-  EXPECT_EQ(token.size(), 32u);
+  EXPECT_EQ(token.size(), 64u);  // 256 bits: the list shows 20 digits and hides 176 bits
   EXPECT_EQ(token.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_NE(ip_reserve({{"runner", "gpu1"}})["token"], token);
 
