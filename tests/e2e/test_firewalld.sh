@@ -37,8 +37,11 @@ EOF
     >"$dir/etc/firewalld.conf"
   run_daemon "$m" dbus-"$m" dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile
   wait_for 10 "private D-Bus on $m" test -S "$dir/bus.sock"
+  # A mount namespace of its own with a tmpfs on /run: firewalld makes /run/firewalld (its temp
+  # dir) at start, which must not appear on this machine. Its log goes to the cluster dir.
   run_daemon "$m" firewalld-"$m" env DBUS_SYSTEM_BUS_ADDRESS="$(bus_of "$m")" \
-    firewalld --nofork --nopid --system-config "$dir/etc" --log-target console
+    unshare --mount --propagation private sh -c 'mount -t tmpfs kohaku-fw-run /run && exec "$@"' \
+    firewalld firewalld --nofork --nopid --system-config "$dir/etc" --log-target console
   wait_for 60 "firewalld on $m" fw "$m" --state
 }
 trusted() { fw "$1" --zone=trusted --list-interfaces | tr ' ' '\n' | grep -qx "$2"; }
@@ -51,6 +54,7 @@ restart_hub() {
 
 root_nft_before=$(nft list ruleset 2>/dev/null | sha256sum)
 etc_before=$(find /etc/firewalld -type f -exec sha256sum {} + 2>/dev/null | sort | sha256sum)
+run_before=$(ls -d /run/firewalld /var/log/firewalld 2>/dev/null || true)
 
 # The kernel datapath by default: its forwarding goes through firewalld's FORWARD hook, which
 # the BPF one bypasses, so the zones matter most there.
@@ -127,4 +131,6 @@ trusted hub vxkr1 || fail "vxkr1 left the trusted zone with vxkr2"
   fail "the root namespace's nftables ruleset changed"
 [[ $(find /etc/firewalld -type f -exec sha256sum {} + 2>/dev/null | sort | sha256sum) == "$etc_before" ]] ||
   fail "/etc/firewalld changed"
+[[ $(ls -d /run/firewalld /var/log/firewalld 2>/dev/null || true) == "$run_before" ]] ||
+  fail "firewalld left /run/firewalld or /var/log/firewalld on this machine"
 log "PASS"

@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 
@@ -88,6 +90,23 @@ std::optional<std::string> no_overlay_reason(const json& answer) {
   if (reason != answer.end() && reason->is_string() && !reason->get<std::string>().empty())
     return reason->get<std::string>();
   return std::string("the host sent no overlay configuration (is OVERLAY_ENABLED on at the host?)");
+}
+
+json memory_metrics(const std::string& meminfo_path) {
+  std::ifstream in(meminfo_path);
+  int64_t total_kib = -1, available_kib = -1;
+  for (std::string key; in >> key;) {
+    int64_t value = 0;
+    if (!(in >> value)) break;
+    if (key == "MemTotal:") total_kib = value;
+    if (key == "MemAvailable:") available_kib = value;
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  if (total_kib <= 0 || available_kib < 0 || available_kib > total_kib) return json::object();
+  const int64_t total = total_kib * 1024, used = (total_kib - available_kib) * 1024;
+  return {{"memory_total_bytes", total},
+          {"memory_used_bytes", used},
+          {"memory_percent", 100.0 * static_cast<double>(used) / static_cast<double>(total)}};
 }
 
 OverlayAssignment parse_register_answer(const json& answer) {

@@ -129,10 +129,11 @@ std::chrono::seconds RunnerAgent::step() {
   bool refused = false;
   if (registered_ && heartbeats_since_register_ < kReRegisterEvery) {
     try {
-      const json answer =
-          host_->heartbeat(hostname_, json{{"hostname", hostname_},
-                                           {"workloads", workloads_.count()},
-                                           {"overlay_state", state_name(current_state().first)}});
+      json body = {{"hostname", hostname_},
+                   {"workloads", workloads_.count()},
+                   {"overlay_state", state_name(current_state().first)}};
+      body.update(memory_metrics());  // KohakuRiver's fields, for the host's /api/nodes
+      const json answer = host_->heartbeat(hostname_, body);
       ++heartbeats_since_register_;
       follow_heartbeat_answer(answer);
       {
