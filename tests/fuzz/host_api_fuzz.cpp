@@ -1,8 +1,9 @@
 // Fuzz target: every route of kohaku-hostd's API (overlay, reservations, named networks) against
 // an in-process router and real state in a temporary STATE_DIR. Input: "METHOD TARGET\nBODY".
 // Router::handle must never throw, never answer 500 (nothing here is an I/O failure), and every
-// error must be a JSON object with a "detail" string (FastAPI's) and the same "error". Run in its own network namespace (the
-// suite uses unshare --net), so calls to the runner urls it registers reach nothing.
+// error must be a JSON object with a "detail" string (FastAPI's) and the same "error". Run in its
+// own network namespace (the suite uses unshare --net), so calls to the runner urls it registers
+// reach nothing.
 #include <unistd.h>
 
 #include <cstddef>
