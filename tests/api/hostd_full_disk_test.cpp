@@ -9,6 +9,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "host_api_helpers.h"
 #include "hostd_process.h"
@@ -60,14 +62,26 @@ TEST_F(HostdFullDisk, FailedWritesChangeNothing) {
   // really refuses. The state just before the refused request is what must remain.
   json before;
   http::ClientResponse refused;
+  std::vector<std::string> taken;
   for (int i = 0; i < 100; ++i) {
     before = visible_state(c, "gpu-1");
     refused = c.post("/api/overlay/ip/reserve?runner=gpu-1");
     if (refused.status != 200) break;
+    taken.push_back(refused.json()["token"]);
   }
   ASSERT_EQ(refused.status, 500) << refused.body;
   EXPECT_NE(refused.error_message().find("nothing changed"), std::string::npos) << refused.body;
   EXPECT_EQ(visible_state(c, "gpu-1"), before) << "a failed reserve changed memory";
+  // A release record is shorter than a reserve record (which carries the token): fill what is
+  // left of the page with those too, so every record below is refused.
+  for (const auto& t : taken) {
+    json now = visible_state(c, "gpu-1");
+    if (c.post("/api/overlay/ip/release?token=" + t).status != 200) {
+      EXPECT_EQ(visible_state(c, "gpu-1"), now) << "a failed release changed memory";
+      break;
+    }
+    before = visible_state(c, "gpu-1");
+  }
 
   auto reserve = c.post("/api/overlay/ip/reserve?runner=gpu-1&ip=10.128.64.50");
   EXPECT_EQ(reserve.status, 500) << reserve.body;

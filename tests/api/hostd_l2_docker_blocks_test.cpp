@@ -53,7 +53,7 @@ TEST(HostdL2DockerBlocks, BlocksPerRunnerRefusalsPersistence) {
   EXPECT_EQ(block(c, "train", "ghost").status, 404);  // not registered
   EXPECT_EQ(block(c, "train", "novx").status, 412);   // VXLAN disabled
   EXPECT_EQ(block(c, "nope", "r1").status, 404);
-  EXPECT_EQ(c.post("/api/networks/train/ip/block").status, 400);  // no runner
+  EXPECT_EQ(c.post("/api/networks/train/ip/block").status, 422);  // no runner
   auto e = block(c, "train", "r3").json();
   EXPECT_NE(e["error"].get<std::string>().find("not a member"), std::string::npos) << e;
 

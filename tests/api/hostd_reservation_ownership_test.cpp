@@ -39,7 +39,7 @@ TEST(HostdReservationOwnership, ContainerIdAndAddressAreNotCredentials) {
   // The token holder uses it; a stranger cannot release it by container id.
   ASSERT_EQ(post(c, "/api/overlay/ip/use?token=" + token + "&container_id=ctr-1").status, 200);
   const json used = get_json(c, list);
-  EXPECT_EQ(post(c, "/api/overlay/ip/release?container_id=ctr-1").status, 400)
+  EXPECT_EQ(post(c, "/api/overlay/ip/release?container_id=ctr-1").status, 422)
       << "which runner's container must be said";
   auto stranger = post(c, "/api/overlay/ip/release?container_id=ctr-1&runner=gpu-1");
   EXPECT_EQ(stranger.status, 403) << stranger.body;

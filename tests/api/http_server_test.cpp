@@ -170,11 +170,11 @@ TEST_F(HttpServerTest, ErrorsAreJsonWithTheRightStatus) {
   EXPECT_EQ(boom.json()["error"], "internal error");  // details go to the log, not the client
 
   auto bad_json = c.request("POST", "/echo", "{\"a\":", "application/json");
-  EXPECT_EQ(bad_json.status, 400);
+  EXPECT_EQ(bad_json.status, 422);
   EXPECT_NE(bad_json.error_message().find("malformed JSON"), std::string::npos);
 
   auto wrong_type = c.request("GET", "/type", "{\"n\":\"x\"}", "application/json");
-  EXPECT_EQ(wrong_type.status, 400);
+  EXPECT_EQ(wrong_type.status, 422);
 
   auto bad_escape = c.get("/items/x?a=%zz");
   EXPECT_EQ(bad_escape.status, 400);

@@ -37,6 +37,12 @@ expect_kernel_rules() {
     fail "FORWARD rules in the hub: '$rules'"
   [[ $(in_ns hub sysctl -n net.ipv4.ip_forward) == 1 ]] || fail "kernel mode left ip_forward off"
 }
+# expect_rules_on_top: ours are rules 1 and 2 of FORWARD, above the REJECT appended before start.
+expect_rules_on_top() {
+  local top
+  top=$(in_ns hub iptables -S FORWARD | sed -n 2,3p)
+  [[ $top == "$(forward_rules)" ]] || fail "our FORWARD rules are not at the top: $(in_ns hub iptables -S FORWARD)"
+}
 # pings_via kernel|bpf: 20 pings a -> b; the hub kernel forwards them (kernel) or not at all (bpf).
 pings_via() {
   local before
@@ -54,6 +60,8 @@ machine_up hub 1
 machine_up r1 11
 machine_up r2 12
 LOG_FROM=1
+# A firewall's catch-all REJECT, there before the host starts: the accept rules must go above it.
+in_ns hub iptables -A FORWARD -j REJECT
 hub_up hub "${HUB_ARGS[@]}" --set OVERLAY_DATAPATH=kernel
 runner_up r1 hub
 runner_up r2 hub
@@ -66,13 +74,19 @@ b=$(workload_up r2 b)
 wait_for 10 "a reaches b (kernel)" can_ping a "$b"
 expect_datapath kernel/kernel
 expect_kernel_rules
+expect_rules_on_top
 status | jq -e '.datapath.counters == [] and (.datapath | has("reason") | not)' >/dev/null ||
   fail "kernel mode status: $(status | jq -c .datapath)"
 has_filter vxkr1 && fail "kernel mode attached host_forward"
 [[ -e $PIN_ROOT/host ]] && fail "kernel mode pinned BPF objects"
 pings_via kernel
 restart_hub --set OVERLAY_DATAPATH=kernel
-expect_kernel_rules # idempotent: -C before -A, no duplicates
+expect_kernel_rules # idempotent: no duplicates
+expect_rules_on_top
+pings_via kernel
+# The BPF datapath does not go through FORWARD for what it forwards, but the first packets to a
+# new neighbour do: the REJECT is the kernel path's test only.
+in_ns hub iptables -D FORWARD -j REJECT
 ctl hub node overlay | grep -q '^Datapath: *kernel$' || fail "kohakuctl does not show kernel"
 
 # --- kernel -> bpf: filters and pins appear, the rules go, the kernel stops forwarding.

@@ -114,7 +114,7 @@ status r1 | jq -e '.datapath.deny_rules[0].hits >= 1 and .datapath.counters.poli
 api_curl r1 -fsS -X DELETE -d "$rule" http://127.0.0.1:8001/api/policy/deny >/dev/null || fail "removing the rule"
 wait_for 5 "ping after the rule is gone" can_ping a1 "$OUTSIDE"
 code=$(api_curl r1 -s -o /dev/null -w '%{http_code}' -X POST -d '{"port": 22}' http://127.0.0.1:8001/api/policy/deny)
-[[ $code == 400 ]] || fail "a port without tcp/udp was accepted ($code)"
+[[ $code == 422 ]] || fail "a port without tcp/udp was accepted ($code)"
 
 # --- A long-lived TCP connection survives kill -9 and a restart of the daemon.
 coproc CLIENT { exec nsenter --net="$(ns_path a1)" socat - "TCP:$OUTSIDE:7102"; }

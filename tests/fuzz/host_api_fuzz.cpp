@@ -1,8 +1,9 @@
 // Fuzz target: every route of kohaku-hostd's API (overlay, reservations, named networks) against
 // an in-process router and real state in a temporary STATE_DIR. Input: "METHOD TARGET\nBODY".
 // Router::handle must never throw, never answer 500 (nothing here is an I/O failure), and every
-// error must be a JSON object with an "error" string. Run in its own network namespace (the
-// suite uses unshare --net), so calls to the runner urls it registers reach nothing.
+// error must be a JSON object with a "detail" string (FastAPI's) and the same "error". Run in its
+// own network namespace (the suite uses unshare --net), so calls to the runner urls it registers
+// reach nothing.
 #include <unistd.h>
 
 #include <cstddef>
@@ -60,7 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   kohaku::http::Response res = host.router.handle(req);
   if (res.status == 500) std::abort();
   if (res.status >= 400 &&
-      (!res.body.is_object() || !res.body.contains("error") || !res.body["error"].is_string()))
+      (!res.body.is_object() || !res.body.contains("error") || !res.body["error"].is_string() ||
+       !res.body.contains("detail") || res.body["detail"] != res.body["error"]))
     std::abort();
   // Periodic work the daemon does between requests.
   if (size % 16 == 0) host.service->tick();

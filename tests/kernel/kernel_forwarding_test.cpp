@@ -40,8 +40,26 @@ TEST_F(KernelForwardingTest, AChangedOverlayReplacesOnlyOurRules) {
   KernelForwarding k;
   k.install(Ipv4Cidr::parse("10.128.0.0/12"));
   k.install(Ipv4Cidr::parse("10.0.0.0/8"));
-  std::vector<std::string> want{kRules10[0], "-A FORWARD -s 192.0.2.0/24 -j DROP", kRules10[1],
-                                kRules10[2]};
+  std::vector<std::string> want{kRules10[0], kRules10[1], kRules10[2],
+                                "-A FORWARD -s 192.0.2.0/24 -j DROP"};
+  EXPECT_EQ(forward_chain(), want);
+}
+
+// KohakuRiver's docs insert them (-I FORWARD 1 and 2): a REJECT that was there first, as a
+// firewall leaves it, must not shadow them; and a rule someone inserts above them later is
+// put below them again at the next install (the daemon re-installs every cleanup tick).
+TEST_F(KernelForwardingTest, RulesGoToTheTopAboveARejectAndStayThere) {
+  ASSERT_EQ(netlink::testing::run_cmd("iptables -A FORWARD -j REJECT").status, 0);
+  KernelForwarding k;
+  k.install(Ipv4Cidr::parse("10.0.0.0/8"));
+  std::vector<std::string> want{kRules10[0], kRules10[1], kRules10[2],
+                                "-A FORWARD -j REJECT --reject-with icmp-port-unreachable"};
+  EXPECT_EQ(forward_chain(), want);
+  k.install(Ipv4Cidr::parse("10.0.0.0/8"));
+  EXPECT_EQ(forward_chain(), want);
+  ASSERT_EQ(netlink::testing::run_cmd("iptables -I FORWARD 1 -s 192.0.2.0/24 -j DROP").status, 0);
+  k.install(Ipv4Cidr::parse("10.0.0.0/8"));
+  want.insert(want.begin() + 3, "-A FORWARD -s 192.0.2.0/24 -j DROP");
   EXPECT_EQ(forward_chain(), want);
 }
 

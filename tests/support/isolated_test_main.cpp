@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string_view>
 
@@ -78,6 +79,10 @@ int main(int argc, char** argv) {
   testing::InitGoogleTest(&argc, argv);
   if (!listing) {
     if (!isolate()) return 1;
+    // The daemons the tests start must never reach a firewalld of this machine's system bus
+    // (common/firewalld.h): that is the root namespace's firewall. A bus that does not exist
+    // is "firewalld not running"; tests of firewalld start their own bus and point at it.
+    ::setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/kohaku-tests-no-system-bus", 0);
     testing::UnitTest::GetInstance()->listeners().Append(new FreshNamespacePerTest);
   }
   return RUN_ALL_TESTS();

@@ -107,24 +107,24 @@ TEST_F(L2NetworksTest, NameRulesAndBadInput) {
     EXPECT_EQ(status_of([&] {
                 create(*reg, {{"name", bad}, {"subnet", "10.200.0.0/24"}});
               }),
-              400)
+              422)
         << bad;
   EXPECT_EQ(status_of([&] {
               create(*reg, {{"name", "ok_-9"}, {"subnet", "10.200.0.5/24"}});
             }),
-            400);
+            422);
   EXPECT_EQ(status_of([&] {
               create(*reg, {{"name", "n"}, {"subnet", "10.200.0.0/24"}, {"gateway", "10.201.0.1"}});
             }),
-            400);
+            422);
   EXPECT_EQ(status_of([&] {
               create(*reg, {{"name", "n"}, {"subnet", "10.200.0.0/24"}, {"vni", 0}});
             }),
-            400);
+            422);
   EXPECT_EQ(status_of([&] {
               create(*reg, {{"name", "n"}, {"subnet", "10.200.0.0/24"}, {"color", "red"}});
             }),
-            400);
+            422);
   EXPECT_EQ(reg->list(std::nullopt)["networks"].size(), 0u);  // nothing changed
 }
 
@@ -289,7 +289,7 @@ TEST_F(L2NetworksTest, DockerBlocksAreAlignedDisjointAndIdempotent) {
   EXPECT_EQ(status_of([&] { reg->allocate_block("t", "ghost"); }), 404);  // unknown runner
   EXPECT_EQ(status_of([&] { reg->allocate_block("t", "novx"); }), 412);   // VXLAN disabled
   EXPECT_EQ(status_of([&] { reg->allocate_block("nope", "r1"); }), 404);
-  EXPECT_EQ(status_of([&] { reg->allocate_block("t", ""); }), 400);
+  EXPECT_EQ(status_of([&] { reg->allocate_block("t", ""); }), 422);
 }
 
 TEST_F(L2NetworksTest, OrdinaryAllocationsNeverEnterABlock) {

@@ -20,7 +20,7 @@ TEST_F(OverlayServiceTest, ReservationLifecycleThroughTheApi) {
   EXPECT_EQ(r["ttl_seconds"], 120);
   EXPECT_EQ(r["expires_at"], "2027-01-15T08:02:00Z");
   std::string token = r["token"];
-  EXPECT_EQ(token.size(), 32u);
+  EXPECT_EQ(token.size(), 64u);  // 256 bits: the list shows 20 digits and hides 176 bits
   EXPECT_EQ(token.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_NE(ip_reserve({{"runner", "gpu1"}})["token"], token);
 
@@ -32,7 +32,9 @@ TEST_F(OverlayServiceTest, ReservationLifecycleThroughTheApi) {
 
   auto list = ip_reservations({{"runner", "gpu1"}});
   ASSERT_EQ(list["reservations"].size(), 2u);
-  EXPECT_EQ(list["reservations"][0]["token"], token.substr(0, 8) + "...");
+  // As KohakuRiver lists them: the first 20 characters; 176 of the 256 bits stay hidden.
+  ASSERT_EQ(token.size(), 64u);
+  EXPECT_EQ(list["reservations"][0]["token"], token.substr(0, 20) + "...");
 
   auto used = ip_use({{"token", token}, {"container_id", "c1"}});
   EXPECT_EQ(used["ip"], "10.128.64.2");
@@ -48,8 +50,10 @@ TEST_F(OverlayServiceTest, ReservationLifecycleThroughTheApi) {
   EXPECT_EQ(stats["total_used_ips"], 2);
   EXPECT_EQ(stats["in_use_reservations"], 1);
   EXPECT_EQ(stats["pending_reservations"], 1);
-  EXPECT_EQ(ip_reservations({})["reservations"].size(), 1u);
-  EXPECT_EQ(ip_reservations({{"include_used", "true"}})["reservations"].size(), 3u);
+  // include_used defaults to true, as in KohakuRiver.
+  EXPECT_EQ(ip_reservations({{"include_used", "false"}})["reservations"].size(), 1u);
+  EXPECT_EQ(ip_reservations({})["reservations"].size(), 3u);
+  EXPECT_EQ(ip_reservations({{"include_used", "off"}})["reservations"].size(), 1u);
 
   auto freed = ip_release({{"container_id", "c1"}, {"runner", "gpu1"}}, credentials["gpu1"]);
   EXPECT_EQ(freed["released_count"], 2);
@@ -67,21 +71,23 @@ TEST_F(OverlayServiceTest, ReservationLifecycleThroughTheApi) {
 TEST_F(OverlayServiceTest, ReservationParametersAreValidated) {
   reg("gpu1", "192.168.1.21");
   for (const char* ttl : {"59", "1801", "abc", "300.5", "-1", "3e2"})
-    EXPECT_EQ(status_of([&] { ip_reserve({{"runner", "gpu1"}, {"ttl", ttl}}); }), 400) << ttl;
+    EXPECT_EQ(status_of([&] { ip_reserve({{"runner", "gpu1"}, {"ttl", ttl}}); }), 422) << ttl;
+  // Well-formed but not a container address of the runner: refused by the state, 400.
   for (const char* ip :
-       {"10.128.64.0", "10.128.64.1", "10.128.64.254", "10.128.127.255", "10.128.128.5", "nope"})
+       {"10.128.64.0", "10.128.64.1", "10.128.64.254", "10.128.127.255", "10.128.128.5"})
     EXPECT_EQ(status_of([&] { ip_reserve({{"runner", "gpu1"}, {"ip", ip}}); }), 400) << ip;
-  EXPECT_EQ(status_of([&] { ip_reserve({}); }), 400);
+  EXPECT_EQ(status_of([&] { ip_reserve({{"runner", "gpu1"}, {"ip", "nope"}}); }), 422);
+  EXPECT_EQ(status_of([&] { ip_reserve({}); }), 422);
   EXPECT_EQ(status_of([&] { ip_reserve({{"runner", "ghost"}}); }), 404);
   EXPECT_EQ(ip_reserve({{"runner", "runner_1"}, {"ip", "10.128.64.9"}})["ip"], "10.128.64.9");
   EXPECT_EQ(status_of([&] { ip_reserve({{"runner", "gpu1"}, {"ip", "10.128.64.9"}}); }), 409);
-  EXPECT_EQ(status_of([&] { ip_available({{"limit", "0"}}); }), 400);
-  EXPECT_EQ(status_of([&] { ip_available({{"limit", "1001"}}); }), 400);
-  EXPECT_EQ(status_of([&] { ip_reservations({{"include_used", "maybe"}}); }), 400);
-  EXPECT_EQ(status_of([&] { ip_use({{"token", "x"}}); }), 400) << "container_id missing";
+  EXPECT_EQ(status_of([&] { ip_available({{"limit", "0"}}); }), 422);
+  EXPECT_EQ(status_of([&] { ip_available({{"limit", "1001"}}); }), 422);
+  EXPECT_EQ(status_of([&] { ip_reservations({{"include_used", "maybe"}}); }), 422);
+  EXPECT_EQ(status_of([&] { ip_use({{"token", "x"}}); }), 422) << "container_id missing";
   EXPECT_EQ(status_of([&] { ip_use({{"token", "x"}, {"container_id", "c"}}); }), 404);
   EXPECT_EQ(status_of([&] { ip_release({{"token", "x"}}); }), 404);
-  EXPECT_EQ(status_of([&] { ip_release({}); }), 400);
+  EXPECT_EQ(status_of([&] { ip_release({}); }), 422);
   EXPECT_EQ(status_of([&] { svc->ip_info("ghost"); }), 404);
   EXPECT_EQ(svc->ip_info("gpu1")["reserved"], 1) << "refused requests changed nothing";
 }

@@ -60,7 +60,7 @@ TEST_F(OverlayServiceTest, RegisterRejectsBadInputAndChangesNothing) {
         json{{"hostname", "h"}, {"url", "http://0.0.0.0:8001"}},
         json{{"hostname", "h"}, {"url", "http://192.168.1.2:99999"}},
         json{{"hostname", "h"}, {"url", "http://192.168.1.2:1"}, {"mtu", "1450"}}})
-    EXPECT_EQ(status_of([&] { register_runner(body); }, &msg), 400) << body.dump();
+    EXPECT_EQ(status_of([&] { register_runner(body); }, &msg), 422) << body.dump();
 
   EXPECT_EQ(status_of(
                 [&] {
@@ -139,10 +139,16 @@ TEST_F(OverlayServiceTest, EvictionExhaustionAndObserverOrder) {
   reg("b", "192.168.1.2");
   advance_ms(1000);
   reg("c", "192.168.1.3");
-  std::string msg;
-  EXPECT_EQ(status_of([&] { reg("d", "192.168.1.4"); }, &msg), 503);
+  // A full pool of active runners: registered all the same, without an overlay (KohakuRiver
+  // answers `overlay: null`), and told why; heartbeats keep it so until an id is free.
+  json full = reg("d", "192.168.1.4");
+  EXPECT_TRUE(full["overlay"].is_null()) << full;
+  const std::string msg = full["overlay_reason"];
   EXPECT_NE(msg.find("pool of 3"), std::string::npos) << msg;
   EXPECT_NE(msg.find("all of them are active"), std::string::npos) << msg;
+  json hb = svc->heartbeat("d");
+  EXPECT_TRUE(hb["overlay"].is_null()) << hb;
+  EXPECT_EQ(svc->overlay_status()["without_overlay"][0]["hostname"], "d");
 
   ip_reserve({{"runner", "a"}});
   advance_ms(29'500);
@@ -170,7 +176,7 @@ TEST_F(OverlayServiceTest, StatusReleaseAndCleanup) {
   auto st = svc->overlay_status();
   EXPECT_TRUE(st["enabled"].get<bool>());
   EXPECT_EQ(st["subnet_config"], "10.128.0.0/12/6/14");
-  EXPECT_EQ(st["host_ip"], "10.128.0.1");
+  EXPECT_EQ(st["host_ip"], "10.128.0.1/12");
   ASSERT_EQ(st["allocations"].size(), 3u);
   const auto& a0 = st["allocations"][0];
   EXPECT_EQ(a0["runner_name"], "a");
@@ -191,7 +197,9 @@ TEST_F(OverlayServiceTest, StatusReleaseAndCleanup) {
   EXPECT_EQ(s["mtu"], 1450);
 
   EXPECT_EQ(status_of([&] { svc->release_runner("a"); }), 409) << "active";
-  EXPECT_EQ(status_of([&] { svc->release_runner("zzz"); }), 404);
+  // Nothing to release is an answer, as in KohakuRiver (its CLI prints the reason).
+  EXPECT_EQ(svc->release_runner("zzz"),
+            (json{{"released", false}, {"reason", "No allocation found for zzz"}}));
   advance_ms(20'000);
   svc->heartbeat("c");
   advance_ms(20'000);

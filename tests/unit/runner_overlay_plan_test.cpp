@@ -2,8 +2,11 @@
 // what the kernel reports, and the register body/answer handling.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "runner/overlay/host_link.h"
 #include "runner/overlay/overlay_setup.h"
+#include "support/temp_dir.h"
 
 namespace kohaku::runner {
 namespace {
@@ -125,6 +128,32 @@ TEST(RunnerHostLink, RegisterBodyCarriesVxlanSettingsAndUrl) {
   EXPECT_EQ(body["vxlan_id"], 100);
   EXPECT_EQ(body["vxlan_port"], 4789);
   EXPECT_EQ(body["mtu"], 1450);
+}
+
+TEST(RunnerHostLink, MemoryMetricsComeFromMeminfoAsKohakuRiverNamesThem) {
+  test_support::TempDir dir;
+  auto path = dir.path() / "meminfo";
+  std::ofstream(path) << "MemTotal:       16384 kB\nMemFree:  1024 kB\nMemAvailable:    4096 kB\n";
+  json m = memory_metrics(path.string());
+  EXPECT_EQ(m["memory_total_bytes"], int64_t{16384} * 1024);
+  EXPECT_EQ(m["memory_used_bytes"], int64_t{12288} * 1024);
+  EXPECT_DOUBLE_EQ(m["memory_percent"].get<double>(), 75.0);
+  EXPECT_TRUE(memory_metrics((dir.path() / "missing").string()).empty());
+  json real = memory_metrics();
+  ASSERT_TRUE(real.contains("memory_total_bytes")) << "this machine's /proc/meminfo";
+  EXPECT_LE(real["memory_used_bytes"].get<int64_t>(), real["memory_total_bytes"].get<int64_t>());
+}
+
+TEST(RunnerHostLink, NoOverlayInTheAnswerIsARegistrationWithoutOverlay) {
+  json answer = register_answer();
+  EXPECT_FALSE(no_overlay_reason(answer));
+  answer["overlay"] = nullptr;
+  answer["overlay_reason"] = "overlay pool of 3 runner ids is full";
+  EXPECT_EQ(no_overlay_reason(answer), "overlay pool of 3 runner ids is full");
+  answer.erase("overlay");
+  answer.erase("overlay_reason");  // a KohakuRiver host with its overlay off
+  ASSERT_TRUE(no_overlay_reason(answer));
+  EXPECT_NE(no_overlay_reason(answer)->find("OVERLAY_ENABLED"), std::string::npos);
 }
 
 TEST(RunnerHostLink, AnswerWithoutOverlayOrWithBadFieldsIsRejected) {

@@ -66,19 +66,20 @@ TEST_F(RunnerRegistryTest, FullPoolEvictsLeastRecentlyUsedInactiveRunner) {
   EXPECT_EQ(reg.find_id(3)->hostname, "c");
 }
 
-TEST_F(RunnerRegistryTest, FullPoolOfActiveRunnersRefusesWithClearError) {
+TEST_F(RunnerRegistryTest, FullPoolOfActiveRunnersRegistersWithoutAnIdAndSaysWhy) {
   add("a", "192.168.0.1", 1);
   add("b", "192.168.0.2", 2);
   add("c", "192.168.0.3", 3);
-  try {
-    add("d", "192.168.0.4", 4);
-    FAIL() << "expected ApiError";
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 503);
-    EXPECT_NE(std::string(e.what()).find("pool of 3"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("active"), std::string::npos) << e.what();
-  }
-  EXPECT_EQ(reg.find_hostname("d"), nullptr) << "a refused registration changes nothing";
+  auto d = reg.register_runner("d", ip("192.168.0.4"), "http://192.168.0.4:1", {}, 4, true);
+  EXPECT_EQ(d.allocation.id, 0u);
+  EXPECT_NE(d.no_overlay_reason.find("pool of 3"), std::string::npos) << d.no_overlay_reason;
+  EXPECT_NE(d.no_overlay_reason.find("active"), std::string::npos) << d.no_overlay_reason;
+  ASSERT_NE(reg.find_hostname("d"), nullptr);
+  EXPECT_FALSE(reg.find_hostname("d")->has_overlay());
+  EXPECT_FALSE(reg.could_allocate("d"));
+  // Once a holder is inactive its id can be had: the node is told to register again.
+  reg.expire(40000, 30000);
+  EXPECT_TRUE(reg.could_allocate("d"));
 }
 
 TEST_F(RunnerRegistryTest, InactiveAfterTimeoutAndActiveAgainOnHeartbeat) {

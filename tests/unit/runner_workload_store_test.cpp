@@ -103,17 +103,17 @@ TEST(RunnerAttachRequest, AcceptsNetnsOrPidWithOptions) {
   EXPECT_EQ(r.interface, "net1");
 }
 
-TEST(RunnerAttachRequest, RejectsBadInputWith400) {
-  EXPECT_EQ(status_of(json::array()), 400);
-  EXPECT_EQ(status_of(json::object()), 400);                     // neither
-  EXPECT_EQ(status_of(json{{"netns", "/a"}, {"pid", 1}}), 400);  // both
-  EXPECT_EQ(status_of(json{{"netns", "relative/path"}}), 400);
-  EXPECT_EQ(status_of(json{{"pid", -5}}), 400);
-  EXPECT_EQ(status_of(json{{"pid", "12"}}), 400);
-  EXPECT_EQ(status_of(json{{"pid", 1}, {"token", ""}}), 400);
-  EXPECT_EQ(status_of(json{{"pid", 1}, {"interface", "much-too-long-name0"}}), 400);
-  EXPECT_EQ(status_of(json{{"pid", 1}, {"interface", "a/b"}}), 400);
-  EXPECT_EQ(status_of(json{{"pid", 1}, {"colour", "red"}}), 400);
+TEST(RunnerAttachRequest, RejectsBadInputWith422) {
+  EXPECT_EQ(status_of(json::array()), 422);
+  EXPECT_EQ(status_of(json::object()), 422);                     // neither
+  EXPECT_EQ(status_of(json{{"netns", "/a"}, {"pid", 1}}), 422);  // both
+  EXPECT_EQ(status_of(json{{"netns", "relative/path"}}), 422);
+  EXPECT_EQ(status_of(json{{"pid", -5}}), 422);
+  EXPECT_EQ(status_of(json{{"pid", "12"}}), 422);
+  EXPECT_EQ(status_of(json{{"pid", 1}, {"token", ""}}), 422);
+  EXPECT_EQ(status_of(json{{"pid", 1}, {"interface", "much-too-long-name0"}}), 422);
+  EXPECT_EQ(status_of(json{{"pid", 1}, {"interface", "a/b"}}), 422);
+  EXPECT_EQ(status_of(json{{"pid", 1}, {"colour", "red"}}), 422);
 }
 
 TEST(RunnerDefaultAddresses, LowestFreeSkipsGatewayTakenAndEdges) {

@@ -116,6 +116,9 @@ std::string ClientResponse::error_message() const {
   }
   if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_string())
     return parsed["error"].get<std::string>();
+  // FastAPI's field (a KohakuRiver host, or anything behind one); ours carry both.
+  if (parsed.is_object() && parsed.contains("detail") && parsed["detail"].is_string())
+    return parsed["detail"].get<std::string>();
   std::string trimmed = body;
   while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back())))
     trimmed.pop_back();

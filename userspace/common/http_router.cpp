@@ -115,7 +115,7 @@ const nlohmann::json& Request::json() const {
   try {
     parsed_body_ = parse_json(body, kRequestJsonLimits);
   } catch (const JsonParseError& e) {
-    throw ApiError(400, std::string("malformed JSON body: ") + e.what());
+    throw ApiError(kInvalidRequest, std::string("malformed JSON body: ") + e.what());
   }
   return *parsed_body_;
 }
@@ -123,7 +123,9 @@ const nlohmann::json& Request::json() const {
 Response Response::error(int status, std::string_view message) {
   Response r;
   r.status = status;
-  r.body = nlohmann::json{{"error", std::string(message)}};
+  // `detail` is what FastAPI (KohakuRiver's host) and so its clients use; `error` is what this
+  // project's clients and scripts have read so far. Both, always, with the same text.
+  r.body = nlohmann::json{{"detail", std::string(message)}, {"error", std::string(message)}};
   return r;
 }
 
@@ -273,7 +275,7 @@ Response Router::handle(Request& request) const {
   } catch (const nlohmann::json::type_error& e) {
     // A field of the wrong JSON type that a handler read without checking: the client's fault.
     log::warn("http", request_line(request) + ": " + e.what());
-    return Response::error(400, std::string("invalid field type: ") + e.what());
+    return Response::error(kInvalidRequest, std::string("invalid field type: ") + e.what());
   } catch (const std::exception& e) {
     log::error("http", request_line(request) + " failed: " + e.what());
     return Response::error(500, "internal error");

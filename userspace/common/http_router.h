@@ -1,8 +1,8 @@
 #pragma once
 // Transport-independent request routing for the daemons' JSON APIs: verb + path patterns with
 // `{param}` segments, query strings, bearer-token checks and the mapping of every failure to a
-// JSON `{"error": ...}` body. Holds no Beast types so callers and tests compile fast; the HTTP
-// server (http_server.h) only converts wire messages to Request/Response and back.
+// JSON `{"detail": ..., "error": ...}` body. Holds no Beast types so callers and tests compile
+// fast; the HTTP server (http_server.h) only converts wire messages to Request/Response and back.
 #include <nlohmann/json.hpp>
 
 #include <functional>
@@ -29,9 +29,10 @@ struct Request {
   Params path_params;  // values of the pattern's {param} segments, percent-decoded
 
   std::string header(std::string_view lower_name) const;
-  // The body as JSON; throws ApiError(400) when it is not valid JSON. An empty body is `{}` so
-  // routes whose fields are all optional accept a bare POST. Parsed once (Router::handle parses
-  // every non-empty body, so a malformed one is a 400 also on routes that ignore the body).
+  // The body as JSON; throws ApiError(kInvalidRequest, 422) when it is not valid JSON. An empty
+  // body is `{}` so routes whose fields are all optional accept a bare POST. Parsed once
+  // (Router::handle parses every non-empty body, so a malformed one is a 422 also on routes that
+  // ignore the body).
   const nlohmann::json& json() const;
 
  private:
@@ -46,8 +47,10 @@ struct Response {
   static Response error(int status, std::string_view message);
 };
 
-// Whether a route needs the bearer token (when one is configured).
-enum class Access { kRead, kMutating };
+// Whether a route needs the bearer token (when one is configured). kOpen: a route that changes
+// state but that the operator opened to callers without a token (the host's runner routes with
+// ALLOW_RUNNERS_WITHOUT_TOKEN, for KohakuRiver's runners, which send none).
+enum class Access { kRead, kMutating, kOpen };
 
 using Handler = std::function<nlohmann::json(const Request&)>;
 
@@ -80,8 +83,8 @@ class Router {
   void set_auth_hint(std::string hint) { auth_hint_ = std::move(hint); }
 
   // Routes, authenticates, runs the handler. Never throws: unknown path 404, known path with
-  // another method 405 (+Allow), bad query encoding or JSON 400, missing/wrong token 401,
-  // ApiError its status, anything else 500 (logged with the request line).
+  // another method 405 (+Allow), bad query encoding 400, malformed JSON 422, missing/wrong token
+  // 401, ApiError its status, anything else 500 (logged with the request line).
   Response handle(Request& request) const;
 
  private:

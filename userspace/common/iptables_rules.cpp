@@ -61,8 +61,46 @@ std::vector<std::string> CommentedIptablesRules::rules() {
   return out;
 }
 
+int CommentedIptablesRules::position_of(const IptablesRule& rule) {
+  // `-S CHAIN` prints the policy (or -N for a user chain) first, then rule 1, 2, ...
+  std::istringstream in(run_checked({"-t", rule.table, "-S", rule.chain}).out);
+  int number = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto w = split_words(line);
+    if (w.size() < 2 || w[0] != "-A") continue;
+    ++number;
+    if (w.size() == rule.spec.size() + 2 &&
+        std::equal(rule.spec.begin(), rule.spec.end(), w.begin() + 2))
+      return number;
+  }
+  return 0;
+}
+
+void CommentedIptablesRules::ensure_at_position(const IptablesRule& rule) {
+  int now = position_of(rule);
+  if (now == rule.position) return;
+  if (now != 0) {
+    // Something was inserted above it since (or it was appended by an older version): take it
+    // out and put it back where a REJECT further down cannot shadow it.
+    std::vector<std::string> del{"-t", rule.table, "-D", rule.chain};
+    del.insert(del.end(), rule.spec.begin(), rule.spec.end());
+    run_checked(del);
+  }
+  std::vector<std::string> insert{"-t", rule.table, "-I", rule.chain,
+                                  std::to_string(rule.position)};
+  insert.insert(insert.end(), rule.spec.begin(), rule.spec.end());
+  run_checked(insert);
+  log::info(log_tag_, std::string(now == 0 ? "inserted " : "moved back to the top ") + rule.table +
+                          " " + rule.chain + " rule " + std::to_string(rule.position) + ": " +
+                          join_args(rule.spec));
+}
+
 void CommentedIptablesRules::ensure(const std::vector<IptablesRule>& wanted) {
   for (const auto& rule : wanted) {
+    if (rule.position > 0) {
+      ensure_at_position(rule);
+      continue;
+    }
     std::vector<std::string> check{"-t", rule.table, "-C", rule.chain};
     check.insert(check.end(), rule.spec.begin(), rule.spec.end());
     ProgramResult r = run(check);

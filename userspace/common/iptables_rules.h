@@ -1,7 +1,8 @@
 #pragma once
 // The rules one kohaku daemon owns in iptables, found again by their `-m comment --comment
-// OWNER`: made present (-C before -A, so idempotent), pruned to the wanted set (a rule of an
-// earlier overlay CIDR or of a network that left goes), listed and removed. The kernel
+// OWNER`: made present (-C before -A, so idempotent; or inserted at a fixed position, -I CHAIN N,
+// and moved back there when something was inserted above it), pruned to the wanted set (a rule
+// of an earlier overlay CIDR or of a network that left goes), listed and removed. The kernel
 // datapaths of the host (host/datapath/kernel_forwarding.h) and the runner
 // (runner/datapath/masquerade_iptables.h) both use it.
 //
@@ -25,6 +26,10 @@ class IptablesMissing : public std::runtime_error {
 struct IptablesRule {
   std::string table, chain;
   std::vector<std::string> spec;  // after "-A CHAIN", exactly as `iptables -S` prints it
+  // 0: appended (-A) where absent. N >= 1: the chain's rule number N (-I CHAIN N), so a DROP or
+  // REJECT rule of someone else further down cannot shadow it; the wanted rules with positions
+  // are listed in increasing position order.
+  int position = 0;
 };
 
 // `table`/`chain` pairs, e.g. {"filter", "FORWARD"}.
@@ -52,6 +57,9 @@ class CommentedIptablesRules {
   ProgramResult run(const std::vector<std::string>& args);
   ProgramResult run_checked(const std::vector<std::string>& args);
   std::vector<std::string> chain_rules(const std::string& table, const std::string& chain);
+  // Rule number (1-based, as -I counts) of `rule` in its chain; 0 when absent.
+  int position_of(const IptablesRule& rule);
+  void ensure_at_position(const IptablesRule& rule);
   bool is_ours(const std::vector<std::string>& words) const;
 
   std::string comment_;

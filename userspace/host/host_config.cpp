@@ -24,6 +24,7 @@ ConfigSchema host_config_schema() {
       .add_int("L2_DOCKER_BLOCK_SIZE", 32)
       .add_string("STATE_DIR", "/var/lib/kohaku")
       .add_string("OVERLAY_API_TOKEN", "", /*nullable=*/true)
+      .add_bool("ALLOW_RUNNERS_WITHOUT_TOKEN", false)
       .add_string("OVERLAY_DATAPATH", "bpf")
       .add_string("BPF_PIN_ROOT", "/sys/fs/bpf/kohaku")
       .add_string("OVERLAY_EXPRESS", "auto");
@@ -175,6 +176,7 @@ HostConfig host_config_from(const ConfigFile& file) {
   if (file.get_optional_string("OVERLAY_API_TOKEN"))
     c.overlay_api_token = check_token(file, "OVERLAY_API_TOKEN");
   c.api_auth_off = file.is_set("OVERLAY_API_TOKEN") && c.overlay_api_token.empty();
+  c.allow_runners_without_token = file.get_bool("ALLOW_RUNNERS_WITHOUT_TOKEN");
   c.overlay_datapath = check_datapath(file, "OVERLAY_DATAPATH");
   c.bpf_pin_root = check_absolute_path(file, "BPF_PIN_ROOT");
   c.overlay_express = check_express_mode(file, "OVERLAY_EXPRESS");

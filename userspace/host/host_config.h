@@ -48,6 +48,10 @@ struct HostConfig {
   // authentication (api_auth_off), an explicit opt-out.
   std::string overlay_api_token;
   bool api_auth_off = false;
+  // POST /api/register and PUT /api/heartbeat/{hostname} without the bearer token, for
+  // KohakuRiver's runners, which send none; every other mutating route still needs it
+  // (docs/security.md says what this opens).
+  bool allow_runners_without_token = false;
   Datapath overlay_datapath = Datapath::kBpf;
   std::string bpf_pin_root = "/sys/fs/bpf/kohaku";
   ExpressMode overlay_express = ExpressMode::kAuto;  // only with overlay_datapath = bpf

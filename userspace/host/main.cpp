@@ -130,9 +130,14 @@ int run(const kohaku::DaemonArgs& args) {
   router.set_auth_hint(
       "the host's token is OVERLAY_API_TOKEN in its config, or else the file api_token in its "
       "STATE_DIR; runners take it as OVERLAY_API_TOKEN, kohakuctl as --token or $KOHAKU_TOKEN");
-  DatapathStatus datapath_status;
-  if (datapath) datapath_status = [&datapath] { return datapath->status(); };
-  register_host_api(router, *service, datapath_status);
+  HostApiOptions api_options;
+  if (datapath) api_options.datapath = [&datapath] { return datapath->status(); };
+  api_options.runner_routes_open = config.allow_runners_without_token;
+  if (config.allow_runners_without_token && !config.api_auth_off)
+    log::warn("hostd",
+              "ALLOW_RUNNERS_WITHOUT_TOKEN: anyone who reaches HOST_PORT can register runners "
+              "and send heartbeats without the API token (docs/security.md)");
+  register_host_api(router, *service, std::move(api_options));
   // Named L2 networks (docs/l2-networks.md): routes, state and the push to member runners.
   auto l2_networks = make_l2_networks(router, config, *service);
   if (!l2_networks) return 1;

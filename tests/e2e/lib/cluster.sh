@@ -88,6 +88,11 @@ cluster_teardown_hint() {
 
 trap cluster_cleanup EXIT
 
+# The daemons of a test cluster must never reach a firewalld on this machine's system bus: that
+# is the root namespace's firewall. A bus address that leads nowhere is "firewalld not running";
+# test_firewalld.sh gives each machine a private bus of its own (firewalld_up).
+export DBUS_SYSTEM_BUS_ADDRESS=${KOHAKU_TEST_DBUS_ADDRESS:-unix:path=/nonexistent/kohaku-no-system-bus}
+
 new_ns() {
   local ns
   ns=$(ns_name "$1")

@@ -12,8 +12,8 @@ namespace kohaku::wire {
 using nlohmann::json;
 
 L2NetworkView L2NetworkView::from_json(const std::string& name, const json& j) {
-  if (!j.is_object()) throw ApiError(400, "body must be a JSON object");
-  auto bad = [](const std::string& why) { return ApiError(400, why); };
+  if (!j.is_object()) throw ApiError(kInvalidRequest, "body must be a JSON object");
+  auto bad = [](const std::string& why) { return ApiError(kInvalidRequest, why); };
   L2NetworkView v;
   v.name = name;
   try {

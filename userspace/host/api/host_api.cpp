@@ -7,22 +7,35 @@
 
 namespace kohaku {
 
-void register_host_api(http::Router& router, OverlayService& service, DatapathStatus datapath) {
+using nlohmann::json;
+
+void register_host_api(http::Router& router, OverlayService& service, HostApiOptions options) {
   using http::Request;
   OverlayService* s = &service;
+  DatapathStatus datapath = std::move(options.datapath);
+  // KohakuRiver's runners send no token; the operator may open just these two routes to them.
+  const http::Access runner_access =
+      options.runner_routes_open ? http::Access::kOpen : http::Access::kMutating;
 
   router.get("/healthz", [](const Request&) { return nlohmann::json{{"status", "ok"}}; });
 
   // Runner lifecycle.
-  router.post("/api/register", [s](const Request& r) {
+  router.add("POST", "/api/register", runner_access, [s](const Request& r) {
     return s->register_runner(parse_register(r.json()), r.header("x-kohaku-runner-credential"));
   });
-  router.put("/api/heartbeat/{hostname}", [s](const Request& r) {
+  router.add("PUT", "/api/heartbeat/{hostname}", runner_access, [s](const Request& r) {
     const auto& hostname = r.path_params.at("hostname");
-    check_heartbeat(hostname, r.json());
-    return s->heartbeat(hostname, r.header("x-kohaku-runner-credential"));
+    json metrics = parse_heartbeat(hostname, r.json());
+    return s->heartbeat(hostname, r.header("x-kohaku-runner-credential"), metrics);
   });
   router.get("/api/nodes", [s](const Request&) { return s->nodes(); });
+  // KohakuRiver's cluster health (its `node health`); the same nodes, health fields only.
+  router.get("/api/health", [s](const Request& r) {
+    auto it = r.query.find("hostname");
+    std::optional<std::string> hostname;
+    if (it != r.query.end() && !it->second.empty()) hostname = it->second;
+    return s->health(hostname);
+  });
   auto calls = std::make_shared<RunnerCalls>();
   router.get("/api/nodes/{hostname}/overlay", [s, calls](const Request& r) {
     return node_overlay_view(*s, *calls, r.path_params.at("hostname"));

@@ -14,7 +14,13 @@ namespace kohaku {
 // The "datapath" object of /api/overlay/status (active datapath, counters); empty: not shown.
 using DatapathStatus = std::function<nlohmann::json()>;
 
-// `service` (and whatever `datapath` refers to) must outlive the router.
-void register_host_api(http::Router& router, OverlayService& service, DatapathStatus datapath = {});
+struct HostApiOptions {
+  DatapathStatus datapath;
+  // Registration and heartbeat without the bearer token (ALLOW_RUNNERS_WITHOUT_TOKEN).
+  bool runner_routes_open = false;
+};
+
+// `service` (and whatever `options.datapath` refers to) must outlive the router.
+void register_host_api(http::Router& router, OverlayService& service, HostApiOptions options = {});
 
 }  // namespace kohaku

@@ -20,7 +20,7 @@ bool force(const http::Request& r) {
   if (!v) return false;
   if (*v == "true" || *v == "1") return true;
   if (*v == "false" || *v == "0") return false;
-  throw ApiError(400, "'force' must be true or false, got '" + *v + "'");
+  throw ApiError(kInvalidRequest, "'force' must be true or false, got '" + *v + "'");
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 namespace kohaku {
 
 // {name, subnet, gateway?, vni?, outbound_nat?, runners?}; unknown fields are refused.
-// Throws ApiError(400) naming the field.
+// Throws ApiError(kInvalidRequest, 422) naming the field.
 L2NetworkCreate parse_l2_network_create(const nlohmann::json& body);
 
 }  // namespace kohaku

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <optional>
+#include <span>
 
 #include "host/overlay/runner_registry.h"
 
@@ -24,7 +25,7 @@ std::optional<std::string> param(const QueryParams& q, const std::string& name) 
 
 std::string required(const QueryParams& q, const std::string& name) {
   auto v = param(q, name);
-  if (!v) throw ApiError(400, "missing query parameter '" + name + "'");
+  if (!v) throw ApiError(kInvalidRequest, "missing query parameter '" + name + "'");
   return *v;
 }
 
@@ -35,41 +36,43 @@ int64_t int_param(const QueryParams& q, const std::string& name, int64_t lo, int
   int64_t v = 0;
   auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
   if (ec != std::errc() || ptr != text->data() + text->size() || v < lo || v > hi)
-    throw ApiError(400, "'" + name + "' must be an integer " + std::to_string(lo) + ".." +
-                            std::to_string(hi) + ", got '" + *text + "'");
+    throw ApiError(kInvalidRequest, "'" + name + "' must be an integer " + std::to_string(lo) +
+                                        ".." + std::to_string(hi) + ", got '" + *text + "'");
   return v;
 }
 
-bool bool_param(const QueryParams& q, const std::string& name) {
+bool bool_param(const QueryParams& q, const std::string& name, bool fallback) {
   auto text = param(q, name);
-  if (!text) return false;
+  if (!text) return fallback;
   std::string t;
   for (char c : *text) t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  if (t == "true" || t == "1" || t == "yes") return true;
-  if (t == "false" || t == "0" || t == "no") return false;
-  throw ApiError(400, "'" + name + "' must be true or false, got '" + *text + "'");
+  // The spellings pydantic (KohakuRiver's FastAPI) accepts for a bool query parameter.
+  if (t == "true" || t == "1" || t == "yes" || t == "on" || t == "t" || t == "y") return true;
+  if (t == "false" || t == "0" || t == "no" || t == "off" || t == "f" || t == "n") return false;
+  throw ApiError(kInvalidRequest, "'" + name + "' must be true or false, got '" + *text + "'");
 }
 
 Ipv4Addr ip_param(const std::string& name, const std::string& text) {
   auto ip = Ipv4Addr::try_parse(text);
-  if (!ip) throw ApiError(400, "'" + name + "' is not an IPv4 address: '" + text + "'");
+  if (!ip) throw ApiError(kInvalidRequest, "'" + name + "' is not an IPv4 address: '" + text + "'");
   return *ip;
 }
 
 std::string container_param(const QueryParams& q) {
   std::string id = required(q, "container_id");
-  if (id.size() > 256) throw ApiError(400, "'container_id' is longer than 256 characters");
+  if (id.size() > 256)
+    throw ApiError(kInvalidRequest, "'container_id' is longer than 256 characters");
   for (unsigned char c : id)
     if (c <= ' ' || c >= 0x7f)
-      throw ApiError(400, "'container_id' must be printable ASCII without spaces");
+      throw ApiError(kInvalidRequest, "'container_id' must be printable ASCII without spaces");
   return id;
 }
 
 void check_hostname(const std::string& hostname) {
   checked_name("hostname", hostname);
   if (RunnerRegistry::parse_placeholder_name(hostname) != 0)
-    throw ApiError(
-        400, "'hostname' '" + hostname + "' is reserved: runner_<id> names recovered tunnels");
+    throw ApiError(kInvalidRequest, "'hostname' '" + hostname +
+                                        "' is reserved: runner_<id> names recovered tunnels");
 }
 
 // The runner's physical IP is the host part of its url, "http://A.B.C.D[:PORT]". Whether a
@@ -79,11 +82,12 @@ Ipv4Addr physical_ip_of_url(const std::string& url) {
   try {
     parsed = RunnerUrl::parse(url);
   } catch (const InvalidName& e) {
-    throw ApiError(400, std::string("'url': ") + e.what());
+    throw ApiError(kInvalidRequest, std::string("'url': ") + e.what());
   }
   const Ipv4Addr ip = parsed.ip;
   if (ip.is_unspecified() || ip.value >= 0xe0000000u)
-    throw ApiError(400, "'url' " + printable(url) + ": the address must be a unicast address");
+    throw ApiError(kInvalidRequest,
+                   "'url' " + printable(url) + ": the address must be a unicast address");
   return ip;
 }
 
@@ -91,29 +95,112 @@ std::optional<int64_t> optional_int(const json& body, const char* key) {
   auto it = body.find(key);
   if (it == body.end() || it->is_null()) return std::nullopt;
   if (!it->is_number_integer())
-    throw ApiError(400, std::string("'") + key + "' must be an integer");
+    throw ApiError(kInvalidRequest, std::string("'") + key + "' must be an integer");
   return it->get<int64_t>();
 }
+
+// KohakuRiver's request models (pydantic) type these fields; a value of another type is a 422
+// there, and here, rather than a node whose `node summary` cannot add up.
+enum class Kind { kInteger, kNumber, kBool, kString, kObject, kArray };
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kInteger:
+      return "an integer";
+    case Kind::kNumber:
+      return "a number";
+    case Kind::kBool:
+      return "true or false";
+    case Kind::kString:
+      return "a string";
+    case Kind::kObject:
+      return "an object";
+    case Kind::kArray:
+      return "an array";
+  }
+  return "?";
+}
+
+bool has_kind(const json& v, Kind k) {
+  switch (k) {
+    case Kind::kInteger:
+      return v.is_number_integer();
+    case Kind::kNumber:
+      return v.is_number();
+    case Kind::kBool:
+      return v.is_boolean();
+    case Kind::kString:
+      return v.is_string();
+    case Kind::kObject:
+      return v.is_object();
+    case Kind::kArray:
+      return v.is_array();
+  }
+  return false;
+}
+
+struct TypedField {
+  const char* name;
+  Kind kind;
+};
+
+// Checks the fields of `body` that are present and not null.
+void check_types(const json& body, std::span<const TypedField> fields) {
+  for (const auto& f : fields) {
+    auto it = body.find(f.name);
+    if (it == body.end() || it->is_null()) continue;
+    if (!has_kind(*it, f.kind))
+      throw ApiError(kInvalidRequest, std::string("'") + f.name + "' must be " + kind_name(f.kind) +
+                                          ", got " + it->type_name());
+    if (f.kind == Kind::kInteger && it->is_number_integer() && it->get<int64_t>() < 0)
+      throw ApiError(kInvalidRequest, std::string("'") + f.name + "' must not be negative");
+  }
+}
+
+constexpr TypedField kRegisterFields[] = {
+    {"total_cores", Kind::kInteger},
+    {"total_ram_bytes", Kind::kInteger},
+    {"numa_topology", Kind::kObject},
+    {"gpu_info", Kind::kArray},
+};
+
+// What KohakuRiver's runners send with every heartbeat and its /api/nodes shows.
+constexpr TypedField kHeartbeatMetrics[] = {
+    {"cpu_percent", Kind::kNumber},
+    {"memory_percent", Kind::kNumber},
+    {"memory_used_bytes", Kind::kInteger},
+    {"memory_total_bytes", Kind::kInteger},
+    {"current_avg_temp", Kind::kNumber},
+    {"current_max_temp", Kind::kNumber},
+    {"gpu_info", Kind::kArray},
+    {"vm_capable", Kind::kBool},
+    {"vfio_gpus", Kind::kArray},
+    {"runner_version", Kind::kString},
+};
+// Checked, not kept: the host runs no tasks.
+constexpr TypedField kHeartbeatTasks[] = {{"running_tasks", Kind::kArray},
+                                          {"killed_tasks", Kind::kArray}};
 
 }  // namespace
 
 RegisterRequest parse_register(const json& body) {
-  if (!body.is_object()) throw ApiError(400, "request body must be a JSON object");
+  if (!body.is_object()) throw ApiError(kInvalidRequest, "request body must be a JSON object");
   RegisterRequest r;
   auto hostname_it = body.find("hostname");
   if (hostname_it == body.end() || !hostname_it->is_string() ||
       hostname_it->get<std::string>().empty())
-    throw ApiError(400, "'hostname' is required (a non-empty string)");
+    throw ApiError(kInvalidRequest, "'hostname' is required (a non-empty string)");
   r.hostname = hostname_it->get<std::string>();
   check_hostname(r.hostname);
   auto url_it = body.find("url");
   if (url_it == body.end() || !url_it->is_string())
-    throw ApiError(400, "'url' is required (a string like http://IPV4:PORT)");
+    throw ApiError(kInvalidRequest, "'url' is required (a string like http://IPV4:PORT)");
   r.url = url_it->get<std::string>();
   r.physical_ip = physical_ip_of_url(r.url);
   r.vxlan_id = optional_int(body, "vxlan_id");
   r.vxlan_port = optional_int(body, "vxlan_port");
   r.mtu = optional_int(body, "mtu");
+  check_types(body, kRegisterFields);
   for (const auto& [key, value] : body.items())
     if (key != "hostname" && key != "url" && key != "vxlan_id" && key != "vxlan_port" &&
         key != "mtu")
@@ -121,10 +208,16 @@ RegisterRequest parse_register(const json& body) {
   return r;
 }
 
-void check_heartbeat(const std::string& hostname, const json& body) {
+json parse_heartbeat(const std::string& hostname, const json& body) {
   checked_name("hostname", hostname);
   // Anything but an object is a client bug.
-  if (!body.is_object()) throw ApiError(400, "heartbeat body must be a JSON object");
+  if (!body.is_object()) throw ApiError(kInvalidRequest, "heartbeat body must be a JSON object");
+  check_types(body, kHeartbeatMetrics);
+  check_types(body, kHeartbeatTasks);
+  json metrics = json::object();
+  for (const auto& f : kHeartbeatMetrics)
+    if (auto it = body.find(f.name); it != body.end()) metrics[f.name] = *it;
+  return metrics;
 }
 
 IpAvailableRequest parse_ip_available(const QueryParams& q) {
@@ -147,9 +240,9 @@ IpReleaseRequest parse_ip_release(const QueryParams& q) {
   r.token = param(q, "token");
   bool by_container = param(q, "container_id").has_value();
   if (r.token && by_container)
-    throw ApiError(400, "give either 'token' or 'container_id', not both");
+    throw ApiError(kInvalidRequest, "give either 'token' or 'container_id', not both");
   if (!r.token && !by_container)
-    throw ApiError(400, "missing query parameter 'token' (or 'container_id')");
+    throw ApiError(kInvalidRequest, "missing query parameter 'token' (or 'container_id')");
   if (by_container) r.container_id = container_param(q);
   r.runner = param(q, "runner");
   return r;
@@ -157,7 +250,7 @@ IpReleaseRequest parse_ip_release(const QueryParams& q) {
 
 IpReservationsRequest parse_ip_reservations(const QueryParams& q) {
   IpReservationsRequest r;
-  r.include_used = bool_param(q, "include_used");
+  r.include_used = bool_param(q, "include_used", r.include_used);
   r.runner = param(q, "runner");
   return r;
 }
@@ -176,7 +269,8 @@ IpUseRequest parse_ip_use(const QueryParams& q) {
   r.runner = param(q, "runner");
   auto ip_text = param(q, "ip");
   if (!r.token && !(r.runner && ip_text))
-    throw ApiError(400, "give 'token' (a reservation) or 'runner' and 'ip' (an address in use)");
+    throw ApiError(kInvalidRequest,
+                   "give 'token' (a reservation) or 'runner' and 'ip' (an address in use)");
   if (!r.token) r.ip = ip_param("ip", *ip_text);
   return r;
 }

@@ -1,7 +1,7 @@
 #pragma once
 // Turns the query strings and JSON bodies of the host's overlay routes into the typed requests
 // OverlayService takes (host/overlay/overlay_requests.h). Everything malformed is refused here
-// with ApiError(400) naming the parameter, before the service is called.
+// with ApiError(kInvalidRequest, 422) naming the parameter, before the service is called.
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -14,11 +14,14 @@ namespace kohaku {
 using QueryParams = http::Params;
 
 // POST /api/register: the body must be an object with `hostname` and `url` strings; vxlan_id,
-// vxlan_port and mtu, when present, integers; every other field is kept in `details`.
+// vxlan_port and mtu, when present, integers; KohakuRiver's total_cores, total_ram_bytes
+// (integers), numa_topology (an object) and gpu_info (an array) of their types when present;
+// every other field is kept in `details`.
 RegisterRequest parse_register(const nlohmann::json& body);
 // PUT /api/heartbeat/{hostname}: the name must be a hostname and the body an object (what
-// KohakuRiver runners send: their task list and resource use).
-void check_heartbeat(const std::string& hostname, const nlohmann::json& body);
+// KohakuRiver runners send: their task list and resource use) whose KohakuRiver fields have
+// their types. Returns those of its fields the host shows (memory, CPU, GPUs...).
+nlohmann::json parse_heartbeat(const std::string& hostname, const nlohmann::json& body);
 
 // /api/overlay/ip/...: parameters travel in the query string, as in KohakuRiver.
 IpAvailableRequest parse_ip_available(const QueryParams& q);  // limit 1..1000, runner

@@ -63,6 +63,9 @@ TunnelDevice HostTunnels::ensure_tunnel(const RunnerAllocation& a, const netlink
                         std::string(netlink::to_string(device)) + ", address " +
                         std::string(netlink::to_string(address)));
   }
+  // Created or recovered: in firewalld's trusted zone (when it runs), as KohakuRiver does.
+  // Cached, so the drift-repair pass asks firewalld nothing new.
+  firewall_.trust(spec.name);
   return tunnel_device(a, static_cast<uint32_t>(ifindex));
 }
 
@@ -76,6 +79,11 @@ TunnelDevice HostTunnels::tunnel_device(const RunnerAllocation& a, uint32_t ifin
   return t;
 }
 
+void HostTunnels::delete_tunnel(const std::string& name) {
+  netlink::delete_link_if_exists(name);
+  firewall_.forget(name);
+}
+
 void HostTunnels::start(OverlayService& service) {
   std::lock_guard lock(mutex_);
   const auto& scheme = config_.overlay_subnet;
@@ -87,6 +95,8 @@ void HostTunnels::start(OverlayService& service) {
                       std::string(netlink::to_string(anchor.action)));
   // Without a datapath to decide (tests of the devices alone) the kernel routes between them.
   if (!datapath_) netlink::ensure_sysctl("net.ipv4.ip_forward", "1");
+  // Runners send VXLAN to this port; firewalld's default zone would refuse it.
+  firewall_.open_udp_port(config_.overlay_vxlan_port);
 
   std::set<uint32_t> known;
   for (const auto& a : service.allocations()) known.insert(a.id);
@@ -97,7 +107,7 @@ void HostTunnels::start(OverlayService& service) {
       log::warn(kLog, "removing " + dev.link.name + ": VNI " + std::to_string(dev.vni) +
                           " does not match runner id " + std::to_string(id) + " (expected " +
                           std::to_string(config_.overlay_vxlan_id + id) + ")");
-      netlink::delete_link_if_exists(dev.link.name);
+      delete_tunnel(dev.link.name);
       continue;
     }
     if (known.count(id) == 0) {
@@ -107,7 +117,7 @@ void HostTunnels::start(OverlayService& service) {
         known.insert(id);
       } else {
         log::warn(kLog, "removing " + dev.link.name + ": no allocation and cannot adopt it");
-        netlink::delete_link_if_exists(dev.link.name);
+        delete_tunnel(dev.link.name);
       }
     }
   }
@@ -149,7 +159,7 @@ void HostTunnels::reconcile(const std::vector<RunnerAllocation>& allocations) {
   for (const auto& [name, dev] : present) {
     if (runner_id_from_device_name(name) != 0 && wanted.count(name) == 0) {
       log::info(kLog, "removing " + name + ": no runner holds it any more");
-      netlink::delete_link_if_exists(name);
+      delete_tunnel(name);
     }
   }
 }
@@ -174,6 +184,7 @@ void HostTunnels::on_released(const RunnerAllocation& allocation) {
   try {
     if (netlink::delete_link_if_exists(name))
       log::info(kLog, "removed " + name + " of " + allocation.hostname);
+    firewall_.forget(name);
   } catch (const std::exception& e) {
     log::error(kLog, "removing " + name + ": " + e.what());
   }

@@ -4,7 +4,9 @@
 // control plane's state in both directions. The datapath (BPF maps and filters, or the kernel
 // path's rules) is told about every device as it comes and goes.
 #include <mutex>
+
 #include <vector>
+#include "common/firewalld.h"
 
 #include "common/netlink/vxlan_link.h"
 #include "host/datapath/host_datapath_mode.h"
@@ -45,8 +47,13 @@ class HostTunnels : public AllocationObserver {
   TunnelDevice tunnel_device(const RunnerAllocation& allocation, uint32_t ifindex) const;
   AnchorAddress anchor_address() const;
 
+  // Deletes a vxkr device and takes it out of firewalld's trusted zone.
+  void delete_tunnel(const std::string& name);
+
   HostConfig config_;
   HostDatapathMode* datapath_;
+  // When firewalld runs: every vxkr device in its trusted zone, the VXLAN port open.
+  FirewalldZones firewall_{"tunnels"};
   std::mutex mutex_;  // netlink changes to one device must not interleave
 };
 

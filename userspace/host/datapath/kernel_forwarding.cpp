@@ -9,8 +9,11 @@ KernelForwarding::KernelForwarding(std::string iptables)
 
 void KernelForwarding::install(const Ipv4Cidr& overlay) {
   std::vector<IptablesRule> wanted;
+  // At the top of FORWARD (-I FORWARD 1 and 2, as KohakuRiver's docs show): a DROP or REJECT
+  // rule further down, as firewalls and Docker hosts have, then cannot shadow them.
+  int position = 0;
   for (const char* dir : {"-s", "-d"}) {
-    IptablesRule rule{"filter", "FORWARD", {dir, overlay.to_string()}};
+    IptablesRule rule{"filter", "FORWARD", {dir, overlay.to_string()}, ++position};
     for (auto& word : rules_.comment_match()) rule.spec.push_back(std::move(word));
     rule.spec.insert(rule.spec.end(), {"-j", "ACCEPT"});
     wanted.push_back(std::move(rule));

@@ -19,9 +19,9 @@ class KernelForwarding {
  public:
   explicit KernelForwarding(std::string iptables = "iptables");
 
-  // "-s CIDR" and "-d CIDR" ACCEPT rules present (checked with -C before -A), our rules for any
-  // other CIDR removed, then ip_forward on. Throws std::runtime_error naming the command, its exit
-  // status and its stderr.
+  // "-s CIDR" and "-d CIDR" ACCEPT rules present as rules 1 and 2 of FORWARD (inserted, or
+  // moved back there), our rules for any other CIDR removed, then ip_forward on. Throws
+  // std::runtime_error naming the command, its exit status and its stderr.
   void install(const Ipv4Cidr& overlay);
   // Removes every FORWARD rule carrying our comment; returns how many were removed (0 without an
   // iptables binary). Leaves ip_forward alone: other software on the host may depend on it.

@@ -19,13 +19,14 @@ constexpr std::string_view kLog = "l2-networks";
 
 json L2NetworkRegistry::allocate(const std::string& name, const std::string& runner,
                                  const std::string& container_id) {
-  if (runner.empty()) throw ApiError(400, "missing query parameter 'runner'");
-  if (container_id.empty()) throw ApiError(400, "missing query parameter 'container_id'");
+  if (runner.empty()) throw ApiError(kInvalidRequest, "missing query parameter 'runner'");
+  if (container_id.empty())
+    throw ApiError(kInvalidRequest, "missing query parameter 'container_id'");
   if (container_id.size() > 256)
-    throw ApiError(400, "'container_id' is longer than 256 characters");
+    throw ApiError(kInvalidRequest, "'container_id' is longer than 256 characters");
   for (unsigned char c : container_id)
     if (c <= ' ' || c >= 0x7f)
-      throw ApiError(400, "'container_id' must be printable ASCII without spaces");
+      throw ApiError(kInvalidRequest, "'container_id' must be printable ASCII without spaces");
   std::lock_guard lock(mu_);
   L2Network& n = find_locked(name);
   if (!n.members.count(runner))
@@ -81,13 +82,13 @@ json L2NetworkRegistry::allocate(const std::string& name, const std::string& run
 
 json L2NetworkRegistry::release(const std::string& name, const std::optional<std::string>& ip,
                                 const std::optional<std::string>& container_id) {
-  if (!ip && !container_id) throw ApiError(400, "give 'ip' or 'container_id'");
+  if (!ip && !container_id) throw ApiError(kInvalidRequest, "give 'ip' or 'container_id'");
   std::lock_guard lock(mu_);
   L2Network& n = find_locked(name);
   std::optional<uint32_t> target;
   if (ip) {
     auto addr = Ipv4Addr::try_parse(*ip);
-    if (!addr) throw ApiError(400, "'ip' is not an IPv4 address: '" + *ip + "'");
+    if (!addr) throw ApiError(kInvalidRequest, "'ip' is not an IPv4 address: '" + *ip + "'");
     if (n.leases.count(addr->value)) target = addr->value;
   } else {
     for (const auto& [a, l] : n.leases)
@@ -144,7 +145,7 @@ void L2NetworkRegistry::release_block_locked(L2Network& n, const std::string& ru
 }
 
 json L2NetworkRegistry::allocate_block(const std::string& name, const std::string& runner) {
-  if (runner.empty()) throw ApiError(400, "missing query parameter 'runner'");
+  if (runner.empty()) throw ApiError(kInvalidRequest, "missing query parameter 'runner'");
   std::lock_guard lock(mu_);
   L2Network& n = find_locked(name);
   require_member_candidate(runner);

@@ -23,14 +23,15 @@ uint32_t default_l2_vni(std::string_view name) {
 
 void validate_l2_network_name(const std::string& name) {
   if (name.empty() || name.size() > kMaxNameLength)
-    throw ApiError(400, "network name must be 1.." + std::to_string(kMaxNameLength) +
-                            " characters, got '" + name + "'");
+    throw ApiError(kInvalidRequest, "network name must be 1.." + std::to_string(kMaxNameLength) +
+                                        " characters, got '" + name + "'");
   for (unsigned char c : name)
     if (!std::isalnum(c) && c != '_' && c != '-')
-      throw ApiError(400,
+      throw ApiError(kInvalidRequest,
                      "network name may only hold letters, digits, '_' and '-', got '" + name + "'");
   if (name == "default")
-    throw ApiError(400, "network name 'default' is reserved (the runner's own network)");
+    throw ApiError(kInvalidRequest,
+                   "network name 'default' is reserved (the runner's own network)");
 }
 
 }  // namespace kohaku

@@ -13,7 +13,7 @@ nlohmann::json node_overlay_view(OverlayService& service, RunnerCalls& calls,
   try {
     Hostname::parse(hostname);
   } catch (const InvalidName& e) {
-    throw ApiError(400, e.what());
+    throw ApiError(kInvalidRequest, e.what());
   }
   std::optional<nlohmann::json> node;
   for (const auto& n : service.nodes())

@@ -22,7 +22,7 @@ inline std::string checked_name(const std::string& field, const std::string& tex
   try {
     return Hostname::parse(text).str();
   } catch (const InvalidName& e) {
-    throw ApiError(400, "'" + field + "': " + e.what());
+    throw ApiError(kInvalidRequest, "'" + field + "': " + e.what());
   }
 }
 
@@ -60,7 +60,7 @@ struct IpReleaseRequest {
 
 // GET /api/overlay/ip/reservations
 struct IpReservationsRequest {
-  bool include_used = false;
+  bool include_used = true;  // KohakuRiver's default
   std::optional<std::string> runner;
 };
 

@@ -51,7 +51,7 @@ json OverlayService::register_runner(const RegisterRequest& request,
   const std::string& url = request.url;
   // Runners build their tunnel to this address: loopback would point every tunnel at itself.
   if (cfg.overlay_enabled && request.physical_ip.is_loopback())
-    throw ApiError(400,
+    throw ApiError(kInvalidRequest,
                    "'url' " + printable(url) + ": a loopback address cannot carry the overlay");
   const auto& vxlan_id = request.vxlan_id;
   const auto& vxlan_port = request.vxlan_port;
@@ -108,17 +108,23 @@ json OverlayService::register_runner(const RegisterRequest& request,
                               (reg.created ? "registered" : "re-registered")},
               {"created", reg.created}};
     if (!issued.empty()) answer["runner_credential"] = issued;
-    if (cfg.overlay_enabled) {
+    if (cfg.overlay_enabled && a.has_overlay()) {
       answer["overlay"] = m.overlay_block(a);
       // Told on every registration: a runner that registers again has (re)started and the
       // host side should re-check its tunnel, not only when the address changed.
       m.events.push_back({true, a});
+    } else if (cfg.overlay_enabled) {
+      // Registered all the same, as KohakuRiver does: the runner uses its default network.
+      answer["overlay"] = nullptr;
+      answer["overlay_reason"] = reg.no_overlay_reason;
+      log::warn(kComponent, reg.no_overlay_reason);
     }
     return answer;
   });
 }
 
-json OverlayService::heartbeat(const std::string& hostname, const std::string& credential) {
+json OverlayService::heartbeat(const std::string& hostname, const std::string& credential,
+                               const json& metrics) {
   auto& m = *impl_;
   checked_name("hostname", hostname);
   return m.mutate([&] {
@@ -132,19 +138,29 @@ json OverlayService::heartbeat(const std::string& hostname, const std::string& c
         !http::constant_time_equal(credential, before->credential))
       throw ApiError(
           403, "wrong runner credential for '" + hostname + "' (" + kRunnerCredentialHeader + ")");
-    // Its id went to someone else while it was away: make it register again (runners do on 404).
-    if (m.config.overlay_enabled && !before->has_overlay())
-      throw ApiError(404, "runner '" + hostname + "' has no overlay allocation; register again");
+    // Its id went to someone else while it was away, or it registered while the pool was full
+    // and an id is free now: make it register again (runners do on 404). While none can be
+    // had, it stays registered without an overlay.
+    bool without_overlay = m.config.overlay_enabled && !before->has_overlay();
+    if (without_overlay && m.registry.could_allocate(hostname))
+      throw ApiError(404, "runner '" + hostname +
+                              "' has no overlay allocation and one is free; register again");
     bool was_active = before->is_active;
     auto journaled = m.journaled_last_used.find(hostname);
     bool record = !was_active || journaled == m.journaled_last_used.end() ||
                   now - journaled->second >= kHeartbeatJournalIntervalMs;
     m.registry.heartbeat(hostname, now, record);
+    // What the runner measures (memory, CPU, GPUs...): shown in /api/nodes and /api/health,
+    // kept in memory only (the next heartbeat brings them again).
+    if (metrics.is_object() && !metrics.empty()) m.metrics[hostname] = metrics;
     // Coming back to life must be durable; a routine heartbeat survives kill -9 without fsync.
     m.commit(!was_active);
     // The runner compares this with what it applied, so a host whose address changed across a
     // restart is followed at the next heartbeat.
-    if (m.config.overlay_enabled) {
+    if (without_overlay) {
+      answer["overlay"] = nullptr;
+      answer["overlay_reason"] = m.registry.pool_full_reason();
+    } else if (m.config.overlay_enabled) {
       const auto* a = m.registry.find_hostname(hostname);
       if (a != nullptr) answer["overlay"] = m.overlay_block(*a);
     }
@@ -157,27 +173,6 @@ std::string OverlayService::runner_credential(const std::string& hostname) const
   std::lock_guard lock(m.mu);
   const RunnerAllocation* a = m.registry.find_hostname(hostname);
   return a != nullptr ? a->credential : std::string();
-}
-
-json OverlayService::nodes() {
-  auto& m = *impl_;
-  return m.read([&]() -> json {
-    json out = json::array();
-    for (const auto& a : m.registry.nodes()) {
-      json n = a.details.is_object() ? a.details : json::object();
-      n["hostname"] = a.hostname;
-      n["url"] = a.url;
-      n["physical_ip"] = a.physical_ip.to_string();
-      n["status"] = a.is_active ? "online" : "offline";
-      n["last_heartbeat"] = iso_time(a.last_used_ms);
-      n["registered_at"] = iso_time(a.created_ms);
-      n["runner_id"] = a.has_overlay() ? json(a.id) : json(nullptr);
-      n["overlay_subnet"] = a.has_overlay() ? json(a.subnet.to_string()) : json(nullptr);
-      n["vxlan_device"] = a.has_overlay() ? json(host_vxlan_device_name(a.id)) : json(nullptr);
-      out.push_back(std::move(n));
-    }
-    return out;
-  });
 }
 
 json OverlayService::overlay_status() {
@@ -199,8 +194,19 @@ json OverlayService::overlay_status() {
                              {"last_used", iso_time(a.last_used_ms)},
                              {"vxlan_device", host_vxlan_device_name(a.id)}});
     }
-    std::string host_ip = m.config.host_anchor_ip().to_string();
+    // Runners registered without an overlay (the pool was full of active runners): they use
+    // their default network until an id is free.
+    json without = json::array();
+    for (const auto& n : m.registry.nodes())
+      if (n.is_active && !n.has_overlay())
+        without.push_back({{"hostname", n.hostname},
+                           {"physical_ip", n.physical_ip.to_string()},
+                           {"reason", m.registry.pool_full_reason()}});
+    // With its prefix, as KohakuRiver shows it: the anchor's address as `ip addr` lists it.
+    std::string host_ip = m.config.host_anchor_ip().to_string() + "/" +
+                          std::to_string(m.config.host_anchor_prefix());
     return {{"enabled", true},
+            {"without_overlay", without},
             {"subnet_config", m.scheme.to_string()},
             {"host_ip", host_ip},
             {"host_prefix", m.config.host_anchor_prefix()},
@@ -224,9 +230,15 @@ json OverlayService::overlay_status() {
 json OverlayService::release_runner(const std::string& runner) {
   auto& m = *impl_;
   m.require_overlay();
+  checked_name("runner", runner);
   return m.mutate([&] {
     m.refresh(m.clock());
-    const auto& a = m.runner(runner);
+    // Nothing to release is an answer, not an error, as in KohakuRiver (its `node
+    // overlay-release` prints the reason).
+    const RunnerAllocation* held = m.registry.resolve(runner);
+    if (held == nullptr || !held->has_overlay())
+      return json{{"released", false}, {"reason", "No allocation found for " + runner}};
+    const auto& a = *held;
     if (a.is_active)
       throw ApiError(409, "runner '" + a.hostname +
                               "' is active; it can be released once it stops sending heartbeats");

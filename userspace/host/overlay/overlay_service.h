@@ -56,9 +56,17 @@ class OverlayService {
   nlohmann::json register_runner(const RegisterRequest& request,
                                  const std::string& credential = {});
   // PUT /api/heartbeat/{hostname}; 404 when unknown, 403 when `credential` is given and wrong.
-  nlohmann::json heartbeat(const std::string& hostname, const std::string& credential = {});
-  // GET /api/nodes
+  // `metrics`: what the runner reported (KohakuRiver's heartbeat fields: memory, CPU, GPUs...),
+  // shown by nodes() and health(). A node registered without an overlay id (the pool was full)
+  // is told 404 once an id is free, so it registers again and gets one.
+  nlohmann::json heartbeat(const std::string& hostname, const std::string& credential = {},
+                           const nlohmann::json& metrics = nlohmann::json::object());
+  // GET /api/nodes: KohakuRiver's node fields (total_cores, cores_in_use, available_cores,
+  // status, memory and GPU fields, ...) plus the overlay's (overlay_service_nodes.cpp).
   nlohmann::json nodes();
+  // GET /api/health[?hostname=]: KohakuRiver's health view of the nodes, one sample (now):
+  // {nodes: [[...]], aggregate: [{...}]}, or [node] for one hostname (404 when unknown).
+  nlohmann::json health(const std::optional<std::string>& hostname);
   // The credential issued to hostname's runner; empty when none (unknown, or never issued).
   // The host presents it on its own calls to that runner (docs/security.md).
   std::string runner_credential(const std::string& hostname) const;

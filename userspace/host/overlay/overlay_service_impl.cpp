@@ -30,6 +30,16 @@ json iso_time(int64_t ms) {
   return buf;
 }
 
+std::string shortened_token(const std::string& token) {
+  // KohakuRiver shows token[:20] + "...". Its tokens are signed payloads whose start is public;
+  // ours are random, so 20 characters are shown only where at least 128 bits stay hidden (the
+  // 64-hex-digit tokens issued now); older 32-digit tokens keep showing 8.
+  constexpr size_t kHiddenAtLeast = 32;
+  size_t shown = token.size() >= 20 + kHiddenAtLeast ? 20 : 8;
+  if (token.size() <= shown) return token;
+  return token.substr(0, shown) + "...";
+}
+
 void OverlayService::Impl::flush() {
   if (delivering.load() == std::this_thread::get_id()) return;
   std::lock_guard notify(notify_mu);
@@ -169,7 +179,7 @@ json OverlayService::Impl::overlay_block(const RunnerAllocation& a) const {
 
 json OverlayService::Impl::entry_json(const IpEntry& e, bool shorten_token) const {
   json token = nullptr;
-  if (!e.token.empty()) token = shorten_token ? e.token.substr(0, 8) + "..." : e.token;
+  if (!e.token.empty()) token = shorten_token ? shortened_token(e.token) : e.token;
   return {{"ip", e.ip.to_string()},
           {"runner", name_of(e.runner_id)},
           {"token", token},

@@ -20,6 +20,8 @@ namespace kohaku {
 
 // ISO-8601 UTC with second precision, the way KohakuRiver's clients print times; null for 0.
 nlohmann::json iso_time(int64_t ms);
+// A reservation token as the list shows it (KohakuRiver: its first 20 characters and "...").
+std::string shortened_token(const std::string& token);
 
 struct OverlayService::Impl {
   struct Event {
@@ -48,6 +50,8 @@ struct OverlayService::Impl {
   uint64_t durable_seq = 0;
   // last_used_ms of each node as the journal last recorded it.
   std::unordered_map<std::string, int64_t> journaled_last_used;
+  // The newest heartbeat metrics of each node (memory, CPU, GPUs...): in memory only.
+  std::unordered_map<std::string, nlohmann::json> metrics;
 
   std::mutex notify_mu;  // held while calling the observer, so calls stay in order
   AllocationObserver* observer = nullptr;

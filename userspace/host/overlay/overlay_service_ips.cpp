@@ -14,7 +14,9 @@ using nlohmann::json;
 namespace {
 
 std::string new_token() {
-  return random_hex(16);  // 128 bits, as KohakuRiver's tokens
+  // 256 bits: the reservation list shows the first 20 hex digits, as KohakuRiver does, and
+  // 176 bits stay hidden.
+  return random_hex(32);
 }
 
 }  // namespace
@@ -103,7 +105,8 @@ json OverlayService::ip_release(const IpReleaseRequest& request, const std::stri
     }
     const auto& runner = request.runner;
     if (!runner)
-      throw ApiError(400, "releasing by 'container_id' needs 'runner' (and its credential)");
+      throw ApiError(kInvalidRequest,
+                     "releasing by 'container_id' needs 'runner' (and its credential)");
     const auto& a = m.runner(*runner);
     m.require_credential(a, credential, "releasing by container id");
     auto freed = m.book.release_container(container_id, a.id);

@@ -135,14 +135,16 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
         if (a.is_active || a.hostname == hostname) continue;
         if (victim == nullptr || a.last_used_ms < victim->last_used_ms) victim = &a;
       }
-      if (victim == nullptr)
-        throw ApiError(503, "overlay pool of " + std::to_string(scheme_.max_runner_id()) +
-                                " runner ids is full and all of them are active; cannot "
-                                "allocate one for '" +
-                                hostname + "'");
-      new_id = victim->id;
-      result.evicted = *victim;
-      release(victim->id);
+      if (victim == nullptr) {
+        // KohakuRiver registers such a runner anyway and answers `overlay: null`; the runner
+        // falls back to its default network and gets an id once one is free.
+        result.no_overlay_reason =
+            pool_full_reason() + "; '" + hostname + "' is registered without an overlay allocation";
+      } else {
+        new_id = victim->id;
+        result.evicted = *victim;
+        release(victim->id);
+      }
     }
   }
 
@@ -166,6 +168,20 @@ RunnerRegistry::Registration RunnerRegistry::register_runner(const std::string& 
   watch_expiry(a);
   result.allocation = a;
   return result;
+}
+
+std::string RunnerRegistry::pool_full_reason() const {
+  return "overlay pool of " + std::to_string(scheme_.max_runner_id()) +
+         " runner ids is full and all of them are active";
+}
+
+bool RunnerRegistry::could_allocate(const std::string& hostname) const {
+  if (free_id_count() > 0) return true;
+  for (const auto& [id, holder] : host_of_id_) {
+    const auto& a = by_host_.at(holder);
+    if (!a.is_active && a.hostname != hostname) return true;
+  }
+  return false;
 }
 
 const RunnerAllocation* RunnerRegistry::heartbeat(const std::string& hostname, int64_t now_ms,

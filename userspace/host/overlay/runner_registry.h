@@ -6,7 +6,8 @@
 //  - a hostname keeps its id (and so its subnet) on reconnect, also when its physical IP changed;
 //  - a runner whose physical IP matches a recovery placeholder "runner_<id>" takes that id over;
 //  - when every id is taken, the least recently used *inactive* runner is evicted (ties: lowest
-//    id); when all are active, registration fails with ApiError 503.
+//    id); when all are active, the runner is registered as a node without an overlay id (as
+//    KohakuRiver answers `overlay: null`) and Registration::no_overlay_reason says why.
 // Not thread-safe: OverlayService serialises access. Every change records the hostname it
 // touched so the caller can journal exactly what changed (take_dirty()).
 #include <nlohmann/json.hpp>
@@ -51,9 +52,11 @@ class RunnerRegistry {
     RunnerAllocation allocation;
     bool created = false;                     // the hostname was not known before
     std::optional<RunnerAllocation> evicted;  // as it was before losing its id
+    std::string no_overlay_reason;            // set when an id was wanted and none could be had
   };
   // Registers or re-registers hostname. With allocate_id false (overlay disabled) the node is
-  // recorded without touching ids. Throws ApiError(503) when the pool is full and all active.
+  // recorded without touching ids. When the pool is full and all active, the node is recorded
+  // without an id and no_overlay_reason says so.
   Registration register_runner(const std::string& hostname, Ipv4Addr physical_ip,
                                const std::string& url, nlohmann::json details, int64_t now_ms,
                                bool allocate_id);
@@ -85,6 +88,11 @@ class RunnerRegistry {
   std::vector<RunnerAllocation> nodes() const;        // real nodes, by hostname
   std::vector<RunnerAllocation> allocations() const;  // holders of an id, by id
   uint32_t free_id_count() const;
+  // Whether a registration of hostname now would get an id (a free one, or an inactive
+  // runner's to evict). Scans the holders when none is free: for nodes without an id only.
+  bool could_allocate(const std::string& hostname) const;
+  // Why a node has no id while the overlay is on: the pool is full of active runners.
+  std::string pool_full_reason() const;
   const SubnetScheme& scheme() const { return scheme_; }
 
   // For persistence: hostnames changed since the last call (present = put, absent = erased).

@@ -6,7 +6,7 @@
 
 namespace kohaku::runner {
 
-// Throws ApiError(400) naming the field for anything malformed or unknown.
+// Throws ApiError(kInvalidRequest, 422) naming the field for anything malformed or unknown.
 AttachRequest attach_request_from_json(const nlohmann::json& body);
 
 }  // namespace kohaku::runner

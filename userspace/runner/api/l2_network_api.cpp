@@ -18,7 +18,7 @@ void add_l2_network_routes(http::Router& router, L2NetworkAgent& agent) {
       const auto& t = it->second;
       auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
       if (ec != std::errc() || p != t.data() + t.size())
-        throw ApiError(400, "'revision' must be a non-negative integer");
+        throw ApiError(kInvalidRequest, "'revision' must be a non-negative integer");
       revision = v;
     }
     return a->remove(r.path_params.at("name"), revision);

@@ -25,22 +25,24 @@ std::string protocol_name(uint8_t p) {
 // "10.1.0.0/16", a single address ("10.1.0.5" = /32) or "any" (missing = any).
 Ipv4Cidr parse_rule_cidr(const json& body, const char* key) {
   if (!body.contains(key) || body[key].is_null()) return Ipv4Cidr{};
-  if (!body[key].is_string()) throw ApiError(400, std::string(key) + " must be a string");
+  if (!body[key].is_string())
+    throw ApiError(kInvalidRequest, std::string(key) + " must be a string");
   const std::string text = body[key];
   if (text == "any") return Ipv4Cidr{};
   if (auto c = Ipv4Cidr::try_parse(text)) return *c;
   if (auto a = Ipv4Addr::try_parse(text)) return Ipv4Cidr{*a, 32};
-  throw ApiError(400, std::string(key) + " '" + text +
-                          "' is not an IPv4 network with the host bits zero, an address or 'any'");
+  throw ApiError(kInvalidRequest,
+                 std::string(key) + " '" + text +
+                     "' is not an IPv4 network with the host bits zero, an address or 'any'");
 }
 
 }  // namespace
 
 DenyRule deny_rule_from_json(const json& body) {
-  if (!body.is_object()) throw ApiError(400, "the body must be a JSON object");
+  if (!body.is_object()) throw ApiError(kInvalidRequest, "the body must be a JSON object");
   for (const auto& [key, value] : body.items())
     if (key != "source" && key != "destination" && key != "protocol" && key != "port")
-      throw ApiError(400,
+      throw ApiError(kInvalidRequest,
                      "unknown field '" + key + "' (allowed: source, destination, protocol, port)");
   DenyRule rule;
   rule.source = parse_rule_cidr(body, "source");
@@ -63,10 +65,10 @@ DenyRule deny_rule_from_json(const json& body) {
     }
     rule.validate();
   } catch (const std::invalid_argument& e) {
-    throw ApiError(400, e.what());
+    throw ApiError(kInvalidRequest, e.what());
   }
   if (rule.source.prefix == 0 && rule.destination.prefix == 0 && rule.protocol == 0)
-    throw ApiError(400,
+    throw ApiError(kInvalidRequest,
                    "a deny rule matching everything would cut the runner off; give a source, "
                    "destination or protocol");
   return rule;

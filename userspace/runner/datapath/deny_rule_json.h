@@ -8,8 +8,8 @@
 
 namespace kohaku::runner {
 
-// Throws ApiError(400) saying which field is wrong; a rule matching everything is refused too
-// (it would cut the runner off).
+// Throws ApiError(kInvalidRequest, 422) saying which field is wrong; a rule matching everything is
+// refused too (it would cut the runner off).
 DenyRule deny_rule_from_json(const nlohmann::json& body);
 // {source, destination, protocol (name when it has one), port}
 nlohmann::json deny_rule_to_json(const DenyRule& rule);

@@ -115,6 +115,9 @@ void L2NetworkAgent::apply_locked(const L2NetworkView& v, bool force) {
   std::set<Ipv4Addr> peers(v.peers.begin(), v.peers.end());
   peers.erase(*local);
   nl::ensure_flood_destinations(vxlan, peers);
+  // When firewalld runs, it must not filter the segment (kcore's networks are trusted too).
+  firewall_.trust(bridge);
+  firewall_.trust(vxlan);
   if (!known)
     log::info(kLog, "network '" + v.name + "': " + bridge + " " + v.gateway.to_string() + "/" +
                         std::to_string(v.subnet.prefix) + ", " + vxlan + " with " +
@@ -128,6 +131,8 @@ void L2NetworkAgent::drop_locked(const std::string& name) {
   if (it == applied_.end()) return;
   nl::delete_link_if_exists(l2_vxlan_name(it->second.vni));
   nl::delete_link_if_exists(l2_bridge_name(name));
+  firewall_.forget(l2_vxlan_name(it->second.vni));
+  firewall_.forget(l2_bridge_name(name));
   log::info(kLog, "left network '" + name + "': removed " + l2_bridge_name(name) + " and " +
                       l2_vxlan_name(it->second.vni));
   applied_.erase(it);
@@ -167,9 +172,13 @@ void L2NetworkAgent::remove_stale_devices_locked() {
   for (const auto& [name, _] : applied_) wanted.insert(l2_bridge_name(name));
   for (const auto& link : nl::list_links({}, "bridge")) {
     if (!is_l2_bridge_name(link.name) || wanted.count(link.name)) continue;
-    for (const auto& port : nl::bridge_ports(link.name))
-      if (port.starts_with("vxlan")) nl::delete_link_if_exists(port);
+    for (const auto& port : nl::bridge_ports(link.name)) {
+      if (!port.starts_with("vxlan")) continue;
+      nl::delete_link_if_exists(port);
+      firewall_.forget(port);
+    }
     nl::delete_link_if_exists(link.name);
+    firewall_.forget(link.name);
     log::info(kLog, "removed " + link.name + " of a network we are no longer a member of");
   }
 }

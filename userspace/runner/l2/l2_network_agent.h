@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/firewalld.h"
 #include "common/ipv4.h"
 #include "common/wire/l2_network_view.h"
 #include "runner/bpf/l2_gateway_guard.h"
@@ -99,6 +100,7 @@ class L2NetworkAgent : public NamedNetworks {
   int64_t last_poll_ms_ = 0;
   std::string last_poll_error_;
   std::unique_ptr<L2GatewayGuard> guard_;
+  FirewalldZones firewall_{"l2"};  // kbr-* and vxlan<VNI> in the trusted zone
   std::string guard_error_;
 
   std::vector<Listener> listeners_;

@@ -8,6 +8,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 
@@ -70,13 +72,41 @@ json build_register_body(const RunnerConfig& config, const std::string& hostname
       {"hostname", hostname},
       {"url", runner_url(physical, config.runner_port)},
       {"total_cores", std::max(1u, std::thread::hardware_concurrency())},
-      {"total_ram", pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0},
+      // KohakuRiver's field name, which its host and /api/nodes use.
+      {"total_ram_bytes", pages > 0 && page_size > 0 ? static_cast<int64_t>(pages) * page_size : 0},
       {"vxlan_id", config.overlay_vxlan_id},
       {"vxlan_port", config.overlay_vxlan_port},
       {"mtu", config.overlay_mtu},
       // The host refuses L2 network membership for a runner without VXLAN (412).
       {"vxlan_disabled", config.overlay_disable_vxlan},
   };
+}
+
+std::optional<std::string> no_overlay_reason(const json& answer) {
+  if (!answer.is_object()) return std::nullopt;
+  auto it = answer.find("overlay");
+  if (it != answer.end() && !it->is_null()) return std::nullopt;
+  auto reason = answer.find("overlay_reason");
+  if (reason != answer.end() && reason->is_string() && !reason->get<std::string>().empty())
+    return reason->get<std::string>();
+  return std::string("the host sent no overlay configuration (is OVERLAY_ENABLED on at the host?)");
+}
+
+json memory_metrics(const std::string& meminfo_path) {
+  std::ifstream in(meminfo_path);
+  int64_t total_kib = -1, available_kib = -1;
+  for (std::string key; in >> key;) {
+    int64_t value = 0;
+    if (!(in >> value)) break;
+    if (key == "MemTotal:") total_kib = value;
+    if (key == "MemAvailable:") available_kib = value;
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  if (total_kib <= 0 || available_kib < 0 || available_kib > total_kib) return json::object();
+  const int64_t total = total_kib * 1024, used = (total_kib - available_kib) * 1024;
+  return {{"memory_total_bytes", total},
+          {"memory_used_bytes", used},
+          {"memory_percent", 100.0 * static_cast<double>(used) / static_cast<double>(total)}};
 }
 
 OverlayAssignment parse_register_answer(const json& answer) {

@@ -4,6 +4,7 @@
 // the register answer.
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 
 #include "common/ipv4.h"
@@ -23,9 +24,18 @@ std::string runner_url(Ipv4Addr physical, uint16_t port);
 nlohmann::json build_register_body(const RunnerConfig& config, const std::string& hostname,
                                    Ipv4Addr physical);
 
+// KohakuRiver's heartbeat metrics this runner can tell from /proc/meminfo: memory_total_bytes,
+// memory_used_bytes (total minus MemAvailable) and memory_percent, shown by the host's
+// /api/nodes (its `node summary` adds them up). Empty when /proc/meminfo cannot be read.
+nlohmann::json memory_metrics(const std::string& meminfo_path = "/proc/meminfo");
+
 // The register answer's overlay part; throws std::invalid_argument when the overlay is absent
 // or malformed (e.g. the host runs with the overlay disabled).
 OverlayAssignment parse_register_answer(const nlohmann::json& answer);
+// When the answer (of register or heartbeat) registers us without an overlay, `overlay` null or
+// absent (the host's pool is full of active runners, or its overlay is off: what KohakuRiver's
+// runners read as "use kohakuriver-net"), why, in the host's words when it gave them.
+std::optional<std::string> no_overlay_reason(const nlohmann::json& answer);
 
 // When the host states its VXLAN parameters, they must equal ours: a description of the first
 // difference, or empty.

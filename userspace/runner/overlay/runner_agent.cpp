@@ -36,6 +36,8 @@ const char* RunnerAgent::state_name(State s) {
       return "active";
     case State::kSetupFailed:
       return "setup-failed";
+    case State::kNoAllocation:
+      return "no-allocation";
   }
   return "?";
 }
@@ -127,10 +129,11 @@ std::chrono::seconds RunnerAgent::step() {
   bool refused = false;
   if (registered_ && heartbeats_since_register_ < kReRegisterEvery) {
     try {
-      const json answer =
-          host_->heartbeat(hostname_, json{{"hostname", hostname_},
-                                           {"workloads", workloads_.count()},
-                                           {"overlay_state", state_name(current_state().first)}});
+      json body = {{"hostname", hostname_},
+                   {"workloads", workloads_.count()},
+                   {"overlay_state", state_name(current_state().first)}};
+      body.update(memory_metrics());  // KohakuRiver's fields, for the host's /api/nodes
+      const json answer = host_->heartbeat(hostname_, body);
       ++heartbeats_since_register_;
       follow_heartbeat_answer(answer);
       {
@@ -167,7 +170,7 @@ std::chrono::seconds RunnerAgent::step() {
 
   if (!config_.overlay_enabled) {
     use_default_network("OVERLAY_ENABLED is False");
-  } else if (!plan_ && refused) {
+  } else if (!plan_ && (refused || current_state().first == State::kNoAllocation)) {
     use_default_network(current_state().second);
   }
 
@@ -181,6 +184,14 @@ std::chrono::seconds RunnerAgent::step() {
 
 void RunnerAgent::follow_heartbeat_answer(const json& answer) {
   if (!config_.overlay_enabled || !answer.contains("overlay")) return;
+  if (answer["overlay"].is_null()) {
+    // Still without an allocation; the host answers 404 once it has one for us.
+    if (assignment_) {
+      log::warn(kLog, "the host reports no overlay allocation for us any more; registering again");
+      registered_ = false;
+    }
+    return;
+  }
   OverlayAssignment a;
   try {
     a = OverlayAssignment::from_json(answer["overlay"]);
@@ -263,7 +274,20 @@ bool RunnerAgent::try_register() {
   registration_refused_ = false;
   keep_issued_credential(answer);
 
-  if (config_.overlay_enabled) {
+  std::optional<std::string> without_overlay;
+  if (config_.overlay_enabled) without_overlay = no_overlay_reason(answer);
+  if (without_overlay) {
+    // As KohakuRiver's runner does with `overlay: null`: carry on without the overlay, new
+    // workloads on the default network (kohakuriver-net). Said once per reason.
+    const std::string why = "registered without an overlay allocation: " + *without_overlay;
+    if (current_state() != std::make_pair(State::kNoAllocation, why))
+      log::warn(kLog,
+                why + "; new workloads go to the default network " + config_.docker_network_name);
+    set_state(State::kNoAllocation, why);
+    std::lock_guard lock(mu_);
+    assignment_.reset();
+    plan_.reset();
+  } else if (config_.overlay_enabled) {
     OverlayAssignment a;
     try {
       a = parse_register_answer(answer);
@@ -298,7 +322,7 @@ bool RunnerAgent::try_register() {
   }
   log::info(kLog, answer.value("message", std::string("registered")) + " at " + host_->base_url() +
                       " as " + runner_url(*physical_, config_.runner_port));
-  if (config_.overlay_enabled) {
+  if (config_.overlay_enabled && assignment_) {
     apply_current_overlay(true);
     workloads_.reassert_addresses(assignment_->subnet);
     docker_.reassert();
@@ -333,6 +357,11 @@ void RunnerAgent::apply_current_overlay(bool announce) {
       was_active = state_ == State::kActive;
     }
     set_state(State::kActive, "");
+    // When firewalld runs: the bridge and vxlan0 in its trusted zone, VXLAN's port open (as
+    // KohakuRiver's runner does; cached, so drift repair asks firewalld nothing new).
+    firewall_.trust(plan.bridge);
+    firewall_.trust(plan.vxlan.name);
+    firewall_.open_udp_port(config_.overlay_vxlan_port);
     datapath_.apply(a.network, a.host_physical_ip, physical_);
     workloads_.set_network(AttachNetwork{.kind = "overlay",
                                          .bridge = plan.bridge,

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "common/firewalld.h"
 #include "common/periodic_thread.h"
 #include "runner/datapath/runner_datapath_mode.h"
 #include "runner/docker/docker_network_sync.h"
@@ -54,7 +55,9 @@ class RunnerAgent {
   std::string runner_credential() const { return host_->runner_credential(); }
 
  private:
-  enum class State { kDisabled, kRegistering, kRefused, kActive, kSetupFailed };
+  // kNoAllocation: registered, but the host gave no overlay (its pool is full of active
+  // runners): workloads use the default network until a heartbeat tells us to register again.
+  enum class State { kDisabled, kRegistering, kRefused, kActive, kSetupFailed, kNoAllocation };
   static const char* state_name(State s);
 
   // One pass of the loop, never throws; returns how long to wait before the next.
@@ -78,7 +81,8 @@ class RunnerAgent {
   DockerNetworkSync docker_;
   WorkloadManager workloads_;
   RunnerDatapathMode datapath_;
-  L2DockerNetworks l2_docker_;  // a Docker network per named network (own thread)
+  L2DockerNetworks l2_docker_;          // a Docker network per named network (own thread)
+  FirewalldZones firewall_{"overlay"};  // kohaku-overlay and vxlan0 in the trusted zone
 
   // Loop-thread state (status() reads it under mu_).
   mutable std::mutex mu_;
