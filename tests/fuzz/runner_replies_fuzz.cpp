@@ -1,7 +1,7 @@
 // Fuzz target: the runner's parsing of what the host answers (registration and heartbeat
 // overlay block, named-network views, Docker address blocks). Input: a reply body. Every
-// refusal is the project's own error (std::invalid_argument or ApiError, naming the field);
-// a raw nlohmann type or range error escaping would reach the operator as a library message
+// refusal is the project's own error (std::invalid_argument, ApiError or DomainError, naming the
+// field); a raw nlohmann type or range error escaping would reach the operator as a library message
 // and counts as a bug, as does a crash.
 #include <cstddef>
 #include <cstdint>

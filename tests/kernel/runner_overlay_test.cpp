@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/netlink/address.h"
 #include "common/netlink/route.h"
 #include "common/netlink/sysctl.h"
@@ -150,7 +150,7 @@ TEST_F(RunnerOverlayTest, WorkloadLifeCycleOnTheDefaultNetwork) {
   {
     WorkloadManager m(state, "r3", "kohakuriver-net", nullptr);
     EXPECT_THROW(m.attach(attach_request_from_json(json{{"netns", ns_path(*w1)}})),
-                 ApiError);  // no network yet: 503
+                 DomainError);  // no network yet: 503
     m.set_network(net);
     json a = m.attach(attach_request_from_json(json{{"netns", ns_path(*w1)}, {"name", "one"}}));
     json b =
@@ -163,8 +163,8 @@ TEST_F(RunnerOverlayTest, WorkloadLifeCycleOnTheDefaultNetwork) {
     try {
       m.attach(attach_request_from_json(json{{"netns", ns_path(*w1)}}));
       ADD_FAILURE() << "second attach of the same namespace accepted";
-    } catch (const ApiError& e) {
-      EXPECT_EQ(e.status(), 409);
+    } catch (const DomainError& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kConflict);
     }
   }
   // Real packets: workload -> gateway, and workload -> workload across the bridge.
@@ -183,8 +183,8 @@ TEST_F(RunnerOverlayTest, WorkloadLifeCycleOnTheDefaultNetwork) {
   try {
     m.detach(id1);
     ADD_FAILURE() << "second detach accepted";
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.status(), 404);
+  } catch (const DomainError& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kNotFound);
   }
 
   // Its namespace dies: the kernel removes the veth, and repair() forgets the workload.

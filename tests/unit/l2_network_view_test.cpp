@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "common/api_error.h"
+#include "common/domain_error.h"
 
 namespace kohaku::wire {
 namespace {
@@ -42,11 +42,11 @@ TEST(L2NetworkView, RejectsMalformedViews) {
                                                  {"mtu", 20}}) {
     json bad = good;
     bad[key] = value;
-    EXPECT_THROW(L2NetworkView::from_json("n", bad), ApiError) << key << "=" << value;
+    EXPECT_THROW(L2NetworkView::from_json("n", bad), DomainError) << key << "=" << value;
   }
   json missing = good;
   missing.erase("peers");
-  EXPECT_THROW(L2NetworkView::from_json("n", missing), ApiError);
+  EXPECT_THROW(L2NetworkView::from_json("n", missing), DomainError);
 }
 
 }  // namespace

@@ -302,8 +302,8 @@ TEST_F(L2NetworksTest, OrdinaryAllocationsNeverEnterABlock) {
   for (int i = 0;; ++i) {
     try {
       ips.insert(reg->allocate("t", "r1", "c" + std::to_string(i))["ip"].get<std::string>());
-    } catch (const ApiError& e) {
-      EXPECT_EQ(e.status(), 409);
+    } catch (const DomainError& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kConflict);
       break;
     }
   }

@@ -272,6 +272,8 @@ Response Router::handle(Request& request) const {
     return r;
   } catch (const ApiError& e) {
     return Response::error(e.status(), e.what());
+  } catch (const DomainError& e) {
+    return Response::error(status_for(e.kind()), e.what());
   } catch (const nlohmann::json::type_error& e) {
     // A field of the wrong JSON type that a handler read without checking: the client's fault.
     log::warn("http", request_line(request) + ": " + e.what());
@@ -283,6 +285,30 @@ Response Router::handle(Request& request) const {
     log::error("http", request_line(request) + " failed with a non-standard exception");
     return Response::error(500, "internal error");
   }
+}
+
+int status_for(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kMalformed:
+      return kInvalidRequest;
+    case ErrorKind::kInvalid:
+      return 400;
+    case ErrorKind::kForbidden:
+      return 403;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kConflict:
+      return 409;
+    case ErrorKind::kPreconditionFailed:
+      return 412;
+    case ErrorKind::kUnavailable:
+      return 503;
+    case ErrorKind::kUpstreamFailed:
+      return 502;
+    case ErrorKind::kInternal:
+      return 500;
+  }
+  return 500;
 }
 
 }  // namespace kohaku::http

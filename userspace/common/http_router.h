@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/domain_error.h"
+
 namespace kohaku::http {
 
 using Params = std::map<std::string, std::string>;
@@ -84,7 +86,8 @@ class Router {
 
   // Routes, authenticates, runs the handler. Never throws: unknown path 404, known path with
   // another method 405 (+Allow), bad query encoding 400, malformed JSON 422, missing/wrong token
-  // 401, ApiError its status, anything else 500 (logged with the request line).
+  // 401, ApiError its status, DomainError its kind's status (status_for), anything else 500
+  // (logged with the request line).
   Response handle(Request& request) const;
 
  private:
@@ -109,6 +112,11 @@ class Router {
   BearerCheck bearer_check_;
   std::string auth_hint_;
 };
+
+// The status a DomainError of this kind is answered with: malformed 422 (FastAPI's request
+// validation status, which KohakuRiver's clients see), invalid 400, forbidden 403, not found 404,
+// conflict 409, precondition 412, unavailable 503, a peer's failure 502, internal 500.
+int status_for(ErrorKind kind);
 
 // "%41+b" -> "A b" (plus_as_space for query strings). nullopt on a truncated or non-hex escape.
 std::optional<std::string> percent_decode(std::string_view text, bool plus_as_space);

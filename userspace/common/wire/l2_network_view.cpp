@@ -3,7 +3,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/json_parse.h"
 #include "common/wire/limits.h"
 
@@ -12,8 +12,8 @@ namespace kohaku::wire {
 using nlohmann::json;
 
 L2NetworkView L2NetworkView::from_json(const std::string& name, const json& j) {
-  if (!j.is_object()) throw ApiError(kInvalidRequest, "body must be a JSON object");
-  auto bad = [](const std::string& why) { return ApiError(kInvalidRequest, why); };
+  if (!j.is_object()) throw DomainError(ErrorKind::kMalformed, "body must be a JSON object");
+  auto bad = [](const std::string& why) { return DomainError(ErrorKind::kMalformed, why); };
   L2NetworkView v;
   v.name = name;
   try {

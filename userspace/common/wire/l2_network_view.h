@@ -26,7 +26,7 @@ struct L2NetworkView {
   bool outbound_nat = true;
   uint64_t revision = 0;
 
-  // The runner's checks: throws ApiError(kInvalidRequest, 422) naming the field. `name` comes from
+  // The runner's checks: throws DomainError(kMalformed) naming the field. `name` comes from
   // the route (PUT) or the item's "name" (poll); the body's own "name" is not read.
   static L2NetworkView from_json(const std::string& name, const nlohmann::json& j);
   nlohmann::json to_json() const;

@@ -19,19 +19,20 @@ constexpr std::string_view kLog = "l2-networks";
 
 json L2NetworkRegistry::allocate(const std::string& name, const std::string& runner,
                                  const std::string& container_id) {
-  if (runner.empty()) throw ApiError(kInvalidRequest, "missing query parameter 'runner'");
+  if (runner.empty()) throw DomainError(ErrorKind::kMalformed, "missing query parameter 'runner'");
   if (container_id.empty())
-    throw ApiError(kInvalidRequest, "missing query parameter 'container_id'");
+    throw DomainError(ErrorKind::kMalformed, "missing query parameter 'container_id'");
   if (container_id.size() > 256)
-    throw ApiError(kInvalidRequest, "'container_id' is longer than 256 characters");
+    throw DomainError(ErrorKind::kMalformed, "'container_id' is longer than 256 characters");
   for (unsigned char c : container_id)
     if (c <= ' ' || c >= 0x7f)
-      throw ApiError(kInvalidRequest, "'container_id' must be printable ASCII without spaces");
+      throw DomainError(ErrorKind::kMalformed,
+                        "'container_id' must be printable ASCII without spaces");
   std::lock_guard lock(mu_);
   L2Network& n = find_locked(name);
   if (!n.members.count(runner))
-    throw ApiError(
-        409, "runner '" + runner + "' is not a member of network '" + name + "'; join it first");
+    throw DomainError(ErrorKind::kConflict, "runner '" + runner + "' is not a member of network '" +
+                                                name + "'; join it first");
   auto answer = [&](uint32_t ip) {
     return json{{"ip", Ipv4Addr{ip}.to_string()},
                 {"prefix", n.spec.subnet.prefix},
@@ -44,8 +45,9 @@ json L2NetworkRegistry::allocate(const std::string& name, const std::string& run
   for (const auto& [ip, l] : n.leases) {
     if (l.container_id != container_id) continue;
     if (l.runner != runner)
-      throw ApiError(409, "container '" + container_id + "' already holds " +
-                              Ipv4Addr{ip}.to_string() + " on runner '" + l.runner + "'");
+      throw DomainError(ErrorKind::kConflict, "container '" + container_id + "' already holds " +
+                                                  Ipv4Addr{ip}.to_string() + " on runner '" +
+                                                  l.runner + "'");
     return answer(ip);
   }
   const int64_t now = clock_();
@@ -74,29 +76,31 @@ json L2NetworkRegistry::allocate(const std::string& name, const std::string& run
     commit_locked();
     return answer(ip);
   }
-  throw ApiError(409, "network '" + name + "' has no free address (" +
-                          std::to_string(n.leases.size()) + " allocated, " +
-                          std::to_string(n.blocks.size()) +
-                          " Docker block(s), the rest quarantined)");
+  throw DomainError(ErrorKind::kConflict, "network '" + name + "' has no free address (" +
+                                              std::to_string(n.leases.size()) + " allocated, " +
+                                              std::to_string(n.blocks.size()) +
+                                              " Docker block(s), the rest quarantined)");
 }
 
 json L2NetworkRegistry::release(const std::string& name, const std::optional<std::string>& ip,
                                 const std::optional<std::string>& container_id) {
-  if (!ip && !container_id) throw ApiError(kInvalidRequest, "give 'ip' or 'container_id'");
+  if (!ip && !container_id) throw DomainError(ErrorKind::kMalformed, "give 'ip' or 'container_id'");
   std::lock_guard lock(mu_);
   L2Network& n = find_locked(name);
   std::optional<uint32_t> target;
   if (ip) {
     auto addr = Ipv4Addr::try_parse(*ip);
-    if (!addr) throw ApiError(kInvalidRequest, "'ip' is not an IPv4 address: '" + *ip + "'");
+    if (!addr)
+      throw DomainError(ErrorKind::kMalformed, "'ip' is not an IPv4 address: '" + *ip + "'");
     if (n.leases.count(addr->value)) target = addr->value;
   } else {
     for (const auto& [a, l] : n.leases)
       if (l.container_id == *container_id) target = a;
   }
   if (!target)
-    throw ApiError(404, "nothing allocated on network '" + name + "' for " +
-                            (ip ? "ip " + *ip : "container '" + *container_id + "'"));
+    throw DomainError(ErrorKind::kNotFound,
+                      "nothing allocated on network '" + name + "' for " +
+                          (ip ? "ip " + *ip : "container '" + *container_id + "'"));
   const int64_t now = clock_();
   store_->append(
       {{"op", "release"}, {"name", name}, {"ip", Ipv4Addr{*target}.to_string()}, {"ms", now}});
@@ -145,13 +149,13 @@ void L2NetworkRegistry::release_block_locked(L2Network& n, const std::string& ru
 }
 
 json L2NetworkRegistry::allocate_block(const std::string& name, const std::string& runner) {
-  if (runner.empty()) throw ApiError(kInvalidRequest, "missing query parameter 'runner'");
+  if (runner.empty()) throw DomainError(ErrorKind::kMalformed, "missing query parameter 'runner'");
   std::lock_guard lock(mu_);
   L2Network& n = find_locked(name);
   require_member_candidate(runner);
   if (!n.members.count(runner))
-    throw ApiError(
-        409, "runner '" + runner + "' is not a member of network '" + name + "'; join it first");
+    throw DomainError(ErrorKind::kConflict, "runner '" + runner + "' is not a member of network '" +
+                                                name + "'; join it first");
   auto answer = [&](const L2Block& b, bool created) {
     return json{{"network", name},
                 {"runner", runner},
@@ -187,10 +191,11 @@ json L2NetworkRegistry::allocate_block(const std::string& name, const std::strin
       return answer(b, true);
     }
   }
-  throw ApiError(409, "network '" + name + "' has no free address block of " +
-                          std::to_string(options_.docker_block_size) + " down to 4 addresses (" +
-                          std::to_string(n.leases.size()) + " allocated, " +
-                          std::to_string(n.blocks.size()) + " block(s))");
+  throw DomainError(ErrorKind::kConflict, "network '" + name + "' has no free address block of " +
+                                              std::to_string(options_.docker_block_size) +
+                                              " down to 4 addresses (" +
+                                              std::to_string(n.leases.size()) + " allocated, " +
+                                              std::to_string(n.blocks.size()) + " block(s))");
 }
 
 }  // namespace kohaku

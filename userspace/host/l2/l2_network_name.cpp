@@ -2,7 +2,7 @@
 
 #include <cctype>
 
-#include "common/api_error.h"
+#include "common/domain_error.h"
 
 namespace kohaku {
 namespace {
@@ -23,15 +23,17 @@ uint32_t default_l2_vni(std::string_view name) {
 
 void validate_l2_network_name(const std::string& name) {
   if (name.empty() || name.size() > kMaxNameLength)
-    throw ApiError(kInvalidRequest, "network name must be 1.." + std::to_string(kMaxNameLength) +
-                                        " characters, got '" + name + "'");
+    throw DomainError(ErrorKind::kMalformed, "network name must be 1.." +
+                                                 std::to_string(kMaxNameLength) +
+                                                 " characters, got '" + name + "'");
   for (unsigned char c : name)
     if (!std::isalnum(c) && c != '_' && c != '-')
-      throw ApiError(kInvalidRequest,
-                     "network name may only hold letters, digits, '_' and '-', got '" + name + "'");
+      throw DomainError(
+          ErrorKind::kMalformed,
+          "network name may only hold letters, digits, '_' and '-', got '" + name + "'");
   if (name == "default")
-    throw ApiError(kInvalidRequest,
-                   "network name 'default' is reserved (the runner's own network)");
+    throw DomainError(ErrorKind::kMalformed,
+                      "network name 'default' is reserved (the runner's own network)");
 }
 
 }  // namespace kohaku

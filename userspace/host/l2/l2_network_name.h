@@ -10,7 +10,7 @@ namespace kohaku {
 uint32_t djb2(std::string_view bytes);
 // kcore's VNI rule: 10000 + djb2(name) % 6000.
 uint32_t default_l2_vni(std::string_view name);
-// Throws ApiError(kInvalidRequest, 422) unless name matches [A-Za-z0-9_-]{1,64} and is not
+// Throws DomainError(kMalformed) unless name matches [A-Za-z0-9_-]{1,64} and is not
 // "default".
 void validate_l2_network_name(const std::string& name);
 

@@ -66,7 +66,8 @@ uint64_t L2NetworkRegistry::revision() const {
 L2Network& L2NetworkRegistry::find_locked(const std::string& name) {
   validate_l2_network_name(name);
   auto it = networks_.find(name);
-  if (it == networks_.end()) throw ApiError(404, "network '" + name + "' does not exist");
+  if (it == networks_.end())
+    throw DomainError(ErrorKind::kNotFound, "network '" + name + "' does not exist");
   return it->second;
 }
 
@@ -76,11 +77,12 @@ const L2Network& L2NetworkRegistry::find_locked(const std::string& name) const {
 
 L2RunnerInfo L2NetworkRegistry::require_member_candidate(const std::string& runner) const {
   auto info = lookup_(runner);
-  if (!info) throw ApiError(404, "runner '" + runner + "' is not registered");
+  if (!info) throw DomainError(ErrorKind::kNotFound, "runner '" + runner + "' is not registered");
   if (info->vxlan_disabled)
-    throw ApiError(412, "runner '" + runner +
-                            "' has VXLAN disabled (OVERLAY_DISABLE_VXLAN = True in its "
-                            "runner_config.py) and cannot be a member of an L2 network");
+    throw DomainError(ErrorKind::kPreconditionFailed,
+                      "runner '" + runner +
+                          "' has VXLAN disabled (OVERLAY_DISABLE_VXLAN = True in its "
+                          "runner_config.py) and cannot be a member of an L2 network");
   return *info;
 }
 
@@ -107,37 +109,41 @@ json L2NetworkRegistry::create(const L2NetworkCreate& request) {
       const L2Network& have = it->second;
       std::string diff = spec_difference(have.spec, spec);
       if (!diff.empty())
-        throw ApiError(409, "network '" + name + "' already exists with another spec (" + diff +
-                                "); delete it first or use the same spec");
+        throw DomainError(ErrorKind::kConflict, "network '" + name +
+                                                    "' already exists with another spec (" + diff +
+                                                    "); delete it first or use the same spec");
       if (runners && *runners != have.members)
-        throw ApiError(409, "network '" + name + "' already exists with members [" +
-                                join_names(have.members) +
-                                "]; use join/leave to change membership");
+        throw DomainError(ErrorKind::kConflict,
+                          "network '" + name + "' already exists with members [" +
+                              join_names(have.members) + "]; use join/leave to change membership");
       answer = network_json(have, false);
       answer["created"] = false;
       return answer;
     }
     if (options_.hub_vni_first <= options_.hub_vni_last && spec.vni >= options_.hub_vni_first &&
         spec.vni <= options_.hub_vni_last)
-      throw ApiError(409, "VNI " + std::to_string(spec.vni) +
-                              (vni_given ? "" : " (from the name's hash)") +
-                              " collides with the hub-and-spoke range " +
-                              std::to_string(options_.hub_vni_first) + ".." +
-                              std::to_string(options_.hub_vni_last) +
-                              " (OVERLAY_VXLAN_ID+1 .. +max runner id); choose another --vni");
+      throw DomainError(
+          ErrorKind::kConflict,
+          "VNI " + std::to_string(spec.vni) + (vni_given ? "" : " (from the name's hash)") +
+              " collides with the hub-and-spoke range " + std::to_string(options_.hub_vni_first) +
+              ".." + std::to_string(options_.hub_vni_last) +
+              " (OVERLAY_VXLAN_ID+1 .. +max runner id); choose another --vni");
     for (const auto& [other_name, other] : networks_) {
       if (other.spec.vni == spec.vni)
-        throw ApiError(409, "VNI " + std::to_string(spec.vni) + " of network '" + name + "'" +
-                                (vni_given ? "" : " (from the name's hash)") +
-                                " is already used by network '" + other_name +
-                                "'; choose another --vni");
+        throw DomainError(ErrorKind::kConflict, "VNI " + std::to_string(spec.vni) +
+                                                    " of network '" + name + "'" +
+                                                    (vni_given ? "" : " (from the name's hash)") +
+                                                    " is already used by network '" + other_name +
+                                                    "'; choose another --vni");
       if (overlaps(other.spec.subnet, spec.subnet))
-        throw ApiError(409, "subnet " + spec.subnet.to_string() + " overlaps network '" +
-                                other_name + "' (" + other.spec.subnet.to_string() + ")");
+        throw DomainError(ErrorKind::kConflict, "subnet " + spec.subnet.to_string() +
+                                                    " overlaps network '" + other_name + "' (" +
+                                                    other.spec.subnet.to_string() + ")");
     }
     if (options_.overlay_network && overlaps(*options_.overlay_network, spec.subnet))
-      throw ApiError(409, "subnet " + spec.subnet.to_string() + " overlaps the overlay network " +
-                              options_.overlay_network->to_string());
+      throw DomainError(ErrorKind::kConflict, "subnet " + spec.subnet.to_string() +
+                                                  " overlaps the overlay network " +
+                                                  options_.overlay_network->to_string());
     if (runners)
       for (const auto& r : *runners) require_member_candidate(r);
 
@@ -184,8 +190,9 @@ json L2NetworkRegistry::remove(const std::string& name, bool force) {
     std::lock_guard lock(mu_);
     L2Network& n = find_locked(name);
     if (!n.leases.empty() && !force)
-      throw ApiError(409, "network '" + name + "' still has " + std::to_string(n.leases.size()) +
-                              " allocated address(es); release them or delete with force");
+      throw DomainError(ErrorKind::kConflict,
+                        "network '" + name + "' still has " + std::to_string(n.leases.size()) +
+                            " allocated address(es); release them or delete with force");
     change = {name, n.members};
     ++revision_;
     store_->append({{"op", "delete"}, {"name", name}, {"revision", revision_}});
@@ -228,9 +235,10 @@ json L2NetworkRegistry::leave(const std::string& name, const std::string& runner
     for (const auto& [ip, l] : n.leases)
       if (l.runner == runner) held.push_back(ip);
     if (!held.empty() && !force)
-      throw ApiError(409, "runner '" + runner + "' still holds " + std::to_string(held.size()) +
-                              " address(es) on network '" + name +
-                              "'; detach its workloads or leave with force");
+      throw DomainError(ErrorKind::kConflict, "runner '" + runner + "' still holds " +
+                                                  std::to_string(held.size()) +
+                                                  " address(es) on network '" + name +
+                                                  "'; detach its workloads or leave with force");
     const int64_t now = clock_();
     for (uint32_t ip : held) {
       store_->append(

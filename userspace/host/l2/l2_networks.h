@@ -12,7 +12,7 @@
 //    affinity): Docker's IPAM on that runner hands out only addresses of its block, and ordinary
 //    allocations never do, so no address is held twice across runners.
 // Persisted under STATE_DIR/l2-networks/ with StateStore (snapshot + checksummed journal).
-// Thread-safe. Errors are ApiError (status + message). Request bodies are parsed by the API
+// Thread-safe. Errors are DomainError (kind + message). Request bodies are parsed by the API
 // layer (host/api/l2_network_request.h); the registry takes typed requests. Its parts:
 // l2_networks.cpp (networks and members), l2_network_ipam.cpp (addresses and Docker blocks),
 // l2_network_state.cpp (snapshot and journal), l2_network_views.cpp (what routes and runners see).
@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/ipv4.h"
 #include "common/wire/l2_network_view.h"
 #include "host/l2/l2_network_name.h"

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/json_parse.h"
 
 namespace kohaku {
@@ -17,15 +17,16 @@ IpReservationBook::Key key_of(uint32_t runner_id, Ipv4Addr ip) {
 
 void IpReservationBook::check_container_ip(uint32_t runner_id, Ipv4Addr ip) const {
   if (!scheme_.valid_runner_id(runner_id))
-    throw ApiError(404, "runner id " + std::to_string(runner_id) + " is not allocated");
+    throw DomainError(ErrorKind::kNotFound,
+                      "runner id " + std::to_string(runner_id) + " is not allocated");
   if (!scheme_.is_container_ip(runner_id, ip)) {
     auto subnet = scheme_.runner_subnet(runner_id);
-    throw ApiError(400, "IP " + ip.to_string() + " is not a container address of runner " +
-                            std::to_string(runner_id) + " (subnet " + subnet.to_string() +
-                            ", container range " +
-                            scheme_.first_container_ip(runner_id).to_string() + ".." +
-                            scheme_.last_container_ip(runner_id).to_string() + " without " +
-                            scheme_.host_ip_on_runner_subnet(runner_id).to_string() + ")");
+    throw DomainError(ErrorKind::kInvalid,
+                      "IP " + ip.to_string() + " is not a container address of runner " +
+                          std::to_string(runner_id) + " (subnet " + subnet.to_string() +
+                          ", container range " + scheme_.first_container_ip(runner_id).to_string() +
+                          ".." + scheme_.last_container_ip(runner_id).to_string() + " without " +
+                          scheme_.host_ip_on_runner_subnet(runner_id).to_string() + ")");
   }
 }
 
@@ -74,14 +75,16 @@ const IpEntry& IpReservationBook::reserve(uint32_t runner_id, std::optional<Ipv4
     check_container_ip(runner_id, *ip);
     auto it = entries_.find(key_of(runner_id, *ip));
     if (it != entries_.end())
-      throw ApiError(
-          409, "IP " + ip->to_string() + " is already " +
-                   (it->second.is_used ? "in use by container '" + it->second.container_id + "'"
-                                       : std::string("reserved")));
+      throw DomainError(
+          ErrorKind::kConflict,
+          "IP " + ip->to_string() + " is already " +
+              (it->second.is_used ? "in use by container '" + it->second.container_id + "'"
+                                  : std::string("reserved")));
   } else {
     auto free = available(runner_id, 1);
     if (free.empty())
-      throw ApiError(409, "no free container IP left on runner " + std::to_string(runner_id));
+      throw DomainError(ErrorKind::kConflict,
+                        "no free container IP left on runner " + std::to_string(runner_id));
     ip = free.front();
   }
   IpEntry e;
@@ -96,12 +99,14 @@ const IpEntry& IpReservationBook::reserve(uint32_t runner_id, std::optional<Ipv4
 const IpEntry& IpReservationBook::use_token(const std::string& token,
                                             const std::string& container_id) {
   auto t = by_token_.find(token);
-  if (t == by_token_.end()) throw ApiError(404, "reservation not found or expired");
+  if (t == by_token_.end())
+    throw DomainError(ErrorKind::kNotFound, "reservation not found or expired");
   IpEntry& e = entries_.at(t->second);
   if (e.is_used) {
     if (e.container_id == container_id) return e;
-    throw ApiError(
-        409, "IP " + e.ip.to_string() + " is already in use by container '" + e.container_id + "'");
+    throw DomainError(
+        ErrorKind::kConflict,
+        "IP " + e.ip.to_string() + " is already in use by container '" + e.container_id + "'");
   }
   note(t->second);
   expiry_.erase({e.expires_ms, t->second});
@@ -118,8 +123,9 @@ const IpEntry& IpReservationBook::use_ip(uint32_t runner_id, Ipv4Addr ip,
     const IpEntry& e = it->second;
     if (e.is_used && e.container_id == container_id) return e;
     if (e.is_used)
-      throw ApiError(
-          409, "IP " + ip.to_string() + " is already in use by container '" + e.container_id + "'");
+      throw DomainError(
+          ErrorKind::kConflict,
+          "IP " + ip.to_string() + " is already in use by container '" + e.container_id + "'");
     // The runner sees a container holding a reserved address: that is the reservation being
     // fulfilled (the container was started with --ip before anyone presented the token).
     // Refusing would leave the address "pending" until it expires and is handed out again
@@ -142,12 +148,14 @@ const IpEntry& IpReservationBook::use_ip(uint32_t runner_id, Ipv4Addr ip,
 
 IpEntry IpReservationBook::release_token(const std::string& token) {
   auto t = by_token_.find(token);
-  if (t == by_token_.end()) throw ApiError(404, "reservation not found or expired");
+  if (t == by_token_.end())
+    throw DomainError(ErrorKind::kNotFound, "reservation not found or expired");
   auto it = entries_.find(t->second);
   if (it->second.is_used)
-    throw ApiError(409, "IP " + it->second.ip.to_string() + " is in use by container '" +
-                            it->second.container_id +
-                            "'; release the container (container_id=) instead");
+    throw DomainError(ErrorKind::kConflict, "IP " + it->second.ip.to_string() +
+                                                " is in use by container '" +
+                                                it->second.container_id +
+                                                "'; release the container (container_id=) instead");
   IpEntry before = it->second;
   remove(it);
   return before;

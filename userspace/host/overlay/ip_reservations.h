@@ -5,7 +5,7 @@
 //             expires and is freed by releasing the container.
 // Every container IP of a runner (scheme.is_container_ip: never network, gateway, the host's
 // .254 or broadcast) is exactly one of available/reserved/used, so the counts always add up.
-// Not thread-safe: OverlayService serialises access. Errors are ApiError with the status the
+// Not thread-safe: OverlayService serialises access. Errors are DomainError with the kind the
 // HTTP API answers.
 #include <nlohmann/json.hpp>
 

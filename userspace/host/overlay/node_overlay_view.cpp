@@ -13,14 +13,16 @@ nlohmann::json node_overlay_view(OverlayService& service, RunnerCalls& calls,
   try {
     Hostname::parse(hostname);
   } catch (const InvalidName& e) {
-    throw ApiError(kInvalidRequest, e.what());
+    throw DomainError(ErrorKind::kMalformed, e.what());
   }
   std::optional<nlohmann::json> node;
   for (const auto& n : service.nodes())
     if (n.value("hostname", "") == hostname) node = n;
-  if (!node) throw ApiError(404, "runner '" + hostname + "' is not registered");
+  if (!node) throw DomainError(ErrorKind::kNotFound, "runner '" + hostname + "' is not registered");
   std::string url = node->value("url", "");
-  if (url.empty()) throw ApiError(502, "runner '" + hostname + "' registered without a url");
+  if (url.empty())
+    throw DomainError(ErrorKind::kUpstreamFailed,
+                      "runner '" + hostname + "' registered without a url");
 
   // Short: a dead runner must not hold a handler thread for long (and RunnerCalls bounds how
   // many wait at all).
@@ -31,15 +33,18 @@ nlohmann::json node_overlay_view(OverlayService& service, RunnerCalls& calls,
     try {
       res = http::HttpClient(url, options).get("/api/overlay/status");
     } catch (const std::exception& e) {
-      throw ApiError(502, "runner '" + hostname + "' did not answer: " + e.what());
+      throw DomainError(ErrorKind::kUpstreamFailed,
+                        "runner '" + hostname + "' did not answer: " + e.what());
     }
     if (!res.ok())
-      throw ApiError(502, "runner '" + hostname + "' answered HTTP " + std::to_string(res.status) +
-                              ": " + res.error_message());
+      throw DomainError(ErrorKind::kUpstreamFailed, "runner '" + hostname + "' answered HTTP " +
+                                                        std::to_string(res.status) + ": " +
+                                                        res.error_message());
     try {
       return res.json();
     } catch (const std::exception& e) {
-      throw ApiError(502, "runner '" + hostname + "' sent a malformed status: " + e.what());
+      throw DomainError(ErrorKind::kUpstreamFailed,
+                        "runner '" + hostname + "' sent a malformed status: " + e.what());
     }
   });
   return {{"hostname", hostname}, {"node", *node}, {"runner", status}};

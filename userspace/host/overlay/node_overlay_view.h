@@ -11,9 +11,9 @@
 
 namespace kohaku {
 
-// {hostname, node: <host's record>, runner: <runner's status>}. ApiError 404 for an unknown
-// node, 502 when the runner does not answer (the host's record is then in the error text), 503
-// when too many requests already wait for runners. The call to the runner goes through `calls`.
+// {hostname, node: <host's record>, runner: <runner's status>}. DomainError kNotFound for an
+// unknown node, 502 when the runner does not answer (the host's record is then in the error text),
+// 503 when too many requests already wait for runners. The call to the runner goes through `calls`.
 nlohmann::json node_overlay_view(OverlayService& service, RunnerCalls& calls,
                                  const std::string& hostname);
 

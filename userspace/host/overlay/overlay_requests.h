@@ -10,19 +10,20 @@
 #include <string>
 
 #include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/ipv4.h"
 #include "common/wire/names.h"
 
 namespace kohaku {
 
-// A hostname from a body, a path or a query, as the text to use: ApiError 400 naming `field`
-// and the rule it breaks. Both layers use it: the API for what it parses, the service for the
-// names it looks up.
+// A hostname from a body, a path or a query, as the text to use: DomainError kInvalid naming
+// `field` and the rule it breaks. Both layers use it: the API for what it parses, the service for
+// the names it looks up.
 inline std::string checked_name(const std::string& field, const std::string& text) {
   try {
     return Hostname::parse(text).str();
   } catch (const InvalidName& e) {
-    throw ApiError(kInvalidRequest, "'" + field + "': " + e.what());
+    throw DomainError(ErrorKind::kMalformed, "'" + field + "': " + e.what());
   }
 }
 

@@ -51,22 +51,24 @@ json OverlayService::register_runner(const RegisterRequest& request,
   const std::string& url = request.url;
   // Runners build their tunnel to this address: loopback would point every tunnel at itself.
   if (cfg.overlay_enabled && request.physical_ip.is_loopback())
-    throw ApiError(kInvalidRequest,
-                   "'url' " + printable(url) + ": a loopback address cannot carry the overlay");
+    throw DomainError(ErrorKind::kMalformed,
+                      "'url' " + printable(url) + ": a loopback address cannot carry the overlay");
   const auto& vxlan_id = request.vxlan_id;
   const auto& vxlan_port = request.vxlan_port;
   const auto& mtu = request.mtu;
   if (cfg.overlay_enabled) {
     // Both ends must agree or the tunnel silently drops everything.
     if (vxlan_id && *vxlan_id != int64_t{cfg.overlay_vxlan_id})
-      throw ApiError(409, "VXLAN id base mismatch: runner has " + std::to_string(*vxlan_id) +
-                              ", host has " + std::to_string(cfg.overlay_vxlan_id));
+      throw DomainError(ErrorKind::kConflict, "VXLAN id base mismatch: runner has " +
+                                                  std::to_string(*vxlan_id) + ", host has " +
+                                                  std::to_string(cfg.overlay_vxlan_id));
     if (vxlan_port && *vxlan_port != int64_t{cfg.overlay_vxlan_port})
-      throw ApiError(409, "VXLAN port mismatch: runner has " + std::to_string(*vxlan_port) +
-                              ", host has " + std::to_string(cfg.overlay_vxlan_port));
+      throw DomainError(ErrorKind::kConflict, "VXLAN port mismatch: runner has " +
+                                                  std::to_string(*vxlan_port) + ", host has " +
+                                                  std::to_string(cfg.overlay_vxlan_port));
     if (mtu && *mtu != int64_t{cfg.overlay_mtu})
-      throw ApiError(409, "MTU mismatch: runner has " + std::to_string(*mtu) + ", host has " +
-                              std::to_string(cfg.overlay_mtu));
+      throw DomainError(ErrorKind::kConflict, "MTU mismatch: runner has " + std::to_string(*mtu) +
+                                                  ", host has " + std::to_string(cfg.overlay_mtu));
   }
   json details = request.details;
 
@@ -77,17 +79,18 @@ json OverlayService::register_runner(const RegisterRequest& request,
     const RunnerAllocation* known = m.registry.find_hostname(hostname);
     if (known != nullptr && !known->credential.empty()) {
       if (!credential.empty() && !http::constant_time_equal(credential, known->credential))
-        throw ApiError(403, "wrong runner credential for '" + hostname + "' (" +
-                                kRunnerCredentialHeader + ")");
+        throw DomainError(ErrorKind::kForbidden, "wrong runner credential for '" + hostname +
+                                                     "' (" + kRunnerCredentialHeader + ")");
       // Without it a hostname may only register again from where it is: a restart in place.
       if (credential.empty() && known->url != url)
-        throw ApiError(403, "runner '" + hostname + "' is registered from " + known->url +
-                                "; moving it to " + url + " needs its runner credential (" +
-                                kRunnerCredentialHeader +
-                                ", kept in the runner's STATE_DIR/runner_credential). If the "
-                                "runner lost it, release it once it is inactive: kohakuctl "
-                                "overlay release " +
-                                hostname);
+        throw DomainError(ErrorKind::kForbidden,
+                          "runner '" + hostname + "' is registered from " + known->url +
+                              "; moving it to " + url + " needs its runner credential (" +
+                              kRunnerCredentialHeader +
+                              ", kept in the runner's STATE_DIR/runner_credential). If the "
+                              "runner lost it, release it once it is inactive: kohakuctl "
+                              "overlay release " +
+                              hostname);
     }
     std::string issued;
     if (known == nullptr || known->credential.empty()) issued = new_credential();
@@ -133,18 +136,19 @@ json OverlayService::heartbeat(const std::string& hostname, const std::string& c
     m.refresh(now);
     const auto* before = m.registry.find_hostname(hostname);
     if (before == nullptr || before->placeholder)
-      throw ApiError(404, "runner '" + hostname + "' is not registered");
+      throw DomainError(ErrorKind::kNotFound, "runner '" + hostname + "' is not registered");
     if (!credential.empty() && !before->credential.empty() &&
         !http::constant_time_equal(credential, before->credential))
-      throw ApiError(
-          403, "wrong runner credential for '" + hostname + "' (" + kRunnerCredentialHeader + ")");
+      throw DomainError(ErrorKind::kForbidden, "wrong runner credential for '" + hostname + "' (" +
+                                                   kRunnerCredentialHeader + ")");
     // Its id went to someone else while it was away, or it registered while the pool was full
     // and an id is free now: make it register again (runners do on 404). While none can be
     // had, it stays registered without an overlay.
     bool without_overlay = m.config.overlay_enabled && !before->has_overlay();
     if (without_overlay && m.registry.could_allocate(hostname))
-      throw ApiError(404, "runner '" + hostname +
-                              "' has no overlay allocation and one is free; register again");
+      throw DomainError(
+          ErrorKind::kNotFound,
+          "runner '" + hostname + "' has no overlay allocation and one is free; register again");
     bool was_active = before->is_active;
     auto journaled = m.journaled_last_used.find(hostname);
     bool record = !was_active || journaled == m.journaled_last_used.end() ||
@@ -203,8 +207,8 @@ json OverlayService::overlay_status() {
                            {"physical_ip", n.physical_ip.to_string()},
                            {"reason", m.registry.pool_full_reason()}});
     // With its prefix, as KohakuRiver shows it: the anchor's address as `ip addr` lists it.
-    std::string host_ip = m.config.host_anchor_ip().to_string() + "/" +
-                          std::to_string(m.config.host_anchor_prefix());
+    std::string host_ip =
+        m.config.host_anchor_ip().to_string() + "/" + std::to_string(m.config.host_anchor_prefix());
     return {{"enabled", true},
             {"without_overlay", without},
             {"subnet_config", m.scheme.to_string()},
@@ -240,8 +244,9 @@ json OverlayService::release_runner(const std::string& runner) {
       return json{{"released", false}, {"reason", "No allocation found for " + runner}};
     const auto& a = *held;
     if (a.is_active)
-      throw ApiError(409, "runner '" + a.hostname +
-                              "' is active; it can be released once it stops sending heartbeats");
+      throw DomainError(ErrorKind::kConflict,
+                        "runner '" + a.hostname +
+                            "' is active; it can be released once it stops sending heartbeats");
     auto released = m.registry.release(a.id);
     m.book.drop_runner(released.id);
     // Releasing is how an operator re-homes a runner that lost its credential.

@@ -2,7 +2,7 @@
 // Everything the host's control API does, independent of HTTP. Each method takes a typed request
 // (host/overlay/overlay_requests.h; the API layer, host/api/overlay_params.h, parses query
 // strings and bodies into them) and returns the JSON body of a 2xx answer, or throws
-// ApiError(status, message) which the HTTP layer renders as {"error": message}. The state is
+// DomainError(kind, message), which the HTTP layer answers with the kind's status. The state is
 // persisted through host/overlay/overlay_journal.h. Methods are safe to call from several
 // threads at once. Implemented in overlay_service.cpp (runners), overlay_service_ips.cpp (IP
 // reservations) and overlay_service_impl.{h,cpp} (lock, journal commit, observer delivery).

@@ -76,9 +76,10 @@ void OverlayService::Impl::wait_durable(uint64_t seq) {
     log::error(kComponent, std::string("cannot flush the state journal; refusing changes until "
                                        "kohaku-hostd restarts: ") +
                                e.what());
-    throw ApiError(500, std::string("cannot persist state (the change may be lost; the host "
-                                    "refuses changes until it restarts): ") +
-                            e.what());
+    throw DomainError(ErrorKind::kInternal,
+                      std::string("cannot persist state (the change may be lost; the host "
+                                  "refuses changes until it restarts): ") +
+                          e.what());
   }
 }
 void OverlayService::Impl::load() {
@@ -110,23 +111,26 @@ void OverlayService::Impl::load() {
 const RunnerAllocation& OverlayService::Impl::runner(const std::string& name) const {
   checked_name("runner", name);
   const auto* a = registry.resolve(name);
-  if (a == nullptr) throw ApiError(404, "runner '" + name + "' not found");
-  if (!a->has_overlay()) throw ApiError(404, "runner '" + name + "' has no overlay allocation");
+  if (a == nullptr) throw DomainError(ErrorKind::kNotFound, "runner '" + name + "' not found");
+  if (!a->has_overlay())
+    throw DomainError(ErrorKind::kNotFound, "runner '" + name + "' has no overlay allocation");
   return *a;
 }
 void OverlayService::Impl::require_credential(const RunnerAllocation& a,
                                               const std::string& presented,
                                               const std::string& what) const {
   if (a.credential.empty())
-    throw ApiError(403, what + " on runner '" + a.hostname +
-                            "' needs its runner credential, and it holds none yet (it gets one "
-                            "when it registers again); use the reservation's token instead");
+    throw DomainError(ErrorKind::kForbidden,
+                      what + " on runner '" + a.hostname +
+                          "' needs its runner credential, and it holds none yet (it gets one "
+                          "when it registers again); use the reservation's token instead");
   if (presented.empty())
-    throw ApiError(403, what + " on runner '" + a.hostname + "' needs the reservation's token " +
-                            "or the runner's credential (" + kRunnerCredentialHeader + ")");
+    throw DomainError(ErrorKind::kForbidden,
+                      what + " on runner '" + a.hostname + "' needs the reservation's token " +
+                          "or the runner's credential (" + kRunnerCredentialHeader + ")");
   if (!http::constant_time_equal(presented, a.credential))
-    throw ApiError(
-        403, "wrong runner credential for '" + a.hostname + "' (" + kRunnerCredentialHeader + ")");
+    throw DomainError(ErrorKind::kForbidden, "wrong runner credential for '" + a.hostname + "' (" +
+                                                 kRunnerCredentialHeader + ")");
 }
 void OverlayService::Impl::commit(bool durable) {
   auto batch = overlay_journal::take_batch(registry, book);
@@ -142,7 +146,8 @@ void OverlayService::Impl::commit(bool durable) {
     registry.rollback();
     book.rollback();
     log::error(kComponent, std::string("cannot persist state, the change is undone: ") + e.what());
-    throw ApiError(500, std::string("cannot persist state (nothing changed): ") + e.what());
+    throw DomainError(ErrorKind::kInternal,
+                      std::string("cannot persist state (nothing changed): ") + e.what());
   }
   registry.accept();
   book.accept();

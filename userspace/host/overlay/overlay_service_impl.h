@@ -94,7 +94,7 @@ struct OverlayService::Impl {
     return body();
   }
 
-  // Waits for the journal flush covering seq; ApiError 500 when it failed.
+  // Waits for the journal flush covering seq; DomainError kInternal when it failed.
   void wait_durable(uint64_t seq);
 
   // Replays STATE_DIR and starts the run from a fresh snapshot (constructor only).
@@ -103,7 +103,8 @@ struct OverlayService::Impl {
   // --- helpers, all called with mu held ---
 
   void require_overlay() const {
-    if (!config.overlay_enabled) throw ApiError(400, "overlay network is disabled");
+    if (!config.overlay_enabled)
+      throw DomainError(ErrorKind::kInvalid, "overlay network is disabled");
   }
 
   // Brings time-driven state up to now so every answer sees the same truth.

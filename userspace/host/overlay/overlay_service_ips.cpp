@@ -75,7 +75,7 @@ json OverlayService::ip_reserve(const IpReserveRequest& request) {
     const IpEntry* e = nullptr;
     try {
       e = &m.book.reserve(a.id, ip, token, now, ttl * 1000);
-    } catch (const ApiError&) {
+    } catch (const DomainError&) {
       m.commit(false);  // expiries done by refresh() above
       throw;
     }
@@ -105,8 +105,8 @@ json OverlayService::ip_release(const IpReleaseRequest& request, const std::stri
     }
     const auto& runner = request.runner;
     if (!runner)
-      throw ApiError(kInvalidRequest,
-                     "releasing by 'container_id' needs 'runner' (and its credential)");
+      throw DomainError(ErrorKind::kMalformed,
+                        "releasing by 'container_id' needs 'runner' (and its credential)");
     const auto& a = m.runner(*runner);
     m.require_credential(a, credential, "releasing by container id");
     auto freed = m.book.release_container(container_id, a.id);
@@ -169,8 +169,8 @@ json OverlayService::ip_use(const IpUseRequest& request, const std::string& cred
         auto id = m.runner(*runner).id;
         const IpEntry* found = m.book.find_token(*token);
         if (found != nullptr && found->runner_id != id)
-          throw ApiError(409,
-                         "reservation belongs to runner '" + m.name_of(found->runner_id) + "'");
+          throw DomainError(ErrorKind::kConflict,
+                            "reservation belongs to runner '" + m.name_of(found->runner_id) + "'");
       }
       e = &m.book.use_token(*token, container_id);
     } else {

@@ -128,7 +128,7 @@ json OverlayService::health(const std::optional<std::string>& hostname) {
   if (hostname) {
     for (const auto& n : all)
       if (n["hostname"] == *hostname) return json::array({health_json(n)});
-    throw ApiError(404, "Node " + *hostname + " not found in health data.");
+    throw DomainError(ErrorKind::kNotFound, "Node " + *hostname + " not found in health data.");
   }
   // KohakuRiver keeps 60 one-second samples; this host answers with the one sample of now
   // (the shapes are the same: a list of samples of the node list, and of the aggregate).

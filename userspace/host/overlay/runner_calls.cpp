@@ -1,6 +1,6 @@
 #include "host/overlay/runner_calls.h"
 
-#include "common/api_error.h"
+#include "common/domain_error.h"
 
 namespace kohaku {
 
@@ -12,9 +12,10 @@ nlohmann::json RunnerCalls::call(const std::string& runner,
   {
     std::lock_guard lock(mu_);
     if (waiting_ >= max_waiting_)
-      throw ApiError(503, std::to_string(waiting_) +
-                              " requests are already waiting for runners to answer; try again "
-                              "shortly");
+      throw DomainError(ErrorKind::kUnavailable,
+                        std::to_string(waiting_) +
+                            " requests are already waiting for runners to answer; try again "
+                            "shortly");
     auto it = in_flight_.find(runner);
     if (it != in_flight_.end()) {
       answer = it->second;

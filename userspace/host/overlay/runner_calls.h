@@ -23,7 +23,7 @@ class RunnerCalls {
  public:
   explicit RunnerCalls(size_t max_waiting = 8) : max_waiting_(max_waiting) {}
 
-  // fetch()'s result for `runner`, or what it threw (ApiError...). When a call for `runner`
+  // fetch()'s result for `runner`, or what it threw (DomainError...). When a call for `runner`
   // is in flight, waits for that one instead of starting another.
   nlohmann::json call(const std::string& runner, const std::function<nlohmann::json()>& fetch);
 

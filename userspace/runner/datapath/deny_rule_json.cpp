@@ -1,6 +1,6 @@
 #include "runner/datapath/deny_rule_json.h"
 
-#include "common/api_error.h"
+#include "common/domain_error.h"
 
 namespace kohaku::runner {
 
@@ -26,24 +26,25 @@ std::string protocol_name(uint8_t p) {
 Ipv4Cidr parse_rule_cidr(const json& body, const char* key) {
   if (!body.contains(key) || body[key].is_null()) return Ipv4Cidr{};
   if (!body[key].is_string())
-    throw ApiError(kInvalidRequest, std::string(key) + " must be a string");
+    throw DomainError(ErrorKind::kMalformed, std::string(key) + " must be a string");
   const std::string text = body[key];
   if (text == "any") return Ipv4Cidr{};
   if (auto c = Ipv4Cidr::try_parse(text)) return *c;
   if (auto a = Ipv4Addr::try_parse(text)) return Ipv4Cidr{*a, 32};
-  throw ApiError(kInvalidRequest,
-                 std::string(key) + " '" + text +
-                     "' is not an IPv4 network with the host bits zero, an address or 'any'");
+  throw DomainError(ErrorKind::kMalformed,
+                    std::string(key) + " '" + text +
+                        "' is not an IPv4 network with the host bits zero, an address or 'any'");
 }
 
 }  // namespace
 
 DenyRule deny_rule_from_json(const json& body) {
-  if (!body.is_object()) throw ApiError(kInvalidRequest, "the body must be a JSON object");
+  if (!body.is_object()) throw DomainError(ErrorKind::kMalformed, "the body must be a JSON object");
   for (const auto& [key, value] : body.items())
     if (key != "source" && key != "destination" && key != "protocol" && key != "port")
-      throw ApiError(kInvalidRequest,
-                     "unknown field '" + key + "' (allowed: source, destination, protocol, port)");
+      throw DomainError(
+          ErrorKind::kMalformed,
+          "unknown field '" + key + "' (allowed: source, destination, protocol, port)");
   DenyRule rule;
   rule.source = parse_rule_cidr(body, "source");
   rule.destination = parse_rule_cidr(body, "destination");
@@ -65,12 +66,12 @@ DenyRule deny_rule_from_json(const json& body) {
     }
     rule.validate();
   } catch (const std::invalid_argument& e) {
-    throw ApiError(kInvalidRequest, e.what());
+    throw DomainError(ErrorKind::kMalformed, e.what());
   }
   if (rule.source.prefix == 0 && rule.destination.prefix == 0 && rule.protocol == 0)
-    throw ApiError(kInvalidRequest,
-                   "a deny rule matching everything would cut the runner off; give a source, "
-                   "destination or protocol");
+    throw DomainError(ErrorKind::kMalformed,
+                      "a deny rule matching everything would cut the runner off; give a source, "
+                      "destination or protocol");
   return rule;
 }
 

@@ -8,7 +8,7 @@
 
 namespace kohaku::runner {
 
-// Throws ApiError(kInvalidRequest, 422) saying which field is wrong; a rule matching everything is
+// Throws DomainError(kMalformed) saying which field is wrong; a rule matching everything is
 // refused too (it would cut the runner off).
 DenyRule deny_rule_from_json(const nlohmann::json& body);
 // {source, destination, protocol (name when it has one), port}

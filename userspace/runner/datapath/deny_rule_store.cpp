@@ -5,8 +5,8 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "common/api_error.h"
 #include "common/crash_safe_file.h"
+#include "common/domain_error.h"
 #include "common/json_parse.h"
 #include "runner/datapath/deny_rule_json.h"
 
@@ -24,7 +24,7 @@ std::optional<std::vector<DenyRule>> DenyRuleStore::load() const {
   for (size_t i = 0; i < doc["rules"].size(); ++i) {
     try {
       rules.push_back(deny_rule_from_json(doc["rules"][i]));
-    } catch (const ApiError& e) {
+    } catch (const DomainError& e) {
       throw std::runtime_error(file_.string() + ": rule " + std::to_string(i + 1) + ": " +
                                e.what());
     }

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/log.h"
 #include "common/netlink/link.h"
 #include "common/wall_clock.h"
@@ -304,10 +304,13 @@ json RunnerDatapathMode::status() const {
 }
 
 RunnerDatapath& RunnerDatapathMode::bpf_for_rules() const {
-  if (!active_) throw ApiError(503, "the datapath is not chosen yet: the overlay is not up");
+  if (!active_)
+    throw DomainError(ErrorKind::kUnavailable,
+                      "the datapath is not chosen yet: the overlay is not up");
   if (*active_ != Datapath::kBpf || !bpf_)
-    throw ApiError(409, "deny rules need the BPF datapath; the active datapath is " +
-                            std::string(datapath_name(*active_)));
+    throw DomainError(ErrorKind::kConflict,
+                      "deny rules need the BPF datapath; the active datapath is " +
+                          std::string(datapath_name(*active_)));
   return *bpf_;
 }
 
@@ -343,7 +346,8 @@ void RunnerDatapathMode::persist_deny_rules(const std::function<void()>& undo) {
     rule_store_.save(rules);
   } catch (const std::exception& e) {
     undo();  // a rule that would vanish at the next reboot is not answered as added
-    throw ApiError(500, std::string("cannot store the deny rules: ") + e.what());
+    throw DomainError(ErrorKind::kInternal,
+                      std::string("cannot store the deny rules: ") + e.what());
   }
 }
 

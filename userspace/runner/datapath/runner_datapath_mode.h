@@ -72,7 +72,7 @@ class RunnerDatapathMode {
   // The "datapath" object of GET /api/overlay/status (docs/runner.md).
   nlohmann::json status() const;
 
-  // Deny rules (BPF datapath only; ApiError 409 otherwise). add: false when it existed.
+  // Deny rules (BPF datapath only; DomainError kConflict otherwise). add: false when it existed.
   bool add_deny_rule(const DenyRule& rule);
   bool remove_deny_rule(const DenyRule& rule);
   nlohmann::json deny_rules() const;

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/json_parse.h"
 #include "common/log.h"
 #include "common/netlink/address.h"
@@ -211,7 +212,7 @@ json L2NetworkAgent::put_view(const std::string& name, const json& body) {
     apply_locked(v, true);
   } catch (const std::exception& e) {
     errors_[name] = e.what();
-    throw ApiError(500, "cannot set up network '" + name + "': " + e.what());
+    throw DomainError(ErrorKind::kInternal, "cannot set up network '" + name + "': " + e.what());
   }
   return {{"applied", true}, {"network", v.to_json()}};
 }
@@ -228,11 +229,12 @@ json L2NetworkAgent::remove_view(const std::string& name, std::optional<uint64_t
     if (!newer_locked(name, *revision)) return {{"removed", false}, {"reason", "older revision"}};
     seen_revision_[name] = *revision;
   }
-  if (!applied_.count(name)) throw ApiError(404, "not a member of network '" + name + "'");
+  if (!applied_.count(name))
+    throw DomainError(ErrorKind::kNotFound, "not a member of network '" + name + "'");
   try {
     drop_locked(name);
   } catch (const std::exception& e) {
-    throw ApiError(500, "cannot remove network '" + name + "': " + e.what());
+    throw DomainError(ErrorKind::kInternal, "cannot remove network '" + name + "': " + e.what());
   }
   return {{"removed", true}, {"name", name}};
 }
@@ -344,9 +346,9 @@ AttachNetwork L2NetworkAgent::attach_network(const std::string& name) {
   std::lock_guard lock(mu_);
   auto it = applied_.find(name);
   if (it == applied_.end())
-    throw ApiError(404, "this runner is not a member of network '" + name +
-                            "' (join it with kohakuctl network join " + name + " " + hostname_ +
-                            ")");
+    throw DomainError(ErrorKind::kNotFound, "this runner is not a member of network '" + name +
+                                                "' (join it with kohakuctl network join " + name +
+                                                " " + hostname_ + ")");
   AttachNetwork n;
   n.kind = "l2:" + name;
   n.bridge = l2_bridge_name(name);
@@ -366,12 +368,15 @@ Ipv4Addr L2NetworkAgent::allocate(const std::string& name, const std::string& wo
   try {
     answer = host(std::chrono::seconds(10)).l2_allocate(name, hostname_, workload_id);
   } catch (const HostApiError& e) {
-    if (e.status() == 0) throw ApiError(503, std::string("host unreachable: ") + e.what());
-    throw ApiError(e.status() == 409 ? 409 : 502,
-                   "host refused an address on network '" + name + "': " + e.what());
+    if (e.status() == 0)
+      throw DomainError(ErrorKind::kUnavailable, std::string("host unreachable: ") + e.what());
+    throw DomainError(e.status() == 409 ? ErrorKind::kConflict : ErrorKind::kUpstreamFailed,
+                      "host refused an address on network '" + name + "': " + e.what());
   }
   auto ip = Ipv4Addr::try_parse(answer.value("ip", ""));
-  if (!ip) throw ApiError(502, "host answered no address for network '" + name + "'");
+  if (!ip)
+    throw DomainError(ErrorKind::kUpstreamFailed,
+                      "host answered no address for network '" + name + "'");
   return *ip;
 }
 

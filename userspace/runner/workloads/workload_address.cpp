@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/log.h"
 #include "runner/workloads/workload_manager.h"
 
@@ -22,22 +23,28 @@ ChosenAddress host_address(const AddressSources& sources, const AttachNetwork& n
     if (token) {
       json v = sources.host->validate(*token, runner);
       if (!v.value("valid", false)) {
-        throw ApiError(400, "reservation token is not valid for runner " + runner);
+        throw DomainError(ErrorKind::kInvalid,
+                          "reservation token is not valid for runner " + runner);
       }
-      if (v.value("is_used", false)) throw ApiError(409, "reservation token is already used");
+      if (v.value("is_used", false))
+        throw DomainError(ErrorKind::kConflict, "reservation token is already used");
       auto ip = Ipv4Addr::try_parse(v.value("ip", ""));
       if (!ip || !net.subnet.contains(*ip)) {
-        throw ApiError(400, "reservation is for " + v.value("ip", std::string("?")) +
-                                ", outside this runner's subnet " + net.subnet.to_string());
+        throw DomainError(ErrorKind::kInvalid,
+                          "reservation is for " + v.value("ip", std::string("?")) +
+                              ", outside this runner's subnet " + net.subnet.to_string());
       }
       return ChosenAddress{.ip = *ip, .token = token};
     }
     Reservation r = sources.host->reserve(runner, std::nullopt);
     return ChosenAddress{.ip = r.ip, .token = r.token, .we_reserved = true};
   } catch (const HostApiError& e) {
-    if (e.status() == 0) throw ApiError(503, std::string("host unreachable: ") + e.what());
-    const int status = e.status() == 409 ? 409 : (e.status() >= 500 ? 502 : 400);
-    throw ApiError(status, std::string("host refused the address: ") + e.what());
+    if (e.status() == 0)
+      throw DomainError(ErrorKind::kUnavailable, std::string("host unreachable: ") + e.what());
+    const ErrorKind kind = e.status() == 409   ? ErrorKind::kConflict
+                           : e.status() >= 500 ? ErrorKind::kUpstreamFailed
+                                               : ErrorKind::kInvalid;
+    throw DomainError(kind, std::string("host refused the address: ") + e.what());
   }
 }
 
@@ -58,7 +65,9 @@ ChosenAddress choose_address(const AddressSources& sources, const AttachNetwork&
   if (!network.empty()) return ChosenAddress{.ip = sources.named->allocate(network, workload_id)};
   if (net.host_managed) return host_address(sources, net, token);
   auto ip = pick_free_address(net.subnet, net.gateway, sources.taken());
-  if (!ip) throw ApiError(409, "default network " + net.subnet.to_string() + " is full");
+  if (!ip)
+    throw DomainError(ErrorKind::kConflict,
+                      "default network " + net.subnet.to_string() + " is full");
   return ChosenAddress{.ip = *ip};
 }
 

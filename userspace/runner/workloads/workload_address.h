@@ -35,8 +35,9 @@ struct AddressSources {
   std::function<std::set<uint32_t>()> taken;
 };
 
-// `network`: the named network's name, or empty. Throws ApiError (400/409 the caller's or the
-// host's refusal, 502 a failing host, 503 an unreachable one; 409 a full default network).
+// `network`: the named network's name, or empty. Throws DomainError (kInvalid/kConflict the
+// caller's or the host's refusal, 502 a failing host, 503 an unreachable one; 409 a full default
+// network).
 ChosenAddress choose_address(const AddressSources& sources, const AttachNetwork& net,
                              const std::string& network, const std::optional<std::string>& token,
                              const std::string& workload_id);

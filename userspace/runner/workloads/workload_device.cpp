@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/netlink/address.h"
 #include "common/netlink/bridge_link.h"
 #include "common/netlink/link.h"
@@ -31,12 +32,14 @@ bool check_namespace_is_ours(const nl::Netns& ns, const std::set<std::string>& o
       }
     });
   } catch (const std::exception& e) {
-    throw ApiError(400, std::string("cannot inspect the namespace: ") + e.what());
+    throw DomainError(ErrorKind::kInvalid,
+                      std::string("cannot inspect the namespace: ") + e.what());
   }
   if (!foreign.empty()) {
-    throw ApiError(409, "the namespace already has " + foreign +
-                            ", which this runner did not create; it only attaches namespaces it "
-                            "may own (nothing but lo, or only its own workloads' interfaces)");
+    throw DomainError(ErrorKind::kConflict,
+                      "the namespace already has " + foreign +
+                          ", which this runner did not create; it only attaches namespaces it "
+                          "may own (nothing but lo, or only its own workloads' interfaces)");
   }
   return has_default;
 }
@@ -52,9 +55,9 @@ void set_up_workload_device(const nl::Netns& ns, const Workload& w, const std::s
   } catch (const std::exception& e) {
     const bool exists = dynamic_cast<const nl::NetlinkError*>(&e) &&
                         static_cast<const nl::NetlinkError&>(e).sys_errno() == EEXIST;
-    throw ApiError(exists ? 409 : 500,
-                   std::string("cannot create the veth pair: ") + e.what() +
-                       (exists ? " (is '" + w.interface + "' taken in the namespace?)" : ""));
+    throw DomainError(exists ? ErrorKind::kConflict : ErrorKind::kInternal,
+                      std::string("cannot create the veth pair: ") + e.what() +
+                          (exists ? " (is '" + w.interface + "' taken in the namespace?)" : ""));
   }
   // Deleting our end destroys the peer inside the namespace too.
   undo.add([veth = w.host_veth] { nl::delete_link_if_exists(veth); });
@@ -70,7 +73,8 @@ void set_up_workload_device(const nl::Netns& ns, const Workload& w, const std::s
     nl::ensure_bridge_port(bridge, w.host_veth);
     nl::set_link_up(w.host_veth);
   } catch (const std::exception& e) {
-    throw ApiError(500, std::string("cannot configure the workload: ") + e.what());
+    throw DomainError(ErrorKind::kInternal,
+                      std::string("cannot configure the workload: ") + e.what());
   }
 }
 

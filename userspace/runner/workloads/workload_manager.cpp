@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/log.h"
 #include "common/netlink/bridge_link.h"
 #include "common/netlink/link.h"
@@ -98,19 +99,24 @@ std::optional<Workload> WorkloadManager::find_locked(const std::string& id) cons
 
 AttachNetwork WorkloadManager::network_for_locked(const AttachRequest& req) const {
   const bool named = !req.network.empty();
-  if (named && !named_) throw ApiError(503, "named L2 networks are not available on this runner");
-  if (named && req.token) throw ApiError(400, "'token' is for the overlay, not a named network");
+  if (named && !named_)
+    throw DomainError(ErrorKind::kUnavailable,
+                      "named L2 networks are not available on this runner");
+  if (named && req.token)
+    throw DomainError(ErrorKind::kInvalid, "'token' is for the overlay, not a named network");
   if (!named && !network_) {
-    throw ApiError(503, "no network to attach workloads to: " +
-                            (network_why_.empty() ? std::string("not set up yet") : network_why_));
+    throw DomainError(ErrorKind::kUnavailable,
+                      "no network to attach workloads to: " +
+                          (network_why_.empty() ? std::string("not set up yet") : network_why_));
   }
   const AttachNetwork net = named ? named_->attach_network(req.network) : *network_;
-  if (net.host_managed && !host_) throw ApiError(503, "not registered with the host yet");
+  if (net.host_managed && !host_)
+    throw DomainError(ErrorKind::kUnavailable, "not registered with the host yet");
   if (req.token && !net.host_managed) {
-    throw ApiError(400,
-                   "'token' is an overlay reservation, but workloads go to the default "
-                   "network (" +
-                       network_why_ + ")");
+    throw DomainError(ErrorKind::kInvalid,
+                      "'token' is an overlay reservation, but workloads go to the default "
+                      "network (" +
+                          network_why_ + ")");
   }
   return net;
 }
@@ -121,13 +127,14 @@ bool WorkloadManager::check_namespace_locked(const nl::Netns& ns,
   // A pid still in our namespace (e.g. a process not yet moved into its own) would get a veth
   // and a default route in the runner's namespace: never.
   if (inode == nl::Netns::current().inode()) {
-    throw ApiError(400, "that is the runner's own network namespace; give the workload's");
+    throw DomainError(ErrorKind::kInvalid,
+                      "that is the runner's own network namespace; give the workload's");
   }
   for (const auto& other : workloads_) {
     if (other.release_pending || other.interface != interface) continue;
     if (netns_inode(other) == inode) {
-      throw ApiError(
-          409, "namespace already attached as workload " + other.id + " (" + other.interface + ")");
+      throw DomainError(ErrorKind::kConflict, "namespace already attached as workload " + other.id +
+                                                  " (" + other.interface + ")");
     }
   }
   std::set<std::string> ours;
@@ -157,7 +164,7 @@ json WorkloadManager::attach(const AttachRequest& req) {
   try {
     ns = req.netns.empty() ? nl::Netns::of_pid(req.pid) : nl::Netns::open(req.netns);
   } catch (const std::exception& e) {
-    throw ApiError(400, std::string("cannot open the namespace: ") + e.what());
+    throw DomainError(ErrorKind::kInvalid, std::string("cannot open the namespace: ") + e.what());
   }
   Workload w;
   w.id = new_workload_id();
@@ -187,8 +194,8 @@ json WorkloadManager::attach(const AttachRequest& req) {
       try {
         host_->use_token(*address.token, w.id);
       } catch (const HostApiError& e) {
-        throw ApiError(e.status() == 0 ? 503 : 409,
-                       std::string("host refused to mark the address used: ") + e.what());
+        throw DomainError(e.status() == 0 ? ErrorKind::kUnavailable : ErrorKind::kConflict,
+                          std::string("host refused to mark the address used: ") + e.what());
       }
     }
     undo.commit();
@@ -208,7 +215,8 @@ json WorkloadManager::attach(const AttachRequest& req) {
     try {
       save_locked();
     } catch (const std::exception& e) {
-      throw ApiError(500, std::string("cannot persist the workload: ") + e.what());
+      throw DomainError(ErrorKind::kInternal,
+                        std::string("cannot persist the workload: ") + e.what());
     }
     undo.commit();
   }
@@ -242,12 +250,13 @@ json WorkloadManager::detach(const std::string& id) {
   std::lock_guard lock(mu_);
   auto it = std::find_if(workloads_.begin(), workloads_.end(),
                          [&](const Workload& w) { return w.id == id && !w.release_pending; });
-  if (it == workloads_.end()) throw ApiError(404, "no workload " + id);
+  if (it == workloads_.end()) throw DomainError(ErrorKind::kNotFound, "no workload " + id);
   try {
     // Deleting our end destroys the peer inside the namespace too.
     nl::delete_link_if_exists(it->host_veth);
   } catch (const std::exception& e) {
-    throw ApiError(500, std::string("cannot remove ") + it->host_veth + ": " + e.what());
+    throw DomainError(ErrorKind::kInternal,
+                      std::string("cannot remove ") + it->host_veth + ": " + e.what());
   }
   const Workload w = *it;
   const bool released = release_at_host(w);
@@ -271,7 +280,7 @@ json WorkloadManager::list() const {
 json WorkloadManager::get(const std::string& id) const {
   std::lock_guard lock(mu_);
   auto w = find_locked(id);
-  if (!w) throw ApiError(404, "no workload " + id);
+  if (!w) throw DomainError(ErrorKind::kNotFound, "no workload " + id);
   json out = public_view(*w);
   try {
     auto link = nl::find_link(w->host_veth);

@@ -39,7 +39,7 @@ struct AttachNetwork {
 class NamedNetworks {
  public:
   virtual ~NamedNetworks() = default;
-  // Throws ApiError(404) when this runner is not a member.
+  // Throws DomainError(kNotFound) when this runner is not a member.
   virtual AttachNetwork attach_network(const std::string& name) = 0;
   virtual Ipv4Addr allocate(const std::string& name, const std::string& workload_id) = 0;
   // true when the host freed it (or holds nothing); false: retry later.
@@ -74,9 +74,9 @@ class WorkloadManager {
 
   // POST /api/workloads: network, namespace checks, address (workload_address.h), devices
   // (workload_device.h), persistence; whatever was done is undone when a later step fails.
-  // Throws ApiError (400 bad input, 409 conflict, 503 no network/host).
+  // Throws DomainError (kInvalid/kMalformed bad input, kConflict, kUnavailable no network/host).
   nlohmann::json attach(const AttachRequest& req);
-  // DELETE /api/workloads/{id}. Throws ApiError(404) for an unknown id.
+  // DELETE /api/workloads/{id}. Throws DomainError(kNotFound) for an unknown id.
   nlohmann::json detach(const std::string& id);
   nlohmann::json list() const;
   nlohmann::json get(const std::string& id) const;
