@@ -91,12 +91,14 @@ bounce_once() {
   tun2=$(hub_tunnel_of r2)
   vni2=$(link_json hub "$tun2" linkinfo.info_data.id)
   secs=$(awk -v w="$WARMUP" -v s="$WINDOW" 'BEGIN {print w + s + 1.5}')
+  : >"$CLUSTER_DIR/bounce.out"
   in_ns hub "$BIN/bench_bounce" --hook "$hook" --dev eth0 --out-dmac "$(link_json r2 eth0 address)" \
     --out-smac "$(link_json hub eth0 address)" --inner-dmac "$(link_json b1 eth0 address)" \
     --inner-smac "$(link_json hub "$tun2" address)" --src-ip "${HOST_IP[hub]}" \
-    --dst-ip "${HOST_IP[r2]}" --vni "$vni2" --seconds "$secs" &
+    --dst-ip "${HOST_IP[r2]}" --vni "$vni2" --seconds "$secs" >"$CLUSTER_DIR/bounce.out" &
   local bouncer=$!
-  sleep 0.3 # attached before the generator starts
+  # The generator starts once the bounce is in place (the tool says so), not after a guess.
+  wait_for 5 "bench_bounce --hook $hook attached" grep -q attached "$CLUSTER_DIR/bounce.out"
   out=$(count_while_generating r2 eth0 4789 r1 eth0 "$CLUSTER_DIR/vxlan.trafgen")
   wait "$bouncer" || fail "bench_bounce --hook $hook on the hub's uplink"
   kv matched_pps "$out"

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "bench_bounce.skel.h"
+#include "bench_cli.h"
 
 namespace {
 
@@ -50,10 +51,7 @@ uint32_t parse_ip(const std::string& text) {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string k = argv[i];
-    if (i + 1 >= argc) throw std::invalid_argument("missing value after " + k);
-    std::string v = argv[++i];
+  for (const auto& [k, v] : kohaku::bench::option_pairs(argc, argv)) {
     if (k == "--dev")
       a.dev = v;
     else if (k == "--hook")
@@ -84,6 +82,12 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
+// One line on stdout once the bounce is in place: the harness starts the generator on it.
+void attached() {
+  std::puts("attached");
+  std::fflush(stdout);
+}
+
 int run(const Args& a) {
   int ifindex = static_cast<int>(if_nametoindex(a.dev.c_str()));
   if (ifindex == 0) throw std::runtime_error("device " + a.dev + ": " + std::strerror(errno));
@@ -105,6 +109,7 @@ int run(const Args& a) {
                                  XDP_FLAGS_DRV_MODE, nullptr);
         err)
       throw std::runtime_error("native XDP attach to " + a.dev + ": " + std::strerror(-err));
+    attached();
     std::this_thread::sleep_for(hold);
     bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, nullptr);
     return 0;
@@ -113,7 +118,11 @@ int run(const Args& a) {
   // a filter added at the same priority runs before the ones already there, and only the qdisc
   // this tool created is removed again.
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+  // An existing clsact is fine (EEXIST); libbpf would print the kernel's "Exclusivity flag on"
+  // for it, which reads like a failure in the bench's log.
+  auto print = libbpf_set_print(nullptr);
   int err = bpf_tc_hook_create(&hook);
+  libbpf_set_print(print);
   const bool created = err == 0;
   if (err && err != -EEXIST)
     throw std::runtime_error("clsact on " + a.dev + ": " + std::strerror(-err));
@@ -121,6 +130,7 @@ int run(const Args& a) {
               .handle = 0x4242, .priority = 1);
   if ((err = bpf_tc_attach(&hook, &opts)))
     throw std::runtime_error("TC ingress attach to " + a.dev + ": " + std::strerror(-err));
+  attached();
   std::this_thread::sleep_for(hold);
   opts.prog_fd = 0;
   opts.prog_id = 0;
@@ -133,10 +143,5 @@ int run(const Args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(parse(argc, argv));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_bounce: %s\n", e.what());
-    return 1;
-  }
+  return kohaku::bench::report_failures("bench_bounce", [&] { return run(parse(argc, argv)); });
 }
