@@ -46,8 +46,10 @@ results_table() {
   echo "| Measurement | kernel | TC | express | XDP | TC/kernel | express/kernel | XDP/kernel | samples; kernel, TC, express, XDP ranges |"
   echo "|---|---|---|---|---|---|---|---|---|"
   hub_row "1. hub forwarding, packets/s (110-byte VXLAN frames)" fwd_pps
-  hub_row "1. forwarding / limit measured just before it (per-sample ratio)" fwd_over_limit
-  hub_row "1. hub's own cost per packet, ns (1/rate - 1/limit, per sample)" hub_cost_ns
+  hub_row "1. forwarding / testbed limit of the round (fastest bounce of the round, per sample)" fwd_over_round_limit
+  hub_row "1. hub's own cost per packet, ns (1/rate - 1/round limit, per sample)" hub_cost_round_ns
+  hub_row "1. forwarding / bounce measured just before it in the column's hub state" fwd_over_limit
+  hub_row "1. same, as cost per packet, ns (1/rate - 1/that bounce)" hub_cost_ns
   hub_row "1. forwarding / ceiling measured just before it (per-sample ratio)" fwd_over_ceiling
   hub_row "1. share of those the hub's kernel IP-forwarded" fwd_kernel_share
   hub_row "2. TCP a1 -> b1 as the testbed is (GSO across the veths), Gbit/s" tcp_gbps
@@ -61,7 +63,8 @@ results_table() {
   echo
   echo "Testbed limit (bench_bounce: every frame bounced at the hub's uplink towards r2 with fixed addresses, no lookup;" \
     "per sample the faster of XDP_TX and a TC ingress redirect):" \
-    "$(fmt "$limit") packets/s ($(samples fwd_limit_pps limit) samples, range $(range fwd_limit_pps limit));" \
+    "$(fmt "$limit") packets/s before a sample ($(samples fwd_limit_pps limit) samples, range $(range fwd_limit_pps limit))," \
+    "fastest of a round $(fmt "$(med fwd_round_limit_pps limit)") ($(samples fwd_round_limit_pps limit) rounds, range $(range fwd_round_limit_pps limit));" \
     "XDP_TX bounce $(fmt "$(med fwd_bounce_pps xdp)") (range $(range fwd_bounce_pps xdp))," \
     "TC redirect bounce $(fmt "$(med fwd_bounce_pps tc)") (range $(range fwd_bounce_pps tc))." \
     "Ceiling (XDP drop at the hub's uplink): $(fmt "$ceiling") packets/s ($(samples fwd_ceiling_pps ceiling) samples," \
@@ -75,13 +78,16 @@ results_table() {
   echo
   echo "| Target | value | bound | verdict |"
   echo "|---|---|---|---|"
-  # The limit is an upper bound or it is no limit: a column forwarding above it (or a negative hub
-  # cost) means the instrument did not measure one in this run, and no target is judged by it.
+  # The limit is an upper bound or it is no limit: a column forwarding clearly above the round's
+  # fastest bounce (median ratio over 1.05) means the instrument did not measure one in this run,
+  # and no target is judged by it. A column at the limit within that noise has no measurable cost
+  # of its own: its (median) cost counts as 0, never as a negative number (see METHOD.md).
   local bad=""
   for c in "${HUB_COLUMNS[@]}"; do
-    awk -v r="$(med fwd_over_limit "$c")" -v n="$(med hub_cost_ns "$c")" \
-      'BEGIN { exit !(r == "" || r > 1 || n == "" || n <= 0) }' && bad+="${bad:+, }$c"
+    awk -v r="$(med fwd_over_round_limit "$c")" 'BEGIN { exit !(r == "" || r > 1.05) }' &&
+      bad+="${bad:+, }$c"
   done
+  cost() { awk -v n="$(med hub_cost_round_ns "$1")" 'BEGIN { if (n != "") printf "%.0f\n", (n < 0 ? 0 : n) }'; }
   if [[ -n $bad ]]; then
     local why="the limit instrument measured no upper bound in this run (above it or at a negative cost: $bad)"
     for t in "express forwarding / limit" "XDP forwarding / limit" \
@@ -89,10 +95,10 @@ results_table() {
       printf '| %s | n/a | | not measured: %s |\n' "$t" "$why"
     done
   else
-    target "express forwarding / limit (per-sample ratio)" "$(med fwd_over_limit express)" ">=" 0.9
-    target "XDP forwarding / limit (per-sample ratio)" "$(med fwd_over_limit xdp)" ">=" 0.9
-    target "express hub cost per packet / kernel path's" "$(ratio "$(med hub_cost_ns express)" "$(med hub_cost_ns kernel)")" "<=" 0.2
-    target "XDP hub cost per packet / kernel path's" "$(ratio "$(med hub_cost_ns xdp)" "$(med hub_cost_ns kernel)")" "<=" 0.2
+    target "express forwarding / testbed limit (per-sample ratio)" "$(med fwd_over_round_limit express)" ">=" 0.9
+    target "XDP forwarding / testbed limit (per-sample ratio)" "$(med fwd_over_round_limit xdp)" ">=" 0.9
+    target "express hub cost per packet / kernel path's" "$(ratio "$(cost express)" "$(cost kernel)")" "<=" 0.2
+    target "XDP hub cost per packet / kernel path's" "$(ratio "$(cost xdp)" "$(cost kernel)")" "<=" 0.2
   fi
   target "express TCP as the testbed is / kernel" "$(ratio "$(med tcp_gbps express)" "$(med tcp_gbps kernel)")" ">=" 0.95
   target "express TCP wire-sized / kernel" "$(ratio "$(med tcp_wire_gbps express)" "$(med tcp_wire_gbps kernel)")" ">=" 0.95
