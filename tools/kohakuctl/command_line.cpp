@@ -62,8 +62,7 @@ void Tree::add_node_commands(CLI::App* parent, bool aliases_only) {
   if ((c = add("overlay", "overlay status and runner allocations; with HOST, that runner's side",
                false)))
     c->add_option("HOST", "a runner: its subnet, vxlan0/bridge state, containers and IPs");
-  if ((c = add("summary", "cluster summary: nodes online/offline, cores, memory, GPUs", false)))
-    (void)c;
+  add("summary", "cluster summary: nodes online/offline, cores, memory, GPUs", false);
   if ((c = add("list", "registered nodes", false)))
     c->add_option("-s,--status", "only nodes with this status (online/offline)")
         ->type_name("STATUS");
@@ -106,7 +105,7 @@ void Tree::add_node_commands(CLI::App* parent, bool aliases_only) {
         ->type_name("N")
         ->capture_default_str();
   }
-  if ((c = add("ip-stats", "reservation statistics", true))) (void)c;
+  add("ip-stats", "reservation statistics", true);
   if ((c = add("ip-validate", "check a reservation token (exit 1 if not valid)", true))) {
     c->add_option("TOKEN", "the reservation token")->required();
     c->add_option("-r,--runner", "valid only on this runner")->type_name("HOST");
