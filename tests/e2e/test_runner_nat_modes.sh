@@ -42,17 +42,13 @@ reaches_outside() {
 fabric_up
 machine_up hub 1
 machine_up r1 11
-machine_up outside 50
-ip -n "$(ns_name outside)" addr add "$OUTSIDE/32" dev lo
-ip -n "$(ns_name r1)" route add default via "${HOST_IP[outside]}" dev eth0
+outside_up "$OUTSIDE" r1
 hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
 LOG_FROM=1
 runner_up r1 hub --set OVERLAY_DATAPATH=kernel
 wait_for 20 "r1 overlay ready" runner_overlay_ready r1
 wait_for 10 "r1 on the kernel datapath" datapath_is kernel/kernel
-# nsenter execs socat, so $! is the listener and the cluster cleanup stops it.
-nsenter --net="$(ns_path outside)" socat TCP-LISTEN:7100,reuseaddr,fork SYSTEM:'echo $SOCAT_PEERADDR' &
-CLUSTER_PIDS+=("$!")
+bg_in outside socat TCP-LISTEN:7100,reuseaddr,fork SYSTEM:'echo $SOCAT_PEERADDR'
 wait_for 10 "listener on the outside" in_ns outside sh -c "ss -ltn | grep -q ':7100 '"
 a=$(workload_up r1 a)
 
