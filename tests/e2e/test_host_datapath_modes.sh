@@ -49,16 +49,8 @@ pings_via() {
   fi
 }
 
-fabric_up
-machine_up hub 1
-machine_up r1 11
-machine_up r2 12
 LOG_FROM=1
-hub_up hub "${HUB_ARGS[@]}" --set OVERLAY_DATAPATH=kernel
-runner_up r1 hub
-runner_up r2 hub
-wait_for 20 "r1 overlay ready" runner_overlay_ready r1
-wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+two_runner_cluster "${HUB_ARGS[@]}" --set OVERLAY_DATAPATH=kernel
 a=$(workload_up r1 a)
 b=$(workload_up r2 b)
 

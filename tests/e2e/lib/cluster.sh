@@ -239,6 +239,14 @@ ctl() {
 
 can_ping() { in_ns "$1" ping -c 1 -W 1 "$2"; }
 
+# workloads_a_b: workload "a" on r1 and "b" on r2 (their addresses in $a and $b), a reaching b.
+workloads_a_b() {
+  # shellcheck disable=SC2034 # a is the caller's
+  a=$(workload_up r1 a)
+  b=$(workload_up r2 b)
+  wait_for 10 "a reaches b" can_ping a "$b"
+}
+
 # docker_up MACHINE: a Docker engine inside MACHINE's network namespace (nsenter keeps the cgroup
 # mounts visible, which `ip netns exec` would hide), with an image "kohaku-busybox" made from
 # Debian's static busybox (nothing can be pulled here). Sets DOCKER_SOCK_<machine>.
