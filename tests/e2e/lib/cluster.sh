@@ -247,6 +247,19 @@ workloads_a_b() {
   wait_for 10 "a reaches b" can_ping a "$b"
 }
 
+# expect_bpf_fallback LOG REASON: a daemon given a pin root below the regular file
+# $CLUSTER_DIR/not-a-directory (how the tests make BPF unloadable) says so in REASON (its
+# status's datapath.reason) and logged exactly one warning to LOG since line $LOG_FROM, that it
+# falls back to the kernel datapath.
+expect_bpf_fallback() {
+  local log=$1 reason=$2 warnings
+  [[ $reason == "BPF datapath could not be loaded: "*"not-a-directory"* ]] || fail "reason: $reason"
+  warnings=$(tail -n +"$LOG_FROM" "$log" | grep -c ' WARN ' || true)
+  [[ $warnings == 1 ]] || fail "expected one warning, got $warnings: $(tail -n +"$LOG_FROM" "$log" | grep ' WARN ')"
+  tail -n +"$LOG_FROM" "$log" | grep ' WARN ' | grep -q 'falling back to the kernel datapath' ||
+    fail "the warning does not say it falls back"
+}
+
 # docker_up MACHINE: a Docker engine inside MACHINE's network namespace (nsenter keeps the cgroup
 # mounts visible, which `ip netns exec` would hide), with an image "kohaku-busybox" made from
 # Debian's static busybox (nothing can be pulled here). Sets DOCKER_SOCK_<machine>.
