@@ -7,9 +7,7 @@ source "$(dirname "$0")/lib/cluster.sh"
 
 KILLS=${CHAOS_KILLS:-12}
 two_runner_cluster
-a=$(workload_up r1 a)
-b=$(workload_up r2 b)
-wait_for 10 "a reaches b" can_ping a "$b"
+workloads_a_b
 
 # Traffic across the hub for the whole run.
 # nsenter execs ping, so $! is ping itself and SIGINT makes it print its summary.

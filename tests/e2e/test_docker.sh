@@ -4,12 +4,8 @@
 # a workload on another runner, the host counts Docker's addresses as used, and frees them when
 # the containers go.
 source "$(dirname "$0")/lib/cluster.sh"
-command -v dockerd >/dev/null || fail "dockerd not installed (tools/install-deps installs docker.io)"
 
-fabric_up
-machine_up hub 1
-machine_up r1 11
-machine_up r2 12
+cluster_machines_up
 hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
 docker_up r1
 sock=$DOCKER_SOCK_r1

@@ -4,9 +4,7 @@
 source "$(dirname "$0")/lib/cluster.sh"
 
 two_runner_cluster
-a=$(workload_up r1 a)
-b=$(workload_up r2 b)
-wait_for 10 "a reaches b" can_ping a "$b"
+workloads_a_b
 
 # Someone deletes the runner's vxlan0: the next heartbeat repairs it.
 in_ns r1 ip link del vxlan0

@@ -11,18 +11,8 @@ source "$(dirname "$0")/lib/cluster.sh"
 HUB_ARGS=(--set OVERLAY_SUBNET=10.0.0.0/8/8/16 --set HEARTBEAT_TIMEOUT_FACTOR=2 --set OVERLAY_EXPRESS=off)
 PINS=/sys/fs/bpf/kohaku-${CLUSTER_ID}/hub/host
 
-fabric_up
-machine_up hub 1
-machine_up r1 11
-machine_up r2 12
-hub_up hub "${HUB_ARGS[@]}"
-runner_up r1 hub
-runner_up r2 hub
-wait_for 20 "r1 overlay ready" runner_overlay_ready r1
-wait_for 20 "r2 overlay ready" runner_overlay_ready r2
-a=$(workload_up r1 a)
-b=$(workload_up r2 b)
-wait_for 10 "a reaches b" can_ping a "$b"
+two_runner_cluster "${HUB_ARGS[@]}"
+workloads_a_b
 
 status() { in_ns hub curl -fsS -m 2 http://127.0.0.1:8000/api/overlay/status; }
 # counter RUNNER_ID JQ_PATH: one of the runner's counters from /api/overlay/status.

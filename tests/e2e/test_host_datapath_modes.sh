@@ -55,10 +55,7 @@ pings_via() {
   fi
 }
 
-fabric_up
-machine_up hub 1
-machine_up r1 11
-machine_up r2 12
+cluster_machines_up
 LOG_FROM=1
 # A firewall's catch-all REJECT, there before the host starts: the accept rules must go above it.
 in_ns hub iptables -A FORWARD -j REJECT
@@ -110,12 +107,7 @@ pings_via kernel
 touch "$CLUSTER_DIR/not-a-directory"
 restart_hub --set "BPF_PIN_ROOT=$CLUSTER_DIR/not-a-directory/pins"
 expect_datapath bpf/kernel
-reason=$(status | jq -r .datapath.reason)
-[[ $reason == "BPF datapath could not be loaded: "*"not-a-directory"* ]] || fail "reason: $reason"
-warnings=$(tail -n +"$LOG_FROM" "$CLUSTER_DIR/hostd-hub.log" | grep -c ' WARN ' || true)
-[[ $warnings == 1 ]] || fail "expected one warning, got $warnings: $(tail -n +"$LOG_FROM" "$CLUSTER_DIR/hostd-hub.log" | grep ' WARN ')"
-tail -n +"$LOG_FROM" "$CLUSTER_DIR/hostd-hub.log" | grep ' WARN ' | grep -q 'falling back to the kernel datapath' ||
-  fail "the warning does not say it falls back"
+expect_bpf_fallback "$CLUSTER_DIR/hostd-hub.log" "$(status | jq -r .datapath.reason)"
 tail -n +"$LOG_FROM" "$CLUSTER_DIR/hostd-hub.log" | grep -q 'serving the API .* datapath=bpf (active: kernel)' ||
   fail "the start-up line does not show the active datapath"
 expect_kernel_rules

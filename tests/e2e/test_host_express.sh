@@ -20,9 +20,7 @@ for dev in $(in_ns hub ip -j link show type vxlan | jq -r '.[].ifname'); do
     in_ns hub sysctl -qw "net.ipv4.neigh.$dev.${k%%=*}=${k#*=}"
   done
 done
-a=$(workload_up r1 a)
-b=$(workload_up r2 b)
-wait_for 10 "a reaches b" can_ping a "$b"
+workloads_a_b
 
 status() { in_ns hub curl -fsS -m 2 http://127.0.0.1:8000/api/overlay/status; }
 express() { status | jq -c .datapath.express; }

@@ -8,12 +8,8 @@
 # Docker network that is not ours is left alone, and a runner that was down during its leave
 # removes the Docker network once back.
 source "$(dirname "$0")/lib/cluster.sh"
-command -v dockerd >/dev/null || fail "dockerd not installed (tools/install-deps installs docker.io)"
 
-fabric_up
-machine_up hub 1
-machine_up r1 11
-machine_up r2 12
+cluster_machines_up
 hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16 --set L2_DOCKER_BLOCK_SIZE=16
 docker_up r1
 docker_up r2

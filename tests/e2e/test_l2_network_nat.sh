@@ -19,12 +19,6 @@ counter() { status r1 | jq -r ".datapath.counters.$1"; }
 seen_by_outside() { in_ns "$1" timeout 5 socat -T 3 - "TCP:$OUTSIDE:7100,connect-timeout=3" </dev/null; }
 # connects FROM ADDR: a TCP connection from machine FROM to ADDR:7200 gets the listener's answer.
 connects() { [[ $(in_ns "$1" timeout 3 socat -T 2 - "TCP:$2:7200,connect-timeout=2" </dev/null) == reached ]]; }
-bg_in() {
-  local m=$1
-  shift
-  nsenter --net="$(ns_path "$m")" "$@" &
-  CLUSTER_PIDS+=("$!")
-}
 listening() { in_ns "$1" sh -c "ss -ltn | grep -q ':$2 '"; }
 # named_ready NETWORK...: r1's datapath status shows each network in runner_nets with its filter.
 named_ready() {
@@ -49,13 +43,8 @@ expect_outbound() {
   connects outside "$p1" || fail "outside -> p1 (NAT off: routable) ($1)"
 }
 
-fabric_up
-machine_up hub 1
-machine_up r1 11
-machine_up r2 12
-machine_up outside 50
-ip -n "$(ns_name outside)" addr add "$OUTSIDE/32" dev lo
-for r in r1 r2; do ip -n "$(ns_name "$r")" route add default via "${HOST_IP[outside]}" dev eth0; done
+cluster_machines_up
+outside_up "$OUTSIDE" r1 r2
 # The operator routes both subnets to r1: only the filter stops what reaches natnet unasked.
 ip -n "$(ns_name outside)" route add 172.20.0.0/24 via "${HOST_IP[r1]}"
 ip -n "$(ns_name outside)" route add 172.21.0.0/24 via "${HOST_IP[r1]}"

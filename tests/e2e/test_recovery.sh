@@ -10,9 +10,7 @@ source "$(dirname "$0")/lib/cluster.sh"
 token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 two_runner_cluster --set "OVERLAY_API_TOKEN=$token"
 [[ ! -e $CLUSTER_DIR/hub-state/api_token ]] || fail "api_token generated although OVERLAY_API_TOKEN is set"
-a=$(workload_up r1 a)
-b=$(workload_up r2 b)
-wait_for 10 "a reaches b" can_ping a "$b"
+workloads_a_b
 
 # Swap the runners' ids as seen from outside: r2 registered second, so it holds id 2.
 allocation() { in_ns hub curl -fsS http://127.0.0.1:8000/api/overlay/status |

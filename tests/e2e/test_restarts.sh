@@ -4,9 +4,7 @@
 source "$(dirname "$0")/lib/cluster.sh"
 
 two_runner_cluster
-a=$(workload_up r1 a)
-b=$(workload_up r2 b)
-wait_for 10 "a reaches b" can_ping a "$b"
+workloads_a_b
 
 runner_id() { in_ns hub curl -fsS http://127.0.0.1:8000/api/overlay/status |
   jq -r --arg h "$1" '.allocations[] | select(.runner_name==$h) | "\(.runner_id) \(.subnet)"'; }

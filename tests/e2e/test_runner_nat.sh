@@ -23,23 +23,10 @@ datapath_bpf() { status r1 | jq -e '.datapath.active == "bpf" and .datapath.upli
 # peer_seen_by_outside tcp|udp PORT: what the outside's listener reports as our address.
 peer_tcp() { in_ns "$1" timeout 5 socat -T 3 - "TCP:$2:$3,connect-timeout=3" </dev/null; }
 peer_udp() { echo hi | in_ns "$1" timeout 5 socat -t 1 -T 3 - "UDP:$2:$3" | head -n 1; }
-# bg_in MACHINE CMD...: a background listener in MACHINE that the cluster cleanup stops (nsenter
-# execs CMD, so $! is the listener itself).
-bg_in() {
-  local m=$1
-  shift
-  nsenter --net="$(ns_path "$m")" "$@" &
-  CLUSTER_PIDS+=("$!")
-}
 
-fabric_up
-machine_up hub 1
-machine_up r1 11
-machine_up r2 12
-machine_up outside 50
-ip -n "$(ns_name outside)" addr add "$OUTSIDE/32" dev lo
+cluster_machines_up
 # r1's way to the outside is a default route: its uplink is eth0 by that route.
-ip -n "$(ns_name r1)" route add default via "${HOST_IP[outside]}" dev eth0
+outside_up "$OUTSIDE" r1
 hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
 runner_up r1 hub "${R1_ARGS[@]}"
 runner_up r2 hub

@@ -42,17 +42,13 @@ reaches_outside() {
 fabric_up
 machine_up hub 1
 machine_up r1 11
-machine_up outside 50
-ip -n "$(ns_name outside)" addr add "$OUTSIDE/32" dev lo
-ip -n "$(ns_name r1)" route add default via "${HOST_IP[outside]}" dev eth0
+outside_up "$OUTSIDE" r1
 hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
 LOG_FROM=1
 runner_up r1 hub --set OVERLAY_DATAPATH=kernel
 wait_for 20 "r1 overlay ready" runner_overlay_ready r1
 wait_for 10 "r1 on the kernel datapath" datapath_is kernel/kernel
-# nsenter execs socat, so $! is the listener and the cluster cleanup stops it.
-nsenter --net="$(ns_path outside)" socat TCP-LISTEN:7100,reuseaddr,fork SYSTEM:'echo $SOCAT_PEERADDR' &
-CLUSTER_PIDS+=("$!")
+bg_in outside socat TCP-LISTEN:7100,reuseaddr,fork SYSTEM:'echo $SOCAT_PEERADDR'
 wait_for 10 "listener on the outside" in_ns outside sh -c "ss -ltn | grep -q ':7100 '"
 a=$(workload_up r1 a)
 
@@ -119,12 +115,7 @@ touch "$CLUSTER_DIR/not-a-directory"
 restart_r1 --set "BPF_PIN_ROOT=$CLUSTER_DIR/not-a-directory/pins"
 wait_for 20 "r1 overlay ready" runner_overlay_ready r1
 wait_for 10 "fallback" datapath_is bpf/kernel
-reason=$(status | jq -r .datapath.reason)
-[[ $reason == "BPF datapath could not be loaded: "*"not-a-directory"* ]] || fail "reason: $reason"
-warnings=$(tail -n +"$LOG_FROM" "$CLUSTER_DIR/runnerd-r1.log" | grep -c ' WARN ' || true)
-[[ $warnings == 1 ]] || fail "expected one warning: $(tail -n +"$LOG_FROM" "$CLUSTER_DIR/runnerd-r1.log" | grep ' WARN ')"
-tail -n +"$LOG_FROM" "$CLUSTER_DIR/runnerd-r1.log" | grep ' WARN ' | grep -q 'falling back to the kernel datapath' ||
-  fail "the warning does not say it falls back"
+expect_bpf_fallback "$CLUSTER_DIR/runnerd-r1.log" "$(status | jq -r .datapath.reason)"
 expect_kernel_rules
 reaches_outside fallback
 log "PASS"

@@ -119,6 +119,24 @@ machine_up() {
   HOST_IP[$m]="${UNDERLAY_NET}.${num}"
 }
 
+# cluster_machines_up: the usual machines on a fresh fabric: hub (.1), r1 (.11) and r2 (.12).
+cluster_machines_up() {
+  fabric_up
+  machine_up hub 1
+  machine_up r1 11
+  machine_up r2 12
+}
+
+# outside_up ADDR RUNNER...: machine "outside" (.50) holding ADDR on its loopback, the default
+# route of each RUNNER (whose uplink is eth0 by that route).
+outside_up() {
+  local addr=$1 r
+  shift
+  machine_up outside 50
+  ip -n "$(ns_name outside)" addr add "$addr/32" dev lo
+  for r in "$@"; do ip -n "$(ns_name "$r")" route add default via "${HOST_IP[outside]}" dev eth0; done
+}
+
 # run_daemon MACHINE LOGNAME CMD...: starts CMD in MACHINE's namespace (nsenter keeps the real
 # /sys/fs/bpf visible, so pins survive the process), output to $CLUSTER_DIR/LOGNAME.log.
 run_daemon() {
@@ -128,6 +146,15 @@ run_daemon() {
   local pid=$!
   CLUSTER_PIDS+=("$pid")
   DAEMON_PID[$name]=$pid
+}
+
+# bg_in MACHINE CMD...: a background process in MACHINE (a listener) that the cluster cleanup
+# stops (nsenter execs CMD, so the pid kept is CMD's own).
+bg_in() {
+  local m=$1
+  shift
+  nsenter --net="$(ns_path "$m")" "$@" &
+  CLUSTER_PIDS+=("$!")
 }
 
 http_ok() { in_ns "$1" curl -fsS -m 2 "$2"; }
@@ -217,11 +244,33 @@ ctl() {
 
 can_ping() { in_ns "$1" ping -c 1 -W 1 "$2"; }
 
+# workloads_a_b: workload "a" on r1 and "b" on r2 (their addresses in $a and $b), a reaching b.
+workloads_a_b() {
+  # shellcheck disable=SC2034 # a is the caller's
+  a=$(workload_up r1 a)
+  b=$(workload_up r2 b)
+  wait_for 10 "a reaches b" can_ping a "$b"
+}
+
+# expect_bpf_fallback LOG REASON: a daemon given a pin root below the regular file
+# $CLUSTER_DIR/not-a-directory (how the tests make BPF unloadable) says so in REASON (its
+# status's datapath.reason) and logged exactly one warning to LOG since line $LOG_FROM, that it
+# falls back to the kernel datapath.
+expect_bpf_fallback() {
+  local log=$1 reason=$2 warnings
+  [[ $reason == "BPF datapath could not be loaded: "*"not-a-directory"* ]] || fail "reason: $reason"
+  warnings=$(tail -n +"$LOG_FROM" "$log" | grep -c ' WARN ' || true)
+  [[ $warnings == 1 ]] || fail "expected one warning, got $warnings: $(tail -n +"$LOG_FROM" "$log" | grep ' WARN ')"
+  tail -n +"$LOG_FROM" "$log" | grep ' WARN ' | grep -q 'falling back to the kernel datapath' ||
+    fail "the warning does not say it falls back"
+}
+
 # docker_up MACHINE: a Docker engine inside MACHINE's network namespace (nsenter keeps the cgroup
 # mounts visible, which `ip netns exec` would hide), with an image "kohaku-busybox" made from
 # Debian's static busybox (nothing can be pulled here). Sets DOCKER_SOCK_<machine>.
 docker_up() {
   local m=$1 dir="$CLUSTER_DIR/docker-$1"
+  command -v dockerd >/dev/null || fail "dockerd not installed (tools/install-deps installs docker.io)"
   mkdir -p "$dir/data" "$dir/exec" "$dir/rootfs/bin"
   local sock="$dir/docker.sock"
   run_daemon "$m" dockerd-"$m" dockerd --data-root "$dir/data" --exec-root "$dir/exec" \
@@ -239,10 +288,7 @@ docker_up() {
 # two_runner_cluster [HUB ARGS...]: the usual test bed: fabric, hub "hub" with the classic
 # 10.0.0.0/8/8/16 layout (plus HUB ARGS), runners "r1" and "r2" registered with their overlay up.
 two_runner_cluster() {
-  fabric_up
-  machine_up hub 1
-  machine_up r1 11
-  machine_up r2 12
+  cluster_machines_up
   hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16 "$@"
   runner_up r1 hub
   runner_up r2 hub

@@ -19,10 +19,7 @@ column_args() {
 }
 
 testbed_up() {
-  fabric_up
-  machine_up hub 1
-  machine_up r1 11
-  machine_up r2 12
+  cluster_machines_up
   hub_up hub "${HUB_ARGS[@]}" --set OVERLAY_DATAPATH=kernel
   ACTIVE_DP=kernel
   # Both ends of the hub's uplink receive in NAPI mode with GRO on, for every column alike: the

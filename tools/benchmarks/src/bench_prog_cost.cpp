@@ -109,27 +109,26 @@ int run(uint32_t repeat, int rounds) {
   const uint32_t tun1 = tunnels.vxa, tun2 = tunnels.vxb;
   const uint32_t up0 = make_hub_uplink();
 
+  // Runner N (1, 2) as hostd registers it: subnet 10.N.0.0/16 behind tunnel N with host address
+  // 10.N.0.254, and for the express stage VNI 100+N from 198.18.0.1N, tunnel MAC 02:..:0N:fe.
+  const uint32_t tunnel[] = {0, tun1, tun2};
+  auto subnet = [](uint32_t id) { return Ipv4Cidr::parse("10." + std::to_string(id) + ".0.0/16"); };
   kohaku::bpf::HostDatapath host({.pin = false});
-  host.upsert_runner({1, Ipv4Cidr::parse("10.1.0.0/16"), tun1});
-  host.upsert_runner({2, Ipv4Cidr::parse("10.2.0.0/16"), tun2});
-  host.add_host_address({Ipv4Addr::parse("10.1.0.254"), tun1});
-  host.add_host_address({Ipv4Addr::parse("10.2.0.254"), tun2});
+  for (uint32_t id : {1u, 2u}) {
+    host.upsert_runner({id, subnet(id), tunnel[id]});
+    host.add_host_address({Ipv4Addr::parse("10." + std::to_string(id) + ".0.254"), tunnel[id]});
+  }
 
   const Mac up0_mac{0x02, 0, 0, 0, 0xaa, 0x01}, runner1_phys{0x02, 0, 0, 0, 0xaa, 0x11};
   kohaku::bpf::HostExpress express({.pin = false}, host);
   express.configure({Ipv4Addr::parse("198.18.0.1"), up0, up0_mac, 4789, 100, false});
-  express.upsert_runner({1,
-                         101,
-                         Ipv4Addr::parse("198.18.0.11"),
-                         tun1,
-                         {0x02, 0, 0, 0, 0x01, 0xfe},
-                         Ipv4Cidr::parse("10.1.0.0/16")});
-  express.upsert_runner({2,
-                         102,
-                         Ipv4Addr::parse("198.18.0.12"),
-                         tun2,
-                         {0x02, 0, 0, 0, 0x02, 0xfe},
-                         Ipv4Cidr::parse("10.2.0.0/16")});
+  for (uint32_t id : {1u, 2u})
+    express.upsert_runner({id,
+                           100 + id,
+                           Ipv4Addr::parse("198.18.0.1" + std::to_string(id)),
+                           tunnel[id],
+                           {0x02, 0, 0, 0, static_cast<uint8_t>(id), 0xfe},
+                           subnet(id)});
 
   auto runner = kohaku::runner::RunnerDatapath::open({});
   kohaku::runner::NatConfig nat;
@@ -158,6 +157,13 @@ int run(uint32_t repeat, int rounds) {
     return [want](const Run& r) -> std::string {
       auto v = parse_eth_ipv4(r.out);
       if (!v || v->src != want) return "source not rewritten to " + ip_str(want);
+      return verify_checksums(r.out);
+    };
+  };
+  auto dst_is = [](uint32_t want) {
+    return [want](const Run& r) -> std::string {
+      auto v = parse_eth_ipv4(r.out);
+      if (!v || v->dst != want) return "destination not restored";
       return verify_checksums(r.out);
     };
   };
@@ -240,19 +246,9 @@ int run(uint32_t repeat, int rounds) {
        eth(kMacA, kMacB, ipv4(w1, w2, kProtoUdp, udp(w1, w2, 50000, 53, payload))), 1, 0, TC_ACT_OK,
        src_is(w1)},
       {"runner_nat_ingress", "tcp64_reply_reverse", runner->nat_ingress_fd(), tcp_reply, 1, 1,
-       TC_ACT_OK,
-       [&](const Run& r) -> std::string {
-         auto v = parse_eth_ipv4(r.out);
-         if (!v || v->dst != w1) return "destination not restored";
-         return verify_checksums(r.out);
-       }},
+       TC_ACT_OK, dst_is(w1)},
       {"runner_nat_ingress", "udp64_reply_reverse", runner->nat_ingress_fd(), udp_reply, 1, 1,
-       TC_ACT_OK,
-       [&](const Run& r) -> std::string {
-         auto v = parse_eth_ipv4(r.out);
-         if (!v || v->dst != w1) return "destination not restored";
-         return verify_checksums(r.out);
-       }},
+       TC_ACT_OK, dst_is(w1)},
       {"runner_forward_filter", "udp64_tracked_reply_into_overlay", runner->forward_filter_fd(),
        reply_into_overlay, 1, 7, TC_ACT_OK, no_check},
       {"runner_forward_filter", "udp64_overlay_to_overlay", runner->forward_filter_fd(),
