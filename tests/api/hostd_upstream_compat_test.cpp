@@ -155,6 +155,13 @@ TEST(HostdUpstreamPool, AFullPoolRegistersWithoutOverlayAndSaysWhyUntilAnIdIsFre
   json s = get_json(c, "/api/overlay/status");
   ASSERT_EQ(s["without_overlay"].size(), 1u) << s;
   EXPECT_EQ(s["without_overlay"][0]["hostname"], "d");
+  // ... and `kohakuctl node overlay` says so, with the reason.
+  auto ctl = run_program({bin_path("kohakuctl"), "--host", hostd.url(), "node", "overlay"},
+                         {{"KOHAKU_HOST", ""}, {"KOHAKU_TOKEN", ""}});
+  EXPECT_EQ(ctl.exit_code, 0) << ctl.err;
+  const auto listed = ctl.out.find("Runners without an overlay allocation");
+  ASSERT_NE(listed, std::string::npos) << ctl.out;
+  EXPECT_NE(ctl.out.find("pool of 3", listed), std::string::npos) << ctl.out;
   json nodes = get_json(c, "/api/nodes");
   auto d =
       std::find_if(nodes.begin(), nodes.end(), [](const json& n) { return n["hostname"] == "d"; });

@@ -180,6 +180,16 @@ int overlay_status(const Invocation& inv, const HttpClient& c, std::ostream& out
     out << "Runner Allocations\n";
     t.print(out);
   }
+  // Registered while every id was held by an active runner: on their default network for now.
+  const json without = j.value("without_overlay", json::array());
+  if (without.is_array() && !without.empty()) {
+    out << "\nRunners without an overlay allocation (on their default network until an id is "
+           "free)\n";
+    Table w({"Runner", "Physical IP", "Reason"});
+    for (const auto& n : without)
+      w.add_row({field(n, "hostname"), field(n, "physical_ip"), field(n, "reason")});
+    w.print(out);
+  }
   if (dp.contains("reason")) out << "\nDatapath fallback: " << field(dp, "reason") << "\n";
   if (dp.contains("error")) out << "\nDatapath error: " << field(dp, "error") << "\n";
   print_datapath_counters(out, dp);
