@@ -22,14 +22,17 @@ class KohakuctlNode : public ::testing::Test {
     register_runner(
         hostd_.client(), "gpu-01", "10.1.0.5",
         {{"total_cores", 32},
-         {"available_cores", 24},
-         {"memory_total_bytes", 68719476736},
-         {"memory_used_bytes", 17179869184},
+         {"total_ram_bytes", 68719476736},
          {"numa_topology", {{"0", json::array({0, 1, 2, 3})}}},
          {"gpu_info",
           json::array(
               {{{"name", "RTX 4090"}, {"memory_total", 25769803776}, {"utilization", 12}}})}});
     register_runner(hostd_.client(), "gpu-02", "10.1.0.6", {{"total_cores", 8}});
+    // Memory in use comes with the heartbeat, as upstream's runners send it.
+    auto hb = hostd_.client().put(
+        "/api/heartbeat/gpu-01",
+        json{{"memory_used_bytes", 17179869184}, {"memory_total_bytes", 68719476736}});
+    ASSERT_EQ(hb.status, 200) << hb.body;
   }
 
   ProcessResult ctl(std::vector<std::string> args) {
@@ -79,7 +82,7 @@ TEST_F(KohakuctlNode, OverlayOfAnUnknownHostIsTheHostsError) {
 TEST_F(KohakuctlNode, SummaryListStatusHealth) {
   const std::string summary = ok({"node", "summary"});
   EXPECT_TRUE(has(summary, "Nodes:   2 online / 0 offline")) << summary;
-  EXPECT_TRUE(has(summary, "Cores:   24 available / 40 total")) << summary;
+  EXPECT_TRUE(has(summary, "Cores:   40 available / 40 total")) << summary;
   EXPECT_TRUE(has(summary, "16.0GB used / 64.0GB total")) << summary;
   EXPECT_TRUE(has(summary, "GPUs:    1 total")) << summary;
   json s = json::parse(ok({"node", "summary", "--json"}));
