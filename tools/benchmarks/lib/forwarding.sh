@@ -128,8 +128,8 @@ finish_forwarding_round() {
   local limit dp
   limit=$(printf '%s\n' "${ROUND_LIMITS[@]}" | sort -g | tail -n1)
   for dp in "${!ROUND_FWD[@]}"; do
-    record fwd_over_round_limit "$dp" "$(awk -v p="${ROUND_FWD[$dp]}" -v c="$limit" 'BEGIN { if (c > 0) printf "%.3f\n", p / c }')"
-    record hub_cost_round_ns "$dp" "$(awk -v p="${ROUND_FWD[$dp]}" -v c="$limit" 'BEGIN { if (p > 0 && c > 0) printf "%.0f\n", 1e9 / p - 1e9 / c }')"
+    record fwd_over_round_limit "$dp" "$(share "${ROUND_FWD[$dp]}" "$limit")"
+    record hub_cost_round_ns "$dp" "$(cost_beyond "${ROUND_FWD[$dp]}" "$limit")"
   done
   record fwd_round_limit_pps limit "$limit"
   ROUND_LIMITS=()
@@ -148,10 +148,10 @@ measure_forwarding() {
   record fwd_pps "$dp" "$pps"
   ROUND_FWD[$dp]=$pps
   # Against the ceiling and the limit measured just before: the machine's load moves them alike.
-  record fwd_over_ceiling "$dp" "$(awk -v p="$pps" -v c="$LAST_CEILING" 'BEGIN { if (c > 0) printf "%.3f\n", p / c }')"
-  record fwd_over_limit "$dp" "$(awk -v p="$pps" -v c="$LAST_LIMIT" 'BEGIN { if (c > 0) printf "%.3f\n", p / c }')"
+  record fwd_over_ceiling "$dp" "$(share "$pps" "$LAST_CEILING")"
+  record fwd_over_limit "$dp" "$(share "$pps" "$LAST_LIMIT")"
   # The hub's own cost per packet: what a packet costs beyond the cheapest possible bounce.
-  record hub_cost_ns "$dp" "$(awk -v p="$pps" -v c="$LAST_LIMIT" 'BEGIN { if (p > 0 && c > 0) printf "%.0f\n", 1e9 / p - 1e9 / c }')"
+  record hub_cost_ns "$dp" "$(cost_beyond "$pps" "$LAST_LIMIT")"
   # Share of the counted packets the hub's kernel IP forwarding handled in the same window
   # (~1 = kernel path, ~0 = the TC program redirected them).
   record fwd_kernel_share "$dp" "$(awk -v f="$(kv ip_forwarded "$out")" -v m="$matched" \

@@ -86,7 +86,7 @@ measure_nat() {
   out=$(count_while_generating $NATO eth0 9 $NATW eth0 "$CLUSTER_DIR/nat.trafgen" --saddr $NAT_NET.2)
   pps=$(kv matched_pps "$out")
   record nat_pps "$mode" "$pps"
-  record nat_over_ceiling "$mode" "$(awk -v p="$pps" -v c="$ceiling" 'BEGIN { if (c > 0) printf "%.3f\n", p / c }')"
+  record nat_over_ceiling "$mode" "$(share "$pps" "$ceiling")"
   local other
   other=$(kv other_saddr "$out")
   ((other == 0)) || log "  WARNING: $other frames reached the outside untranslated under $mode"

@@ -89,8 +89,8 @@ results_table() {
   done
   cost() { awk -v n="$(med hub_cost_round_ns "$1")" 'BEGIN { if (n != "") printf "%.0f\n", (n < 0 ? 0 : n) }'; }
   if [[ -n $bad ]]; then
-    local why="the limit instrument measured no upper bound in this run (above it or at a negative cost: $bad)"
-    for t in "express forwarding / limit" "XDP forwarding / limit" \
+    local why="the limit instrument measured no upper bound in this run (clearly above it: $bad)"
+    for t in "express forwarding / testbed limit" "XDP forwarding / testbed limit" \
       "express hub cost per packet / kernel path's" "XDP hub cost per packet / kernel path's"; do
       printf '| %s | n/a | | not measured: %s |\n' "$t" "$why"
     done

@@ -32,6 +32,12 @@ kv() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -n1; }
 # ratio A B: A/B to 2 decimals, "n/a" when either is missing or B is 0.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f\n", a / b }'; }
 
+# share P C: a sample's rate P as a share of a reference rate C (ceiling, limit), to 3 decimals;
+# empty when C is 0.
+share() { awk -v p="$1" -v c="$2" 'BEGIN { if (c > 0) printf "%.3f\n", p / c }'; }
+# cost_beyond P C: what a packet at rate P costs beyond one at rate C, in ns (1/P - 1/C).
+cost_beyond() { awk -v p="$1" -v c="$2" 'BEGIN { if (p > 0 && c > 0) printf "%.0f\n", 1e9 / p - 1e9 / c }'; }
+
 # fmt VALUE: a readable number (3 significant digits, thousands kept whole).
 fmt() { awk -v v="$1" 'BEGIN { if (v == "") print "n/a"; else if (v >= 1000) printf "%.0f\n", v; else printf "%.3g\n", v }'; }
 
