@@ -18,6 +18,7 @@
 #include <memory>
 #include <sstream>
 
+#include "common/bpf/attach_points.h"
 #include "common/bpf/bpffs.h"
 #include "common/bpf/map_layout.h"
 #include "common/bpf/tc_filter.h"
@@ -359,6 +360,44 @@ TEST_F(HostDatapathDeviceTest, AttachReplacesAndDetachLeavesOtherFilters) {
   EXPECT_FALSE(second.attached_program_id(vxa_));
   EXPECT_FALSE(second.detach(vxb_));  // never had a clsact hook
   EXPECT_EQ(tc_attached_program(static_cast<int>(vxa_), TcDirection::kIngress, other), other_id);
+  // The device had its own clsact before we came: it keeps its private block.
+  EXPECT_FALSE(tc_shared_block(static_cast<int>(vxa_), TcDirection::kIngress));
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(HostDatapathDeviceTest, FreshTunnelsShareOneFilterOnTheTunnelBlocks) {
+  auto first = std::make_unique<HostDatapath>(HostDatapathOptions{.pin = false});
+  first->attach(vxa_);
+  for (uint32_t dev : {vxa_, vxb_}) {
+    int ifindex = static_cast<int>(dev);
+    if (dev == vxb_) EXPECT_FALSE(tc_shared_block(ifindex, TcDirection::kIngress));
+    first->attach(dev);
+    EXPECT_EQ(tc_shared_block(ifindex, TcDirection::kIngress), kHostTunnelTcBlocks.ingress);
+    EXPECT_EQ(tc_shared_block(ifindex, TcDirection::kEgress), kHostTunnelTcBlocks.egress);
+    EXPECT_EQ(first->attached_program_id(dev), first->program_id());
+  }
+  // One filter on the block, listed by the block and by each device (as operators read it).
+  std::string block = sh("tc filter show block " + std::to_string(kHostTunnelTcBlocks.ingress));
+  EXPECT_EQ(count_of(block, "handle 0x4b48"), 1u) << block;
+  EXPECT_EQ(count_of(sh("tc filter show dev vxb ingress"), "handle 0x4b48"), 1u);
+
+  // A restarted daemon's program, attached through one tunnel, replaces it for all.
+  first.reset();
+  HostDatapath second(HostDatapathOptions{.pin = false});
+  second.attach(vxb_);
+  EXPECT_EQ(second.attached_program_id(vxa_), second.program_id());
+  block = sh("tc filter show block " + std::to_string(kHostTunnelTcBlocks.ingress));
+  EXPECT_EQ(count_of(block, "handle 0x4b48"), 1u) << block;
+
+  // Leaving BPF mode: detaching through the first tunnel leaves none on any.
+  EXPECT_TRUE(bpf::detach_host_forward(vxa_));
+  EXPECT_FALSE(second.attached_program_id(vxb_));
+  EXPECT_FALSE(bpf::detach_host_forward(vxb_));
 }
 
 UniqueFd packet_socket(uint32_t ifindex) {

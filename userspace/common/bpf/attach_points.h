@@ -24,4 +24,9 @@ inline constexpr TcFilterId kHostExpressTcFilter{0x4b45, 1};   // "KE", ingress 
 inline constexpr TcFilterId kRunnerTcFilter{0x6b72, 0x6b72};   // "kr", uplink and bridge
 inline constexpr TcFilterId kL2GuardTcFilter{0x6c32, 0x6c32};  // "l2", egress of vxlan<VNI>
 
+// The TC blocks every vxkr tunnel's clsact is bound to (`tc filter show block 19272`): one
+// host_forward filter serves all tunnels, and creating the 4,000th tunnel's qdisc costs what the
+// first did (tc_filter.h says why). Egress is shared too, empty, only so that it is not private.
+inline constexpr TcBlocks kHostTunnelTcBlocks{0x4b48, 0x4b49};  // 19272 and 19273
+
 }  // namespace kohaku

@@ -1,89 +1,147 @@
 #include "common/bpf/tc_filter.h"
 
-#include <bpf/libbpf.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
 #include <linux/pkt_sched.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <netlink/attr.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
-#include <netlink/route/tc.h>
 
 #include <cerrno>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <system_error>
+
+#include "common/netlink/nl_socket.h"
 
 namespace kohaku {
 namespace {
 
-bpf_tc_hook make_hook(int ifindex, TcDirection direction) {
-  bpf_tc_hook hook{};
-  hook.sz = sizeof(hook);
-  hook.ifindex = ifindex;
-  hook.attach_point = direction == TcDirection::kIngress ? BPF_TC_INGRESS : BPF_TC_EGRESS;
-  return hook;
-}
+using netlink::NlSocket;
+using NlMsgPtr = std::unique_ptr<nl_msg, void (*)(nl_msg*)>;
 
-bpf_tc_opts make_opts(TcFilterId id) {
-  bpf_tc_opts opts{};
-  opts.sz = sizeof(opts);
-  opts.handle = id.handle;
-  opts.priority = id.priority;
-  return opts;
+std::string device_name(int ifindex) {
+  char name[IF_NAMESIZE] = {};
+  return if_indextoname(static_cast<unsigned>(ifindex), name)
+             ? std::string(name)
+             : "ifindex " + std::to_string(ifindex);
 }
 
 std::string where(int ifindex, TcDirection direction) {
-  char name[IF_NAMESIZE] = {};
-  std::string dev = if_indextoname(static_cast<unsigned>(ifindex), name)
-                        ? std::string(name)
-                        : "ifindex " + std::to_string(ifindex);
-  return "TC " + to_string(direction) + " of " + dev;
+  return "TC " + to_string(direction) + " of " + device_name(ifindex);
 }
 
-using NlSockPtr = std::unique_ptr<nl_sock, void (*)(nl_sock*)>;
-
-NlSockPtr connect_route() {
-  NlSockPtr sock(nl_socket_alloc(), nl_socket_free);
-  if (!sock || nl_connect(sock.get(), NETLINK_ROUTE) < 0) return NlSockPtr(nullptr, nl_socket_free);
-  return sock;
+NlMsgPtr new_request(int type, int flags, const tcmsg& t, std::string_view operation,
+                     const NlSocket& sock) {
+  NlMsgPtr msg(nlmsg_alloc_simple(type, flags), nlmsg_free);
+  if (!msg) sock.fail(-NLE_NOMEM, operation);
+  tcmsg copy = t;
+  if (nlmsg_append(msg.get(), &copy, sizeof(copy), NLMSG_ALIGNTO) < 0)
+    sock.fail(-NLE_NOMEM, operation);
+  return msg;
 }
 
-// NL_CB_VALID callback: the kind of the qdisc in an RTM_NEWQDISC answer.
-int read_qdisc_kind(nl_msg* msg, void* arg) {
+// The device's clsact qdisc as the kernel reports it.
+struct Clsact {
+  bool known = false;  // false: netlink trouble, nothing learned
+  bool present = false;
+  TcBlocks shared;  // the shared block per direction, 0 for a private one
+};
+
+// NL_CB_VALID callback: an RTM_NEWQDISC answer for the device's ingress-side qdisc.
+int read_qdisc(nl_msg* msg, void* arg) {
+  auto* c = static_cast<Clsact*>(arg);
   nlmsghdr* h = nlmsg_hdr(msg);
   if (h->nlmsg_type != RTM_NEWQDISC) return NL_SKIP;
   nlattr* tb[TCA_MAX + 1] = {};
   if (nlmsg_parse(h, sizeof(tcmsg), tb, TCA_MAX, nullptr) < 0 || !tb[TCA_KIND]) return NL_SKIP;
-  *static_cast<std::string*>(arg) = nla_get_string(tb[TCA_KIND]);
+  if (std::string_view(nla_get_string(tb[TCA_KIND])) != "clsact") return NL_SKIP;
+  c->present = true;
+  if (tb[TCA_INGRESS_BLOCK]) c->shared.ingress = nla_get_u32(tb[TCA_INGRESS_BLOCK]);
+  if (tb[TCA_EGRESS_BLOCK]) c->shared.egress = nla_get_u32(tb[TCA_EGRESS_BLOCK]);
   return NL_OK;
 }
 
-// Whether the device has a clsact qdisc. Asked first because bpf_tc_hook_create() on an existing
-// hook, and detach/query on a device without one, make libbpf print the kernel's complaint
-// (e.g. on every device when switching datapaths). Unknown (netlink trouble) counts as missing:
-// the libbpf call decides. One RTM_GETQDISC request for this device's ingress-side qdisc, not a
-// dump: a dump lists every qdisc of the namespace, which made every attach and every reconcile
-// tick cost O(devices) per device. The kernel sends the answer only with NLM_F_ECHO (it is
-// built as a notification); it answers ENOENT when the device never had an ingress-side qdisc,
-// and nothing (or EINVAL on older kernels) for the built-in noop one (clsact deleted).
-bool has_clsact(int ifindex) {
-  NlSockPtr sock = connect_route();
-  if (!sock) return false;
+// One RTM_GETQDISC request for this device's ingress-side qdisc, not a dump: a dump lists every
+// qdisc of the namespace, which made every attach and every reconcile tick cost O(devices) per
+// device. The kernel sends the answer only with NLM_F_ECHO (it is built as a notification); it
+// answers ENOENT when the device never had an ingress-side qdisc, and nothing (or EINVAL on older
+// kernels) for the built-in noop one (clsact deleted): both mean no clsact.
+Clsact query_clsact(int ifindex) {
+  Clsact c;
+  try {
+    NlSocket sock;
+    tcmsg t{};
+    t.tcm_family = AF_UNSPEC;
+    t.tcm_ifindex = ifindex;
+    t.tcm_parent = TC_H_CLSACT;
+    NlMsgPtr msg = new_request(RTM_GETQDISC, NLM_F_ECHO, t, "query clsact", sock);
+    if (nl_socket_modify_cb(sock.get(), NL_CB_VALID, NL_CB_CUSTOM, read_qdisc, &c) < 0) return c;
+    int rc = nl_send_sync(sock.get(), msg.release());  // takes the message
+    int err = sock.last_errno();
+    if (rc < 0 && err != ENOENT && err != EINVAL) return c;
+    c.known = true;
+  } catch (const netlink::NetlinkError&) {
+  }
+  return c;
+}
+
+void create_clsact(int ifindex, TcBlocks blocks, TcDirection direction) {
+  const std::string operation = "creating clsact for " + where(ifindex, direction);
+  NlSocket sock;
   tcmsg t{};
   t.tcm_family = AF_UNSPEC;
   t.tcm_ifindex = ifindex;
+  t.tcm_handle = TC_H_MAKE(TC_H_CLSACT, 0);
   t.tcm_parent = TC_H_CLSACT;
-  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(nlmsg_alloc_simple(RTM_GETQDISC, NLM_F_ECHO),
-                                                 nlmsg_free);
-  if (!msg || nlmsg_append(msg.get(), &t, sizeof(t), NLMSG_ALIGNTO) < 0) return false;
-  std::string kind;
-  if (nl_socket_modify_cb(sock.get(), NL_CB_VALID, NL_CB_CUSTOM, read_qdisc_kind, &kind) < 0)
-    return false;
-  if (nl_send_sync(sock.get(), msg.release()) < 0) return false;  // takes the message
-  return kind == "clsact";
+  NlMsgPtr msg = new_request(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_EXCL, t, operation, sock);
+  if (nla_put_string(msg.get(), TCA_KIND, "clsact") < 0 ||
+      (blocks.ingress && nla_put_u32(msg.get(), TCA_INGRESS_BLOCK, blocks.ingress) < 0) ||
+      (blocks.egress && nla_put_u32(msg.get(), TCA_EGRESS_BLOCK, blocks.egress) < 0))
+    sock.fail(-NLE_NOMEM, operation);
+  int rc = nl_send_sync(sock.get(), msg.release());
+  if (rc < 0 && sock.last_errno() == EEXIST) return;  // another process was faster: use it
+  sock.check(rc, operation);
+}
+
+// Where a filter request goes: the device's own hook, or the shared block it is bound to.
+tcmsg filter_target(int ifindex, TcDirection direction, uint32_t block, TcFilterId id) {
+  tcmsg t{};
+  t.tcm_family = AF_UNSPEC;
+  if (block != 0) {
+    t.tcm_ifindex = TCM_IFINDEX_MAGIC_BLOCK;
+    t.tcm_block_index = block;
+  } else {
+    t.tcm_ifindex = ifindex;
+    t.tcm_parent = TC_H_MAKE(
+        TC_H_CLSACT, direction == TcDirection::kIngress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+  }
+  t.tcm_handle = id.handle;
+  t.tcm_info = TC_H_MAKE(id.priority << 16, htons(ETH_P_ALL));
+  return t;
+}
+
+uint32_t block_of(const Clsact& c, TcDirection direction) {
+  return direction == TcDirection::kIngress ? c.shared.ingress : c.shared.egress;
+}
+
+std::string target_text(int ifindex, TcDirection direction, uint32_t block) {
+  std::string text = where(ifindex, direction);
+  if (block != 0) text += " (shared TC block " + std::to_string(block) + ")";
+  return text;
+}
+
+// "name:[id]", the filter name tc(8) and libbpf give a BPF filter.
+std::string filter_name(int prog_fd) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) return "fd:" + std::to_string(prog_fd);
+  return std::string(info.name) + ":[" + std::to_string(info.id) + "]";
 }
 
 // Filter `id` on the device's hook as one dump of that hook reports it.
@@ -117,32 +175,25 @@ int read_filter(nl_msg* msg, void* arg) {
 
 // One RTM_GETTFILTER dump of the device's hook. It also carries the BPF program id, so a query
 // needs no second request; on a device without clsact the dump is empty (not an error), so
-// nothing needs asking first either.
+// nothing needs asking first either. Asked by device, the kernel lists a shared block's filters.
 FoundFilter find_filter(int ifindex, TcDirection direction, TcFilterId id) {
   FoundFilter found;
-  NlSockPtr sock = connect_route();
-  if (!sock) return found;
-  tcmsg t{};
-  t.tcm_family = AF_UNSPEC;
-  t.tcm_ifindex = ifindex;
-  t.tcm_parent = TC_H_MAKE(TC_H_CLSACT,
-                           direction == TcDirection::kIngress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
-  std::unique_ptr<nl_msg, void (*)(nl_msg*)> msg(nlmsg_alloc_simple(RTM_GETTFILTER, NLM_F_DUMP),
-                                                 nlmsg_free);
-  if (!msg || nlmsg_append(msg.get(), &t, sizeof(t), NLMSG_ALIGNTO) < 0) return found;
-  FoundFilter seen;
-  FilterQuery q{id, &seen};
-  if (nl_socket_modify_cb(sock.get(), NL_CB_VALID, NL_CB_CUSTOM, read_filter, &q) < 0 ||
-      nl_send_auto(sock.get(), msg.get()) < 0 || nl_recvmsgs_default(sock.get()) < 0)
+  try {
+    NlSocket sock;
+    tcmsg t = filter_target(ifindex, direction, 0, id);
+    t.tcm_handle = 0;
+    t.tcm_info = 0;
+    NlMsgPtr msg = new_request(RTM_GETTFILTER, NLM_F_DUMP, t, "list TC filters", sock);
+    FoundFilter seen;
+    FilterQuery q{id, &seen};
+    if (nl_socket_modify_cb(sock.get(), NL_CB_VALID, NL_CB_CUSTOM, read_filter, &q) < 0 ||
+        nl_send_auto(sock.get(), msg.get()) < 0 || nl_recvmsgs_default(sock.get()) < 0)
+      return found;
+    seen.known = true;
+    return seen;
+  } catch (const netlink::NetlinkError&) {
     return found;
-  seen.known = true;
-  return seen;
-}
-
-// Whether filter `id` sits on the device's hook. Unknown (netlink trouble) counts as present.
-bool has_filter(int ifindex, TcDirection direction, TcFilterId id) {
-  FoundFilter f = find_filter(ifindex, direction, id);
-  return !f.known || f.present;
+  }
 }
 
 }  // namespace
@@ -151,41 +202,60 @@ std::string to_string(TcDirection direction) {
   return direction == TcDirection::kIngress ? "ingress" : "egress";
 }
 
-void tc_attach(int ifindex, TcDirection direction, TcFilterId id, int prog_fd) {
-  bpf_tc_hook hook = make_hook(ifindex, direction);
-  int err = has_clsact(ifindex) ? 0 : bpf_tc_hook_create(&hook);
-  if (err && err != -EEXIST)
-    throw std::system_error(-err, std::generic_category(),
-                            "creating clsact for " + where(ifindex, direction));
-  bpf_tc_opts opts = make_opts(id);
-  opts.prog_fd = prog_fd;
-  opts.flags = BPF_TC_F_REPLACE;
-  err = bpf_tc_attach(&hook, &opts);
-  if (err)
-    throw std::system_error(-err, std::generic_category(),
-                            "attaching BPF program to " + where(ifindex, direction));
+void tc_attach(int ifindex, TcDirection direction, TcFilterId id, int prog_fd,
+               TcBlocks create_with) {
+  Clsact c = query_clsact(ifindex);
+  if (!c.present) {
+    create_clsact(ifindex, create_with, direction);
+    c = query_clsact(ifindex);
+    // Unknown (netlink trouble): what we asked for is the likeliest state; the kernel says
+    // "shared" or "no such hook" below if not.
+    if (!c.present) c.shared = create_with;
+  }
+  uint32_t block = block_of(c, direction);
+  const std::string operation =
+      "attaching BPF program to " + target_text(ifindex, direction, block);
+  NlSocket sock;
+  NlMsgPtr msg = new_request(RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_REPLACE,
+                             filter_target(ifindex, direction, block, id), operation, sock);
+  nlattr* options = nullptr;
+  if (nla_put_string(msg.get(), TCA_KIND, "bpf") < 0 ||
+      !(options = nla_nest_start(msg.get(), TCA_OPTIONS)) ||
+      nla_put_u32(msg.get(), TCA_BPF_FD, static_cast<uint32_t>(prog_fd)) < 0 ||
+      nla_put_string(msg.get(), TCA_BPF_NAME, filter_name(prog_fd).c_str()) < 0 ||
+      nla_put_u32(msg.get(), TCA_BPF_FLAGS, TCA_BPF_FLAG_ACT_DIRECT) < 0)
+    sock.fail(-NLE_NOMEM, operation);
+  nla_nest_end(msg.get(), options);
+  sock.check(nl_send_sync(sock.get(), msg.release()), operation);
 }
 
 bool tc_detach(int ifindex, TcDirection direction, TcFilterId id) {
-  if (!has_filter(ifindex, direction, id)) return false;
-  bpf_tc_hook hook = make_hook(ifindex, direction);
-  bpf_tc_opts opts = make_opts(id);  // flags, prog_fd and prog_id must all be 0
-  int err = bpf_tc_detach(&hook, &opts);
-  if (err == -ENOENT || err == -ENODEV || err == -EINVAL) return false;
-  if (err)
-    throw std::system_error(-err, std::generic_category(),
-                            "detaching BPF program from " + where(ifindex, direction));
+  Clsact c = query_clsact(ifindex);
+  if (c.known && !c.present) return false;
+  uint32_t block = block_of(c, direction);
+  const std::string operation =
+      "detaching BPF program from " + target_text(ifindex, direction, block);
+  NlSocket sock;
+  NlMsgPtr msg =
+      new_request(RTM_DELTFILTER, 0, filter_target(ifindex, direction, block, id), operation, sock);
+  if (nla_put_string(msg.get(), TCA_KIND, "bpf") < 0) sock.fail(-NLE_NOMEM, operation);
+  int rc = nl_send_sync(sock.get(), msg.release());
+  int err = sock.last_errno();
+  if (rc < 0 && (err == ENOENT || err == ENODEV || err == EINVAL)) return false;
+  sock.check(rc, operation);
   return true;
 }
 
 std::optional<uint32_t> tc_attached_program(int ifindex, TcDirection direction, TcFilterId id) {
   FoundFilter f = find_filter(ifindex, direction, id);
-  if (f.known && !f.present) return std::nullopt;
-  if (f.prog_id) return f.prog_id;
-  bpf_tc_hook hook = make_hook(ifindex, direction);
-  bpf_tc_opts opts = make_opts(id);
-  if (bpf_tc_query(&hook, &opts) != 0) return std::nullopt;
-  return opts.prog_id;
+  if (!f.known || !f.present) return std::nullopt;
+  return f.prog_id;
+}
+
+std::optional<uint32_t> tc_shared_block(int ifindex, TcDirection direction) {
+  uint32_t block = block_of(query_clsact(ifindex), direction);
+  if (block == 0) return std::nullopt;
+  return block;
 }
 
 }  // namespace kohaku

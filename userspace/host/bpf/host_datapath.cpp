@@ -403,7 +403,8 @@ void HostDatapath::reconcile(const std::vector<RunnerRoute>& want,
 }
 
 void HostDatapath::attach(uint32_t ifindex) {
-  tc_attach(static_cast<int>(ifindex), TcDirection::kIngress, kFilter, program_fd());
+  tc_attach(static_cast<int>(ifindex), TcDirection::kIngress, kFilter, program_fd(),
+            kHostTunnelTcBlocks);
 }
 
 bool HostDatapath::detach(uint32_t ifindex) {

@@ -62,7 +62,7 @@ struct RunnerCounters {
   std::vector<std::pair<std::string_view, uint64_t>> named() const;
 };
 
-// Map updates are safe from several threads; attach/detach are independent per device.
+// Map updates are safe from several threads; attach/detach are safe from several threads.
 //
 // Cost: upsert_runner and remove_runner touch only that runner's entries (a few map syscalls and
 // O(log n) work on an in-memory mirror of the runner entries), whatever the number of runners;
@@ -99,7 +99,10 @@ class HostDatapath {
   void reconcile(const std::vector<RunnerRoute>& runners, const std::vector<HostAddress>& addrs);
 
   // TC ingress of a vxkr device; attach replaces a previous program atomically, detach removes
-  // only our filter (false when it was not attached).
+  // only our filter (false when it was not attached). A tunnel created without a clsact gets one
+  // on the shared tunnel blocks (kHostTunnelTcBlocks), where the one filter serves every tunnel:
+  // attaching through one attaches all, detaching through one detaches all (the datapath leaves
+  // BPF mode for all tunnels at once anyway).
   void attach(uint32_t ifindex);
   bool detach(uint32_t ifindex);
   std::optional<uint32_t> attached_program_id(uint32_t ifindex) const;
