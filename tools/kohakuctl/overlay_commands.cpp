@@ -1,4 +1,4 @@
-#include "overlay_commands.h"
+#include "verbs.h"
 
 #include <unistd.h>
 
@@ -9,7 +9,6 @@
 
 #include "command_support.h"
 #include "common/http_router.h"
-#include "ip_commands.h"
 #include "reply_shape.h"
 #include "table.h"
 
@@ -130,13 +129,13 @@ std::string bridge_name(const json& j, const json& stats) {
 
 int overlay_status(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.get("/api/overlay/status"));
-  expect_reply(j, "GET /api/overlay/status", {{"enabled", JsonType::kBool}});
+  expect_reply(j, "GET /api/overlay/status", {{"enabled", JsonKind::kBool}});
   if (j["enabled"] == true)
     expect_reply(j, "GET /api/overlay/status",
-                 {{"subnet_config", JsonType::kString},
-                  {"host_ip", JsonType::kString},
-                  {"allocations", JsonType::kArray},
-                  {"stats", JsonType::kObject}});
+                 {{"subnet_config", JsonKind::kString},
+                  {"host_ip", JsonKind::kString},
+                  {"allocations", JsonKind::kArray},
+                  {"stats", JsonKind::kObject}});
   if (inv.json) return print_json(out, j), 0;
   bool enabled = j.value("enabled", false);
   if (!enabled) {
@@ -299,7 +298,7 @@ int overlay_release(const Invocation& inv, const HttpClient& c, std::ostream& ou
 int overlay_cleanup(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   confirm(inv, "release every inactive runner's overlay allocation");
   json j = checked(c.post("/api/overlay/cleanup"));
-  expect_reply(j, "POST /api/overlay/cleanup", {{"cleaned_count", JsonType::kNumber}});
+  expect_reply(j, "POST /api/overlay/cleanup", {{"cleaned_count", JsonKind::kNumber}});
   if (inv.json) return print_json(out, j), 0;
   out << "Cleaned up " << field(j, "cleaned_count") << " inactive allocation(s)\n";
   return 0;
