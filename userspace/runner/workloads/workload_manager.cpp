@@ -194,7 +194,8 @@ json WorkloadManager::attach(const AttachRequest& req) {
       try {
         host_->use_token(*address.token, w.id);
       } catch (const HostApiError& e) {
-        throw DomainError(e.status() == 0 ? ErrorKind::kUnavailable : ErrorKind::kConflict,
+        // A 4xx here: the token went stale or another container took it since it was checked.
+        throw DomainError(host_error_kind(e, ErrorKind::kConflict),
                           std::string("host refused to mark the address used: ") + e.what());
       }
     }
