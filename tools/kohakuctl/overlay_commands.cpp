@@ -6,9 +6,12 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <stdexcept>
+#include <vector>
 
 #include "command_support.h"
 #include "common/http_router.h"
+#include "common/wire/workload_report.h"
 #include "reply_shape.h"
 #include "table.h"
 
@@ -195,6 +198,16 @@ int overlay_status(const Invocation& inv, const HttpClient& c, std::ostream& out
   return 0;
 }
 
+// The runner's attached workloads, in the runner's own message (common/wire/workload_report.h).
+std::vector<kohaku::wire::WorkloadReport> workload_reports(const json& runner,
+                                                           const std::string& hostname) {
+  try {
+    return kohaku::wire::workload_reports_from_json(runner.value("workloads", json::array()));
+  } catch (const std::invalid_argument& e) {
+    throw CommandError("unexpected reply to GET /api/nodes/" + hostname + "/overlay: " + e.what());
+  }
+}
+
 // One runner's side, fetched by the host from the runner: what it built and who is attached.
 int overlay_runner(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   const std::string& hostname = inv.args[0];
@@ -239,8 +252,8 @@ int overlay_runner(const Invocation& inv, const HttpClient& c, std::ostream& out
   print_key_values(out, items);
   out << "\n";
   Table t({"Container / workload", "ID", "IP", "Kind"});
-  for (const auto& w : r.value("workloads", json::array()))
-    t.add_row({field(w, "name"), field(w, "id"), field(w, "ip"), "workload"});
+  for (const auto& w : workload_reports(r, hostname))
+    t.add_row({w.name, w.id, w.ip.to_string(), "workload"});
   const json& docker = r.contains("docker") ? r["docker"] : json::object();
   for (const auto& ctr : docker.value("containers", json::array()))
     t.add_row({field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"), "docker"});
