@@ -1,9 +1,10 @@
 #pragma once
 // The name of an enum value, and the value of a name, from one constexpr table of {value, name}
 // pairs: the one way to spell "what this enum value is called" (log levels, config types, device
-// actions, express modes, runner states...). One table serves both directions, so a name that is
-// printed and a name that is parsed cannot drift apart, and a value added to the enum but not to
-// its table shows as "?" rather than as a compiler-silenced gap in a switch.
+// actions, express modes, runner states, deny-rule protocols). One table serves both directions,
+// so a name that is printed and a name that is parsed cannot drift apart. What a switch gave and
+// a table does not: -Wswitch's warning for a new enum value; such a value reads as "?" until its
+// table has it, so add the row with the value.
 #include <cstddef>
 #include <optional>
 #include <string_view>
