@@ -6,6 +6,7 @@
 
 #include "host_api_helpers.h"
 #include "hostd_process.h"
+#include "support/default_overlay.h"
 
 namespace kohaku::test {
 namespace {
@@ -29,13 +30,7 @@ TEST_F(HostdRoutes, RegisterHandsOutTheOverlayLayout) {
   EXPECT_TRUE(j["message"].is_string());
   const json& o = j["overlay"];
   // Default OVERLAY_SUBNET 10.128.0.0/12/6/14: runner 1 owns 10.128.64.0/18.
-  EXPECT_EQ(o["runner_id"], 1);
-  EXPECT_EQ(o["overlay_subnet"], "10.128.64.0/18");
-  EXPECT_EQ(o["overlay_gateway"], "10.128.64.1");
-  EXPECT_EQ(o["host_overlay_ip"], "10.128.0.1");
-  EXPECT_EQ(o["host_physical_ip"], "192.0.2.1");
-  EXPECT_EQ(o["overlay_network_cidr"], "10.128.0.0/12");
-  EXPECT_EQ(o["host_ip_on_runner_subnet"], "10.128.64.254");
+  test_support::expect_default_runner1_overlay(o, "192.0.2.1");
 
   // Second runner gets the next id; the first keeps its id on reconnect, even from a new IP
   // when it presents the credential it was issued.

@@ -6,13 +6,12 @@
 
 #include "host_api_helpers.h"
 #include "hostd_process.h"
+#include "support/text.h"
 
 namespace kohaku::test {
 namespace {
 
-bool has(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
-}
+using test_support::has;
 
 class KohakuctlNode : public ::testing::Test {
  protected:

@@ -5,9 +5,12 @@
 
 #include "host_api_helpers.h"
 #include "hostd_process.h"
+#include "support/text.h"
 
 namespace kohaku::test {
 namespace {
+
+using test_support::has;
 
 class Kohakuctl : public ::testing::Test {
  protected:
@@ -32,10 +35,6 @@ class Kohakuctl : public ::testing::Test {
 
   Hostd hostd_;
 };
-
-bool has(const std::string& text, const std::string& needle) {
-  return text.find(needle) != std::string::npos;
-}
 
 TEST_F(Kohakuctl, NodeOverlayTableAndJson) {
   auto human = ctl({"node", "overlay"});

@@ -29,6 +29,16 @@ constexpr Mac kWorkloadA{0x02, 0, 0, 0, 0, 0x0a};
 constexpr Mac kWorkloadB{0x02, 0, 0, 0, 0, 0x0b};
 constexpr Mac kZero{};
 
+// Who has `who_has`? asked by `from` (at `from_ip`), broadcast as on the wire.
+Bytes arp_request(const Mac& from, uint32_t from_ip, uint32_t who_has) {
+  return eth(kBroadcast, from, arp(kArpRequest, from, from_ip, kZero, who_has), kEthArp);
+}
+
+// `from` (at `from_ip`) answering `to` (at `to_ip`), unicast.
+Bytes arp_reply(const Mac& from, uint32_t from_ip, const Mac& to, uint32_t to_ip) {
+  return eth(to, from, arp(kArpReply, from, from_ip, to, to_ip), kEthArp);
+}
+
 class L2GatewayGuardTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -57,9 +67,7 @@ class L2GatewayGuardTest : public ::testing::Test {
 
 TEST_F(L2GatewayGuardTest, ArpRequestForTheGatewayStaysLocal) {
   guard_loopback();
-  EXPECT_EQ(
-      verdict(eth(kBroadcast, kWorkloadA, arp(kArpRequest, kWorkloadA, kA, kZero, kGw), kEthArp)),
-      kShot);
+  EXPECT_EQ(verdict(arp_request(kWorkloadA, kA, kGw)), kShot);
   EXPECT_EQ(guard_->counters().gateway_arp_kept_local, 1u);
   EXPECT_EQ(guard_->counters().passed, 0u);
 }
@@ -68,15 +76,9 @@ TEST_F(L2GatewayGuardTest, ArpBetweenWorkloadsCrosses) {
   guard_loopback();
   // Who has B (on another member)? And B's answer, and a reply that happens to name the
   // gateway as target (only requests for the gateway are kept).
-  EXPECT_EQ(
-      verdict(eth(kBroadcast, kWorkloadA, arp(kArpRequest, kWorkloadA, kA, kZero, kB), kEthArp)),
-      kPass);
-  EXPECT_EQ(
-      verdict(eth(kWorkloadA, kWorkloadB, arp(kArpReply, kWorkloadB, kB, kWorkloadA, kA), kEthArp)),
-      kPass);
-  EXPECT_EQ(verdict(eth(kWorkloadA, kWorkloadB, arp(kArpReply, kWorkloadB, kB, kWorkloadA, kGw),
-                        kEthArp)),
-            kPass);
+  EXPECT_EQ(verdict(arp_request(kWorkloadA, kA, kB)), kPass);
+  EXPECT_EQ(verdict(arp_reply(kWorkloadB, kB, kWorkloadA, kA)), kPass);
+  EXPECT_EQ(verdict(arp_reply(kWorkloadB, kB, kWorkloadA, kGw)), kPass);
   EXPECT_EQ(guard_->counters().passed, 3u);
   EXPECT_EQ(guard_->counters().gateway_arp_kept_local, 0u);
 }
@@ -84,9 +86,7 @@ TEST_F(L2GatewayGuardTest, ArpBetweenWorkloadsCrosses) {
 TEST_F(L2GatewayGuardTest, BroadcastsFromTheGatewayMacStayLocal) {
   guard_loopback();
   // The gateway resolving a workload, and its IPv6 neighbour discovery noise.
-  EXPECT_EQ(
-      verdict(eth(kBroadcast, kGatewayMac, arp(kArpRequest, kGatewayMac, kGw, kZero, kB), kEthArp)),
-      kShot);
+  EXPECT_EQ(verdict(arp_request(kGatewayMac, kGw, kB)), kShot);
   EXPECT_EQ(verdict(eth(kIpv6AllNodes, kGatewayMac, Bytes(40), 0x86dd)), kShot);
   EXPECT_EQ(guard_->counters().gateway_floods_kept_local, 2u);
 }
@@ -104,12 +104,8 @@ TEST_F(L2GatewayGuardTest, UnicastFromTheGatewayAndWorkloadTrafficCross) {
 }
 
 TEST_F(L2GatewayGuardTest, DeviceWithoutEntryPassesEverything) {
-  EXPECT_EQ(
-      verdict(eth(kBroadcast, kWorkloadA, arp(kArpRequest, kWorkloadA, kA, kZero, kGw), kEthArp)),
-      kPass);
-  EXPECT_EQ(
-      verdict(eth(kBroadcast, kGatewayMac, arp(kArpRequest, kGatewayMac, kGw, kZero, kB), kEthArp)),
-      kPass);
+  EXPECT_EQ(verdict(arp_request(kWorkloadA, kA, kGw)), kPass);
+  EXPECT_EQ(verdict(arp_request(kGatewayMac, kGw, kB)), kPass);
   EXPECT_EQ(guard_->counters().passed, 0u);  // not even counted: none of our devices
 }
 

@@ -20,6 +20,9 @@ namespace kohaku::fuzz {
 
 using test::pkt::Bytes;
 
+// The longest frame an input becomes: BPF_PROG_TEST_RUN refuses frames beyond a page anyway.
+inline constexpr size_t kMaxFrame = 1514;
+
 [[noreturn]] inline void violated(const char* what, const Bytes& in, const Bytes& out,
                                   int64_t verdict) {
   std::fprintf(stderr, "INVARIANT VIOLATED: %s (verdict %lld, %zu bytes in, %zu out)\n", what,

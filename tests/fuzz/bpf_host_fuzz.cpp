@@ -43,13 +43,10 @@ namespace {
 using namespace kohaku;
 using namespace kohaku::test;
 using namespace kohaku::test::pkt;
-using fuzz::note_moved_counters;
-using fuzz::run_unless_refused;
-using fuzz::violated;
+using namespace kohaku::fuzz;
 
 constexpr uint32_t kVniBase = 100;
 constexpr uint16_t kVxlanPort = 4789;
-constexpr size_t kMaxFrame = 1514;  // BPF_PROG_TEST_RUN refuses frames beyond a page anyway
 constexpr Mac kUplinkMac{0x02, 0, 0, 0, 0xaa, 0x01};
 constexpr Mac kRunner1Phys{0x02, 0, 0, 0, 0xaa, 0x11};
 constexpr Mac kTunnelMac[4] = {

@@ -39,11 +39,8 @@ namespace {
 using namespace kohaku;
 using namespace kohaku::test;
 using namespace kohaku::test::pkt;
-using fuzz::note_moved_counters;
-using fuzz::run_unless_refused;
-using fuzz::violated;
+using namespace kohaku::fuzz;
 
-constexpr size_t kMaxFrame = 1514;
 const uint32_t kUplink = ip("192.168.50.2");
 const uint32_t kServer = ip("198.51.100.10");
 

@@ -1,5 +1,6 @@
 #pragma once
-// A fresh directory per test, removed afterwards, so config tests parse real files.
+// A fresh directory per test, removed afterwards, so config tests parse real files, and the
+// daemons' config files loaded from text.
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -11,6 +12,8 @@
 
 #include "common/config_file.h"
 #include "common/daemon_args.h"
+#include "host/host_config.h"
+#include "runner/runner_config.h"
 #include "support/temp_dir.h"
 
 namespace kohaku::test_support {
@@ -61,6 +64,18 @@ LoadedConfig<Config> load_config_text(const std::string& name, const std::string
   }
   for (auto& w : out.warnings) w = shorten(w);
   return out;
+}
+
+// host_config.py / runner_config.py text loaded (plus overrides) as the daemon loads its file.
+inline LoadedConfig<HostConfig> load_host(const std::string& text,
+                                          std::vector<std::string> overrides = {}) {
+  return load_config_text<HostConfig>("host_config.py", text, std::move(overrides),
+                                      load_host_config);
+}
+inline LoadedConfig<RunnerConfig> load_runner(const std::string& text,
+                                              std::vector<std::string> overrides = {}) {
+  return load_config_text<RunnerConfig>("runner_config.py", text, std::move(overrides),
+                                        load_runner_config);
 }
 
 // The ```python block that follows `heading` in docs/configuration.md, so the documented

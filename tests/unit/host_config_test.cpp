@@ -10,16 +10,10 @@
 namespace kohaku {
 namespace {
 
-using Loaded = test_support::LoadedConfig<HostConfig>;
-
-// Loads `text` as host_config.py plus overrides; returns the config or the error text.
-Loaded load(const std::string& text, std::vector<std::string> overrides = {}) {
-  return test_support::load_config_text<HostConfig>("host_config.py", text, std::move(overrides),
-                                                    load_host_config);
-}
+using test_support::load_host;
 
 std::string error_of(const std::string& text, std::vector<std::string> overrides = {}) {
-  return load(text, std::move(overrides)).error;
+  return load_host(text, std::move(overrides)).error;
 }
 
 TEST(HostConfig, DefaultsAreKohakuRivers) {
@@ -49,7 +43,7 @@ TEST(HostConfig, DefaultsAreKohakuRivers) {
 }
 
 TEST(HostConfig, ReadsAKohakuRiverStyleFile) {
-  auto r = load(
+  auto r = load_host(
       "from kohakuengine import Config\n"
       "\n"
       "# --- network ---\n"
@@ -93,7 +87,7 @@ TEST(HostConfig, ReadsAKohakuRiverStyleFile) {
 }
 
 TEST(HostConfig, DocumentedExampleLoads) {
-  auto r = load(test_support::documented_example("Example `host_config.py`"));
+  auto r = load_host(test_support::documented_example("Example `host_config.py`"));
   ASSERT_TRUE(r.config) << r.error;
   EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
   EXPECT_TRUE(r.config->overlay_enabled);
@@ -103,7 +97,7 @@ TEST(HostConfig, DocumentedExampleLoads) {
 // Shaped like the file `kohakuriver init config --host` writes, with the overlay keys added:
 // everything KohakuRiver-only is a warning, nothing stops the load.
 TEST(HostConfig, StockKohakuRiverFileLoads) {
-  auto r = load(
+  auto r = load_host(
       "\"\"\"\n"
       "Host configuration for the cluster's host.\n"
       "\n"
@@ -143,9 +137,9 @@ TEST(HostConfig, StockKohakuRiverFileLoads) {
 }
 
 TEST(HostConfig, OverridesWinOverTheFile) {
-  auto r = load("HOST_PORT = 9000\nOVERLAY_DATAPATH = 'kernel'\n",
-                {"HOST_PORT=9100", "OVERLAY_DATAPATH=bpf", "STATE_DIR=/srv/kohaku",
-                 "OVERLAY_ENABLED=True", "HOST_REACHABLE_ADDRESS=10.1.1.1"});
+  auto r = load_host("HOST_PORT = 9000\nOVERLAY_DATAPATH = 'kernel'\n",
+                     {"HOST_PORT=9100", "OVERLAY_DATAPATH=bpf", "STATE_DIR=/srv/kohaku",
+                      "OVERLAY_ENABLED=True", "HOST_REACHABLE_ADDRESS=10.1.1.1"});
   ASSERT_TRUE(r.config) << r.error;
   EXPECT_EQ(r.config->host_port, 9100);
   EXPECT_EQ(r.config->overlay_datapath, Datapath::kBpf);
@@ -180,7 +174,7 @@ TEST(HostConfig, LoopbackReachableAddressRefusedWithOverlay) {
             "concrete address and OVERLAY_ENABLED = True: runners would build VXLAN tunnels to "
             "0.0.0.0; set HOST_REACHABLE_ADDRESS to an address runners can reach");
   // Without the overlay nothing is tunnelled, so loopback is fine.
-  EXPECT_TRUE(load("OVERLAY_ENABLED = False\n").config);
+  EXPECT_TRUE(load_host("OVERLAY_ENABLED = False\n").config);
 }
 
 TEST(HostConfig, SchemeErrorsNameTheKeyAndLine) {
@@ -223,7 +217,7 @@ TEST(HostConfig, RangesAreChecked) {
   EXPECT_EQ(error_of("OVERLAY_MTU = 9000\n"),
             "host_config.py:1: OVERLAY_MTU = 9000: must be at most 8950: VXLAN adds 50 bytes per "
             "packet and the underlay's jumbo frames stop at 9000");
-  EXPECT_TRUE(load("OVERLAY_MTU = 576\n").config);
+  EXPECT_TRUE(load_host("OVERLAY_MTU = 576\n").config);
   EXPECT_EQ(error_of("HEARTBEAT_INTERVAL_SECONDS = 0\n"),
             "host_config.py:1: HEARTBEAT_INTERVAL_SECONDS = 0: must be 1..86400 (seconds between "
             "heartbeats)");
@@ -236,7 +230,7 @@ TEST(HostConfig, RangesAreChecked) {
 
 TEST(HostConfig, DockerBlockSizeIsAPowerOfTwo) {
   EXPECT_EQ(load_host_config(DaemonArgs{}).l2_docker_block_size, 32u);
-  auto r = load("L2_DOCKER_BLOCK_SIZE = 64\n");
+  auto r = load_host("L2_DOCKER_BLOCK_SIZE = 64\n");
   ASSERT_TRUE(r.config) << r.error;
   EXPECT_EQ(r.config->l2_docker_block_size, 64u);
   EXPECT_EQ(error_of("L2_DOCKER_BLOCK_SIZE = 48\n"),
@@ -251,7 +245,7 @@ TEST(HostConfig, VniRangeCoversEveryRunner) {
             "host_config.py:1: OVERLAY_VXLAN_ID = 0: must be at least 1 (runner N uses VNI base "
             "+ N)");
   // 6 node bits: runner ids 1..63, so the base may be at most 16777215 - 63.
-  EXPECT_TRUE(load("OVERLAY_VXLAN_ID = 16777152\n").config);
+  EXPECT_TRUE(load_host("OVERLAY_VXLAN_ID = 16777152\n").config);
   EXPECT_EQ(error_of("OVERLAY_VXLAN_ID = 16777153\n"),
             "host_config.py:1: OVERLAY_VXLAN_ID = 16777153: VNIs would run up to 16777153 + 63 = "
             "16777216 for runner ids 1..63 of OVERLAY_SUBNET 10.128.0.0/12/6/14, over the 24-bit "
@@ -282,7 +276,7 @@ TEST(HostConfig, DatapathTokenAndPaths) {
   EXPECT_EQ(error_of("OVERLAY_API_TOKEN = 'a\\nb'\n"),
             "host_config.py:1: OVERLAY_API_TOKEN = 'a\\nb': must be printable ASCII without "
             "spaces (it is sent as an HTTP header)");
-  auto none_token = load("OVERLAY_API_TOKEN = None\n");
+  auto none_token = load_host("OVERLAY_API_TOKEN = None\n");
   ASSERT_TRUE(none_token.config) << none_token.error;
   EXPECT_EQ(none_token.config->overlay_api_token, "");
   EXPECT_EQ(error_of("BPF_PIN_ROOT = 'sys/fs/bpf'\n"),

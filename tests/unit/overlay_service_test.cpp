@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/default_overlay.h"
 #include "unit/overlay_service_fixture.h"
 
 namespace kohaku::test {
@@ -22,13 +23,7 @@ TEST_F(OverlayServiceTest, RegisterAnswersTheOverlayPlan) {
                             {"total_cores", 64}});
   EXPECT_TRUE(r["created"].get<bool>());
   const auto& o = r["overlay"];
-  EXPECT_EQ(o["runner_id"], 1);
-  EXPECT_EQ(o["overlay_subnet"], "10.128.64.0/18");
-  EXPECT_EQ(o["overlay_gateway"], "10.128.64.1");
-  EXPECT_EQ(o["host_overlay_ip"], "10.128.0.1");
-  EXPECT_EQ(o["host_physical_ip"], "192.168.1.10");
-  EXPECT_EQ(o["overlay_network_cidr"], "10.128.0.0/12");
-  EXPECT_EQ(o["host_ip_on_runner_subnet"], "10.128.64.254");
+  test_support::expect_default_runner1_overlay(o, "192.168.1.10");
   EXPECT_EQ(o["vxlan_id"], 101);
   EXPECT_EQ(o["vxlan_port"], 4789);
   EXPECT_EQ(o["mtu"], 1450);

@@ -12,16 +12,10 @@
 namespace kohaku {
 namespace {
 
-using Loaded = test_support::LoadedConfig<RunnerConfig>;
-
-// Loads `text` as runner_config.py plus overrides; returns the config or the error text.
-Loaded load(const std::string& text, std::vector<std::string> overrides = {}) {
-  return test_support::load_config_text<RunnerConfig>("runner_config.py", text,
-                                                      std::move(overrides), load_runner_config);
-}
+using test_support::load_runner;
 
 std::string error_of(const std::string& text, std::vector<std::string> overrides = {}) {
-  return load(text, std::move(overrides)).error;
+  return load_runner(text, std::move(overrides)).error;
 }
 
 std::string machine_hostname() {
@@ -60,7 +54,7 @@ TEST(RunnerConfig, DefaultsAreKohakuRivers) {
 }
 
 TEST(RunnerConfig, ReadsAKohakuRiverStyleFile) {
-  auto r = load(
+  auto r = load_runner(
       "from kohakuengine import Config\n"
       "HOST_ADDRESS: str = 'hub.cluster.local'\n"
       "HOST_PORT: int = 9000\n"
@@ -118,7 +112,7 @@ TEST(RunnerConfig, ReadsAKohakuRiverStyleFile) {
 }
 
 TEST(RunnerConfig, DocumentedExampleLoads) {
-  auto r = load(test_support::documented_example("Example `runner_config.py`"));
+  auto r = load_runner(test_support::documented_example("Example `runner_config.py`"));
   ASSERT_TRUE(r.config) << r.error;
   EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
   EXPECT_TRUE(r.config->overlay_enabled);
@@ -127,10 +121,10 @@ TEST(RunnerConfig, DocumentedExampleLoads) {
 }
 
 TEST(RunnerConfig, HostnameDefaultsToTheMachinesAndOverridesWin) {
-  auto none = load("RUNNER_HOSTNAME = None\n");
+  auto none = load_runner("RUNNER_HOSTNAME = None\n");
   ASSERT_TRUE(none.config) << none.error;
   EXPECT_EQ(none.config->runner_hostname, machine_hostname());
-  auto set = load("RUNNER_HOSTNAME = 'a'\n", {"RUNNER_HOSTNAME=runner-2", "HOST_PORT=8100"});
+  auto set = load_runner("RUNNER_HOSTNAME = 'a'\n", {"RUNNER_HOSTNAME=runner-2", "HOST_PORT=8100"});
   ASSERT_TRUE(set.config) << set.error;
   EXPECT_EQ(set.config->runner_hostname, "runner-2");
   EXPECT_EQ(set.config->host_port, 8100);
@@ -153,7 +147,7 @@ TEST(RunnerConfig, HostAddressIsAnAddressOrName) {
             "runner_config.py:1: HOST_ADDRESS = 'two words': not an IPv4 address or host name");
   EXPECT_EQ(error_of("HOST_ADDRESS = ''\n"),
             "runner_config.py:1: HOST_ADDRESS = '': not an IPv4 address or host name");
-  EXPECT_TRUE(load("HOST_ADDRESS = '10.0.0.1'\n").config);
+  EXPECT_TRUE(load_runner("HOST_ADDRESS = '10.0.0.1'\n").config);
 }
 
 TEST(RunnerConfig, DockerNetworkMustBeConsistent) {
@@ -225,10 +219,10 @@ TEST(RunnerConfig, SharedChecksApplyToo) {
 
 // KohakuRiver's OVERLAY_BRIDGE_NAME: the bridge this runner builds (kohaku-overlay by default).
 TEST(RunnerConfig, BridgeNameIsHonouredAndChecked) {
-  auto d = load("");
+  auto d = load_runner("");
   ASSERT_TRUE(d.config) << d.error;
   EXPECT_EQ(d.config->overlay_bridge_name, "kohaku-overlay");
-  auto r = load("OVERLAY_BRIDGE_NAME: str = \"br-overlay\"\n");
+  auto r = load_runner("OVERLAY_BRIDGE_NAME: str = \"br-overlay\"\n");
   ASSERT_TRUE(r.config) << r.error;
   EXPECT_TRUE(r.warnings.empty()) << r.warnings.front();
   EXPECT_EQ(r.config->overlay_bridge_name, "br-overlay");

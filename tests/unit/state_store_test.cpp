@@ -6,6 +6,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <initializer_list>
+#include <string>
+#include <vector>
 
 #include "common/crash_safe_file.h"
 #include "support/temp_dir.h"
@@ -26,6 +29,26 @@ mode_t mode_of(const fs::path& p) {
   struct stat st {};
   EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
   return st.st_mode & 0777;
+}
+
+// A journal at `file` holding `payloads`, written and closed as a daemon would.
+void write_journal(const fs::path& file, std::initializer_list<std::string> payloads) {
+  std::vector<std::string> records;
+  AppendJournal j(file, records);
+  for (const auto& p : payloads) j.append(p);
+}
+
+// The message of the error that reopening the journal at `file` raises ("" and a failure when
+// it opens).
+std::string journal_refusal(const fs::path& file) {
+  std::vector<std::string> records;
+  try {
+    AppendJournal j(file, records);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected " << file << " to be refused";
+  return "";
 }
 
 TEST(AppendJournal, ReadsBackWhatWasAppended) {
@@ -49,12 +72,7 @@ TEST(AppendJournal, ReadsBackWhatWasAppended) {
 TEST(AppendJournal, TornTailIsDroppedAndLaterAppendsStayReadable) {
   TempDir dir;
   auto file = dir.path() / "j.log";
-  {
-    std::vector<std::string> records;
-    AppendJournal j(file, records);
-    j.append("first");
-    j.append("second");
-  }
+  write_journal(file, {"first", "second"});
   // A crash cut the third record short: header and half the payload, no newline.
   std::string third = AppendJournal::encode("third-record");
   append_raw(file, third.substr(0, third.size() - 5));
@@ -72,11 +90,7 @@ TEST(AppendJournal, TornTailIsDroppedAndLaterAppendsStayReadable) {
 TEST(AppendJournal, ZeroFilledTailIsTornToo) {
   TempDir dir;
   auto file = dir.path() / "j.log";
-  {
-    std::vector<std::string> records;
-    AppendJournal j(file, records);
-    j.append("only");
-  }
+  write_journal(file, {"only"});
   append_raw(file, std::string(300, '\0'));
   std::vector<std::string> records;
   AppendJournal j(file, records);
@@ -87,27 +101,15 @@ TEST(AppendJournal, ZeroFilledTailIsTornToo) {
 TEST(AppendJournal, DamageBeforeIntactRecordsIsALoudErrorNamingFileAndOffset) {
   TempDir dir;
   auto file = dir.path() / "j.log";
-  {
-    std::vector<std::string> records;
-    AppendJournal j(file, records);
-    j.append("first");
-    j.append("second");
-    j.append("third");
-  }
+  write_journal(file, {"first", "second", "third"});
   // Flip one payload byte of the second record.
   std::string data = read_whole_file(file);
   size_t second = AppendJournal::encode("first").size();
   data[second + 18] = 'X';
   write_file_atomically(file, data);
-  std::vector<std::string> records;
-  try {
-    AppendJournal j(file, records);
-    FAIL() << "expected an error";
-  } catch (const std::runtime_error& e) {
-    std::string msg = e.what();
-    EXPECT_NE(msg.find(file.string()), std::string::npos) << msg;
-    EXPECT_NE(msg.find("offset " + std::to_string(second)), std::string::npos) << msg;
-  }
+  const std::string msg = journal_refusal(file);
+  EXPECT_NE(msg.find(file.string()), std::string::npos) << msg;
+  EXPECT_NE(msg.find("offset " + std::to_string(second)), std::string::npos) << msg;
   EXPECT_EQ(read_whole_file(file), data) << "a corrupted journal is left alone for inspection";
 }
 
@@ -248,26 +250,15 @@ TEST(StateStore, OlderSnapshotThanTheJournalContinuesIsRefused) {
 TEST(AppendJournal, WholeLastRecordWithABadChecksumIsRefusedNotDropped) {
   TempDir dir;
   auto file = dir.path() / "j.log";
-  {
-    std::vector<std::string> records;
-    AppendJournal j(file, records);
-    j.append("first");
-    j.append("use 10.1.0.7");
-  }
+  write_journal(file, {"first", "use 10.1.0.7"});
   std::string data = read_whole_file(file);
   data[data.size() - 2] = '8';  // one flipped byte in the last, acknowledged record
   write_file_atomically(file, data);
-  std::vector<std::string> records;
-  try {
-    AppendJournal j(file, records);
-    FAIL() << "expected a refusal";
-  } catch (const std::runtime_error& e) {
-    std::string msg = e.what();
-    EXPECT_NE(msg.find("fails its checksum"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("truncate -s " + std::to_string(AppendJournal::encode("first").size())),
-              std::string::npos)
-        << msg;
-  }
+  const std::string msg = journal_refusal(file);
+  EXPECT_NE(msg.find("fails its checksum"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("truncate -s " + std::to_string(AppendJournal::encode("first").size())),
+            std::string::npos)
+      << msg;
   EXPECT_EQ(read_whole_file(file), data) << "left alone for inspection";
 }
 

@@ -2,19 +2,14 @@
 
 #include <map>
 
-#include "ip_commands.h"
-#include "network_commands.h"
-#include "node_commands.h"
-#include "overlay_commands.h"
+#include "verbs.h"
 
 namespace kohakuctl {
 namespace {
 
-using Verb = int (*)(const Invocation&, const kohaku::http::HttpClient&, std::ostream&);
-
 // Canonical command (command_line.cpp names every leaf so) -> what runs it.
-const std::map<std::string, Verb>& verbs() {
-  static const std::map<std::string, Verb> table = {
+const std::map<std::string, Verb*>& verbs() {
+  static const std::map<std::string, Verb*> table = {
       {"node overlay", node_overlay},
       {"node summary", node_summary},
       {"node list", node_list},

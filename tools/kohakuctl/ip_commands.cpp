@@ -1,4 +1,4 @@
-#include "ip_commands.h"
+#include "verbs.h"
 
 #include "command_support.h"
 #include "common/http_router.h"
@@ -16,10 +16,10 @@ int ip_reserve(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.post(with_query(
       "/api/overlay/ip/reserve", {{"runner", inv.args.at(0)}, {"ip", inv.ip}, {"ttl", inv.ttl}})));
   expect_reply(j, "POST /api/overlay/ip/reserve",
-               {{"ip", JsonType::kString},
-                {"runner", JsonType::kString},
-                {"token", JsonType::kString},
-                {"expires_at", JsonType::kString, true}});
+               {{"ip", JsonKind::kString},
+                {"runner", JsonKind::kString},
+                {"token", JsonKind::kString},
+                {"expires_at", JsonKind::kString, true}});
   if (inv.json) return print_json(out, j), 0;
   print_key_values(out, {{"IP", field(j, "ip")},
                          {"Runner", field(j, "runner")},
@@ -36,7 +36,7 @@ int ip_release(const Invocation& inv, const HttpClient& c, std::ostream& out) {
     token = *inv.reservation_token;
     json v = checked(c.post(
         with_query("/api/overlay/ip/validate", {{"token", token}, {"runner", inv.args.at(0)}})));
-    expect_reply(v, "POST /api/overlay/ip/validate", {{"valid", JsonType::kBool}});
+    expect_reply(v, "POST /api/overlay/ip/validate", {{"valid", JsonKind::kBool}});
     if (v["valid"] != true)
       throw CommandError("not released: " +
                          (v.value("reason", json()).is_string()
@@ -45,7 +45,7 @@ int ip_release(const Invocation& inv, const HttpClient& c, std::ostream& out) {
                          "; nothing changed");
   }
   json j = checked(c.post(with_query("/api/overlay/ip/release", {{"token", token}})));
-  expect_reply(j, "POST /api/overlay/ip/release", {{"released", JsonType::kBool}});
+  expect_reply(j, "POST /api/overlay/ip/release", {{"released", JsonKind::kBool}});
   if (inv.json) return print_json(out, j), 0;
   if (j.contains("message"))
     out << field(j, "message") << "\n";
@@ -86,7 +86,7 @@ int ip_info(const Invocation& inv, const HttpClient& c, std::ostream& out) {
     reservation =
         checked(c.post(with_query("/api/overlay/ip/validate", {{"token", *inv.reservation_token},
                                                                {"runner", inv.args.at(0)}})));
-    expect_reply(reservation, "POST /api/overlay/ip/validate", {{"valid", JsonType::kBool}});
+    expect_reply(reservation, "POST /api/overlay/ip/validate", {{"valid", JsonKind::kBool}});
   }
   if (inv.json) {
     if (!reservation.is_null()) j["reservation"] = reservation;
@@ -136,11 +136,11 @@ int ip_available(const Invocation& inv, const HttpClient& c, std::ostream& out) 
 int ip_stats(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.get("/api/overlay/ip/stats"));
   expect_reply(j, "GET /api/overlay/ip/stats",
-               {{"total_reservations", JsonType::kNumber},
-                {"pending_reservations", JsonType::kNumber},
-                {"in_use_reservations", JsonType::kNumber},
-                {"total_used_ips", JsonType::kNumber},
-                {"runners_with_used_ips", JsonType::kNumber}});
+               {{"total_reservations", JsonKind::kNumber},
+                {"pending_reservations", JsonKind::kNumber},
+                {"in_use_reservations", JsonKind::kNumber},
+                {"total_used_ips", JsonKind::kNumber},
+                {"runners_with_used_ips", JsonKind::kNumber}});
   if (inv.json) return print_json(out, j), 0;
   print_key_values(out, {{"Total reservations", field(j, "total_reservations")},
                          {"Pending reservations", field(j, "pending_reservations")},
@@ -153,7 +153,7 @@ int ip_stats(const Invocation& inv, const HttpClient& c, std::ostream& out) {
 int ip_validate(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.post(
       with_query("/api/overlay/ip/validate", {{"token", inv.args.at(0)}, {"runner", inv.runner}})));
-  expect_reply(j, "POST /api/overlay/ip/validate", {{"valid", JsonType::kBool}});
+  expect_reply(j, "POST /api/overlay/ip/validate", {{"valid", JsonKind::kBool}});
   bool valid = j.value("valid", false);
   if (inv.json) {
     print_json(out, j);

@@ -1,4 +1,4 @@
-#include "network_commands.h"
+#include "verbs.h"
 
 #include <sstream>
 #include <string>

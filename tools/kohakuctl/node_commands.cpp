@@ -1,4 +1,4 @@
-#include "node_commands.h"
+#include "verbs.h"
 
 #include <cstdio>
 
@@ -19,7 +19,7 @@ json fetch_nodes(const HttpClient& c) {
   if (!nodes.is_array())
     throw CommandError("unexpected reply to GET /api/nodes: expected a list of nodes, got " +
                        std::string(nodes.type_name()));
-  for (const auto& n : nodes) expect_reply(n, "GET /api/nodes", {{"hostname", JsonType::kString}});
+  for (const auto& n : nodes) expect_reply(n, "GET /api/nodes", {{"hostname", JsonKind::kString}});
   return nodes;
 }
 

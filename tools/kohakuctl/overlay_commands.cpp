@@ -1,4 +1,4 @@
-#include "overlay_commands.h"
+#include "verbs.h"
 
 #include <unistd.h>
 
@@ -6,10 +6,12 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <stdexcept>
+#include <vector>
 
 #include "command_support.h"
 #include "common/http_router.h"
-#include "ip_commands.h"
+#include "common/wire/workload_report.h"
 #include "reply_shape.h"
 #include "table.h"
 
@@ -130,13 +132,13 @@ std::string bridge_name(const json& j, const json& stats) {
 
 int overlay_status(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   json j = checked(c.get("/api/overlay/status"));
-  expect_reply(j, "GET /api/overlay/status", {{"enabled", JsonType::kBool}});
+  expect_reply(j, "GET /api/overlay/status", {{"enabled", JsonKind::kBool}});
   if (j["enabled"] == true)
     expect_reply(j, "GET /api/overlay/status",
-                 {{"subnet_config", JsonType::kString},
-                  {"host_ip", JsonType::kString},
-                  {"allocations", JsonType::kArray},
-                  {"stats", JsonType::kObject}});
+                 {{"subnet_config", JsonKind::kString},
+                  {"host_ip", JsonKind::kString},
+                  {"allocations", JsonKind::kArray},
+                  {"stats", JsonKind::kObject}});
   if (inv.json) return print_json(out, j), 0;
   bool enabled = j.value("enabled", false);
   if (!enabled) {
@@ -196,6 +198,16 @@ int overlay_status(const Invocation& inv, const HttpClient& c, std::ostream& out
   return 0;
 }
 
+// The runner's attached workloads, in the runner's own message (common/wire/workload_report.h).
+std::vector<kohaku::wire::WorkloadReport> workload_reports(const json& runner,
+                                                           const std::string& hostname) {
+  try {
+    return kohaku::wire::workload_reports_from_json(runner.value("workloads", json::array()));
+  } catch (const std::invalid_argument& e) {
+    throw CommandError("unexpected reply to GET /api/nodes/" + hostname + "/overlay: " + e.what());
+  }
+}
+
 // One runner's side, fetched by the host from the runner: what it built and who is attached.
 int overlay_runner(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   const std::string& hostname = inv.args[0];
@@ -240,8 +252,8 @@ int overlay_runner(const Invocation& inv, const HttpClient& c, std::ostream& out
   print_key_values(out, items);
   out << "\n";
   Table t({"Container / workload", "ID", "IP", "Kind"});
-  for (const auto& w : r.value("workloads", json::array()))
-    t.add_row({field(w, "name"), field(w, "id"), field(w, "ip"), "workload"});
+  for (const auto& w : workload_reports(r, hostname))
+    t.add_row({w.name, w.id, w.ip.to_string(), "workload"});
   const json& docker = r.contains("docker") ? r["docker"] : json::object();
   for (const auto& ctr : docker.value("containers", json::array()))
     t.add_row({field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"), "docker"});
@@ -299,7 +311,7 @@ int overlay_release(const Invocation& inv, const HttpClient& c, std::ostream& ou
 int overlay_cleanup(const Invocation& inv, const HttpClient& c, std::ostream& out) {
   confirm(inv, "release every inactive runner's overlay allocation");
   json j = checked(c.post("/api/overlay/cleanup"));
-  expect_reply(j, "POST /api/overlay/cleanup", {{"cleaned_count", JsonType::kNumber}});
+  expect_reply(j, "POST /api/overlay/cleanup", {{"cleaned_count", JsonKind::kNumber}});
   if (inv.json) return print_json(out, j), 0;
   out << "Cleaned up " << field(j, "cleaned_count") << " inactive allocation(s)\n";
   return 0;

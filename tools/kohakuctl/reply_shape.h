@@ -7,13 +7,15 @@
 #include <initializer_list>
 #include <string_view>
 
+#include "common/json_kind.h"
+
 namespace kohakuctl {
 
-enum class JsonType { kString, kNumber, kBool, kArray, kObject };
+using kohaku::JsonKind;
 
 struct FieldShape {
   const char* name;
-  JsonType type;
+  JsonKind type;
   bool nullable = false;
 };
 

@@ -49,17 +49,7 @@ ConfigValue coerce(const ConfigKeySpec& spec, ConfigValue value) {
 }  // namespace
 
 std::string_view config_type_name(ConfigType type) {
-  switch (type) {
-    case ConfigType::kString:
-      return "str";
-    case ConfigType::kInt:
-      return "int";
-    case ConfigType::kBool:
-      return "bool";
-    case ConfigType::kFloat:
-      return "float";
-  }
-  return "?";
+  return enum_name(kConfigTypeNames, type);
 }
 
 std::string config_value_repr(const ConfigValue& value) {

@@ -20,6 +20,8 @@
 #include <variant>
 #include <vector>
 
+#include "common/enum_names.h"
+
 namespace kohaku {
 
 // Every parse or validation failure; what() is "file:line: what is wrong" (or
@@ -30,7 +32,11 @@ class ConfigError : public std::runtime_error {
 };
 
 enum class ConfigType { kString, kInt, kBool, kFloat };
-// The Python annotation name: "str", "int", "bool", "float".
+// The Python annotation names, which config_python also reads back.
+inline constexpr EnumName<ConfigType> kConfigTypeNames[] = {{ConfigType::kString, "str"},
+                                                            {ConfigType::kInt, "int"},
+                                                            {ConfigType::kBool, "bool"},
+                                                            {ConfigType::kFloat, "float"}};
 std::string_view config_type_name(ConfigType type);
 
 // std::monostate is Python's None.

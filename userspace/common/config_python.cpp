@@ -257,9 +257,7 @@ std::optional<Annotation> parse_annotation(std::string_view text) {
       return std::nullopt;
     nullable = true;
   }
-  for (ConfigType t :
-       {ConfigType::kString, ConfigType::kInt, ConfigType::kBool, ConfigType::kFloat})
-    if (inner == config_type_name(t)) return Annotation{t, nullable};
+  if (auto t = enum_value(kConfigTypeNames, inner)) return Annotation{*t, nullable};
   return std::nullopt;
 }
 

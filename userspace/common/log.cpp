@@ -8,22 +8,15 @@
 #include <ctime>
 #include <string>
 
+#include "common/enum_names.h"
+
 namespace kohaku::log {
 namespace {
 
-const char* level_name(Level level) {
-  switch (level) {
-    case Level::kDebug:
-      return "DEBUG";
-    case Level::kInfo:
-      return "INFO";
-    case Level::kWarn:
-      return "WARN";
-    case Level::kError:
-      return "ERROR";
-  }
-  return "?";
-}
+constexpr EnumName<Level> kLevelNames[] = {{Level::kDebug, "DEBUG"},
+                                           {Level::kInfo, "INFO"},
+                                           {Level::kWarn, "WARN"},
+                                           {Level::kError, "ERROR"}};
 
 bool debug_enabled() {
   // Read per call: cheap, and keeps the module free of mutable globals.
@@ -46,7 +39,7 @@ void write(Level level, std::string_view component, std::string_view message) {
                 static_cast<int>(ms.count()));
   std::string line;
   line.reserve(message.size() + component.size() + 48);
-  line.append(stamp).append(" ").append(level_name(level)).append(" ");
+  line.append(stamp).append(" ").append(enum_name(kLevelNames, level)).append(" ");
   line.append(component).append(": ").append(message).append("\n");
   (void)!::write(STDERR_FILENO, line.data(), line.size());
 }

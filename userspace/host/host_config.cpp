@@ -1,5 +1,6 @@
 #include "host_config.h"
 
+#include "common/enum_names.h"
 #include "common/log.h"
 
 namespace kohaku {
@@ -31,26 +32,23 @@ ConfigSchema host_config_schema() {
   return s;
 }
 
+namespace {
+
+constexpr EnumName<ExpressMode> kExpressModeNames[] = {{ExpressMode::kAuto, "auto"},
+                                                       {ExpressMode::kTc, "tc"},
+                                                       {ExpressMode::kXdp, "xdp"},
+                                                       {ExpressMode::kOff, "off"}};
+
+}  // namespace
+
 std::string_view express_mode_name(ExpressMode mode) {
-  switch (mode) {
-    case ExpressMode::kAuto:
-      return "auto";
-    case ExpressMode::kTc:
-      return "tc";
-    case ExpressMode::kXdp:
-      return "xdp";
-    case ExpressMode::kOff:
-      return "off";
-  }
-  return "?";
+  return enum_name(kExpressModeNames, mode);
 }
 
 namespace {
 
 ExpressMode check_express_mode(const ConfigFile& file, std::string_view key) {
-  const std::string& v = file.get_string(key);
-  for (ExpressMode m : {ExpressMode::kAuto, ExpressMode::kTc, ExpressMode::kXdp, ExpressMode::kOff})
-    if (v == express_mode_name(m)) return m;
+  if (auto m = enum_value(kExpressModeNames, file.get_string(key))) return *m;
   file.fail(key,
             "must be 'auto' (XDP on physical NICs, else TC), 'tc', 'xdp' (native XDP, TC when "
             "the driver refuses) or 'off' (no express stage: the TC path on the tunnels only)");

@@ -9,7 +9,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
-#include <net/if.h>
 
 #include <chrono>
 #include <cstdio>
@@ -21,6 +20,7 @@
 
 #include "bench_bounce.skel.h"
 #include "bench_cli.h"
+#include "bench_skeleton.h"
 
 namespace {
 
@@ -89,11 +89,8 @@ void attached() {
 }
 
 int run(const Args& a) {
-  int ifindex = static_cast<int>(if_nametoindex(a.dev.c_str()));
-  if (ifindex == 0) throw std::runtime_error("device " + a.dev + ": " + std::strerror(errno));
-  std::unique_ptr<bench_bounce, void (*)(bench_bounce*)> skel(bench_bounce__open(),
-                                                              bench_bounce__destroy);
-  if (!skel) throw std::runtime_error(std::string("open bounce: ") + std::strerror(errno));
+  const int ifindex = kohaku::bench::device_ifindex(a.dev);
+  auto skel = kohaku::bench::open_skeleton(bench_bounce__open, bench_bounce__destroy, "bounce");
   std::memcpy(const_cast<uint8_t*>(skel->rodata->out_dmac), a.out_dmac, 6);
   std::memcpy(const_cast<uint8_t*>(skel->rodata->out_smac), a.out_smac, 6);
   std::memcpy(const_cast<uint8_t*>(skel->rodata->inner_dmac), a.inner_dmac, 6);
@@ -101,8 +98,7 @@ int run(const Args& a) {
   skel->rodata->src_ip = a.src_ip;
   skel->rodata->dst_ip = a.dst_ip;
   skel->rodata->vni_word = htonl(a.vni << 8);
-  if (int err = bench_bounce__load(skel.get()); err)
-    throw std::runtime_error(std::string("load bounce: ") + std::strerror(-err));
+  kohaku::bench::load_skeleton(skel, bench_bounce__load, "bounce");
   const auto hold = std::chrono::duration<double>(a.seconds);
   if (a.hook == "xdp") {
     if (int err = bpf_xdp_attach(ifindex, bpf_program__fd(skel->progs.bench_xdp_bounce),

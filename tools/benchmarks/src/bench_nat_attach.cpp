@@ -6,16 +6,15 @@
 //
 // Prints "attached" once the filters are in place; on exit detaches them and prints the
 // program counters (so the harness can check the packets really went through translation).
-#include <net/if.h>
 #include <signal.h>
 
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "bench_cli.h"
+#include "bench_skeleton.h"
 #include "runner/bpf/runner_datapath.h"
 
 int main(int argc, char** argv) {
@@ -41,21 +40,20 @@ int main(int argc, char** argv) {
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, nullptr);
 
-    unsigned ifindex = if_nametoindex(dev.c_str());
-    if (ifindex == 0) throw std::runtime_error("device " + dev + ": " + std::strerror(errno));
+    const int ifindex = kohaku::bench::device_ifindex(dev);
     auto dp =
         kohaku::runner::RunnerDatapath::open({.pin_root = "", .conntrack_max_entries = 262144});
     kohaku::runner::NatConfig config;
     config.overlay = kohaku::Ipv4Cidr::parse(overlay);
     config.uplink = kohaku::Ipv4Addr::parse(uplink);
     dp->configure(config);
-    dp->attach_uplink(static_cast<int>(ifindex));
+    dp->attach_uplink(ifindex);
     std::printf("attached\n");
     std::fflush(stdout);
 
     int sig = 0;
     sigwait(&stop, &sig);
-    dp->detach_uplink(static_cast<int>(ifindex));
+    dp->detach_uplink(ifindex);
     for (const auto& [name, value] : kohaku::runner::RunnerDatapath::named_counters(dp->counters()))
       if (value) std::printf("%s=%llu\n", name.c_str(), static_cast<unsigned long long>(value));
     return 0;

@@ -13,7 +13,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
-#include <net/if.h>
 
 #include <chrono>
 #include <cstdio>
@@ -27,6 +26,7 @@
 #include <vector>
 
 #include "bench_cli.h"
+#include "bench_skeleton.h"
 #include "bench_xdp_count.skel.h"
 
 namespace {
@@ -117,15 +117,12 @@ uint64_t ip_forwarded(long pid) {
 }
 
 int run(const Args& a) {
-  int ifindex = static_cast<int>(if_nametoindex(a.dev.c_str()));
-  if (ifindex == 0) throw std::runtime_error("device " + a.dev + ": " + std::strerror(errno));
-  std::unique_ptr<bench_xdp_count, void (*)(bench_xdp_count*)> skel(bench_xdp_count__open(),
-                                                                    bench_xdp_count__destroy);
-  if (!skel) throw std::runtime_error(std::string("open XDP counter: ") + std::strerror(errno));
+  const int ifindex = kohaku::bench::device_ifindex(a.dev);
+  auto skel =
+      kohaku::bench::open_skeleton(bench_xdp_count__open, bench_xdp_count__destroy, "XDP counter");
   skel->rodata->udp_port = a.udp_port;
   skel->rodata->want_saddr = a.saddr;
-  if (int err = bench_xdp_count__load(skel.get()); err)
-    throw std::runtime_error(std::string("load XDP counter: ") + std::strerror(-err));
+  kohaku::bench::load_skeleton(skel, bench_xdp_count__load, "XDP counter");
   int map_fd = bpf_map__fd(skel->maps.bench_counts);
   XdpAttachment attached(ifindex, bpf_program__fd(skel->progs.bench_xdp_count));
 

@@ -2,6 +2,8 @@
 // What an ensure_* call did to bring a kernel object to its wanted state.
 #include <string_view>
 
+#include "common/enum_names.h"
+
 namespace kohaku::netlink {
 
 enum class EnsureAction {
@@ -11,18 +13,14 @@ enum class EnsureAction {
   kRecreated,  // deleted and created again: attributes the kernel cannot change in place differed
 };
 
+inline constexpr EnumName<EnsureAction> kEnsureActionNames[] = {
+    {EnsureAction::kKept, "kept"},
+    {EnsureAction::kCreated, "created"},
+    {EnsureAction::kRepaired, "repaired"},
+    {EnsureAction::kRecreated, "recreated"}};
+
 constexpr std::string_view to_string(EnsureAction a) {
-  switch (a) {
-    case EnsureAction::kKept:
-      return "kept";
-    case EnsureAction::kCreated:
-      return "created";
-    case EnsureAction::kRepaired:
-      return "repaired";
-    case EnsureAction::kRecreated:
-      return "recreated";
-  }
-  return "?";
+  return enum_name(kEnsureActionNames, a);
 }
 
 }  // namespace kohaku::netlink

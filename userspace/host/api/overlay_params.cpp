@@ -5,6 +5,7 @@
 #include <optional>
 #include <span>
 
+#include "common/json_kind.h"
 #include "host/overlay/runner_registry.h"
 
 namespace kohaku {
@@ -101,47 +102,9 @@ std::optional<int64_t> optional_int(const json& body, const char* key) {
 
 // KohakuRiver's request models (pydantic) type these fields; a value of another type is a 422
 // there, and here, rather than a node whose `node summary` cannot add up.
-enum class Kind { kInteger, kNumber, kBool, kString, kObject, kArray };
-
-const char* kind_name(Kind k) {
-  switch (k) {
-    case Kind::kInteger:
-      return "an integer";
-    case Kind::kNumber:
-      return "a number";
-    case Kind::kBool:
-      return "true or false";
-    case Kind::kString:
-      return "a string";
-    case Kind::kObject:
-      return "an object";
-    case Kind::kArray:
-      return "an array";
-  }
-  return "?";
-}
-
-bool has_kind(const json& v, Kind k) {
-  switch (k) {
-    case Kind::kInteger:
-      return v.is_number_integer();
-    case Kind::kNumber:
-      return v.is_number();
-    case Kind::kBool:
-      return v.is_boolean();
-    case Kind::kString:
-      return v.is_string();
-    case Kind::kObject:
-      return v.is_object();
-    case Kind::kArray:
-      return v.is_array();
-  }
-  return false;
-}
-
 struct TypedField {
   const char* name;
-  Kind kind;
+  JsonKind kind;
 };
 
 // Checks the fields of `body` that are present and not null.
@@ -149,37 +112,38 @@ void check_types(const json& body, std::span<const TypedField> fields) {
   for (const auto& f : fields) {
     auto it = body.find(f.name);
     if (it == body.end() || it->is_null()) continue;
-    if (!has_kind(*it, f.kind))
-      throw ApiError(kInvalidRequest, std::string("'") + f.name + "' must be " + kind_name(f.kind) +
-                                          ", got " + it->type_name());
-    if (f.kind == Kind::kInteger && it->is_number_integer() && it->get<int64_t>() < 0)
+    if (!has_json_kind(*it, f.kind))
+      throw ApiError(kInvalidRequest, std::string("'") + f.name + "' must be " +
+                                          std::string(json_kind_name(f.kind)) + ", got " +
+                                          it->type_name());
+    if (f.kind == JsonKind::kInteger && it->is_number_integer() && it->get<int64_t>() < 0)
       throw ApiError(kInvalidRequest, std::string("'") + f.name + "' must not be negative");
   }
 }
 
 constexpr TypedField kRegisterFields[] = {
-    {"total_cores", Kind::kInteger},
-    {"total_ram_bytes", Kind::kInteger},
-    {"numa_topology", Kind::kObject},
-    {"gpu_info", Kind::kArray},
+    {"total_cores", JsonKind::kInteger},
+    {"total_ram_bytes", JsonKind::kInteger},
+    {"numa_topology", JsonKind::kObject},
+    {"gpu_info", JsonKind::kArray},
 };
 
 // What KohakuRiver's runners send with every heartbeat and its /api/nodes shows.
 constexpr TypedField kHeartbeatMetrics[] = {
-    {"cpu_percent", Kind::kNumber},
-    {"memory_percent", Kind::kNumber},
-    {"memory_used_bytes", Kind::kInteger},
-    {"memory_total_bytes", Kind::kInteger},
-    {"current_avg_temp", Kind::kNumber},
-    {"current_max_temp", Kind::kNumber},
-    {"gpu_info", Kind::kArray},
-    {"vm_capable", Kind::kBool},
-    {"vfio_gpus", Kind::kArray},
-    {"runner_version", Kind::kString},
+    {"cpu_percent", JsonKind::kNumber},
+    {"memory_percent", JsonKind::kNumber},
+    {"memory_used_bytes", JsonKind::kInteger},
+    {"memory_total_bytes", JsonKind::kInteger},
+    {"current_avg_temp", JsonKind::kNumber},
+    {"current_max_temp", JsonKind::kNumber},
+    {"gpu_info", JsonKind::kArray},
+    {"vm_capable", JsonKind::kBool},
+    {"vfio_gpus", JsonKind::kArray},
+    {"runner_version", JsonKind::kString},
 };
 // Checked, not kept: the host runs no tasks.
-constexpr TypedField kHeartbeatTasks[] = {{"running_tasks", Kind::kArray},
-                                          {"killed_tasks", Kind::kArray}};
+constexpr TypedField kHeartbeatTasks[] = {{"running_tasks", JsonKind::kArray},
+                                          {"killed_tasks", JsonKind::kArray}};
 
 }  // namespace
 

@@ -17,6 +17,7 @@
 #include "common/bpf/counter_fields.h"
 #include "common/bpf/map_io.h"
 #include "common/bpf/pinned_skeleton.h"
+#include "common/enum_names.h"
 #include "common/unique_fd.h"
 #include "host/bpf/host_datapath.h"
 #include "host_express.skel.h"
@@ -149,15 +150,10 @@ bool detach_xdp_if_ours(uint32_t ifindex) {
 }  // namespace
 
 std::string_view express_hook_name(ExpressHook hook) {
-  switch (hook) {
-    case ExpressHook::kTc:
-      return "tc";
-    case ExpressHook::kXdpNative:
-      return "xdp-native";
-    case ExpressHook::kXdpGeneric:
-      return "xdp-generic";
-  }
-  return "?";
+  static constexpr EnumName<ExpressHook> kNames[] = {{ExpressHook::kTc, "tc"},
+                                                     {ExpressHook::kXdpNative, "xdp-native"},
+                                                     {ExpressHook::kXdpGeneric, "xdp-generic"}};
+  return enum_name(kNames, hook);
 }
 
 uint64_t ExpressCounters::pass_packets() const {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/enum_names.h"
 #include "lib/runner_types.h"
 
 namespace kohaku::runner {
@@ -16,20 +17,9 @@ std::string cidr_text(const Ipv4Cidr& c) {
   return c.prefix == 0 ? "any" : c.to_string();
 }
 
-std::string protocol_text(uint8_t p) {
-  switch (p) {
-    case 0:
-      return "any";
-    case IPPROTO_TCP:
-      return "tcp";
-    case IPPROTO_UDP:
-      return "udp";
-    case IPPROTO_ICMP:
-      return "icmp";
-    default:
-      return std::to_string(p);
-  }
-}
+// The names a rule's protocol is written and read by; any other protocol is its number.
+constexpr EnumName<uint8_t> kProtocolNames[] = {
+    {0, "any"}, {IPPROTO_TCP, "tcp"}, {IPPROTO_UDP, "udp"}, {IPPROTO_ICMP, "icmp"}};
 
 }  // namespace
 
@@ -43,19 +33,21 @@ void DenyRule::validate() const {
     throw std::invalid_argument("deny rule: prefix longer than 32");
   if (port != 0 && protocol != IPPROTO_TCP && protocol != IPPROTO_UDP)
     throw std::invalid_argument("deny rule: a port needs protocol tcp or udp, not " +
-                                protocol_text(protocol));
+                                protocol_name(protocol));
 }
 
 std::string DenyRule::to_string() const {
   return "src=" + cidr_text(source) + " dst=" + cidr_text(destination) +
-         " proto=" + protocol_text(protocol) + " port=" + (port ? std::to_string(port) : "any");
+         " proto=" + protocol_name(protocol) + " port=" + (port ? std::to_string(port) : "any");
+}
+
+std::string DenyRule::protocol_name(uint8_t protocol) {
+  if (auto name = find_enum_name(kProtocolNames, protocol)) return std::string(*name);
+  return std::to_string(protocol);
 }
 
 uint8_t DenyRule::parse_protocol(std::string_view text) {
-  if (text == "any") return 0;
-  if (text == "tcp") return IPPROTO_TCP;
-  if (text == "udp") return IPPROTO_UDP;
-  if (text == "icmp") return IPPROTO_ICMP;
+  if (auto named = enum_value(kProtocolNames, text)) return *named;
   unsigned value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size() || value > 255 || text.empty())

@@ -23,6 +23,8 @@ struct DenyRule {
   void validate() const;
   // "src=10.1.0.0/16 dst=any proto=tcp port=22"
   std::string to_string() const;
+  // "any", "tcp", "udp", "icmp", or the number for any other protocol.
+  static std::string protocol_name(uint8_t protocol);
   // Protocol by name ("tcp", "udp", "icmp", "any") or number; throws std::invalid_argument.
   static uint8_t parse_protocol(std::string_view text);
 

@@ -8,20 +8,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string protocol_name(uint8_t p) {
-  switch (p) {
-    case 0:
-      return "any";
-    case 1:
-      return "icmp";
-    case 6:
-      return "tcp";
-    case 17:
-      return "udp";
-  }
-  return std::to_string(p);
-}
-
 // "10.1.0.0/16", a single address ("10.1.0.5" = /32) or "any" (missing = any).
 Ipv4Cidr parse_rule_cidr(const json& body, const char* key) {
   if (!body.contains(key) || body[key].is_null()) return Ipv4Cidr{};
@@ -79,7 +65,7 @@ json deny_rule_to_json(const DenyRule& rule) {
   auto cidr = [](const Ipv4Cidr& c) { return c.prefix == 0 ? std::string("any") : c.to_string(); };
   return json{{"source", cidr(rule.source)},
               {"destination", cidr(rule.destination)},
-              {"protocol", protocol_name(rule.protocol)},
+              {"protocol", DenyRule::protocol_name(rule.protocol)},
               {"port", rule.port}};
 }
 

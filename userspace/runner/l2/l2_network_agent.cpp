@@ -368,10 +368,12 @@ Ipv4Addr L2NetworkAgent::allocate(const std::string& name, const std::string& wo
   try {
     answer = host(std::chrono::seconds(10)).l2_allocate(name, hostname_, workload_id);
   } catch (const HostApiError& e) {
-    if (e.status() == 0)
-      throw DomainError(ErrorKind::kUnavailable, std::string("host unreachable: ") + e.what());
-    throw DomainError(e.status() == 409 ? ErrorKind::kConflict : ErrorKind::kUpstreamFailed,
-                      "host refused an address on network '" + name + "': " + e.what());
+    // The runner checked the request against its own copy of the network before asking: a
+    // refusal other than a full network means the host and the runner disagree.
+    throw DomainError(host_error_kind(e, ErrorKind::kUpstreamFailed),
+                      (e.status() == 0 ? "host unreachable: "
+                                       : "host refused an address on network '" + name + "': ") +
+                          std::string(e.what()));
   }
   auto ip = Ipv4Addr::try_parse(answer.value("ip", ""));
   if (!ip)

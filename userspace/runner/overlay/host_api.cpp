@@ -4,6 +4,14 @@
 
 namespace kohaku::runner {
 
+ErrorKind host_error_kind(const HostApiError& e, ErrorKind refused) {
+  const int status = e.status();
+  if (status == 0) return ErrorKind::kUnavailable;
+  if (status == 409) return ErrorKind::kConflict;
+  if (status >= 500 || (status >= 200 && status < 300)) return ErrorKind::kUpstreamFailed;
+  return refused;
+}
+
 using nlohmann::json;
 
 using wire::overlay_answer_addr;

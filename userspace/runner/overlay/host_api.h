@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/domain_error.h"
 #include "common/http_client.h"
 #include "common/http_router.h"
 #include "common/ipv4.h"
@@ -25,6 +26,12 @@ class HostApiError : public std::runtime_error {
  private:
   int status_;
 };
+
+// The one reading of a host failure as a domain error kind, so that one kind of host failure gets
+// one HTTP status from the runner whichever call met it: no answer -> kUnavailable (503), an
+// answer that is 2xx but unusable or a 5xx -> kUpstreamFailed (502), 409 -> kConflict; any other
+// refusal (400, 403, 404, 422...) means what the caller's request was: `refused`.
+ErrorKind host_error_kind(const HostApiError& e, ErrorKind refused);
 
 // The overlay part of the register answer; defined in common/wire so the host builds the same
 // message the runner parses.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/enum_names.h"
 #include "common/log.h"
 #include "common/wall_clock.h"
 #include "runner/overlay/host_link.h"
@@ -24,22 +25,12 @@ constexpr size_t kRecentRepairs = 20;
 
 }  // namespace
 
-const char* RunnerAgent::state_name(State s) {
-  switch (s) {
-    case State::kDisabled:
-      return "disabled";
-    case State::kRegistering:
-      return "registering";
-    case State::kRefused:
-      return "refused";
-    case State::kActive:
-      return "active";
-    case State::kSetupFailed:
-      return "setup-failed";
-    case State::kNoAllocation:
-      return "no-allocation";
-  }
-  return "?";
+std::string_view RunnerAgent::state_name(State s) {
+  static constexpr EnumName<State> kNames[] = {
+      {State::kDisabled, "disabled"},        {State::kRegistering, "registering"},
+      {State::kRefused, "refused"},          {State::kActive, "active"},
+      {State::kSetupFailed, "setup-failed"}, {State::kNoAllocation, "no-allocation"}};
+  return enum_name(kNames, s);
 }
 
 RunnerAgent::RunnerAgent(RunnerConfig config)

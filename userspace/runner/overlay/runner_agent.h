@@ -13,6 +13,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/firewalld.h"
 #include "common/periodic_thread.h"
@@ -58,7 +59,7 @@ class RunnerAgent {
   // kNoAllocation: registered, but the host gave no overlay (its pool is full of active
   // runners): workloads use the default network until a heartbeat tells us to register again.
   enum class State { kDisabled, kRegistering, kRefused, kActive, kSetupFailed, kNoAllocation };
-  static const char* state_name(State s);
+  static std::string_view state_name(State s);
 
   // One pass of the loop, never throws; returns how long to wait before the next.
   std::chrono::milliseconds pass();

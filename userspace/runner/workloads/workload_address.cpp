@@ -39,12 +39,10 @@ ChosenAddress host_address(const AddressSources& sources, const AttachNetwork& n
     Reservation r = sources.host->reserve(runner, std::nullopt);
     return ChosenAddress{.ip = r.ip, .token = r.token, .we_reserved = true};
   } catch (const HostApiError& e) {
-    if (e.status() == 0)
-      throw DomainError(ErrorKind::kUnavailable, std::string("host unreachable: ") + e.what());
-    const ErrorKind kind = e.status() == 409   ? ErrorKind::kConflict
-                           : e.status() >= 500 ? ErrorKind::kUpstreamFailed
-                                               : ErrorKind::kInvalid;
-    throw DomainError(kind, std::string("host refused the address: ") + e.what());
+    // A refused token or address is the request's fault.
+    throw DomainError(host_error_kind(e, ErrorKind::kInvalid),
+                      (e.status() == 0 ? "host unreachable: " : "host refused the address: ") +
+                          std::string(e.what()));
   }
 }
 

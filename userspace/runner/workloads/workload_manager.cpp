@@ -23,23 +23,6 @@ namespace {
 
 constexpr std::string_view kLog = "workload";
 
-json public_view(const Workload& w) {
-  json out = {{"id", w.id},
-              {"name", w.name},
-              {"ip", w.ip.to_string()},
-              {"prefix", w.prefix},
-              {"gateway", w.gateway.to_string()},
-              {"interface", w.interface},
-              {"host_veth", w.host_veth},
-              {"mtu", w.mtu},
-              {"network", w.network},
-              {"bridge", w.bridge},
-              {"created_at_ms", w.created_at_ms}};
-  if (!w.netns.empty()) out["netns"] = w.netns;
-  if (w.pid) out["pid"] = w.pid;
-  return out;
-}
-
 // The namespace inode, to refuse attaching the same namespace's interface twice.
 std::optional<unsigned long> netns_inode(const Workload& w) {
   struct stat st {};
@@ -77,12 +60,12 @@ void WorkloadManager::set_network(std::optional<AttachNetwork> network, std::str
 }
 
 void WorkloadManager::publish_locked() const {
-  json list = json::array();
+  std::vector<wire::WorkloadReport> list;
   for (const auto& w : workloads_) {
-    if (!w.release_pending) list.push_back(public_view(w));
+    if (!w.release_pending) list.push_back(w.report());
   }
   std::lock_guard lock(snapshot_mu_);
-  snapshot_ = std::move(list);
+  snapshot_ = wire::to_json(list);
 }
 
 void WorkloadManager::save_locked() const {
@@ -194,7 +177,8 @@ json WorkloadManager::attach(const AttachRequest& req) {
       try {
         host_->use_token(*address.token, w.id);
       } catch (const HostApiError& e) {
-        throw DomainError(e.status() == 0 ? ErrorKind::kUnavailable : ErrorKind::kConflict,
+        // A 4xx here: the token went stale or another container took it since it was checked.
+        throw DomainError(host_error_kind(e, ErrorKind::kConflict),
                           std::string("host refused to mark the address used: ") + e.what());
       }
     }
@@ -224,7 +208,7 @@ json WorkloadManager::attach(const AttachRequest& req) {
                       (w.netns.empty() ? "pid " + std::to_string(w.pid) : w.netns) + " as " +
                       w.ip.to_string() + "/" + std::to_string(w.prefix) + " on " + net.bridge +
                       " via " + w.host_veth);
-  return public_view(w);
+  return w.report().to_json();
 }
 
 bool WorkloadManager::release_at_host(const Workload& w) {
@@ -281,7 +265,7 @@ json WorkloadManager::get(const std::string& id) const {
   std::lock_guard lock(mu_);
   auto w = find_locked(id);
   if (!w) throw DomainError(ErrorKind::kNotFound, "no workload " + id);
-  json out = public_view(*w);
+  json out = w->report().to_json();
   try {
     auto link = nl::find_link(w->host_veth);
     out["host_veth_present"] = link.has_value();

@@ -33,22 +33,30 @@ Ipv4Addr addr_field(const json& j, const char* key) {
 
 }  // namespace
 
+wire::WorkloadReport Workload::report() const {
+  return wire::WorkloadReport{.id = id,
+                              .name = name,
+                              .ip = ip,
+                              .prefix = prefix,
+                              .gateway = gateway,
+                              .interface = interface,
+                              .host_veth = host_veth,
+                              .mtu = mtu,
+                              .network = network,
+                              .bridge = bridge,
+                              .created_at_ms = created_at_ms,
+                              .netns = netns,
+                              .pid = pid};
+}
+
 json Workload::to_json() const {
-  return json{{"id", id},
-              {"name", name},
-              {"netns", netns},
-              {"pid", pid},
-              {"interface", interface},
-              {"host_veth", host_veth},
-              {"ip", ip.to_string()},
-              {"prefix", prefix},
-              {"gateway", gateway.to_string()},
-              {"mtu", mtu},
-              {"network", network},
-              {"bridge", bridge},
-              {"host_managed", host_managed},
-              {"created_at_ms", created_at_ms},
-              {"release_pending", release_pending}};
+  // The record is the report plus what only the runner needs; netns and pid are always written.
+  json out = report().to_json();
+  out["netns"] = netns;
+  out["pid"] = pid;
+  out["host_managed"] = host_managed;
+  out["release_pending"] = release_pending;
+  return out;
 }
 
 Workload Workload::from_json(const json& j) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/ipv4.h"
+#include "common/wire/workload_report.h"
 
 namespace kohaku::runner {
 
@@ -33,6 +34,9 @@ struct Workload {
   // Detached, but the host has not yet confirmed freeing the address: retried every heartbeat.
   bool release_pending = false;
 
+  // What clients are told of it (common/wire/workload_report.h).
+  wire::WorkloadReport report() const;
+  // The state file's record: report() plus host_managed and release_pending.
   nlohmann::json to_json() const;
   // Throws std::invalid_argument naming the field.
   static Workload from_json(const nlohmann::json& j);
