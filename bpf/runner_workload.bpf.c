@@ -38,13 +38,16 @@ KH_INLINE const struct runner_wl_config* wl_config(void) {
 }
 
 /* Out through the uplink or vxlan0 as the kernel's FIB says, or -1 for the kernel path. */
-KH_INLINE int route_out(struct __sk_buff* skb, const struct runner_wl* w, const struct pkt* p,
+KH_INLINE int route_out(struct __sk_buff* skb, const struct runner_config* rcfg,
+                        const struct runner_wl* w, const struct pkt* p,
                         struct runner_wl_stats* st) {
   const struct runner_wl_config* cfg = wl_config();
   struct bpf_fib_lookup fib = {};
+  __be32 own_mask = pkt_ipv4_prefix_mask(w->prefixlen);
+  bool via_bridge = false;
   struct ethhdr* eth;
   struct iphdr* ip;
-  __u32 mtu = 0;
+  __u32 mtu = 0, target;
   long rc;
 
   if (!cfg) return -1;
@@ -55,9 +58,19 @@ KH_INLINE int route_out(struct __sk_buff* skb, const struct runner_wl* w, const 
   fib.ifindex = w->bridge_ifindex;
   rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
   if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) return -1;
-  if (fib.ifindex != cfg->uplink_ifindex && fib.ifindex != cfg->overlay_ifindex) return -1;
+  target = fib.ifindex;
+  /* Another runner's subnet: the route is the hub's address on the bridge, whose port towards
+   * the hub is vxlan0; the frame goes to that port directly, with the hub's MAC as the FIB
+   * found it (an unresolved hub is left to the kernel, which resolves it on the bridge). */
+  if (target == w->bridge_ifindex && cfg->overlay_ifindex && rn_in_overlay(rcfg, p->daddr) &&
+      (p->daddr & own_mask) != (pkt_addr(w->addr) & own_mask)) {
+    if (rc != BPF_FIB_LKUP_RET_SUCCESS) return -1;
+    target = cfg->overlay_ifindex;
+    via_bridge = true;
+  }
+  if (target != cfg->uplink_ifindex && target != cfg->overlay_ifindex) return -1;
   /* Judged per segment for GSO packets (their skb->len is the whole aggregate). */
-  if (bpf_check_mtu(skb, fib.ifindex, &mtu, 0, BPF_MTU_CHK_SEGS) != BPF_MTU_CHK_RET_SUCCESS)
+  if (bpf_check_mtu(skb, target, &mtu, 0, BPF_MTU_CHK_SEGS) != BPF_MTU_CHK_RET_SUCCESS)
     return -1;
 
   if (!pkt_skb_ensure(skb, sizeof(*eth) + sizeof(*ip))) return -1;
@@ -66,16 +79,16 @@ KH_INLINE int route_out(struct __sk_buff* skb, const struct runner_wl* w, const 
   if ((void*)(ip + 1) > (void*)(long)skb->data_end || ip->ttl <= 1) return -1;
   kh_ipv4_decrease_ttl(ip);
   if (st) st->bytes_fwd += skb->len;
-  if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+  if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && !via_bridge) {
     struct bpf_redir_neigh nh = {.nh_family = KH_AF_INET, .ipv4_nh = fib.ipv4_dst};
 
     RUNNER_WL_COUNT(st, fwd_neigh);
-    return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
+    return bpf_redirect_neigh(target, &nh, sizeof(nh), 0);
   }
   __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
   __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
   RUNNER_WL_COUNT(st, fwd_fib);
-  return bpf_redirect(fib.ifindex, 0);
+  return bpf_redirect(target, 0);
 }
 
 SEC("tc")
@@ -136,11 +149,14 @@ int runner_workload(struct __sk_buff* skb) {
   switch (rn_forward_verdict(skb, cfg, &p)) {
     case RN_FWD_ALLOW:
       break;
+    /* Counted per workload and in the runner's totals, as the forward filter counts them. */
     case RN_FWD_DENIED:
       RUNNER_WL_COUNT(st, drop_denied);
+      RUNNER_COUNT(runner_get_stats(), policy_denied);
       return TC_ACT_SHOT;
     case RN_FWD_ISOLATED:
       RUNNER_WL_COUNT(st, drop_isolated);
+      RUNNER_COUNT(runner_get_stats(), forward_dropped_isolated);
       return TC_ACT_SHOT;
     default: /* the source is the workload's own, so this is unreachable; the kernel decides */
       RUNNER_WL_COUNT(st, pass_kernel);
@@ -156,7 +172,7 @@ int runner_workload(struct __sk_buff* skb) {
       return rc;
     }
   } else {
-    rc = route_out(skb, w, &p, st);
+    rc = route_out(skb, cfg, w, &p, st);
     if (rc == TC_ACT_REDIRECT) return rc;
   }
   RUNNER_WL_COUNT(st, pass_kernel);

@@ -22,6 +22,7 @@ struct runner_wl {
   __u8 gw_mac[6];        /* its gateway's MAC (the bridge): routed frames are addressed to it */
   __u32 bridge_ifindex;  /* the bridge the veth is a port of; FIB lookups start there */
   __u32 flags;           /* enum runner_wl_flags */
+  __u32 prefixlen;       /* of its subnet (the bridge's): other overlay subnets are via the hub */
 };
 
 /* Workloads by address, for delivery (a workload to another, replies at the uplink). */

@@ -71,7 +71,7 @@ class RunnerWorkloadTest : public RunnerDatapathTest {
   }
 
   void add(uint32_t veth, uint32_t addr, const Mac& mac, bool fast = true) {
-    WorkloadEntry e{veth, Ipv4Addr{addr}, mac_of(mac), mac_of(kGwMac), bridge_, fast};
+    WorkloadEntry e{veth, Ipv4Addr{addr}, 16, mac_of(mac), mac_of(kGwMac), bridge_, fast};
     runner::upsert_workload(dp_->workload_maps(), e);
   }
   void neighbour(const char* addr, const char* mac, const char* dev) {
@@ -197,10 +197,10 @@ TEST_F(RunnerWorkloadTest, LeavesToTheKernelWhatItDoesNotOwn) {
   frag.more_fragments = true;
   frag.dont_fragment = false;
   const Bytes cases[] = {
-      from_a(kWorkload1, kServer, kGwMac, 1),  // TTL expires: the kernel answers
-      from_a(kWorkload1, ip("10.1.0.1")),      // the runner itself
-      from_a(kWorkload1, ip("192.168.50.2")),  // the runner's uplink address
-      from_a(kWorkload1, ip("198.51.100.10")), // a route through a device not ours
+      from_a(kWorkload1, kServer, kGwMac, 1),   // TTL expires: the kernel answers
+      from_a(kWorkload1, ip("10.1.0.1")),       // the runner itself
+      from_a(kWorkload1, ip("192.168.50.2")),   // the runner's uplink address
+      from_a(kWorkload1, ip("198.51.100.10")),  // a route through a device not ours
       eth(kGwMac, kWlMacA, ipv4(kWorkload1, kServer, kProtoUdp, Bytes(16, 0), frag)),
   };
   for (const Bytes& f : cases) {
@@ -215,8 +215,8 @@ TEST_F(RunnerWorkloadTest, LeavesToTheKernelWhatItDoesNotOwn) {
 }
 
 TEST_F(RunnerWorkloadTest, DenyRulesAndIsolationApplyAsOnTheBridge) {
-  runner::DenyRule rule{Ipv4Cidr::parse("0.0.0.0/0"), Ipv4Cidr::parse("10.1.0.6/32"),
-                        IPPROTO_UDP, 53};
+  runner::DenyRule rule{Ipv4Cidr::parse("0.0.0.0/0"), Ipv4Cidr::parse("10.1.0.6/32"), IPPROTO_UDP,
+                        53};
   ASSERT_TRUE(dp_->add_deny_rule(rule));
   EXPECT_EQ(run(from_a(kWorkload1, kWorkload2)).retval, uint32_t{TC_ACT_SHOT});
   dp_->set_named_networks({{Ipv4Cidr::parse("172.20.0.0/24"), 13091, true}});
@@ -224,15 +224,18 @@ TEST_F(RunnerWorkloadTest, DenyRulesAndIsolationApplyAsOnTheBridge) {
   runner_wl_stats c = counters();
   EXPECT_EQ(c.drop_denied, 1u);
   EXPECT_EQ(c.drop_isolated, 1u);
+  runner_stats totals = dp_->counters();
+  EXPECT_EQ(totals.policy_denied, 1u);
+  EXPECT_EQ(totals.forward_dropped_isolated, 1u);
 }
 
 TEST_F(RunnerWorkloadTest, RepliesAtTheUplinkGoStraightIntoTheWorkload) {
   // Workload A opens a flow (masqueraded on the uplink), the reply comes back to the uplink.
   auto out = egress(udp_frame(kWorkload1, kServer, 40000, 53, Bytes(8, 1)));
   auto sent = passed(out);
-  Bytes reply = eth(kMacB, kMacA,
-                    ipv4(kServer, kUplink, kProtoUdp,
-                         udp(kServer, kUplink, 53, sent.l4.sport, Bytes(8, 2))));
+  Bytes reply =
+      eth(kMacB, kMacA,
+          ipv4(kServer, kUplink, kProtoUdp, udp(kServer, kUplink, 53, sent.l4.sport, Bytes(8, 2))));
   ProgResult r = ingress(reply);
   ASSERT_EQ(r.verdict, TC_ACT_REDIRECT);
   EXPECT_EQ(dst_mac(r.out), kWlMacA);
@@ -256,7 +259,7 @@ TEST(WorkloadTable, RefusesBadEntriesAndChangesNothing) {
   runner::DatapathOptions options;
   auto dp = runner::RunnerDatapath::open(options);
   const auto maps = dp->workload_maps();
-  WorkloadEntry good{7, Ipv4Addr::parse("10.1.0.5"), mac_of(kWlMacA), mac_of(kGwMac), 3, true};
+  WorkloadEntry good{7, Ipv4Addr::parse("10.1.0.5"), 16, mac_of(kWlMacA), mac_of(kGwMac), 3, true};
   WorkloadEntry no_mac = good;
   no_mac.mac = {};
   WorkloadEntry multicast = good;

@@ -19,6 +19,7 @@
 #include "runner_forward_filter.skel.h"
 #include "runner_nat_egress.skel.h"
 #include "runner_nat_ingress.skel.h"
+#include "runner_overlay_ingress.skel.h"
 #include "runner_workload.skel.h"
 
 namespace kohaku::runner {
@@ -30,7 +31,8 @@ constexpr std::array<const char*, 5> kMapNames = {"runner_ct", "runner_config", 
 // delivers replies past the bridge).
 constexpr std::array<const char*, 4> kWorkloadMapNames = {"runner_wl", "runner_wl_addr",
                                                           "runner_wl_cfg", "runner_wl_stats"};
-constexpr const char* kProgramPins[] = {"nat_egress", "nat_ingress", "forward_filter", "workload"};
+constexpr const char* kProgramPins[] = {"nat_egress", "nat_ingress", "forward_filter", "workload",
+                                        "overlay_ingress"};
 constexpr const char* kLog = "bpf-runner";
 
 }  // namespace
@@ -63,11 +65,15 @@ std::unique_ptr<RunnerDatapath> RunnerDatapath::open(const DatapathOptions& opti
   for (const char* name : kWorkloadMapNames)
     shared.shared.emplace_back(name, dp->workload_map_fd(name));
   dp->ingress_ = std::make_unique<Ingress>(KOHAKU_SKELETON(runner_nat_ingress), shared);
+  dp->overlay_ingress_ =
+      std::make_unique<OverlayIngress>(KOHAKU_SKELETON(runner_overlay_ingress), shared);
 
   dp->egress_->pin_program((*dp->egress_)->progs.runner_nat_egress, kProgramPins[0]);
   dp->ingress_->pin_program((*dp->ingress_)->progs.runner_nat_ingress, kProgramPins[1]);
   dp->filter_->pin_program((*dp->filter_)->progs.runner_forward_filter, kProgramPins[2]);
   dp->workload_->pin_program((*dp->workload_)->progs.runner_workload, kProgramPins[3]);
+  dp->overlay_ingress_->pin_program((*dp->overlay_ingress_)->progs.runner_overlay_ingress,
+                                    kProgramPins[4]);
   return dp;
 }
 
@@ -85,6 +91,9 @@ int RunnerDatapath::forward_filter_fd() const {
 }
 int RunnerDatapath::workload_fd() const {
   return bpf_program__fd((*workload_)->progs.runner_workload);
+}
+int RunnerDatapath::overlay_ingress_fd() const {
+  return bpf_program__fd((*overlay_ingress_)->progs.runner_overlay_ingress);
 }
 int RunnerDatapath::workload_map_fd(const char* name) const {
   return bpf::map_fd(workload_->obj(), name);
@@ -147,6 +156,11 @@ void RunnerDatapath::attach_workload(int veth_ifindex) {
 
 void RunnerDatapath::detach_workload(int veth_ifindex) {
   tc_detach(veth_ifindex, TcDirection::kIngress, kRunnerTcFilter);
+}
+
+bool RunnerDatapath::ensure_overlay_ingress(int vxlan_ifindex) {
+  return tc_ensure_attached(vxlan_ifindex, TcDirection::kIngress, kRunnerTcFilter,
+                            overlay_ingress_fd());
 }
 
 void RunnerDatapath::set_fast_path_devices(uint32_t uplink_ifindex, uint32_t overlay_ifindex) {

@@ -33,6 +33,7 @@ struct runner_nat_egress;
 struct runner_nat_ingress;
 struct runner_forward_filter;
 struct runner_workload;
+struct runner_overlay_ingress;
 
 namespace kohaku::bpf {
 template <class Skel>
@@ -84,6 +85,8 @@ class RunnerDatapath {
   // (workload_table.h) and the two devices it may route to after a FIB lookup (0: none yet).
   void attach_workload(int veth_ifindex);
   void detach_workload(int veth_ifindex);
+  // vxlan0's ingress: what the hub routes to a fast-path workload is delivered past the bridge.
+  bool ensure_overlay_ingress(int vxlan_ifindex);
   void set_fast_path_devices(uint32_t uplink_ifindex, uint32_t overlay_ifindex);
   runner_wl_config fast_path_devices() const;
   WorkloadMaps workload_maps() const;
@@ -126,6 +129,7 @@ class RunnerDatapath {
   int nat_ingress_fd() const;
   int forward_filter_fd() const;
   int workload_fd() const;
+  int overlay_ingress_fd() const;
   int conntrack_fd() const;
 
  private:
@@ -139,11 +143,13 @@ class RunnerDatapath {
   using Ingress = bpf::PinnedSkeleton<runner_nat_ingress>;
   using Filter = bpf::PinnedSkeleton<runner_forward_filter>;
   using Workload = bpf::PinnedSkeleton<runner_workload>;
+  using OverlayIngress = bpf::PinnedSkeleton<runner_overlay_ingress>;
   int workload_map_fd(const char* name) const;
   std::unique_ptr<Egress> egress_;
   std::unique_ptr<Workload> workload_;
   std::unique_ptr<Ingress> ingress_;
   std::unique_ptr<Filter> filter_;
+  std::unique_ptr<OverlayIngress> overlay_ingress_;
   std::string pin_dir_;
   bool adopted_ct_ = false;
 };

@@ -20,6 +20,7 @@ runner_wl encode(const WorkloadEntry& e) {
   std::memcpy(v.gw_mac, e.gw_mac.bytes.data(), 6);
   v.bridge_ifindex = e.bridge_ifindex;
   v.flags = e.fast ? RUNNER_WL_FAST : 0;
+  v.prefixlen = e.prefix;
   return v;
 }
 
@@ -33,6 +34,7 @@ WorkloadEntry decode(uint32_t ifindex, const runner_wl& v) {
   std::memcpy(e.gw_mac.bytes.data(), v.gw_mac, 6);
   e.bridge_ifindex = v.bridge_ifindex;
   e.fast = (v.flags & RUNNER_WL_FAST) != 0;
+  e.prefix = static_cast<uint8_t>(v.prefixlen);
   return e;
 }
 
@@ -54,6 +56,7 @@ void validate_one(const WorkloadEntry& e) {
   if (e.ifindex == 0) bad("no veth (ifindex 0)");
   if (e.bridge_ifindex == 0) bad("no bridge (ifindex 0)");
   if (e.addr.value == 0) bad("no address");
+  if (e.prefix == 0 || e.prefix > 32) bad("subnet prefix " + std::to_string(e.prefix));
   if (unusable_mac(e.mac)) bad("the workload's MAC is zero or multicast");
   if (unusable_mac(e.gw_mac)) bad("the gateway's MAC is zero or multicast");
 }
@@ -61,8 +64,9 @@ void validate_one(const WorkloadEntry& e) {
 }  // namespace
 
 std::string WorkloadEntry::to_string() const {
-  return "ifindex " + std::to_string(ifindex) + " " + addr.to_string() + " " + mac.to_string() +
-         " via bridge " + std::to_string(bridge_ifindex) + (fast ? " (fast)" : " (checked)");
+  return "ifindex " + std::to_string(ifindex) + " " + addr.to_string() + "/" +
+         std::to_string(prefix) + " " + mac.to_string() + " via bridge " +
+         std::to_string(bridge_ifindex) + (fast ? " (fast)" : " (checked)");
 }
 
 void validate_workload_entries(const std::vector<WorkloadEntry>& entries) {

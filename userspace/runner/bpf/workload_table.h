@@ -18,6 +18,7 @@ namespace kohaku::runner {
 struct WorkloadEntry {
   uint32_t ifindex = 0;  // its host-side veth
   Ipv4Addr addr;
+  uint8_t prefix = 0;       // of its subnet: other overlay subnets are reached via the hub
   netlink::MacAddr mac;     // the namespace side of the veth
   netlink::MacAddr gw_mac;  // the bridge's
   uint32_t bridge_ifindex = 0;
