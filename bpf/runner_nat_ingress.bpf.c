@@ -4,13 +4,35 @@
  * workload's address and original port (or ICMP echo identifier) back as its destination; an
  * ICMP error quoting a masqueraded packet gets the outer destination and the quoted source
  * translated. Everything else -- the runner's own traffic (whose flows only refresh their port
- * reservation), the VXLAN underlay -- passes untouched to the host stack. Whether a translated
- * packet may enter the overlay is the forward filter's decision (runner_forward_filter on the
- * overlay bridge).
+ * reservation), the VXLAN underlay -- passes untouched to the host stack.
+ *
+ * A translated packet for a workload on the fast path (lib/workload_deliver.h) goes straight
+ * into the workload's namespace, when the forward filter's rules (lib/forward_policy.h) allow
+ * it; otherwise the host stack routes it to the bridge, where runner_forward_filter decides and
+ * counts, as before the fast path existed.
  */
 #include "lib/conntrack.h"
+#include "lib/forward_policy.h"
 #include "lib/nat.h"
 #include "lib/pkt.h"
+#include "lib/workload_deliver.h"
+
+/* After translation: into the workload past the bridge, or TC_ACT_OK for the host stack. */
+KH_INLINE int rn_deliver_translated(struct __sk_buff* skb, const struct runner_config* cfg,
+                                    __be32 workload) {
+  const struct runner_wl* w;
+  __u32 ifindex = 0;
+  struct pkt q;
+  int rc;
+
+  w = rn_wl_by_addr(workload, &ifindex);
+  if (!w) return TC_ACT_OK;
+  if (pkt_parse_l4(skb, &q) != PKT_PARSE_OK || q.daddr != workload ||
+      rn_forward_verdict(skb, cfg, &q) != RN_FWD_ALLOW)
+    return TC_ACT_OK;
+  rc = rn_wl_deliver(skb, w, ifindex);
+  return rc == TC_ACT_REDIRECT ? rc : TC_ACT_OK;
+}
 
 KH_INLINE int rn_ingress_icmp_error(struct __sk_buff* skb, const struct runner_config* cfg,
                                     struct runner_stats* stats, const struct pkt* p) {
@@ -36,7 +58,7 @@ KH_INLINE int rn_ingress_icmp_error(struct __sk_buff* skb, const struct runner_c
       rn_rewrite_icmp_inner(skb, p, &in, true, in.saddr, workload, in.sport, reply->nat_port))
     return TC_ACT_SHOT;
   RUNNER_COUNT(stats, icmp_errors_translated);
-  return TC_ACT_OK;
+  return rn_deliver_translated(skb, cfg, workload);
 }
 
 SEC("tc")
@@ -96,7 +118,7 @@ int runner_nat_ingress(struct __sk_buff* skb) {
       rn_rewrite_port(skb, &p, false, p.dport, port))
     return TC_ACT_SHOT;
   RUNNER_COUNT(stats, ingress_translated);
-  return TC_ACT_OK;
+  return rn_deliver_translated(skb, cfg, workload);
 }
 
 char LICENSE[] SEC("license") = "GPL";

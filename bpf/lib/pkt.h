@@ -122,10 +122,17 @@ KH_INLINE bool pkt_icmp_is_echo(__u8 type) {
 
 /* Makes the first `len` bytes directly accessible; false when the packet is shorter. */
 KH_INLINE bool pkt_skb_ensure(struct __sk_buff* skb, __u32 len) {
+  void *data, *data_end;
+
   if ((void*)(long)skb->data + len <= (void*)(long)skb->data_end) return true;
-  if (skb->len < len) return false;
-  return bpf_skb_pull_data(skb, len) == 0 &&
-         (void*)(long)skb->data + len <= (void*)(long)skb->data_end;
+  if (skb->len < len || bpf_skb_pull_data(skb, len) != 0) return false;
+  data = (void*)(long)skb->data;
+  data_end = (void*)(long)skb->data_end;
+  /* Opaque to the compiler: otherwise it may fold the comparison into arithmetic on pkt_end,
+   * which the verifier refuses ("pointer arithmetic on pkt_end prohibited"). */
+  asm volatile("" : "+r"(data_end));
+  if (data + len > data_end) return false;
+  return true;
 }
 
 /* Parses Ethernet + IPv4 at the start of the skb by direct access and checks what the kernel's

@@ -229,6 +229,17 @@ void tc_attach(int ifindex, TcDirection direction, TcFilterId id, int prog_fd,
   sock.check(nl_send_sync(sock.get(), msg.release()), operation);
 }
 
+bool tc_ensure_attached(int ifindex, TcDirection direction, TcFilterId id, int prog_fd,
+                        TcBlocks create_with) {
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) == 0 &&
+      tc_attached_program(ifindex, direction, id) == info.id)
+    return false;
+  tc_attach(ifindex, direction, id, prog_fd, create_with);
+  return true;
+}
+
 bool tc_detach(int ifindex, TcDirection direction, TcFilterId id) {
   Clsact c = query_clsact(ifindex);
   if (c.known && !c.present) return false;

@@ -39,6 +39,10 @@ struct TcBlocks {
 // kernel's extack message).
 void tc_attach(int ifindex, TcDirection direction, TcFilterId id, int prog_fd,
                TcBlocks create_with = {});
+// Attaches unless the filter already runs this very program; true when it attached. A re-attach
+// every reconcile pass would be harmless but noisy in `tc monitor`.
+bool tc_ensure_attached(int ifindex, TcDirection direction, TcFilterId id, int prog_fd,
+                        TcBlocks create_with = {});
 // Removes the filter (on a shared block: from the block, so from every device bound to it);
 // false when it was not there (or the device is gone). Throws on other errors.
 bool tc_detach(int ifindex, TcDirection direction, TcFilterId id);

@@ -93,6 +93,7 @@ LinkInfo describe_link(rtnl_link* link) {
   info.admin_up = (flags & IFF_UP) != 0;
   info.lower_up = (flags & kIffLowerUp) != 0;
   info.master_ifindex = rtnl_link_get_master(link);
+  info.link_ifindex = rtnl_link_get_link(link);
   if (nl_addr* a = rtnl_link_get_addr(link); a != nullptr && nl_addr_get_len(a) == 6) {
     const auto* b = static_cast<const uint8_t*>(nl_addr_get_binary_addr(a));
     std::copy(b, b + 6, info.mac.bytes.begin());

@@ -36,6 +36,9 @@ struct LinkInfo {
   bool admin_up = false;  // IFF_UP
   bool lower_up = false;  // IFF_LOWER_UP: carrier
   int master_ifindex = 0;
+  // IFLA_LINK: for a veth, its peer's ifindex in the peer's namespace (so from inside a
+  // container, its host-side veth); 0 when none.
+  int link_ifindex = 0;
   MacAddr mac;
 };
 

@@ -19,13 +19,20 @@
 #include "runner_forward_filter.skel.h"
 #include "runner_nat_egress.skel.h"
 #include "runner_nat_ingress.skel.h"
+#include "runner_overlay_ingress.skel.h"
+#include "runner_workload.skel.h"
 
 namespace kohaku::runner {
 namespace {
 
 constexpr std::array<const char*, 5> kMapNames = {"runner_ct", "runner_config", "runner_policy",
                                                   "runner_nets", "runner_stats"};
-constexpr const char* kProgramPins[] = {"nat_egress", "nat_ingress", "forward_filter"};
+// The fast path's maps: created by the workload object, shared with the uplink's ingress (which
+// delivers replies past the bridge).
+constexpr std::array<const char*, 4> kWorkloadMapNames = {"runner_wl", "runner_wl_addr",
+                                                          "runner_wl_cfg", "runner_wl_stats"};
+constexpr const char* kProgramPins[] = {"nat_egress", "nat_ingress", "forward_filter", "workload",
+                                        "overlay_ingress"};
 constexpr const char* kLog = "bpf-runner";
 
 }  // namespace
@@ -53,12 +60,20 @@ std::unique_ptr<RunnerDatapath> RunnerDatapath::open(const DatapathOptions& opti
 
   bpf::PinPlan shared{dp->pin_dir_, kLog};
   for (const char* name : kMapNames) shared.shared.emplace_back(name, dp->map_fd(name));
-  dp->ingress_ = std::make_unique<Ingress>(KOHAKU_SKELETON(runner_nat_ingress), shared);
+  dp->workload_ = std::make_unique<Workload>(KOHAKU_SKELETON(runner_workload), shared);
   dp->filter_ = std::make_unique<Filter>(KOHAKU_SKELETON(runner_forward_filter), shared);
+  for (const char* name : kWorkloadMapNames)
+    shared.shared.emplace_back(name, dp->workload_map_fd(name));
+  dp->ingress_ = std::make_unique<Ingress>(KOHAKU_SKELETON(runner_nat_ingress), shared);
+  dp->overlay_ingress_ =
+      std::make_unique<OverlayIngress>(KOHAKU_SKELETON(runner_overlay_ingress), shared);
 
   dp->egress_->pin_program((*dp->egress_)->progs.runner_nat_egress, kProgramPins[0]);
   dp->ingress_->pin_program((*dp->ingress_)->progs.runner_nat_ingress, kProgramPins[1]);
   dp->filter_->pin_program((*dp->filter_)->progs.runner_forward_filter, kProgramPins[2]);
+  dp->workload_->pin_program((*dp->workload_)->progs.runner_workload, kProgramPins[3]);
+  dp->overlay_ingress_->pin_program((*dp->overlay_ingress_)->progs.runner_overlay_ingress,
+                                    kProgramPins[4]);
   return dp;
 }
 
@@ -73,6 +88,19 @@ int RunnerDatapath::nat_ingress_fd() const {
 }
 int RunnerDatapath::forward_filter_fd() const {
   return bpf_program__fd((*filter_)->progs.runner_forward_filter);
+}
+int RunnerDatapath::workload_fd() const {
+  return bpf_program__fd((*workload_)->progs.runner_workload);
+}
+int RunnerDatapath::overlay_ingress_fd() const {
+  return bpf_program__fd((*overlay_ingress_)->progs.runner_overlay_ingress);
+}
+int RunnerDatapath::workload_map_fd(const char* name) const {
+  return bpf::map_fd(workload_->obj(), name);
+}
+WorkloadMaps RunnerDatapath::workload_maps() const {
+  return {workload_map_fd("runner_wl"), workload_map_fd("runner_wl_addr"),
+          workload_map_fd("runner_wl_stats")};
 }
 int RunnerDatapath::conntrack_fd() const {
   return map_fd("runner_ct");
@@ -120,6 +148,31 @@ void RunnerDatapath::attach_bridge(int ifindex) {
 
 void RunnerDatapath::detach_bridge(int ifindex) {
   tc_detach(ifindex, TcDirection::kEgress, kRunnerTcFilter);
+}
+
+void RunnerDatapath::attach_workload(int veth_ifindex) {
+  tc_attach(veth_ifindex, TcDirection::kIngress, kRunnerTcFilter, workload_fd());
+}
+
+void RunnerDatapath::detach_workload(int veth_ifindex) {
+  tc_detach(veth_ifindex, TcDirection::kIngress, kRunnerTcFilter);
+}
+
+bool RunnerDatapath::ensure_overlay_ingress(int vxlan_ifindex) {
+  return tc_ensure_attached(vxlan_ifindex, TcDirection::kIngress, kRunnerTcFilter,
+                            overlay_ingress_fd());
+}
+
+void RunnerDatapath::set_fast_path_devices(uint32_t uplink_ifindex, uint32_t overlay_ifindex) {
+  uint32_t zero = 0;
+  runner_wl_config v{uplink_ifindex, overlay_ifindex};
+  bpf::map_update(workload_map_fd("runner_wl_cfg"), &zero, &v, "runner_wl_cfg");
+}
+
+runner_wl_config RunnerDatapath::fast_path_devices() const {
+  uint32_t zero = 0;
+  return bpf::map_lookup<runner_wl_config>(workload_map_fd("runner_wl_cfg"), &zero,
+                                           "runner_wl_cfg");
 }
 
 uint32_t RunnerDatapath::count_rules() const {
@@ -228,6 +281,7 @@ std::vector<std::string> RunnerDatapath::remove_pins(const std::string& pin_root
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) return removed;
   std::vector<std::string> names(kMapNames.begin(), kMapNames.end());
+  names.insert(names.end(), kWorkloadMapNames.begin(), kWorkloadMapNames.end());
   for (const char* prog : kProgramPins) names.push_back(prog);
   for (const auto& name : names) {
     std::string path = dir + "/" + name;
@@ -243,6 +297,8 @@ std::vector<std::string> RunnerDatapath::remove_pins(const std::string& pin_root
 void RunnerDatapath::unpin() {
   if (pin_dir_.empty()) return;
   for (const char* name : kMapNames) bpf_map__unpin(bpf::find_map(egress_->obj(), name), nullptr);
+  for (const char* name : kWorkloadMapNames)
+    bpf_map__unpin(bpf::find_map(workload_->obj(), name), nullptr);
   for (const char* prog : kProgramPins) ::unlink((pin_dir_ + "/" + prog).c_str());
   ::rmdir(pin_dir_.c_str());
 }

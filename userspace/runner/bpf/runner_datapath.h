@@ -1,9 +1,11 @@
 #pragma once
 // The runner's BPF data plane as one object: the masquerade programs for the uplink
 // (runner_nat_egress / runner_nat_ingress), the forward filter for the overlay bridge
-// (runner_forward_filter, one copy per network bridge: the overlay's and every named network's)
-// and the maps they share (runner_ct, runner_config, runner_policy, runner_nets, runner_stats;
-// layouts in bpf/lib/runner_types.h).
+// (runner_forward_filter, one copy per network bridge: the overlay's and every named network's),
+// the fast path on each workload's veth (runner_workload) and the maps they share (runner_ct,
+// runner_config, runner_policy, runner_nets, runner_stats; layouts in bpf/lib/runner_types.h;
+// the fast path's runner_wl, runner_wl_addr, runner_wl_cfg, runner_wl_stats in
+// bpf/lib/workload_types.h).
 //
 // With a pin root the maps are pinned under <pin_root>/runner/ and adopted by the next daemon:
 // the conntrack table survives a restart, attach() replaces the running filters atomically, so
@@ -25,10 +27,13 @@
 #include "runner/bpf/deny_rule.h"
 #include "runner/bpf/nat_config.h"
 #include "runner/bpf/net_table.h"
+#include "runner/bpf/workload_table.h"
 
 struct runner_nat_egress;
 struct runner_nat_ingress;
 struct runner_forward_filter;
+struct runner_workload;
+struct runner_overlay_ingress;
 
 namespace kohaku::bpf {
 template <class Skel>
@@ -76,6 +81,16 @@ class RunnerDatapath {
   void attach_bridge(int ifindex);
   void detach_bridge(int ifindex);
 
+  // Fast path: the program on a workload's host-side veth (TC ingress), the workloads it knows
+  // (workload_table.h) and the two devices it may route to after a FIB lookup (0: none yet).
+  void attach_workload(int veth_ifindex);
+  void detach_workload(int veth_ifindex);
+  // vxlan0's ingress: what the hub routes to a fast-path workload is delivered past the bridge.
+  bool ensure_overlay_ingress(int vxlan_ifindex);
+  void set_fast_path_devices(uint32_t uplink_ifindex, uint32_t overlay_ifindex);
+  runner_wl_config fast_path_devices() const;
+  WorkloadMaps workload_maps() const;
+
   // Named L2 networks (map runner_nets): makes the map hold exactly `networks`. Throws
   // std::invalid_argument (validate_net_entries) before changing anything. Returns the number
   // of entries written or deleted.
@@ -113,6 +128,8 @@ class RunnerDatapath {
   int nat_egress_fd() const;
   int nat_ingress_fd() const;
   int forward_filter_fd() const;
+  int workload_fd() const;
+  int overlay_ingress_fd() const;
   int conntrack_fd() const;
 
  private:
@@ -125,9 +142,14 @@ class RunnerDatapath {
   using Egress = bpf::PinnedSkeleton<runner_nat_egress>;
   using Ingress = bpf::PinnedSkeleton<runner_nat_ingress>;
   using Filter = bpf::PinnedSkeleton<runner_forward_filter>;
+  using Workload = bpf::PinnedSkeleton<runner_workload>;
+  using OverlayIngress = bpf::PinnedSkeleton<runner_overlay_ingress>;
+  int workload_map_fd(const char* name) const;
   std::unique_ptr<Egress> egress_;
+  std::unique_ptr<Workload> workload_;
   std::unique_ptr<Ingress> ingress_;
   std::unique_ptr<Filter> filter_;
+  std::unique_ptr<OverlayIngress> overlay_ingress_;
   std::string pin_dir_;
   bool adopted_ct_ = false;
 };

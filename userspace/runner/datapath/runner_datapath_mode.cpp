@@ -31,13 +31,8 @@ uint32_t program_id(int prog_fd) {
   return info.id;
 }
 
-// Attaches unless the filter already runs this very program (a re-attach every heartbeat would
-// be harmless but noisy in `tc monitor`).
 bool ensure_attached(int ifindex, TcDirection direction, int prog_fd) {
-  const uint32_t want = program_id(prog_fd);
-  if (want != 0 && tc_attached_program(ifindex, direction, kRunnerTcFilter) == want) return false;
-  tc_attach(ifindex, direction, kRunnerTcFilter, prog_fd);
-  return true;
+  return tc_ensure_attached(ifindex, direction, kRunnerTcFilter, prog_fd);
 }
 
 json rule_json(const DenyRuleStatus& r) {
@@ -89,8 +84,10 @@ bool RunnerDatapathMode::try_load_bpf() {
                                    std::to_string(bpf_->table_usage().entries) + " entries)"
                              : std::string()));
     restore_deny_rules();
+    fast_path_ = std::make_unique<FastPath>(*bpf_);
     return true;
   } catch (const std::exception& e) {
+    fast_path_.reset();
     bpf_.reset();
     reason_ = std::string("BPF datapath could not be loaded: ") + e.what();
   }
@@ -174,10 +171,38 @@ void RunnerDatapathMode::apply_bpf(const Ipv4Cidr& overlay, Ipv4Addr host,
     if (ensure_attached(bridge->ifindex, TcDirection::kEgress, bpf_->forward_filter_fd()))
       log::info(kLog, "runner_forward_filter attached to " + bridge_name);
     attached_bridge_ = bridge->ifindex;
+    apply_fast_path(static_cast<uint32_t>(uplink.ifindex));
     clear_error();
   } catch (const std::exception& e) {
     note_error(std::string("BPF datapath: ") + e.what());
   }
+}
+
+void RunnerDatapathMode::set_fast_path_workloads(const std::string& source,
+                                                 std::vector<FastPathWorkload> workloads) {
+  std::lock_guard lock(mu_);
+  fast_sources_[source] = std::move(workloads);
+  if (active_ != Datapath::kBpf || !uplink_) return;  // the next apply() takes them
+  try {
+    apply_fast_path(static_cast<uint32_t>(uplink_->ifindex));
+  } catch (const std::exception& e) {
+    note_error(std::string("fast path: ") + e.what());
+  }
+}
+
+std::set<std::string> RunnerDatapathMode::fast_path_bridges() const {
+  std::lock_guard lock(mu_);
+  std::set<std::string> out{config_.overlay_bridge_name};
+  for (const auto& n : named_) out.insert(l2_bridge_name(n.name));
+  return out;
+}
+
+void RunnerDatapathMode::apply_fast_path(uint32_t uplink_ifindex) {
+  if (!fast_path_) return;
+  const auto vxlan = netlink::find_link(kOverlayVxlan);
+  for (const auto& [source, workloads] : fast_sources_)
+    fast_path_->set_workloads(source, workloads);
+  fast_path_->reconcile(uplink_ifindex, vxlan ? static_cast<uint32_t>(vxlan->ifindex) : 0);
 }
 
 void RunnerDatapathMode::apply_kernel(const Ipv4Cidr& overlay) {
@@ -215,6 +240,7 @@ void RunnerDatapathMode::leave_bpf_mode() {
 
 void RunnerDatapathMode::remove_all() {
   std::lock_guard lock(mu_);
+  fast_path_.reset();
   bpf_.reset();
   named_bridges_.clear();
   leave_bpf_mode();
@@ -292,6 +318,7 @@ json RunnerDatapathMode::status() const {
     json rules = json::array();
     for (const auto& r : bpf_->deny_rules()) rules.push_back(rule_json(r));
     j["deny_rules"] = rules;
+    if (fast_path_) j["fast_path"] = fast_path_->status();
   } catch (const std::exception& e) {
     j["error"] = std::string("reading the BPF maps: ") + e.what();
   }

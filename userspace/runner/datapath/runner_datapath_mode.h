@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@
 #include "runner/bpf/deny_rule.h"
 #include "runner/bpf/nat_config.h"
 #include "runner/datapath/deny_rule_store.h"
+#include "runner/datapath/fast_path.h"
 #include "runner/datapath/masquerade_iptables.h"
 #include "runner/overlay/uplink.h"
 #include "runner/runner_config.h"
@@ -64,6 +66,12 @@ class RunnerDatapathMode {
   // every apply() (a recreated bridge gets its filter back); before the datapath is chosen it is
   // only remembered. Never throws: failures are logged once and shown in status().
   void set_named_networks(const std::vector<wire::L2NetworkView>& applied);
+  // The workloads one source ("runner": the daemon's own, "docker": Docker's containers) has on
+  // the kohaku bridges, for the fast path (fast_path.h; BPF datapath only), replacing what it
+  // gave before; applied on the next apply(). Never throws.
+  void set_fast_path_workloads(const std::string& source, std::vector<FastPathWorkload> workloads);
+  // The bridges whose workloads the fast path serves: the overlay's and each named network's.
+  std::set<std::string> fast_path_bridges() const;
   // The overlay is disabled: our TC filters, pins and iptables rules go.
   void remove_all();
   // Expired flows out of the BPF conntrack (no-op on the kernel datapath).
@@ -86,6 +94,7 @@ class RunnerDatapathMode {
   void apply_bpf(const Ipv4Cidr& overlay, Ipv4Addr host, std::optional<Ipv4Addr> physical);
   void apply_kernel(const Ipv4Cidr& overlay);
   void apply_named_bpf();  // runner_nets and the filters on the named networks' bridges
+  void apply_fast_path(uint32_t uplink_ifindex);  // under mu_, BPF active
   nlohmann::json named_status() const;
   void leave_kernel_mode();
   void leave_bpf_mode();
@@ -104,6 +113,8 @@ class RunnerDatapathMode {
   std::string reason_;                   // why active differs from requested
   std::string error_;                    // the last failure to bring the datapath in line
   std::unique_ptr<RunnerDatapath> bpf_;
+  std::unique_ptr<FastPath> fast_path_;  // with bpf_
+  std::map<std::string, std::vector<FastPathWorkload>> fast_sources_;
   std::optional<Uplink> uplink_;
   std::optional<Ipv4Cidr> overlay_;
   int attached_bridge_ = 0;  // ifindex our filter was put on

@@ -44,6 +44,7 @@ RunnerAgent::RunnerAgent(RunnerConfig config)
                  config_.docker_network_name,
                  [this](const std::string& network) { return docker_.addresses_on(network); }),
       datapath_(config_),
+      docker_finder_(config_.docker_socket),
       l2_docker_(config_, hostname_) {
   if (!config_.overlay_enabled) {
     state_ = State::kDisabled;
@@ -167,6 +168,7 @@ std::chrono::seconds RunnerAgent::step() {
 
   sync_docker();
   workloads_.repair();
+  refresh_fast_path();
 
   if (refused) return kRefusedRetry;
   if (!registered_) return std::min(interval, seconds(2));

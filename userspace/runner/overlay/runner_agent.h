@@ -17,6 +17,7 @@
 
 #include "common/firewalld.h"
 #include "common/periodic_thread.h"
+#include "runner/datapath/fast_path_sources.h"
 #include "runner/datapath/runner_datapath_mode.h"
 #include "runner/docker/docker_network_sync.h"
 #include "runner/l2/l2_docker_networks.h"
@@ -72,6 +73,8 @@ class RunnerAgent {
   void keep_issued_credential(const nlohmann::json& register_answer);
   void use_default_network(const std::string& why);
   void sync_docker();  // runner_agent_docker.cpp
+  // The fast path's workloads: ours and Docker's on the kohaku bridges (runner_agent_docker.cpp).
+  void refresh_fast_path();
   void set_state(State state, const std::string& reason);
   std::pair<State, std::string> current_state() const;
 
@@ -82,6 +85,7 @@ class RunnerAgent {
   DockerNetworkSync docker_;
   WorkloadManager workloads_;
   RunnerDatapathMode datapath_;
+  DockerWorkloadFinder docker_finder_;  // heartbeat thread only
   L2DockerNetworks l2_docker_;          // a Docker network per named network (own thread)
   FirewalldZones firewall_{"overlay"};  // kohaku-overlay and vxlan0 in the trusted zone
 

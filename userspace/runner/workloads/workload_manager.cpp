@@ -300,6 +300,14 @@ size_t WorkloadManager::count() const {
   return snapshot_.size();
 }
 
+std::vector<Workload> WorkloadManager::current() const {
+  std::lock_guard lock(mu_);
+  std::vector<Workload> out;
+  for (const Workload& w : workloads_)
+    if (!w.release_pending) out.push_back(w);
+  return out;
+}
+
 void WorkloadManager::repair() {
   std::lock_guard lock(mu_);
   bool dirty = false;

@@ -92,6 +92,8 @@ class WorkloadManager {
   void reassert_addresses(const Ipv4Cidr& subnet);
 
   size_t count() const;
+  // Every workload attached now (not those only waiting for the host to free their address).
+  std::vector<Workload> current() const;
 
  private:
   void save_locked() const;                 // also publishes

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The runner fast path end to end (docs/bpf-runner-fast-path.md): kohaku-runnerd puts
+# runner_workload on each workload's veth; a workload's traffic to the outside (masqueraded on the
+# uplink) and to another runner's workload (through vxlan0 and the hub) is routed in BPF, so the
+# runner's IP forwarding counter and its bridge's receive counter stay flat while it flows, and
+# replies are delivered into the workload past the bridge; a spoofed source is dropped and
+# counted per workload; a workload detached loses the program; a restarted daemon keeps serving.
+source "$(dirname "$0")/lib/cluster.sh"
+
+OUTSIDE=192.0.2.1
+status() { in_ns "$1" curl -fsS -m 2 http://127.0.0.1:8001/api/overlay/status; }
+# fast IP: the fast-path entry of the workload with that address on r1.
+fast() { status r1 | jq -c --arg ip "$1" '.datapath.fast_path[]? | select(.ip == $ip)'; }
+served() { [[ -n $(fast "$1") ]]; }
+wl_counter() { fast "$1" | jq -r ".counters.$2"; }
+ip_forwarded() { in_ns r1 awk '/^Ip:/ && ++n == 2 {print $7}' /proc/net/snmp; }
+bridge_rx() { in_ns r1 ip -s -j link show kohaku-overlay | jq '.[0].stats64.rx.packets'; }
+
+cluster_machines_up
+outside_up "$OUTSIDE" r1
+hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
+runner_up r1 hub
+runner_up r2 hub
+wait_for 20 "r1 overlay ready" runner_overlay_ready r1
+wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+
+a1=$(workload_up r1 a1)
+b1=$(workload_up r2 b1)
+wait_for 10 "a1 on the fast path" served "$a1"
+veth=$(fast "$a1" | jq -r .veth)
+in_ns r1 tc filter show dev "$veth" ingress | grep -q runner_workload ||
+  fail "no runner_workload on $veth: $(in_ns r1 tc filter show dev "$veth" ingress)"
+
+# --- Outside and overlay traffic: routed in BPF, nothing through the stack or the bridge.
+bg_in outside socat TCP-LISTEN:7400,reuseaddr,fork EXEC:cat
+bg_in b1 socat TCP-LISTEN:7401,reuseaddr,fork EXEC:cat
+wait_for 10 "listener outside" in_ns outside sh -c "ss -ltn | grep -q ':7400 '"
+wait_for 10 "listener on b1" in_ns b1 sh -c "ss -ltn | grep -q ':7401 '"
+can_ping a1 "$OUTSIDE" >/dev/null || fail "a1 cannot ping the outside"
+can_ping a1 "$b1" >/dev/null || fail "a1 cannot ping b1 across the hub"
+fwd0=$(ip_forwarded)
+rx0=$(bridge_rx)
+for dst in "$OUTSIDE:7400" "$b1:7401"; do
+  got=$(head -c 2000000 /dev/zero | tr '\0' x | in_ns a1 timeout 20 socat -T 5 - "TCP:$dst" | wc -c)
+  [[ $got == 2000000 ]] || fail "a1 -> $dst echoed $got of 2000000 bytes"
+done
+fwd1=$(ip_forwarded)
+rx1=$(bridge_rx)
+# A few packets may still take the kernel (neighbour resolution of a first packet, ARP).
+((fwd1 - fwd0 < 20)) || fail "r1 forwarded $((fwd1 - fwd0)) datagrams in the kernel: $(status r1 | jq -c .datapath.fast_path) $(in_ns r1 tc filter show dev vxlan0 ingress)"
+((rx1 - rx0 < 20)) || fail "r1's bridge received $((rx1 - rx0)) frames"
+c=$(fast "$a1" | jq .counters)
+jq -e '(.fwd_fib + .fwd_neigh) > 100 and .delivered > 100 and .pass_kernel < 10' <<<"$c" >/dev/null ||
+  fail "a1's fast-path counters: $c"
+
+# --- A spoofed source from a1 is dropped and counted on a1.
+in_ns a1 ip addr add 10.250.0.9/32 dev eth0
+before=$(wl_counter "$a1" drop_spoofed_ip)
+in_ns a1 ping -c 2 -W 1 -I 10.250.0.9 "$OUTSIDE" >/dev/null 2>&1 && fail "a spoofed ping went through"
+(($(wl_counter "$a1" drop_spoofed_ip) >= before + 2)) || fail "spoofed packets not counted: $(fast "$a1")"
+in_ns a1 ip addr del 10.250.0.9/32 dev eth0
+
+# --- kill -9 and restart of kohaku-runnerd: the program keeps running, then is adopted.
+kill -KILL "${DAEMON_PID[runnerd-r1]}"
+wait "${DAEMON_PID[runnerd-r1]}" 2>/dev/null || true
+can_ping a1 "$OUTSIDE" >/dev/null || fail "a1 lost the outside while kohaku-runnerd was down"
+runner_up r1 hub
+wait_for 20 "r1 overlay ready after the restart" runner_overlay_ready r1
+wait_for 10 "a1 on the fast path after the restart" served "$a1"
+can_ping a1 "$b1" >/dev/null || fail "a1 cannot ping b1 after the restart"
+
+# --- Detached: the veth and its entry go.
+id=$(in_ns r1 curl -fsS http://127.0.0.1:8001/api/workloads | jq -r '.workloads[] | select(.name=="a1") | .id')
+api_curl r1 -fsS -X DELETE "http://127.0.0.1:8001/api/workloads/$id" >/dev/null || fail "detaching a1"
+gone() { ! served "$a1"; }
+wait_for 10 "a1 off the fast path" gone
+log "PASS"

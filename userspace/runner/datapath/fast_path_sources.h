@@ -1,0 +1,41 @@
+#pragma once
+// Where the fast path learns its workloads (fast_path.h): the daemon's own namespace workloads,
+// and Docker's containers on the kohaku bridges (the overlay's Docker network and each named
+// network's). Both need the MAC of the namespace side of the veth, and Docker's also the host
+// side, which only the container's namespace knows (its interface's IFLA_LINK). The daemon's own
+// workloads are few and may change their MAC: it is read in their namespace on every pass.
+// Docker assigns its containers' MACs and reports them: a container's veth is looked up once and
+// kept while Docker reports the same MAC.
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "runner/datapath/fast_path.h"
+#include "runner/docker/docker_client.h"
+#include "runner/workloads/workload_store.h"
+
+namespace kohaku::runner {
+
+// The fast path's view of the daemon's own `workloads`; one whose namespace cannot be read is
+// left out (it keeps the bridge path).
+std::vector<FastPathWorkload> own_fast_path_workloads(const std::vector<Workload>& workloads);
+
+class DockerWorkloadFinder {
+ public:
+  explicit DockerWorkloadFinder(std::string docker_socket) : docker_(std::move(docker_socket)) {}
+
+  // The containers Docker has on networks whose bridge is one of `bridges`. Never throws: no
+  // Docker (or a failed call) gives what could be found.
+  std::vector<FastPathWorkload> find(const std::set<std::string>& bridges);
+
+ private:
+  struct Found {
+    std::string host_veth;
+    netlink::MacAddr mac;
+  };
+  DockerClient docker_;
+  std::map<std::string, Found> cache_;  // "<container>/<network>" -> its veth
+};
+
+}  // namespace kohaku::runner
