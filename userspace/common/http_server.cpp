@@ -171,7 +171,8 @@ class Session : public std::enable_shared_from_this<Session> {
     awaiting_->add(shared_from_this());
     auto respond = [awaiting = awaiting_, weak = weak_from_this(), req, version = msg.version(),
                     keep_alive = msg.keep_alive()](Response res) {
-      log::debug("http", req->method + " " + req->target + " -> " + std::to_string(res.status));
+      if (log::debug_enabled())
+        log::debug("http", req->method + " " + req->target + " -> " + std::to_string(res.status));
       awaiting->answer(weak, [&](std::shared_ptr<Session> self) {
         auto executor = self->stream_.get_executor();
         net::post(executor, [self = std::move(self), res = std::move(res), version, keep_alive] {
