@@ -180,7 +180,13 @@ class Session : public std::enable_shared_from_this<Session> {
         });
       });
     };
-    router_.handle(std::move(req), std::move(respond), run_blocking_);
+    try {
+      router_.handle(std::move(req), std::move(respond), run_blocking_);
+    } catch (const std::exception& e) {  // Router::handle does not throw; belt and braces
+      log::error("http", std::string("request handling failed: ") + e.what());
+      awaiting_->answer(weak_from_this(), [](std::shared_ptr<Session>) {});  // let go of it
+      close();
+    }
   }
 
   void on_read_error(error_code ec) {
