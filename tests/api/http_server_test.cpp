@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/api_error.h"
+#include "common/domain_error.h"
 #include "common/http_client.h"
 #include "common/http_server.h"
 
@@ -85,6 +86,20 @@ class HttpServerTest : public ::testing::Test {
       return json{{"slow", true}};
     });
     router_.get("/type", [](const Request& r) { return json{{"n", r.json().at("n").get<int>()}}; });
+    // Deferred: answered from another thread after the handler returned, or at once, or refused
+    // by what the handler throws before replying.
+    router_.post_deferred("/deferred/later", [](const Request& r, Reply reply) {
+      std::thread([reply, got = r.json()] { reply(nullptr, json{{"later", got}}); }).detach();
+    });
+    router_.post_deferred("/deferred/now", [](const Request&, Reply reply) {
+      reply(nullptr, json{{"now", true}});
+    });
+    router_.post_deferred("/deferred/throws", [](const Request&, Reply) {
+      throw DomainError(ErrorKind::kConflict, "taken before replying");
+    });
+    router_.post_deferred("/deferred/fails", [](const Request&, Reply reply) {
+      reply(std::make_exception_ptr(DomainError(ErrorKind::kInternal, "flush failed")), nullptr);
+    });
   }
 
   void TearDown() override {
@@ -179,6 +194,29 @@ TEST_F(HttpServerTest, ErrorsAreJsonWithTheRightStatus) {
   auto bad_escape = c.get("/items/x?a=%zz");
   EXPECT_EQ(bad_escape.status, 400);
   EXPECT_TRUE(bad_escape.json()["error"].is_string());
+}
+
+TEST_F(HttpServerTest, DeferredHandlersAnswerFromAnyThreadAndFailLikePlainOnes) {
+  start();
+  auto c = client();
+  auto later = c.post("/deferred/later", json{{"k", 1}});
+  ASSERT_EQ(later.status, 200) << later.body;
+  EXPECT_EQ(later.json()["later"]["k"], 1);
+  EXPECT_EQ(c.post("/deferred/now").json()["now"], true);
+  auto thrown = c.post("/deferred/throws");
+  EXPECT_EQ(thrown.status, 409);
+  EXPECT_EQ(thrown.json()["error"], "taken before replying");
+  auto failed = c.post("/deferred/fails");
+  EXPECT_EQ(failed.status, 500);
+  EXPECT_EQ(failed.json()["error"], "flush failed");
+  EXPECT_EQ(c.request("POST", "/deferred/now", "{\"a\":", "application/json").status, 422);
+  // The router's blocking form waits for the reply too (the fuzzers use it).
+  Request r;
+  r.method = "POST";
+  r.target = "/deferred/later";
+  Response direct = router_.handle(r);
+  EXPECT_EQ(direct.status, 200);
+  EXPECT_TRUE(direct.body["later"].is_object());
 }
 
 TEST_F(HttpServerTest, JsonBodiesRoundTrip) {

@@ -1,7 +1,9 @@
 #include "http_router.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
+#include <future>
 #include <stdexcept>
 
 #include "api_error.h"
@@ -20,6 +22,27 @@ int hex_value(char c) {
 
 std::string request_line(const Request& r) {
   return r.method + " " + r.target;
+}
+
+// What a handler's exception is answered with.
+Response error_response(const Request& request, std::exception_ptr error) {
+  try {
+    std::rethrow_exception(std::move(error));
+  } catch (const ApiError& e) {
+    return Response::error(e.status(), e.what());
+  } catch (const DomainError& e) {
+    return Response::error(status_for(e.kind()), e.what());
+  } catch (const nlohmann::json::type_error& e) {
+    // A field of the wrong JSON type that a handler read without checking: the client's fault.
+    log::warn("http", request_line(request) + ": " + e.what());
+    return Response::error(kInvalidRequest, std::string("invalid field type: ") + e.what());
+  } catch (const std::exception& e) {
+    log::error("http", request_line(request) + " failed: " + e.what());
+    return Response::error(500, "internal error");
+  } catch (...) {
+    log::error("http", request_line(request) + " failed with a non-standard exception");
+    return Response::error(500, "internal error");
+  }
 }
 
 }  // namespace
@@ -144,9 +167,19 @@ std::vector<std::string> Router::split_path(std::string_view path) {
 }
 
 void Router::add(std::string method, std::string_view pattern, Access access, Handler handler) {
+  add_route(std::move(method), pattern, access, std::move(handler), nullptr);
+}
+
+void Router::add_deferred(std::string method, std::string_view pattern, Access access,
+                          DeferredHandler handler) {
+  add_route(std::move(method), pattern, access, nullptr, std::move(handler));
+}
+
+void Router::add_route(std::string method, std::string_view pattern, Access access, Handler handler,
+                       DeferredHandler deferred) {
   if (pattern.empty() || pattern.front() != '/')
     throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
-  Route route{method, std::string(pattern), {}, access, std::move(handler)};
+  Route route{method, std::string(pattern), {}, access, std::move(handler), std::move(deferred)};
   for (auto& part : split_path(pattern)) {
     Segment seg;
     if (part.size() >= 2 && part.front() == '{' && part.back() == '}') {
@@ -209,7 +242,7 @@ void Router::set_bearer_token(std::string token) {
   };
 }
 
-Response Router::handle(Request& request) const {
+std::variant<const Router::Route*, Response> Router::route_for(Request& request) const {
   std::string_view target = request.target;
   // Only origin-form ("/path?query"): "healthz", "*" or an absolute URL are not ours to serve.
   if (target.empty() || target.front() != '/')
@@ -263,27 +296,60 @@ Response Router::handle(Request& request) const {
     return r;
   }
 
-  try {
-    // A body that is there must be JSON, also where the route reads nothing from it: a
-    // truncated request is a client bug to report, not to answer 200.
-    request.json();
+  return best;
+}
+
+Response Router::handle(Request& request) const {
+  // Non-owning: the caller's request outlives the wait below.
+  std::shared_ptr<Request> borrowed(&request, [](Request*) {});
+  std::promise<Response> answer;
+  auto result = answer.get_future();
+  handle(
+      borrowed, [&answer](Response r) { answer.set_value(std::move(r)); },
+      [](std::function<void()> work) { work(); });
+  return result.get();
+}
+
+void Router::handle(std::shared_ptr<Request> request, Respond respond,
+                    const RunBlocking& run_blocking) const {
+  auto routed = route_for(*request);
+  if (auto* refusal = std::get_if<Response>(&routed)) return respond(std::move(*refusal));
+  const Route* route = std::get<const Route*>(routed);
+  if (!route->deferred) {
+    run_blocking([route, request = std::move(request), respond = std::move(respond)] {
+      Response r;
+      try {
+        // A body that is there must be JSON, also where the route reads nothing from it: a
+        // truncated request is a client bug to report, not to answer 200.
+        request->json();
+        r.body = route->handler(*request);
+      } catch (...) {
+        r = error_response(*request, std::current_exception());
+      }
+      respond(std::move(r));
+    });
+    return;
+  }
+  // Whichever comes first answers: the reply, or an exception thrown before it.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  Reply reply = [request, respond, answered](std::exception_ptr error, nlohmann::json body) {
+    if (answered->exchange(true)) return;
     Response r;
-    r.body = best->handler(request);
-    return r;
-  } catch (const ApiError& e) {
-    return Response::error(e.status(), e.what());
-  } catch (const DomainError& e) {
-    return Response::error(status_for(e.kind()), e.what());
-  } catch (const nlohmann::json::type_error& e) {
-    // A field of the wrong JSON type that a handler read without checking: the client's fault.
-    log::warn("http", request_line(request) + ": " + e.what());
-    return Response::error(kInvalidRequest, std::string("invalid field type: ") + e.what());
-  } catch (const std::exception& e) {
-    log::error("http", request_line(request) + " failed: " + e.what());
-    return Response::error(500, "internal error");
+    if (error)
+      r = error_response(*request, error);
+    else
+      r.body = std::move(body);
+    respond(std::move(r));
+  };
+  try {
+    request->json();
+    route->deferred(*request, std::move(reply));
   } catch (...) {
-    log::error("http", request_line(request) + " failed with a non-standard exception");
-    return Response::error(500, "internal error");
+    if (answered->exchange(true)) {
+      log::error("http", request_line(*request) + ": a deferred handler threw after it replied");
+      return;
+    }
+    respond(error_response(*request, std::current_exception()));
   }
 }
 

@@ -5,14 +5,18 @@
 // fast; the HTTP server (http_server.h) only converts wire messages to Request/Response and back.
 #include <nlohmann/json.hpp>
 
+#include <exception>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "common/completion.h"
 #include "common/domain_error.h"
 
 namespace kohaku::http {
@@ -54,7 +58,17 @@ struct Response {
 // ALLOW_RUNNERS_WITHOUT_TOKEN, for KohakuRiver's runners, which send none).
 enum class Access { kRead, kMutating, kOpen };
 
+// A plain handler: returns the body of a 200 or throws. It may block (a call to a runner), so
+// the server runs it on its handler pool.
 using Handler = std::function<nlohmann::json(const Request&)>;
+// How a deferred handler answers, from any thread, exactly once: with the body of a 200, or with
+// what a plain handler would have thrown (error first, as Asio's completion handlers take it).
+using Reply = JsonCompletion;
+// A deferred handler answers later through its Reply: for work that waits for something else to
+// finish (a journal flush) without holding a thread meanwhile. It must not block: it runs on the
+// thread that read the request (an I/O thread). It may reply before it returns; what it throws
+// before replying is answered as a plain handler's exception.
+using DeferredHandler = std::function<void(const Request&, Reply reply)>;
 
 class Router {
  public:
@@ -73,6 +87,11 @@ class Router {
   void del(std::string_view pattern, Handler h) {
     add("DELETE", pattern, Access::kMutating, std::move(h));
   }
+  void add_deferred(std::string method, std::string_view pattern, Access access,
+                    DeferredHandler handler);
+  void post_deferred(std::string_view pattern, DeferredHandler h) {
+    add_deferred("POST", pattern, Access::kMutating, std::move(h));
+  }
 
   // Empty token: no authentication. Otherwise mutating routes need "Authorization: Bearer <t>".
   void set_bearer_token(std::string token);
@@ -84,11 +103,22 @@ class Router {
   // Appended to a 401's message: where the caller finds the token.
   void set_auth_hint(std::string hint) { auth_hint_ = std::move(hint); }
 
-  // Routes, authenticates, runs the handler. Never throws: unknown path 404, known path with
+  // Routes, authenticates, runs the handler on this thread (for a deferred one: waits for its
+  // reply). Never throws: unknown path 404, known path with
   // another method 405 (+Allow), bad query encoding 400, malformed JSON 422, missing/wrong token
   // 401, ApiError its status, DomainError its kind's status (status_for), anything else 500
   // (logged with the request line).
   Response handle(Request& request) const;
+
+  // Called exactly once with the answer, from whichever thread produced it.
+  using Respond = std::function<void(Response)>;
+  // Runs a plain handler's work where it may block (the server: its handler pool).
+  using RunBlocking = std::function<void(std::function<void()> work)>;
+  // handle() without waiting: refusals are answered at once, a plain handler runs through
+  // run_blocking, a deferred one right here and answers when its Reply comes. request is kept
+  // alive until then. handle() above is this, waiting for the answer.
+  void handle(std::shared_ptr<Request> request, Respond respond,
+              const RunBlocking& run_blocking) const;
 
  private:
   struct Segment {
@@ -100,13 +130,18 @@ class Router {
     std::string pattern;
     std::vector<Segment> segments;
     Access access;
-    Handler handler;
+    Handler handler;  // one of the two is set
+    DeferredHandler deferred;
   };
 
   static std::vector<std::string> split_path(std::string_view path);
   static std::optional<int> match(const Route& route, const std::vector<std::string>& parts,
                                   Params* params);
   bool authorized(const Request& request) const;
+  void add_route(std::string method, std::string_view pattern, Access access, Handler handler,
+                 DeferredHandler deferred);
+  // The route request goes to (path and query decoded into it), or the refusal to answer.
+  std::variant<const Route*, Response> route_for(Request& request) const;
 
   std::vector<Route> routes_;
   BearerCheck bearer_check_;

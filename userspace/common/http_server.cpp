@@ -18,6 +18,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "http_beast.h"
@@ -67,14 +68,51 @@ class ClientCounts {
   std::map<net::ip::address, size_t> open_;
 };
 
+class Session;
+
+// The sessions whose request is being handled. The answer refers to its session only weakly
+// (a deferred one may come from a thread of someone else's, e.g. after a journal flush): the
+// strong reference is held here, so stop() can let go of every session while their io_context
+// still exists, and an answer that arrives after that finds the gate closed and is dropped.
+class Awaiting {
+ public:
+  void add(std::shared_ptr<Session> session) {
+    std::lock_guard lock(mu_);
+    if (!closed_) sessions_.insert(std::move(session));
+  }
+  // Calls post(session) unless the server stopped meanwhile; under the lock, so that stop()
+  // cannot drop the session's io_context while post queues work on it.
+  template <class Post>
+  void answer(const std::weak_ptr<Session>& weak, Post&& post) {
+    std::lock_guard lock(mu_);
+    auto session = weak.lock();
+    if (closed_ || !session) return;
+    sessions_.erase(session);
+    post(std::move(session));
+  }
+  // No answer is delivered after this; returns the sessions still waiting for one.
+  std::unordered_set<std::shared_ptr<Session>> close() {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    return std::move(sessions_);
+  }
+
+ private:
+  std::mutex mu_;
+  bool closed_ = false;
+  std::unordered_set<std::shared_ptr<Session>> sessions_;
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const Router& router, const ServerOptions& options,
-          net::thread_pool& handlers, std::unique_ptr<ClientCounts::Slot> slot)
+          const Router::RunBlocking& run_blocking, std::shared_ptr<Awaiting> awaiting,
+          std::unique_ptr<ClientCounts::Slot> slot)
       : stream_(std::move(socket)),
         router_(router),
         options_(options),
-        handlers_(handlers),
+        run_blocking_(run_blocking),
+        awaiting_(std::move(awaiting)),
         slot_(std::move(slot)) {}
 
   void run() {
@@ -122,32 +160,33 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_body(error_code ec, size_t) {
     if (ec) return on_read_error(ec);
     bhttp::request<bhttp::string_body> msg = parser_->release();
-    Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    req.body = std::move(msg.body());
-    req.headers = lower_cased_fields(msg);
-    // The handler runs on the handler pool; its answer comes back to this connection's strand.
-    // Nothing else is read from the connection meanwhile (no pipelining), so answers keep order.
-    net::post(handlers_, [self = shared_from_this(), req = std::move(req), version = msg.version(),
-                          keep_alive = msg.keep_alive()]() mutable {
-      Response res = self->handle(req);
-      net::post(self->stream_.get_executor(), [self, res = std::move(res), version, keep_alive] {
-        self->send(res, version, keep_alive);
+    auto req = std::make_shared<Request>();
+    req->method = std::string(msg.method_string());
+    req->target = std::string(msg.target());
+    req->body = std::move(msg.body());
+    req->headers = lower_cased_fields(msg);
+    // A plain handler runs on the handler pool, a deferred one here and answers when it is done
+    // (after a journal flush). The answer comes back to this connection's strand. Nothing else
+    // is read from the connection meanwhile (no pipelining), so answers keep their order.
+    awaiting_->add(shared_from_this());
+    auto respond = [awaiting = awaiting_, weak = weak_from_this(), req, version = msg.version(),
+                    keep_alive = msg.keep_alive()](Response res) {
+      if (log::debug_enabled())
+        log::debug("http", req->method + " " + req->target + " -> " + std::to_string(res.status));
+      awaiting->answer(weak, [&](std::shared_ptr<Session> self) {
+        auto executor = self->stream_.get_executor();
+        net::post(executor, [self = std::move(self), res = std::move(res), version, keep_alive] {
+          self->send(res, version, keep_alive);
+        });
       });
-    });
-  }
-
-  Response handle(Request& req) const {
-    Response res;
+    };
     try {
-      res = router_.handle(req);
+      router_.handle(std::move(req), std::move(respond), run_blocking_);
     } catch (const std::exception& e) {  // Router::handle does not throw; belt and braces
-      log::error("http", req.method + " " + req.target + " failed: " + e.what());
-      res = Response::error(500, "internal error");
+      log::error("http", std::string("request handling failed: ") + e.what());
+      awaiting_->answer(weak_from_this(), [](std::shared_ptr<Session>) {});  // let go of it
+      close();
     }
-    log::debug("http", req.method + " " + req.target + " -> " + std::to_string(res.status));
-    return res;
   }
 
   void on_read_error(error_code ec) {
@@ -217,7 +256,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const Router& router_;
   const ServerOptions& options_;
-  net::thread_pool& handlers_;
+  const Router::RunBlocking& run_blocking_;
+  std::shared_ptr<Awaiting> awaiting_;
   std::array<char, 16384> discard_{};
   size_t drained_ = 0;
   std::unique_ptr<ClientCounts::Slot> slot_;
@@ -239,7 +279,9 @@ struct HttpServer::Impl {
       : router(r),
         options(std::move(o)),
         ioc(static_cast<int>(std::max(1u, options.threads))),
-        handlers(std::max(1u, options.handler_threads)) {}
+        handlers(std::max(1u, options.handler_threads)),
+        run_blocking([this](std::function<void()> work) { net::post(handlers, std::move(work)); }) {
+  }
 
   void accept(Listener& l) {
     l.acceptor.async_accept(net::make_strand(ioc), [this, &l](error_code ec, tcp::socket socket) {
@@ -276,7 +318,8 @@ struct HttpServer::Impl {
         accept(l);
         return;
       }
-      std::make_shared<Session>(std::move(socket), router, options, handlers, std::move(slot))
+      std::make_shared<Session>(std::move(socket), router, options, run_blocking, awaiting,
+                                std::move(slot))
           ->run();
       accept(l);
     });
@@ -319,6 +362,8 @@ struct HttpServer::Impl {
   // After ioc: destroyed first, so work still queued in it (which holds sessions) goes before
   // the sessions' sockets and their io_context.
   net::thread_pool handlers;
+  Router::RunBlocking run_blocking;
+  std::shared_ptr<Awaiting> awaiting = std::make_shared<Awaiting>();
   std::vector<std::thread> threads;
   bool started = false;
   bool stopped = false;
@@ -369,10 +414,13 @@ void HttpServer::stop() {
   impl_->ioc.stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
-  // Handlers already running finish (their answers are dropped with the stopped io_context);
-  // queued ones are abandoned.
+  // Answers that come from now on (handlers still running, journal flushes still pending) are
+  // dropped; the sessions that waited for them go while their io_context still exists.
+  auto waiting = impl_->awaiting->close();
+  // Handlers already running finish; queued ones are abandoned.
   impl_->handlers.stop();
   impl_->handlers.join();
+  waiting.clear();
   for (auto& l : impl_->listeners) {
     error_code ec;
     l->acceptor.close(ec);

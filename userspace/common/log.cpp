@@ -18,13 +18,13 @@ constexpr EnumName<Level> kLevelNames[] = {{Level::kDebug, "DEBUG"},
                                            {Level::kWarn, "WARN"},
                                            {Level::kError, "ERROR"}};
 
+}  // namespace
+
 bool debug_enabled() {
   // Read per call: cheap, and keeps the module free of mutable globals.
   const char* v = std::getenv("KOHAKU_DEBUG");
   return v != nullptr && *v != '\0' && *v != '0';
 }
-
-}  // namespace
 
 void write(Level level, std::string_view component, std::string_view message) {
   if (level == Level::kDebug && !debug_enabled()) return;

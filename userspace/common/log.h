@@ -9,6 +9,8 @@ namespace kohaku::log {
 enum class Level { kDebug, kInfo, kWarn, kError };
 
 void write(Level level, std::string_view component, std::string_view message);
+// Whether debug lines are written (KOHAKU_DEBUG set): lets a hot path skip building one.
+bool debug_enabled();
 
 inline void debug(std::string_view c, std::string_view m) {
   write(Level::kDebug, c, m);

@@ -1,11 +1,12 @@
 // bench_ctl_load: control-plane load against a running kohaku-hostd, through the project's own
-// HTTP client (one connection per request, as kohakuctl and the runners use it; `reserve` keeps
-// one connection per client, as a scheduler's HTTP pool does).
+// HTTP client (one connection per request, as kohakuctl and the runners use it); `reserve` keeps
+// one connection per client, as a scheduler's HTTP pool does, on Asio (ctl_async_load.h).
 //
 //   bench_ctl_load reserve  --url U --runner NAME [--runner NAME...] --clients 64 --seconds S
-//                           [--keep-alive 0]
-//       clients reserve IPs (ttl 1800) in a loop for S seconds: reservations/s, p50/p99 latency;
-//       then releases them again (untimed). --keep-alive 0: a new connection per request
+//                           [--threads 1]
+//       clients reserve IPs (ttl 1800) in a loop for S seconds, each on one kept connection and
+//       waiting for its answer before the next request, all driven by --threads event loops:
+//       reservations/s, p50/p99 latency; then releases them again (untimed)
 //   bench_ctl_load register --url U --count 255 --ip-prefix 198.19 --clients C
 //       registers bench-r001..bench-rNNN (physical IPs <prefix>.x.y): wall time until all answered
 //   bench_ctl_load fill     --url U --count 255 --reservations 10000 --clients C
@@ -26,6 +27,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -35,6 +37,8 @@
 #include "bench_cli.h"
 #include "common/http_client.h"
 #include "common/netlink/vxlan_link.h"
+#include "ctl_async_load.h"
+#include "ctl_load_tally.h"
 #include "host/bpf/host_datapath.h"
 
 namespace {
@@ -53,16 +57,14 @@ struct Args {
   double timeout = 30;
   long min_reservations = 0;
   bool program = false;
-  bool keep_alive = true;
+  int threads = 1;
 };
 
 // The host's mutating routes need its API token (docs/security.md): from $KOHAKU_TOKEN, as
 // kohakuctl takes it.
-HttpClient client_for(const Args& a, std::chrono::milliseconds timeout = std::chrono::seconds(10),
-                      bool keep_alive = false) {
+HttpClient client_for(const Args& a, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   kohaku::http::ClientOptions options;
   options.timeout = timeout;
-  options.keep_alive = keep_alive;
   if (const char* t = std::getenv("KOHAKU_TOKEN")) options.bearer_token = t;
   return HttpClient(a.url, options);
 }
@@ -90,8 +92,8 @@ Args parse(int argc, char** argv) {
       a.timeout = std::stod(v);
     else if (k == "--min-reservations")
       a.min_reservations = std::stol(v);
-    else if (k == "--keep-alive")
-      a.keep_alive = std::stoi(v) != 0;
+    else if (k == "--threads")
+      a.threads = std::stoi(v);
     else if (k == "--program")
       a.program = v == "1";
 
@@ -114,26 +116,7 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-// Latencies and failures gathered from all client threads.
-struct Tally {
-  std::mutex mu;
-  std::vector<double> ms;
-  long failures = 0;
-  std::string first_error;
-
-  void add(const std::vector<double>& local, long fails, const std::string& err) {
-    std::lock_guard lock(mu);
-    ms.insert(ms.end(), local.begin(), local.end());
-    failures += fails;
-    if (first_error.empty()) first_error = err;
-  }
-  double percentile(double p) {
-    if (ms.empty()) return 0;
-    std::sort(ms.begin(), ms.end());
-    size_t i = std::min(ms.size() - 1, static_cast<size_t>(p * static_cast<double>(ms.size())));
-    return ms[i];
-  }
-};
+using kohaku::bench::Tally;
 
 // Runs `clients` threads; each calls `job(thread, n)` until it returns false (n counts its calls)
 // and records the latency of every call that returned true.
@@ -181,42 +164,48 @@ void print_tally(const char* what, Tally& tally, double wall) {
 }
 
 // Reserves for a.seconds, then releases what it reserved (untimed), so every round measures
-// against the same number of existing reservations.
+// against the same number of existing reservations. The clients are a.clients kept connections
+// (as a scheduler's HTTP pool holds them, KohakuRiver's host uses httpx: what is measured is the
+// reservation, not a TCP handshake per request), each waiting for its answer before it sends
+// the next request, driven by a.threads event loops (ctl_async_load.h).
 int reserve(const Args& a) {
   if (a.runners.empty()) throw std::invalid_argument("reserve needs --runner");
-  // One kept connection per client, as a scheduler's HTTP pool holds them (KohakuRiver's host
-  // uses httpx): what is measured is the reservation, not a TCP handshake per request.
-  std::vector<HttpClient> clients;
-  for (int i = 0; i < a.clients; ++i)
-    clients.push_back(client_for(a, std::chrono::seconds(10), a.keep_alive));
-  Tally tally;
+  kohaku::bench::AsyncLoad load;
+  load.url = a.url;
+  if (const char* t = std::getenv("KOHAKU_TOKEN")) load.bearer_token = t;
+  load.connections = a.clients;
+  load.threads = a.threads;
   std::mutex tokens_mu;
   std::vector<std::string> tokens;
   auto deadline = clock_type::now() + std::chrono::duration<double>(a.seconds);
-  double wall = run_clients(a.clients, tally, [&](int t, long n, std::string& problem) {
-    if (clock_type::now() >= deadline) return false;
-    const auto& runner = a.runners[static_cast<size_t>(t + n) % a.runners.size()];
-    auto r = clients[static_cast<size_t>(t)].post("/api/overlay/ip/reserve?runner=" + runner +
-                                                  "&ttl=1800");
-    if (!r.ok()) {
-      problem = "HTTP " + std::to_string(r.status) + ": " + r.error_message();
-    } else {
-      std::lock_guard lock(tokens_mu);
-      tokens.push_back(r.json().at("token").get<std::string>());
-    }
-    return true;
-  });
+  load.next = [&](int c, long n) -> std::optional<std::string> {
+    if (clock_type::now() >= deadline) return std::nullopt;
+    const auto& runner = a.runners[static_cast<size_t>(c + n) % a.runners.size()];
+    return "/api/overlay/ip/reserve?runner=" + runner + "&ttl=1800";
+  };
+  load.check = [&](int status, const std::string& body) -> std::string {
+    if (status != 200) return "HTTP " + std::to_string(status) + ": " + body;
+    auto token = nlohmann::json::parse(body, nullptr, false);
+    if (!token.is_object() || !token.contains("token")) return "no token in " + body;
+    std::lock_guard lock(tokens_mu);
+    tokens.push_back(token["token"].get<std::string>());
+    return {};
+  };
+  Tally tally;
+  double wall = kohaku::bench::run_async_load(load, tally);
   print_tally("reservations", tally, wall);
 
-  Tally released;
   std::atomic<size_t> next{0};
-  run_clients(a.clients, released, [&](int t, long, std::string& problem) {
+  load.next = [&](int, long) -> std::optional<std::string> {
     size_t i = next++;
-    if (i >= tokens.size()) return false;
-    auto r = clients[static_cast<size_t>(t)].post("/api/overlay/ip/release?token=" + tokens[i]);
-    if (!r.ok()) problem = "release HTTP " + std::to_string(r.status) + ": " + r.error_message();
-    return true;
-  });
+    if (i >= tokens.size()) return std::nullopt;
+    return "/api/overlay/ip/release?token=" + tokens[i];
+  };
+  load.check = [](int status, const std::string& body) -> std::string {
+    return status == 200 ? std::string() : "release HTTP " + std::to_string(status) + ": " + body;
+  };
+  Tally released;
+  kohaku::bench::run_async_load(load, released);
   if (released.failures) {
     std::fprintf(stderr, "bench_ctl_load: %ld releases failed: %s\n", released.failures,
                  released.first_error.c_str());

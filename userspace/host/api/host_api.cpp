@@ -23,11 +23,14 @@ void register_host_api(http::Router& router, OverlayService& service, HostApiOpt
   router.add("POST", "/api/register", runner_access, [s](const Request& r) {
     return s->register_runner(parse_register(r.json()), r.header("x-kohaku-runner-credential"));
   });
-  router.add("PUT", "/api/heartbeat/{hostname}", runner_access, [s](const Request& r) {
-    const auto& hostname = r.path_params.at("hostname");
-    json metrics = parse_heartbeat(hostname, r.json());
-    return s->heartbeat(hostname, r.header("x-kohaku-runner-credential"), metrics);
-  });
+  // The busy changes answer once their journal record is durable without holding a thread
+  // meanwhile (deferred routes, common/http_router.h); the rest wait on the handler pool.
+  router.add_deferred(
+      "PUT", "/api/heartbeat/{hostname}", runner_access, [s](const Request& r, http::Reply reply) {
+        const auto& hostname = r.path_params.at("hostname");
+        json metrics = parse_heartbeat(hostname, r.json());
+        s->heartbeat(hostname, r.header("x-kohaku-runner-credential"), metrics, std::move(reply));
+      });
   router.get("/api/nodes", [s](const Request&) { return s->nodes(); });
   // KohakuRiver's cluster health (its `node health`); the same nodes, health fields only.
   router.get("/api/health", [s](const Request& r) {
@@ -56,17 +59,19 @@ void register_host_api(http::Router& router, OverlayService& service, HostApiOpt
              [s](const Request& r) { return s->ip_available(parse_ip_available(r.query)); });
   router.get("/api/overlay/ip/info/{runner}",
              [s](const Request& r) { return s->ip_info(r.path_params.at("runner")); });
-  router.post("/api/overlay/ip/reserve",
-              [s](const Request& r) { return s->ip_reserve(parse_ip_reserve(r.query)); });
-  router.post("/api/overlay/ip/release", [s](const Request& r) {
-    return s->ip_release(parse_ip_release(r.query), r.header("x-kohaku-runner-credential"));
+  router.post_deferred("/api/overlay/ip/reserve", [s](const Request& r, http::Reply reply) {
+    s->ip_reserve(parse_ip_reserve(r.query), std::move(reply));
+  });
+  router.post_deferred("/api/overlay/ip/release", [s](const Request& r, http::Reply reply) {
+    s->ip_release(parse_ip_release(r.query), r.header("x-kohaku-runner-credential"),
+                  std::move(reply));
   });
   router.get("/api/overlay/ip/reservations",
              [s](const Request& r) { return s->ip_reservations(parse_ip_reservations(r.query)); });
   router.post("/api/overlay/ip/validate",
               [s](const Request& r) { return s->ip_validate(parse_ip_validate(r.query)); });
-  router.post("/api/overlay/ip/use", [s](const Request& r) {
-    return s->ip_use(parse_ip_use(r.query), r.header("x-kohaku-runner-credential"));
+  router.post_deferred("/api/overlay/ip/use", [s](const Request& r, http::Reply reply) {
+    s->ip_use(parse_ip_use(r.query), r.header("x-kohaku-runner-credential"), std::move(reply));
   });
   router.get("/api/overlay/ip/stats", [s](const Request&) { return s->ip_stats(); });
 }

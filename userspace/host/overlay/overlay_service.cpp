@@ -128,9 +128,15 @@ json OverlayService::register_runner(const RegisterRequest& request,
 
 json OverlayService::heartbeat(const std::string& hostname, const std::string& credential,
                                const json& metrics) {
+  return wait_for(
+      [&](JsonCompletion done) { heartbeat(hostname, credential, metrics, std::move(done)); });
+}
+
+void OverlayService::heartbeat(const std::string& hostname, const std::string& credential,
+                               const json& metrics, JsonCompletion done) {
   auto& m = *impl_;
   checked_name("hostname", hostname);
-  return m.mutate([&] {
+  m.mutate_async(std::move(done), [&] {
     json answer = {{"message", "Heartbeat received"}};
     int64_t now = m.clock();
     m.refresh(now);

@@ -3,7 +3,12 @@
 // (host/overlay/overlay_requests.h; the API layer, host/api/overlay_params.h, parses query
 // strings and bodies into them) and returns the JSON body of a 2xx answer, or throws
 // DomainError(kind, message), which the HTTP layer answers with the kind's status. The state is
-// persisted through host/overlay/overlay_journal.h. Methods are safe to call from several
+// persisted through host/overlay/overlay_journal.h; no answer is given before the journal
+// record of its change is durable. The busiest changes (heartbeat and the IP reservation
+// routes) also come in a form that answers through a JsonCompletion (common/completion.h)
+// instead of holding the calling thread while the journal is flushed: it is called once, with
+// what the blocking form returns or throws, from the journal's flusher thread or, when nothing
+// had to wait, before the call returns. Methods are safe to call from several
 // threads at once. Implemented in overlay_service.cpp (runners), overlay_service_ips.cpp (IP
 // reservations) and overlay_service_impl.{h,cpp} (lock, journal commit, observer delivery).
 #include <nlohmann/json.hpp>
@@ -16,6 +21,7 @@
 #include <vector>
 
 #include "common/api_error.h"
+#include "common/completion.h"
 #include "host/host_config.h"
 #include "host/overlay/overlay_requests.h"
 
@@ -61,6 +67,8 @@ class OverlayService {
   // is told 404 once an id is free, so it registers again and gets one.
   nlohmann::json heartbeat(const std::string& hostname, const std::string& credential = {},
                            const nlohmann::json& metrics = nlohmann::json::object());
+  void heartbeat(const std::string& hostname, const std::string& credential,
+                 const nlohmann::json& metrics, JsonCompletion done);
   // GET /api/nodes: KohakuRiver's node fields (total_cores, cores_in_use, available_cores,
   // status, memory and GPU fields, ...) plus the overlay's (overlay_service_nodes.cpp).
   nlohmann::json nodes();
@@ -81,12 +89,16 @@ class OverlayService {
   nlohmann::json ip_available(const IpAvailableRequest& request);  // GET available
   nlohmann::json ip_info(const std::string& runner);               // GET info/{runner}
   nlohmann::json ip_reserve(const IpReserveRequest& request);      // POST reserve
+  void ip_reserve(const IpReserveRequest& request, JsonCompletion done);
   // POST release. By token, or by container_id + runner with that runner's credential.
   nlohmann::json ip_release(const IpReleaseRequest& request, const std::string& credential = {});
+  void ip_release(const IpReleaseRequest& request, const std::string& credential,
+                  JsonCompletion done);
   nlohmann::json ip_reservations(const IpReservationsRequest& request);  // GET reservations
   nlohmann::json ip_validate(const IpValidateRequest& request);          // POST validate
   // POST use. By token, or by runner + ip with that runner's credential.
   nlohmann::json ip_use(const IpUseRequest& request, const std::string& credential = {});
+  void ip_use(const IpUseRequest& request, const std::string& credential, JsonCompletion done);
   nlohmann::json ip_stats();  // GET stats
 
   // Periodic work: marks runners inactive after the heartbeat timeout, expires unused

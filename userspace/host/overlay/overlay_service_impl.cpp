@@ -73,14 +73,19 @@ void OverlayService::Impl::wait_durable(uint64_t seq) {
   try {
     store.wait_durable(seq);
   } catch (const std::exception& e) {
-    log::error(kComponent, std::string("cannot flush the state journal; refusing changes until "
-                                       "kohaku-hostd restarts: ") +
-                               e.what());
-    throw DomainError(ErrorKind::kInternal,
-                      std::string("cannot persist state (the change may be lost; the host "
-                                  "refuses changes until it restarts): ") +
-                          e.what());
+    std::rethrow_exception(flush_failed(e.what()));
   }
+}
+std::exception_ptr OverlayService::Impl::flush_failed(const std::string& error) {
+  log::error(kComponent,
+             "cannot flush the state journal; refusing changes until kohaku-hostd "
+             "restarts: " +
+                 error);
+  return std::make_exception_ptr(
+      DomainError(ErrorKind::kInternal,
+                  "cannot persist state (the change may be lost; the host refuses changes until "
+                  "it restarts): " +
+                      error));
 }
 void OverlayService::Impl::load() {
   overlay_journal::replay(store, scheme, registry, book);

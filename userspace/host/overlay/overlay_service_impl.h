@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "common/completion.h"
 #include "host/overlay/ip_reservations.h"
 #include "host/overlay/overlay_service.h"
 #include "host/overlay/runner_registry.h"
@@ -63,25 +64,56 @@ struct OverlayService::Impl {
   // threads finish operations at once. Called without mu held.
   void flush();
 
+  // What an operation did under mu: its result, the journal seq its answer waits for (0: none)
+  // and whether observer events are queued.
+  template <class T>
+  struct Committed {
+    T result;
+    uint64_t seq;
+    bool notify;
+  };
+  template <class Body>
+  auto run_locked(Body&& body) {
+    std::lock_guard lock(mu);
+    durable_seq = 0;
+    Committed<decltype(body())> c{body(), 0, false};
+    c.seq = std::exchange(durable_seq, 0);
+    c.notify = !events.empty();
+    return c;
+  }
+
   // Runs body with mu held, then, with mu released, waits until the journal flush that covers
   // what body committed durably succeeded (shared with whatever other requests committed
   // meanwhile: one fdatasync per group, not per request), then delivers the observer events
   // body queued. So an answer, and a tunnel or BPF change, only ever follows a durable record.
+  // For operations that queue observer events: delivering them (netlink, BPF) takes the
+  // calling thread.
   template <class Body>
   auto mutate(Body&& body) {
-    uint64_t seq = 0;
-    bool notify = false;
-    std::optional<decltype(body())> result;
-    {
-      std::lock_guard lock(mu);
-      durable_seq = 0;
-      result.emplace(body());
-      seq = std::exchange(durable_seq, 0);
-      notify = !events.empty();
+    auto c = run_locked(body);
+    if (c.seq != 0) wait_durable(c.seq);
+    if (c.notify) flush();
+    return std::move(c.result);
+  }
+
+  // mutate() for operations that queue no observer events, without holding a thread for the
+  // flush: body runs here with mu held, and done gets its result (or its DomainError) once the
+  // journal flush covering it succeeded: on the journal's flusher thread, or right here when
+  // nothing had to wait. A failed flush answers DomainError kInternal, as wait_durable() throws.
+  template <class Body>
+  void mutate_async(JsonCompletion done, Body&& body) {
+    std::optional<Committed<nlohmann::json>> c;
+    try {
+      c.emplace(run_locked(body));
+    } catch (...) {
+      return done(std::current_exception(), nullptr);
     }
-    if (seq != 0) wait_durable(seq);
-    if (notify) flush();
-    return std::move(*result);
+    if (c->seq == 0) return done(nullptr, std::move(c->result));
+    store.when_durable(c->seq, [this, result = std::move(c->result), done = std::move(done)](
+                                   const std::optional<std::string>& error) mutable {
+      if (error) return done(flush_failed(*error), nullptr);
+      done(nullptr, std::move(result));
+    });
   }
 
   // Runs a read-only body with mu held, on state brought up to now. What the refresh expired is
@@ -96,6 +128,8 @@ struct OverlayService::Impl {
 
   // Waits for the journal flush covering seq; DomainError kInternal when it failed.
   void wait_durable(uint64_t seq);
+  // The DomainError kInternal a failed journal flush is answered with (logged once here).
+  std::exception_ptr flush_failed(const std::string& error);
 
   // Replays STATE_DIR and starts the run from a fresh snapshot (constructor only).
   void load();

@@ -61,12 +61,16 @@ json OverlayService::ip_info(const std::string& runner) {
 }
 
 json OverlayService::ip_reserve(const IpReserveRequest& request) {
+  return wait_for([&](JsonCompletion done) { ip_reserve(request, std::move(done)); });
+}
+
+void OverlayService::ip_reserve(const IpReserveRequest& request, JsonCompletion done) {
   auto& m = *impl_;
   m.require_overlay();
   const std::string& runner = request.runner;
   const int64_t ttl = request.ttl_seconds;
   const auto& ip = request.ip;
-  return m.mutate([&] {
+  m.mutate_async(std::move(done), [&] {
     int64_t now = m.clock();
     m.refresh(now);
     const auto& a = m.runner(runner);
@@ -90,11 +94,16 @@ json OverlayService::ip_reserve(const IpReserveRequest& request) {
 }
 
 json OverlayService::ip_release(const IpReleaseRequest& request, const std::string& credential) {
+  return wait_for([&](JsonCompletion done) { ip_release(request, credential, std::move(done)); });
+}
+
+void OverlayService::ip_release(const IpReleaseRequest& request, const std::string& credential,
+                                JsonCompletion done) {
   auto& m = *impl_;
   m.require_overlay();
   const auto& token = request.token;
   const std::string container_id = request.container_id.value_or(std::string());
-  return m.mutate([&]() -> json {
+  m.mutate_async(std::move(done), [&]() -> json {
     m.refresh(m.clock());
     m.commit(false);
     if (token) {
@@ -153,13 +162,18 @@ json OverlayService::ip_validate(const IpValidateRequest& request) {
 }
 
 json OverlayService::ip_use(const IpUseRequest& request, const std::string& credential) {
+  return wait_for([&](JsonCompletion done) { ip_use(request, credential, std::move(done)); });
+}
+
+void OverlayService::ip_use(const IpUseRequest& request, const std::string& credential,
+                            JsonCompletion done) {
   auto& m = *impl_;
   m.require_overlay();
   const std::string& container_id = request.container_id;
   const auto& token = request.token;
   const auto& runner = request.runner;
   const auto& ip = request.ip;
-  return m.mutate([&] {
+  m.mutate_async(std::move(done), [&] {
     int64_t now = m.clock();
     m.refresh(now);
     m.commit(false);

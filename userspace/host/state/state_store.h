@@ -42,10 +42,14 @@ class StateStore {
   // Appends a mutation (an object; "seq" is added). durable: see AppendJournal::append.
   void append(nlohmann::json record, bool durable = true);
   // Group commit (common/group_commit.h): write() appends a mutation without waiting for the
-  // disk and returns its seq; wait_durable(seq), called with the caller's own lock released,
-  // returns once a journal flush shared with concurrent writers covers it. Once a flush failed,
-  // wait_durable() and every later write() or append() throw std::runtime_error.
+  // disk and returns its seq; when_durable(seq, done) calls done once a journal flush shared
+  // with concurrent writers covers it (or with the flush's error), wait_durable(seq), called
+  // with the caller's own lock released, returns then. Once a flush failed, wait_durable() and
+  // every later write() or append() throw std::runtime_error.
   uint64_t write(nlohmann::json record);
+  void when_durable(uint64_t seq, GroupCommit::Done done) {
+    group_->when_durable(seq, std::move(done));
+  }
   void wait_durable(uint64_t seq);
   uint64_t flushes() const { return group_->flushes(); }
   bool compaction_due() const;
