@@ -22,10 +22,6 @@ struct l2_arp_ipv4 {
   __u8 tpa[4];
 } __attribute__((packed));
 
-KH_INLINE bool l2_same_mac(const __u8* a, const __u8* b) {
-  return *(const __u32*)a == *(const __u32*)b && *(const __u16*)(a + 4) == *(const __u16*)(b + 4);
-}
-
 SEC("tc")
 int l2_gateway_guard(struct __sk_buff* skb) {
   struct l2_gateway_key key = {.ifindex = skb->ifindex};
@@ -38,7 +34,7 @@ int l2_gateway_guard(struct __sk_buff* skb) {
 
   if (!gw) return TC_ACT_OK;
   if ((void*)(eth + 1) > data_end) return TC_ACT_OK;
-  if ((eth->h_dest[0] & 1) && l2_same_mac(eth->h_source, gw->mac)) {
+  if ((eth->h_dest[0] & 1) && kh_mac_equal(eth->h_source, gw->mac)) {
     if (stats) stats->gateway_floods_kept_local++;
     return TC_ACT_SHOT;
   }

@@ -10,10 +10,6 @@
 #include "lib/pkt.h"
 #include "lib/workload_deliver.h"
 
-KH_INLINE bool same_mac(const __u8* a, const __u8* b) {
-  return *(const __u32*)a == *(const __u32*)b && *(const __u16*)(a + 4) == *(const __u16*)(b + 4);
-}
-
 SEC("tc")
 int runner_overlay_ingress(struct __sk_buff* skb) {
   const struct runner_config* cfg = runner_get_config();
@@ -27,7 +23,7 @@ int runner_overlay_ingress(struct __sk_buff* skb) {
   if (pkt_ipv4_has_options(h.ip) || pkt_ipv4_is_fragment(h.ip)) return TC_ACT_OK;
   w = rn_wl_by_addr(h.ip->daddr, &ifindex);
   /* Only what is routed to the runner (to the gateway's MAC); the rest is switched. */
-  if (!w || !same_mac(h.eth->h_dest, w->gw_mac)) return TC_ACT_OK;
+  if (!w || !kh_mac_equal(h.eth->h_dest, w->gw_mac)) return TC_ACT_OK;
   if (pkt_parse_l4(skb, &p) != PKT_PARSE_OK || rn_forward_verdict(skb, cfg, &p) != RN_FWD_ALLOW)
     return TC_ACT_OK;
   rc = rn_wl_deliver(skb, w, ifindex);

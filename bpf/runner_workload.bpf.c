@@ -18,17 +18,13 @@
 #include "lib/workload_deliver.h"
 #include "lib/workload_maps.h"
 
-KH_INLINE bool same_mac(const __u8* a, const __u8* b) {
-  return *(const __u32*)a == *(const __u32*)b && *(const __u16*)(a + 4) == *(const __u16*)(b + 4);
-}
-
 /* Whether the frame's source MAC is `mac`; a frame too short for an Ethernet header has none. */
 KH_INLINE bool source_mac_is(struct __sk_buff* skb, const __u8* mac) {
   void* data_end = (void*)(long)skb->data_end;
   struct ethhdr* eth = (void*)(long)skb->data;
 
   if ((void*)(eth + 1) > data_end) return false;
-  return same_mac(eth->h_source, mac);
+  return kh_mac_equal(eth->h_source, mac);
 }
 
 KH_INLINE const struct runner_wl_config* wl_config(void) {
@@ -120,7 +116,7 @@ int runner_workload(struct __sk_buff* skb) {
       RUNNER_WL_COUNT(st, pass_kernel);
       return TC_ACT_OK; /* malformed: the kernel refuses it as it always did */
   }
-  if (!same_mac(h.eth->h_source, w->mac)) {
+  if (!kh_mac_equal(h.eth->h_source, w->mac)) {
     RUNNER_WL_COUNT(st, drop_spoofed_mac);
     return TC_ACT_SHOT;
   }
@@ -128,7 +124,7 @@ int runner_workload(struct __sk_buff* skb) {
     RUNNER_WL_COUNT(st, drop_spoofed_ip);
     return TC_ACT_SHOT;
   }
-  if (!(w->flags & RUNNER_WL_FAST) || !same_mac(h.eth->h_dest, w->gw_mac)) {
+  if (!(w->flags & RUNNER_WL_FAST) || !kh_mac_equal(h.eth->h_dest, w->gw_mac)) {
     RUNNER_WL_COUNT(st, pass_l2); /* to another MAC of the segment: the bridge switches it */
     return TC_ACT_OK;
   }

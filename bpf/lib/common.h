@@ -30,3 +30,8 @@
 
 /* AF_INET without sys/socket.h. */
 #define KH_AF_INET 2
+
+/* Two Ethernet addresses, compared as one 4-byte and one 2-byte load. */
+KH_INLINE bool kh_mac_equal(const __u8* a, const __u8* b) {
+  return *(const __u32*)a == *(const __u32*)b && *(const __u16*)(a + 4) == *(const __u16*)(b + 4);
+}

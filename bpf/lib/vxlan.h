@@ -41,7 +41,3 @@ KH_INLINE __u32 kh_vxlan_vni(const struct kh_vxlanhdr* vx) {
 KH_INLINE void kh_vxlan_set_vni(struct kh_vxlanhdr* vx, __u32 vni) {
   vx->vni_reserved2 = (vx->vni_reserved2 & bpf_htonl(0xff)) | bpf_htonl(vni << 8);
 }
-
-KH_INLINE bool kh_mac_equal(const __u8* a, const __u8* b) {
-  return *(const __u32*)a == *(const __u32*)b && *(const __u16*)(a + 4) == *(const __u16*)(b + 4);
-}

@@ -346,6 +346,21 @@ inline std::string verify_checksums(const Bytes& frame) {
   return verify_ipv4_checksums(frame.data(), frame.size(), kEthLen);
 }
 
+// What differs in `out` from a frame routed one hop: Ethernet `dst`/`src`, IPv4 `saddr` ->
+// `daddr` with TTL `ttl`, every checksum right. "" when nothing does.
+inline std::string routed_differences(const Bytes& out, const Mac& dst, const Mac& src,
+                                      uint32_t saddr, uint32_t daddr, uint8_t ttl) {
+  auto v = parse_eth_ipv4(out);
+  if (!v) return "not Ethernet/IPv4";
+  std::string diff;
+  if (!std::equal(dst.begin(), dst.end(), out.begin())) diff += "destination MAC; ";
+  if (!std::equal(src.begin(), src.end(), out.begin() + 6)) diff += "source MAC; ";
+  if (v->src != saddr) diff += "source " + ip_str(v->src) + "; ";
+  if (v->dst != daddr) diff += "destination " + ip_str(v->dst) + "; ";
+  if (v->ttl != ttl) diff += "TTL " + std::to_string(v->ttl) + "; ";
+  return diff + verify_checksums(out);
+}
+
 // Common MACs for tests.
 inline constexpr Mac kMacA{0x02, 0x00, 0x00, 0x00, 0x00, 0x0a};
 inline constexpr Mac kMacB{0x02, 0x00, 0x00, 0x00, 0x00, 0x0b};

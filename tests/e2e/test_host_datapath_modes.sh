@@ -60,10 +60,7 @@ LOG_FROM=1
 # A firewall's catch-all REJECT, there before the host starts: the accept rules must go above it.
 in_ns hub iptables -A FORWARD -j REJECT
 hub_up hub "${HUB_ARGS[@]}" --set OVERLAY_DATAPATH=kernel
-runner_up r1 hub
-runner_up r2 hub
-wait_for 20 "r1 overlay ready" runner_overlay_ready r1
-wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+runners_ready hub r1 r2
 a=$(workload_up r1 a)
 b=$(workload_up r2 b)
 

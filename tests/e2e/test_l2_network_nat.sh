@@ -49,10 +49,7 @@ outside_up "$OUTSIDE" r1 r2
 ip -n "$(ns_name outside)" route add 172.20.0.0/24 via "${HOST_IP[r1]}"
 ip -n "$(ns_name outside)" route add 172.21.0.0/24 via "${HOST_IP[r1]}"
 hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
-runner_up r1 hub
-runner_up r2 hub
-wait_for 20 "r1 overlay ready" runner_overlay_ready r1
-wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+runners_ready hub r1 r2
 
 ctl hub network create natnet --subnet 172.20.0.0/24 --runners r1,r2 >/dev/null || fail "create natnet"
 ctl hub network create routed --subnet 172.21.0.0/24 --no-outbound-nat --runners r1 >/dev/null ||

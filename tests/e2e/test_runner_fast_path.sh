@@ -19,10 +19,7 @@ bridge_rx() { in_ns r1 ip -s -j link show kohaku-overlay | jq '.[0].stats64.rx.p
 cluster_machines_up
 outside_up "$OUTSIDE" r1
 hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
-runner_up r1 hub
-runner_up r2 hub
-wait_for 20 "r1 overlay ready" runner_overlay_ready r1
-wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+runners_ready hub r1 r2
 
 a1=$(workload_up r1 a1)
 b1=$(workload_up r2 b1)

@@ -145,6 +145,30 @@ TEST(StateStore, ReplaysJournalOnTopOfSnapshotWithoutDuplicates) {
   EXPECT_EQ(mode_of(dir.path() / StateStore::kJournalName), 0600u);
 }
 
+TEST(StateStore, CompactionWaitsUntilTheJournalOutgrowsTheSnapshotTwice) {
+  TempDir dir;
+  const StateStore::Options options{.compact_bytes = 1, .compact_records = 10};
+  const nlohmann::json large = {{"blob", std::string(20000, 'x')}};
+  {
+    StateStore store(dir.path(), options);
+    for (int i = 0; i < 11; ++i) store.append({{"n", i}});
+    EXPECT_TRUE(store.compaction_due());  // a small state: the record count decides
+    // A large state: eleven records do not pay for rewriting it; records worth twice its size do.
+    store.compact(large);
+    for (int i = 0; i < 11; ++i) store.append({{"n", i}});
+    EXPECT_FALSE(store.compaction_due());
+    const uint64_t snapshot = std::filesystem::file_size(dir.path() / StateStore::kSnapshotName);
+    while (std::filesystem::file_size(dir.path() / StateStore::kJournalName) <= 2 * snapshot)
+      store.append({{"pad", std::string(1000, 'y')}});
+    EXPECT_TRUE(store.compaction_due());
+    store.compact(large);
+  }
+  // After a restart the snapshot's size comes from the file.
+  StateStore store(dir.path(), options);
+  for (int i = 0; i < 11; ++i) store.append({{"n", i}});
+  EXPECT_FALSE(store.compaction_due());
+}
+
 TEST(StateStore, CrashBetweenSnapshotAndJournalTruncationAppliesNothingTwice) {
   TempDir dir;
   std::string old_journal;

@@ -214,6 +214,15 @@ runner_overlay_ready() {
   in_ns "$1" curl -fsS -m 2 http://127.0.0.1:8001/api/overlay/status | grep -q '"overlay_ready": *true'
 }
 
+# runners_ready HUB RUNNER...: each RUNNER started against HUB with the default settings, then
+# waited for until its overlay is ready (20 s each).
+runners_ready() {
+  local hub=$1 r
+  shift
+  for r in "$@"; do runner_up "$r" "$hub"; done
+  for r in "$@"; do wait_for 20 "$r overlay ready" runner_overlay_ready "$r"; done
+}
+
 # workload_up RUNNER NAME [TOKEN]: a namespace attached to RUNNER's bridge; prints its IP.
 workload_up() {
   local r=$1 w=$2 token=${3:-}

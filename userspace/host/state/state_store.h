@@ -24,7 +24,8 @@ namespace kohaku {
 class StateStore {
  public:
   struct Options {
-    // Compaction is due when the journal is larger than this or holds more records.
+    // Compaction is due when the journal is larger than this or holds more records, and at
+    // least twice as large as the snapshot (so its cost per record stays bounded).
     uint64_t compact_bytes = 4u << 20;
     uint64_t compact_records = 20000;
   };
@@ -55,7 +56,7 @@ class StateStore {
   bool compaction_due() const;
   // Writes state as the new snapshot and empties the journal. The snapshot is fsynced, so it
   // also makes every mutation written before it durable.
-  void compact(const nlohmann::json& state);
+  void compact(nlohmann::json state);
 
   const std::filesystem::path& dir() const { return dir_; }
   static constexpr const char* kSnapshotName = "state.json";
@@ -67,6 +68,7 @@ class StateStore {
   UniqueFd lock_fd_;
   uint64_t seq_ = 0;
   nlohmann::json snapshot_;
+  uint64_t snapshot_bytes_ = 0;  // size of state.json as last read or written
   std::vector<nlohmann::json> records_;
   std::unique_ptr<AppendJournal> journal_;
   std::unique_ptr<GroupCommit> group_;

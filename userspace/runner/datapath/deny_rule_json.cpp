@@ -69,4 +69,11 @@ json deny_rule_to_json(const DenyRule& rule) {
               {"port", rule.port}};
 }
 
+nlohmann::json deny_rule_status_to_json(const DenyRuleStatus& status) {
+  nlohmann::json j = deny_rule_to_json(status.rule);
+  j["hits"] = status.hits;
+  j["rule"] = status.rule.to_string();
+  return j;
+}
+
 }  // namespace kohaku::runner

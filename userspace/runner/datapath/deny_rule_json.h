@@ -13,5 +13,8 @@ namespace kohaku::runner {
 DenyRule deny_rule_from_json(const nlohmann::json& body);
 // {source, destination, protocol (name when it has one), port}
 nlohmann::json deny_rule_to_json(const DenyRule& rule);
+// The same with its hit count and text, as GET /api/policy/deny and the status show it:
+// {..., "hits": 3, "rule": "src=any dst=... proto=icmp port=any"}
+nlohmann::json deny_rule_status_to_json(const DenyRuleStatus& status);
 
 }  // namespace kohaku::runner
