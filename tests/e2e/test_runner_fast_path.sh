@@ -57,14 +57,55 @@ in_ns a1 ping -c 2 -W 1 -I 10.250.0.9 "$OUTSIDE" >/dev/null 2>&1 && fail "a spoo
 (($(wl_counter "$a1" drop_spoofed_ip) >= before + 2)) || fail "spoofed packets not counted: $(fast "$a1")"
 in_ns a1 ip addr del 10.250.0.9/32 dev eth0
 
-# --- kill -9 and restart of kohaku-runnerd: the program keeps running, then is adopted.
+# --- kill -9 and restart of kohaku-runnerd under a running TCP stream: the program keeps
+# running, then is adopted, and not one segment of the stream is retransmitted.
+retrans() { in_ns "$1" awk '/^Tcp:/ && ++n == 2 {print $13}' /proc/net/snmp; }
+stream_out=$CLUSTER_DIR/stream.out
+re_a0=$(retrans a1)
+re_o0=$(retrans outside)
+# 120 x 10 kB, 50 ms apart: about 6 s, across the kill and the restart.
+bg_in a1 sh -c "for i in \$(seq 120); do head -c 10000 /dev/zero; sleep 0.05; done |
+  socat -T 10 - TCP:$OUTSIDE:7400 | wc -c >$stream_out"
+stream_pid=$!
+streaming() { in_ns outside ss -Htn state established '( sport = :7400 )' | grep -q .; }
+wait_for 5 "the stream connected" streaming
 kill -KILL "${DAEMON_PID[runnerd-r1]}"
 wait "${DAEMON_PID[runnerd-r1]}" 2>/dev/null || true
 can_ping a1 "$OUTSIDE" >/dev/null || fail "a1 lost the outside while kohaku-runnerd was down"
 runner_up r1 hub
 wait_for 20 "r1 overlay ready after the restart" runner_overlay_ready r1
 wait_for 10 "a1 on the fast path after the restart" served "$a1"
+stream_done() { ! kill -0 "$stream_pid"; }
+wait_for 30 "the TCP stream across the restart to end" stream_done
+[[ $(cat "$stream_out") == 1200000 ]] || fail "the stream across the restart echoed $(cat "$stream_out") of 1200000 bytes"
+(($(retrans a1) == re_a0 && $(retrans outside) == re_o0)) ||
+  fail "segments retransmitted across the restart: a1 $(($(retrans a1) - re_a0)), outside $(($(retrans outside) - re_o0))"
 can_ping a1 "$b1" >/dev/null || fail "a1 cannot ping b1 after the restart"
+
+# --- OVERLAY_FAST_PATH = False: the programs a previous daemon left on the veths and vxlan0
+# go, the traffic takes the bridge and the IP stack again, and turning it back on restores it.
+on_vxlan0() { in_ns r1 tc filter show dev vxlan0 ingress | grep -q runner_overlay_; }  # tc shows the kernel name, 15 characters
+on_veth() { in_ns r1 tc filter show dev "$veth" ingress | grep -q runner_workload; }
+on_vxlan0 || fail "no runner_overlay_ingress on vxlan0 with the fast path on"
+kill -TERM "${DAEMON_PID[runnerd-r1]}"
+wait "${DAEMON_PID[runnerd-r1]}" 2>/dev/null || true
+runner_up r1 hub --set OVERLAY_FAST_PATH=False
+wait_for 20 "r1 overlay ready with the fast path off" runner_overlay_ready r1
+off() { ! on_veth && ! on_vxlan0; }
+wait_for 10 "the fast-path programs detached" off
+[[ $(status r1 | jq .datapath.fast_path_enabled) == false ]] || fail "status: $(status r1 | jq -c .datapath)"
+[[ $(status r1 | jq '.datapath.fast_path | length') == 0 ]] || fail "workloads still served: $(status r1 | jq -c .datapath.fast_path)"
+fwd0=$(ip_forwarded)
+can_ping a1 "$OUTSIDE" >/dev/null || fail "a1 cannot ping the outside with the fast path off"
+can_ping a1 "$b1" >/dev/null || fail "a1 cannot ping b1 with the fast path off"
+(($(ip_forwarded) >= fwd0 + 2)) || fail "with the fast path off the kernel forwarded $(($(ip_forwarded) - fwd0)) datagrams"
+kill -TERM "${DAEMON_PID[runnerd-r1]}"
+wait "${DAEMON_PID[runnerd-r1]}" 2>/dev/null || true
+runner_up r1 hub
+wait_for 20 "r1 overlay ready with the fast path back on" runner_overlay_ready r1
+wait_for 10 "a1 on the fast path again" served "$a1"
+wait_for 10 "runner_overlay_ingress on vxlan0 again" on_vxlan0
+can_ping a1 "$b1" >/dev/null || fail "a1 cannot ping b1 with the fast path back on"
 
 # --- Detached: the veth and its entry go.
 id=$(in_ns r1 curl -fsS http://127.0.0.1:8001/api/workloads | jq -r '.workloads[] | select(.name=="a1") | .id')

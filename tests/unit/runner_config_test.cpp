@@ -46,6 +46,7 @@ TEST(RunnerConfig, DefaultsAreKohakuRivers) {
   EXPECT_EQ(c.state_dir, "/var/lib/kohaku-runner");
   EXPECT_EQ(c.overlay_api_token, "");
   EXPECT_EQ(c.overlay_datapath, Datapath::kBpf);
+  EXPECT_TRUE(c.overlay_fast_path);
   EXPECT_EQ(c.bpf_pin_root, "/sys/fs/bpf/kohaku");
   EXPECT_EQ(c.overlay_nat_port_min, 32768);
   EXPECT_EQ(c.overlay_nat_port_max, 65535);
@@ -74,6 +75,7 @@ TEST(RunnerConfig, ReadsAKohakuRiverStyleFile) {
       "STATE_DIR = '/tmp/runner-state'\n"
       "OVERLAY_API_TOKEN = 'tok'\n"
       "OVERLAY_DATAPATH = 'kernel'\n"
+      "OVERLAY_FAST_PATH = False\n"
       "BPF_PIN_ROOT = '/sys/fs/bpf/r1'\n"
       "OVERLAY_NAT_PORT_MIN = 40_000\n"
       "OVERLAY_NAT_PORT_MAX = 40_000\n"
@@ -102,13 +104,14 @@ TEST(RunnerConfig, ReadsAKohakuRiverStyleFile) {
   EXPECT_EQ(c.state_dir, "/tmp/runner-state");
   EXPECT_EQ(c.overlay_api_token, "tok");
   EXPECT_EQ(c.overlay_datapath, Datapath::kKernel);
+  EXPECT_FALSE(c.overlay_fast_path);
   EXPECT_EQ(c.bpf_pin_root, "/sys/fs/bpf/r1");
   EXPECT_EQ(c.overlay_nat_port_min, 40000);
   EXPECT_EQ(c.overlay_nat_port_max, 40000);
   EXPECT_EQ(c.overlay_conntrack_max, 1048576u);
   EXPECT_TRUE(c.overlay_disable_vxlan);
   EXPECT_EQ(r.warnings,
-            std::vector<std::string>{"runner_config.py:25: unknown key NUM_CORES (ignored)"});
+            std::vector<std::string>{"runner_config.py:26: unknown key NUM_CORES (ignored)"});
 }
 
 TEST(RunnerConfig, DocumentedExampleLoads) {
@@ -213,6 +216,8 @@ TEST(RunnerConfig, SharedChecksApplyToo) {
             "'kernel' (kernel forwarding and iptables)");
   EXPECT_EQ(error_of("OVERLAY_DISABLE_VXLAN = 'yes'\n"),
             "runner_config.py:1: OVERLAY_DISABLE_VXLAN expects bool, got str 'yes'");
+  EXPECT_EQ(error_of("OVERLAY_FAST_PATH = 'off'\n"),
+            "runner_config.py:1: OVERLAY_FAST_PATH expects bool, got str 'off'");
   EXPECT_EQ(error_of("", {"OVERLAY_ENABLED=1"}),
             "--set OVERLAY_ENABLED=1: OVERLAY_ENABLED expects bool, got int 1");
 }

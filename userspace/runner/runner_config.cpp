@@ -82,6 +82,7 @@ ConfigSchema runner_config_schema() {
       .add_string("STATE_DIR", "/var/lib/kohaku-runner")
       .add_string("OVERLAY_API_TOKEN", "", /*nullable=*/true)
       .add_string("OVERLAY_DATAPATH", "bpf")
+      .add_bool("OVERLAY_FAST_PATH", true)
       .add_string("BPF_PIN_ROOT", "/sys/fs/bpf/kohaku")
       .add_int("OVERLAY_NAT_PORT_MIN", 32768)
       .add_int("OVERLAY_NAT_PORT_MAX", 65535)
@@ -163,6 +164,7 @@ RunnerConfig runner_config_from(const ConfigFile& file) {
     c.overlay_api_token = check_token(file, "OVERLAY_API_TOKEN");
   c.api_auth_off = file.is_set("OVERLAY_API_TOKEN") && c.overlay_api_token.empty();
   c.overlay_datapath = check_datapath(file, "OVERLAY_DATAPATH");
+  c.overlay_fast_path = file.get_bool("OVERLAY_FAST_PATH");
   c.bpf_pin_root = check_absolute_path(file, "BPF_PIN_ROOT");
 
   // Ports below 1024 belong to services on the runner itself; masquerading onto them would

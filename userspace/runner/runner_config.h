@@ -39,6 +39,9 @@ struct RunnerConfig {
   std::string overlay_api_token;
   bool api_auth_off = false;
   Datapath overlay_datapath = Datapath::kBpf;
+  // With the BPF datapath: the per-workload programs of docs/bpf-runner-fast-path.md. Off, the
+  // workloads' traffic crosses the bridge and the IP stack (the masquerade stays BPF).
+  bool overlay_fast_path = true;
   std::string bpf_pin_root = "/sys/fs/bpf/kohaku";
   uint16_t overlay_nat_port_min = 32768;  // masquerade source ports
   uint16_t overlay_nat_port_max = 65535;

@@ -154,8 +154,8 @@ void RunnerDatapath::attach_workload(int veth_ifindex) {
   tc_attach(veth_ifindex, TcDirection::kIngress, kRunnerTcFilter, workload_fd());
 }
 
-void RunnerDatapath::detach_workload(int veth_ifindex) {
-  tc_detach(veth_ifindex, TcDirection::kIngress, kRunnerTcFilter);
+bool RunnerDatapath::detach_workload(int veth_ifindex) {
+  return tc_detach(veth_ifindex, TcDirection::kIngress, kRunnerTcFilter);
 }
 
 bool RunnerDatapath::ensure_overlay_ingress(int vxlan_ifindex) {

@@ -84,7 +84,7 @@ class RunnerDatapath {
   // Fast path: the program on a workload's host-side veth (TC ingress), the workloads it knows
   // (workload_table.h) and the two devices it may route to after a FIB lookup (0: none yet).
   void attach_workload(int veth_ifindex);
-  void detach_workload(int veth_ifindex);
+  bool detach_workload(int veth_ifindex);  // false when there was none (or no such device)
   // vxlan0's ingress: what the hub routes to a fast-path workload is delivered past the bridge.
   bool ensure_overlay_ingress(int vxlan_ifindex);
   void set_fast_path_devices(uint32_t uplink_ifindex, uint32_t overlay_ifindex);

@@ -93,6 +93,24 @@ void FastPath::reconcile(uint32_t uplink_ifindex, uint32_t overlay_ifindex) {
   for (const WorkloadEntry& e : served) served_[e.ifindex] = found[e.ifindex];
 }
 
+std::vector<std::string> FastPath::disable(const std::set<std::string>& bridges) {
+  dp_.set_fast_path_devices(0, 0);  // first: no redirect from here on, whatever is attached
+  runner::sync_workloads(dp_.workload_maps(), {});
+  std::set<int> bridge_ifindexes;
+  const auto links = netlink::list_links();
+  for (const auto& link : links)
+    if (bridges.count(link.name)) bridge_ifindexes.insert(link.ifindex);
+  // Both programs sit on the TC ingress of bridge ports (the workloads' veths, vxlan0); the
+  // uplink and the bridges themselves carry other programs under the same handle.
+  std::vector<std::string> removed;
+  for (const auto& link : links)
+    if (bridge_ifindexes.count(link.master_ifindex) && dp_.detach_workload(link.ifindex))
+      removed.push_back(link.name);
+  attached_.clear();
+  served_.clear();
+  return removed;
+}
+
 nlohmann::json FastPath::status() const {
   nlohmann::json out = nlohmann::json::array();
   std::map<uint32_t, runner_wl_stats> counters;

@@ -44,6 +44,10 @@ class FastPath {
   // One pass: the devices the program may route to, then the maps and the attachments.
   // Problems with one workload are logged (once per message) and leave the others alone.
   void reconcile(uint32_t uplink_ifindex, uint32_t overlay_ifindex);
+  // OVERLAY_FAST_PATH off: no device to redirect to, empty maps, and no runner_workload or
+  // runner_overlay_ingress on any port of `bridges` (what a previous daemon with the fast path
+  // on left attached included). Returns the filters removed.
+  std::vector<std::string> disable(const std::set<std::string>& bridges);
   // Per workload: label, veth, address, whether the program runs there, its counters.
   nlohmann::json status() const;
 

@@ -192,6 +192,15 @@ std::set<std::string> RunnerDatapathMode::fast_path_bridges() const {
 
 void RunnerDatapathMode::apply_fast_path(uint32_t uplink_ifindex) {
   if (!fast_path_) return;
+  if (!config_.overlay_fast_path) {
+    if (fast_path_cleared_) return;  // nothing of ours gets attached while it is off
+    std::set<std::string> bridges{config_.overlay_bridge_name};
+    for (const auto& n : named_) bridges.insert(l2_bridge_name(n.name));
+    for (const auto& dev : fast_path_->disable(bridges))
+      log::info(kLog, "OVERLAY_FAST_PATH is off: detached the fast path from " + dev);
+    fast_path_cleared_ = true;
+    return;
+  }
   const auto vxlan = netlink::find_link(kOverlayVxlan);
   for (const auto& [source, workloads] : fast_sources_)
     fast_path_->set_workloads(source, workloads);
@@ -311,6 +320,7 @@ json RunnerDatapathMode::status() const {
     json rules = json::array();
     for (const auto& r : bpf_->deny_rules()) rules.push_back(deny_rule_status_to_json(r));
     j["deny_rules"] = rules;
+    j["fast_path_enabled"] = config_.overlay_fast_path;
     if (fast_path_) j["fast_path"] = fast_path_->status();
   } catch (const std::exception& e) {
     j["error"] = std::string("reading the BPF maps: ") + e.what();
@@ -337,7 +347,8 @@ void RunnerDatapathMode::set_named_networks(const std::vector<wire::L2NetworkVie
   std::lock_guard lock(mu_);
   const bool changed = nets != named_;
   named_ = std::move(nets);
-  if (!active_) return;  // apply() takes them along once the datapath is chosen
+  if (changed) fast_path_cleared_ = false;  // a network's bridge to sweep when the fast path is off
+  if (!active_) return;                     // apply() takes them along once the datapath is chosen
   if (*active_ == Datapath::kBpf) {
     apply_named_bpf();  // also when unchanged: the agent may just have rebuilt a bridge
   } else if (changed && overlay_) {

@@ -131,6 +131,7 @@ class RunnerDatapathMode {
   std::map<std::string, int> named_bridges_;  // network -> ifindex of the bridge our filter is on
   std::string named_error_;
   bool other_mode_cleaned_ = false;
+  bool fast_path_cleared_ = false;  // OVERLAY_FAST_PATH off: a previous daemon's programs removed
   // Garbage collection totals since start.
   uint64_t gc_runs_ = 0;
   uint64_t gc_flows_expired_ = 0;
