@@ -49,6 +49,11 @@ rx1=$(bridge_rx)
 c=$(fast "$a1" | jq .counters)
 jq -e '(.fwd_fib + .fwd_neigh) > 100 and .delivered > 100 and .pass_kernel < 10' <<<"$c" >/dev/null ||
   fail "a1's fast-path counters: $c"
+# ... and kohakuctl shows them next to the workload.
+row=$(ctl hub node overlay r1 | grep "^a1 ")
+re="fast \\($veth\\) +([0-9]+) +([0-9]+) +[0-9]+ +0$"
+[[ $row =~ $re ]] && ((BASH_REMATCH[1] > 100 && BASH_REMATCH[2] > 100)) ||
+  fail "kohakuctl node overlay r1, a1's row: $row"
 
 # --- A spoofed source from a1 is dropped and counted on a1.
 in_ns a1 ip addr add 10.250.0.9/32 dev eth0
@@ -95,6 +100,8 @@ off() { ! on_veth && ! on_vxlan0; }
 wait_for 10 "the fast-path programs detached" off
 [[ $(status r1 | jq .datapath.fast_path_enabled) == false ]] || fail "status: $(status r1 | jq -c .datapath)"
 [[ $(status r1 | jq '.datapath.fast_path | length') == 0 ]] || fail "workloads still served: $(status r1 | jq -c .datapath.fast_path)"
+ctl hub node overlay r1 | grep -Eq "^a1 .* bridge +- +- +- +-$" ||
+  fail "kohakuctl with the fast path off: $(ctl hub node overlay r1)"
 fwd0=$(ip_forwarded)
 can_ping a1 "$OUTSIDE" >/dev/null || fail "a1 cannot ping the outside with the fast path off"
 can_ping a1 "$b1" >/dev/null || fail "a1 cannot ping b1 with the fast path off"

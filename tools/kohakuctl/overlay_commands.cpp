@@ -33,7 +33,46 @@ std::string nonzero_reasons(const json& reasons) {
   return s;
 }
 
-// Per-runner BPF fast path counters, booked on the runner the packets came from.
+// The runner fast path's view of one workload (docs/bpf-runner-fast-path.md), by address:
+// which path its packets take and its counters, as the Path/Forwarded/Delivered/Passed/Dropped
+// cells of the workload table.
+class FastPathCells {
+ public:
+  explicit FastPathCells(const json& datapath) {
+    if (!datapath.contains("fast_path_enabled")) return;  // kernel datapath, or an older runner
+    enabled_ = datapath.value("fast_path_enabled", false);
+    reported_ = true;
+    for (const auto& e : datapath.value("fast_path", json::array()))
+      if (e.is_object()) by_ip_[field(e, "ip")] = e;
+  }
+
+  std::vector<std::string> cells(const std::string& ip) const {
+    if (!reported_) return {"kernel", "-", "-", "-", "-"};
+    auto it = by_ip_.find(ip);
+    if (it == by_ip_.end())
+      return {enabled_ ? "bridge (not served)" : "bridge", "-", "-", "-", "-"};
+    const json& e = it->second;
+    const json c = e.value("counters", json::object());
+    auto sum = [&](std::initializer_list<const char*> names) {
+      uint64_t n = 0;
+      for (const char* name : names) n += c.value(name, uint64_t{0});
+      return std::to_string(n);
+    };
+    json drops = json::object();
+    for (const char* reason : {"spoofed_mac", "spoofed_ip", "denied", "isolated"})
+      drops[reason] = c.value(std::string("drop_") + reason, uint64_t{0});
+    std::string dropped = nonzero_reasons(drops);
+    return {"fast (" + field(e, "veth") + ")", sum({"fwd_fib", "fwd_neigh", "fwd_peer"}),
+            sum({"delivered"}), sum({"pass_l2", "pass_local", "pass_kernel"}),
+            dropped.empty() ? "0" : dropped};
+  }
+
+ private:
+  bool reported_ = false;
+  bool enabled_ = false;
+  std::map<std::string, json> by_ip_;
+};
+
 // The named L2 networks a runner applies: the datapath's view (NAT, forward filter on the
 // bridge) joined with its Docker network for the same name.
 void print_named_networks(std::ostream& out, const json& datapath, const json& docker) {
@@ -251,17 +290,25 @@ int overlay_runner(const Invocation& inv, const HttpClient& c, std::ostream& out
                    device_state(br) + ", MTU " + field(br, "mtu")}};
   print_key_values(out, items);
   out << "\n";
-  Table t({"Container / workload", "ID", "IP", "Kind"});
+  Table t({"Container / workload", "ID", "IP", "Kind", "Path", "Forwarded", "Delivered", "Passed",
+           "Dropped"});
+  const FastPathCells fast(dp);
+  auto add = [&](const std::string& name, const std::string& id, const std::string& ip,
+                 const std::string& kind) {
+    std::vector<std::string> row{name, id, ip, kind};
+    for (auto& c : fast.cells(ip)) row.push_back(std::move(c));
+    t.add_row(row);
+  };
   for (const auto& w : workload_reports(r, hostname))
-    t.add_row({w.name, w.id, w.ip.to_string(), "workload"});
+    add(w.name, w.id, w.ip.to_string(), "workload");
   const json& docker = r.contains("docker") ? r["docker"] : json::object();
   for (const auto& ctr : docker.value("containers", json::array()))
-    t.add_row({field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"), "docker"});
+    add(field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"), "docker");
   const json docker_named = docker.value("named_networks", json::array());
   for (const auto& n : docker_named)
     for (const auto& ctr : n.value("containers", json::array()))
-      t.add_row({field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"),
-                 "docker (" + field(n, "network") + ")"});
+      add(field(ctr, "name"), field(ctr, "id"), field(ctr, "ip"),
+          "docker (" + field(n, "network") + ")");
   if (t.empty())
     out << "No containers or workloads attached\n";
   else
