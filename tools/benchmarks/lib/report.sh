@@ -10,19 +10,25 @@ row() {
     "$(range "$metric" "$DP_A")" "$(range "$metric" "$DP_B")"
 }
 
-# hub_row LABEL METRIC: one row of the hub table, a column per HUB_COLUMNS entry (n/a where a
-# column was not measured), then each column against the kernel path.
-hub_row() {
+# columns_row LABEL METRIC COLUMN...: one row with a cell per COLUMN (n/a where a column was not
+# measured), then each further column against the first.
+columns_row() {
   local label=$1 metric=$2 c k cells="" ratios="" counts="" ranges=""
-  k=$(med "$metric" kernel)
-  for c in "${HUB_COLUMNS[@]}"; do
+  shift 2
+  k=$(med "$metric" "$1")
+  for c in "$@"; do
     cells+=" $(fmt "$(med "$metric" "$c")") |"
-    [[ $c == kernel ]] || ratios+=" $(ratio "$(med "$metric" "$c")" "$k") |"
+    [[ $c == "$1" ]] || ratios+=" $(ratio "$(med "$metric" "$c")" "$k") |"
     counts+="${counts:+/}$(samples "$metric" "$c")"
     ranges+="${ranges:+; }$(range "$metric" "$c")"
   done
   printf '| %s |%s%s %s; %s |\n' "$label" "$cells" "$ratios" "$counts" "$ranges"
 }
+
+# hub_row LABEL METRIC: a row of the hub table (HUB_COLUMNS, against the kernel path).
+hub_row() { columns_row "$1" "$2" "${HUB_COLUMNS[@]}"; }
+# runner_row LABEL METRIC: a row of the runner table (RUNNER_COLUMNS, against iptables).
+runner_row() { columns_row "$1" "$2" "${RUNNER_COLUMNS[@]}"; }
 
 # target TEXT VALUE OP BOUND: a row of the targets table, "met" when VALUE OP BOUND holds.
 target() {
@@ -105,14 +111,47 @@ results_table() {
   target "express RTT p50 / kernel (no worse, within the ±10 % noise)" "$(ratio "$(med rtt_p50_us express)" "$(med rtt_p50_us kernel)")" "<=" 1.1
   target "express RTT p99 / kernel (same)" "$(ratio "$(med rtt_p99_us express)" "$(med rtt_p99_us kernel)")" "<=" 1.1
   echo
-  echo "### Runner NAT (iptables MASQUERADE = kernel column, BPF masquerade = eBPF column)"
+  echo "### Data plane: the runner (medians over $ROUNDS rounds, columns alternating within each round)"
   echo
-  echo "| Measurement | iptables | eBPF | eBPF/iptables | samples; iptables range; eBPF range |"
-  echo "|---|---|---|---|---|"
-  row "4. masquerade, packets/s (one UDP flow, 106-byte frames)" nat_pps
-  row "4. masquerade / ceiling measured just before it (per-sample ratio)" nat_over_ceiling
-  row "4. new TCP connections/s through masquerade" nat_conns_per_s
-  row "4. connections that failed (connect timed out after 1 s), per run" nat_conn_failures
+  echo "In the testbed's runner r1 (workload a1 on its bridge, attached by kohaku-runnerd; the hub on express)."
+  echo "Columns: **iptables** = KohakuRiver's path (\`OVERLAY_DATAPATH=kernel\`: ip_forward, MASQUERADE, FORWARD rules);"
+  echo "**BPF** = the BPF datapath without the fast path (\`OVERLAY_FAST_PATH=False\`: BPF masquerade on the uplink,"
+  echo "forward filter on the bridge, packets through the bridge and the IP stack); **fast** = the default (the fast path)."
+  echo
+  echo "| Measurement | iptables | BPF | fast | BPF/iptables | fast/iptables | samples; iptables, BPF, fast ranges |"
+  echo "|---|---|---|---|---|---|---|"
+  runner_row "4. masquerade a1 -> outside, packets/s (one UDP flow, 106-byte frames)" nat_pps
+  runner_row "4. masquerade / testbed limit measured just before it (per-sample ratio)" nat_over_limit
+  runner_row "4. masquerade / ceiling measured just before it (per-sample ratio)" nat_over_ceiling
+  runner_row "4. share of those r1's kernel IP-forwarded" nat_kernel_share
+  runner_row "4. new TCP connections/s a1 -> outside through masquerade" nat_conns_per_s
+  runner_row "4. connections that failed (connect timed out after 1 s), per run" nat_conn_failures
+  runner_row "7. TCP a1 -> b1 (r1, hub, r2), Gbit/s" runner_tcp_gbps
+  runner_row "7. same, CPU-seconds per GB (iperf3 + ksoftirqd)" runner_tcp_cpu_s_per_gb
+  runner_row "7. paced at $TCP_RATE bit/s: Gbit/s delivered" runner_tcp_paced_gbps
+  runner_row "7. paced: CPU-seconds per GB" runner_tcp_paced_cpu_s_per_gb
+  runner_row "7. paced: CPU, % of one CPU (iperf3 + ksoftirqd)" runner_tcp_paced_cpu_pct
+  echo
+  echo "Testbed limit (bench_bounce --hook route on a1's host-side veth: fixed MACs and r1's address, redirected out of r1's uplink, no lookup)," \
+    "per column state: iptables $(fmt "$(med nat_limit_pps iptables)"), BPF $(fmt "$(med nat_limit_pps bpf)"), fast $(fmt "$(med nat_limit_pps fast)") packets/s" \
+    "(ranges $(range nat_limit_pps iptables); $(range nat_limit_pps bpf); $(range nat_limit_pps fast))." \
+    "Ceiling (XDP drop on a1's host-side veth, nothing delivered): iptables $(fmt "$(med nat_ceiling_pps iptables)")," \
+    "BPF $(fmt "$(med nat_ceiling_pps bpf)"), fast $(fmt "$(med nat_ceiling_pps fast)") packets/s."
+  echo
+  echo "Runner datapath evidence (/api/overlay/status datapath / OVERLAY_FAST_PATH / filter on a1's veth / iptables MASQUERADE rules):"
+  for c in "${RUNNER_COLUMNS[@]}"; do echo "$c: \`${RUNNER_EVIDENCE[$c]:-n/a}\`;"; done
+  echo
+  echo "#### Targets of the runner fast path (issue 15), from the medians above"
+  echo
+  echo "| Target | value | bound | verdict |"
+  echo "|---|---|---|---|"
+  target "fast masquerade packets/s / iptables" "$(ratio "$(med nat_pps fast)" "$(med nat_pps iptables)")" ">=" 1.5
+  target "fast masquerade / testbed limit (per-sample ratio)" "$(med nat_over_limit fast)" ">=" 0.8
+  target "fast new TCP connections/s / iptables" "$(ratio "$(med nat_conns_per_s fast)" "$(med nat_conns_per_s iptables)")" ">=" 1.5
+  target "fast overlay TCP CPU-seconds per GB / BPF without fast path (full speed)" \
+    "$(ratio "$(med runner_tcp_cpu_s_per_gb fast)" "$(med runner_tcp_cpu_s_per_gb bpf)")" "<=" 0.9
+  target "fast overlay TCP CPU-seconds per GB / BPF without fast path (paced)" \
+    "$(ratio "$(med runner_tcp_paced_cpu_s_per_gb fast)" "$(med runner_tcp_paced_cpu_s_per_gb bpf)")" "<=" 0.9
   echo
   echo "### Control plane (kohaku-hostd with OVERLAY_DATAPATH set per column)"
   echo

@@ -27,6 +27,7 @@ testbed_up() {
   # because veth hands frames redirected by XDP only to a peer in NAPI mode.
   in_ns hub ethtool -K eth0 gro on >/dev/null
   in_ns fabric ethtool -K p-hub gro on >/dev/null
+  runner_outside_up # before the runners: r1's uplink is the device of its default route
   runner_up r1 hub
   runner_up r2 hub
   wait_for 30 "r1 overlay ready" runner_overlay_ready r1

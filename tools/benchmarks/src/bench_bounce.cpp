@@ -1,10 +1,13 @@
 // bench_bounce: attaches tools/bench's bounce instrument (bench_bounce.bpf.c) to the hub's uplink
 // for a fixed time, in native XDP (--hook xdp) or on the TC ingress (--hook tc), then detaches it.
 // The harness counts what arrives at r2 meanwhile (bench_xdp_count): the testbed's forwarding
-// limit at the hub through that hook.
+// limit at the hub through that hook. --hook route does the same for a runner: on the TC ingress
+// of a workload's veth (--dev), out of the uplink (--out-dev) with the uplink's address.
 //
 //   bench_bounce --hook xdp|tc --dev eth0 --out-dmac MAC --out-smac MAC --inner-dmac MAC
 //                --inner-smac MAC --src-ip A.B.C.D --dst-ip A.B.C.D --vni N --seconds S
+//   bench_bounce --hook route --dev VETH --out-dev eth0 --out-dmac MAC --out-smac MAC
+//                --src-ip A.B.C.D --seconds S
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -27,6 +30,7 @@ namespace {
 struct Args {
   std::string hook = "xdp";
   std::string dev;
+  std::string out_dev;  // route
   uint8_t out_dmac[6] = {}, out_smac[6] = {}, inner_dmac[6] = {}, inner_smac[6] = {};
   uint32_t src_ip = 0, dst_ip = 0;  // network order
   uint32_t vni = 0;
@@ -56,6 +60,8 @@ Args parse(int argc, char** argv) {
       a.dev = v;
     else if (k == "--hook")
       a.hook = v;
+    else if (k == "--out-dev")
+      a.out_dev = v;
     else if (k == "--out-dmac")
       parse_mac(v, a.out_dmac);
     else if (k == "--out-smac")
@@ -75,10 +81,12 @@ Args parse(int argc, char** argv) {
     else
       throw std::invalid_argument("unknown option " + k);
   }
-  if (a.dev.empty() || !a.src_ip || !a.dst_ip || !a.vni)
+  if (a.hook != "xdp" && a.hook != "tc" && a.hook != "route")
+    throw std::invalid_argument("--hook is xdp, tc or route, not " + a.hook);
+  if (a.hook == "route" && (a.dev.empty() || a.out_dev.empty() || !a.src_ip))
+    throw std::invalid_argument("--hook route needs --dev, --out-dev and --src-ip");
+  if (a.hook != "route" && (a.dev.empty() || !a.src_ip || !a.dst_ip || !a.vni))
     throw std::invalid_argument("--dev, --src-ip, --dst-ip and --vni are required");
-  if (a.hook != "xdp" && a.hook != "tc")
-    throw std::invalid_argument("--hook is xdp or tc, not " + a.hook);
   return a;
 }
 
@@ -98,6 +106,7 @@ int run(const Args& a) {
   skel->rodata->src_ip = a.src_ip;
   skel->rodata->dst_ip = a.dst_ip;
   skel->rodata->vni_word = htonl(a.vni << 8);
+  if (a.hook == "route") skel->rodata->out_ifindex = kohaku::bench::device_ifindex(a.out_dev);
   kohaku::bench::load_skeleton(skel, bench_bounce__load, "bounce");
   const auto hold = std::chrono::duration<double>(a.seconds);
   if (a.hook == "xdp") {
@@ -110,9 +119,10 @@ int run(const Args& a) {
     bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, nullptr);
     return 0;
   }
-  // TC: the uplink may already carry the hub's clsact qdisc and its express filter (priority 1);
-  // a filter added at the same priority runs before the ones already there, and only the qdisc
-  // this tool created is removed again.
+  // TC: the device may already carry a clsact qdisc and our filter (the hub's express stage on
+  // its uplink, runner_workload on a workload's veth; priority 1); a filter added at the same
+  // priority runs before the ones already there, and only the qdisc this tool created is removed
+  // again.
   LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
   // An existing clsact is fine (EEXIST); libbpf would print the kernel's "Exclusivity flag on"
   // for it, which reads like a failure in the bench's log.
@@ -122,8 +132,9 @@ int run(const Args& a) {
   const bool created = err == 0;
   if (err && err != -EEXIST)
     throw std::runtime_error("clsact on " + a.dev + ": " + std::strerror(-err));
-  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(skel->progs.bench_tc_bounce),
-              .handle = 0x4242, .priority = 1);
+  const int prog =
+      bpf_program__fd(a.hook == "route" ? skel->progs.bench_tc_route : skel->progs.bench_tc_bounce);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog, .handle = 0x4242, .priority = 1);
   if ((err = bpf_tc_attach(&hook, &opts)))
     throw std::runtime_error("TC ingress attach to " + a.dev + ": " + std::strerror(-err));
   attached();
