@@ -245,6 +245,64 @@ TEST_F(RunnerWorkloadTest, RepliesAtTheUplinkGoStraightIntoTheWorkload) {
   EXPECT_EQ(again.ttl, 64);
 }
 
+// runner_overlay_ingress on vxlan0: what the hub routed to a fast-path workload (to the gateway's
+// MAC, as the hub's tunnel addresses it) goes straight into the workload; the rest to the bridge.
+class RunnerOverlayIngressTest : public RunnerWorkloadTest {
+ protected:
+  static Bytes from_hub(uint32_t src, uint32_t dst, const Mac& to = kGwMac, uint8_t ttl = 63) {
+    Ipv4Options o;
+    o.ttl = ttl;
+    return eth(to, kHubMac,
+               ipv4(src, dst, kProtoUdp, udp(src, dst, 40000, 53, Bytes(32, 0x22)), o));
+  }
+  RunResult run_overlay(const Bytes& f) {
+    return test_run(dp_->overlay_ingress_fd(), f, 0, tunnel_);
+  }
+  void expect_to_bridge(const Bytes& f) {
+    RunResult r = run_overlay(f);
+    EXPECT_EQ(r.retval, uint32_t{TC_ACT_OK});
+    EXPECT_EQ(r.out, f);
+  }
+};
+
+TEST_F(RunnerOverlayIngressTest, DeliversWhatTheHubRoutedToAWorkload) {
+  RunResult r = run_overlay(from_hub(kOtherRunnerWorkload, kWorkload2));
+  ASSERT_EQ(r.retval, uint32_t{TC_ACT_REDIRECT});
+  EXPECT_EQ(routed_differences(r.out, kWlMacB, kGwMac, kOtherRunnerWorkload, kWorkload2, 62), "");
+  EXPECT_EQ(counters(kVethB).delivered, 1u);
+  EXPECT_EQ(counters(kVethA).delivered, 0u);
+}
+
+TEST_F(RunnerOverlayIngressTest, LeavesTheRestToTheBridgeUntouched) {
+  expect_to_bridge(from_hub(kOtherRunnerWorkload, ip("10.1.0.77")));      // no such workload
+  expect_to_bridge(from_hub(kOtherRunnerWorkload, kWorkload2, kWlMacB));  // switched to its MAC
+  expect_to_bridge(
+      from_hub(kOtherRunnerWorkload, kWorkload2, kGwMac, 1));  // TTL: the kernel answers
+  expect_to_bridge(eth(Mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, kHubMac,
+                       arp(kArpRequest, kHubMac, ip("10.1.0.254"), Mac{}, kWorkload2), kEthArp));
+  Ipv4Options frag;
+  frag.more_fragments = true;
+  frag.dont_fragment = false;
+  expect_to_bridge(
+      eth(kGwMac, kHubMac, ipv4(kOtherRunnerWorkload, kWorkload2, kProtoUdp, Bytes(16, 0), frag)));
+  // A workload without the fast path is the bridge's, as before.
+  add(kVethB, kWorkload2, kWlMacB, false);
+  expect_to_bridge(from_hub(kOtherRunnerWorkload, kWorkload2));
+  EXPECT_EQ(counters(kVethB).delivered, 0u);
+}
+
+TEST_F(RunnerOverlayIngressTest, WhatTheForwardFilterRefusesGoesToTheBridgeToBeDropped) {
+  // The bridge's runner_forward_filter drops and counts it, as for any other port.
+  runner::DenyRule rule{Ipv4Cidr::parse("10.2.0.0/16"), Ipv4Cidr::parse("10.1.0.6/32"), IPPROTO_UDP,
+                        53};
+  ASSERT_TRUE(dp_->add_deny_rule(rule));
+  expect_to_bridge(from_hub(kOtherRunnerWorkload, kWorkload2));
+  EXPECT_EQ(counters(kVethB).delivered, 0u);
+  ASSERT_TRUE(dp_->remove_deny_rule(rule));
+  EXPECT_EQ(run_overlay(from_hub(kOtherRunnerWorkload, kWorkload2)).retval,
+            uint32_t{TC_ACT_REDIRECT});
+}
+
 TEST(WorkloadTable, RefusesBadEntriesAndChangesNothing) {
   runner::DatapathOptions options;
   auto dp = runner::RunnerDatapath::open(options);
