@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <tuple>
 #include <vector>
 
 #include "bench_cli.h"
@@ -33,6 +34,7 @@
 #include "prog_run.h"
 #include "runner/bpf/l2_gateway_guard.h"
 #include "runner/bpf/runner_datapath.h"
+#include "runner/bpf/workload_table.h"
 
 namespace {
 
@@ -40,9 +42,11 @@ using namespace kohaku::test::pkt;
 using kohaku::Ipv4Addr;
 using kohaku::Ipv4Cidr;
 
+using kohaku::test::ifindex_of;
 using kohaku::test::make_hub_uplink;
 using kohaku::test::make_two_tunnels;
 using kohaku::test::prog_test_run;
+using kohaku::test::sh;
 using Run = kohaku::test::RunResult;
 
 // `xdp`: the program is an XDP program (xdp_md context, ingress_ifindex only).
@@ -143,6 +147,31 @@ int run(uint32_t repeat, int rounds) {
   gateway.mac.bytes = {0x0a, 0x6b, 172, 20, 0, 1};
   guard->sync({{1, gateway}});  // also attaches to lo: of this private namespace (above)
 
+  // The runner fast path: bridge kbr0 (10.9.0.1/16) with workloads 10.9.0.5 and .6 on veths
+  // 4201/4202 (map keys), uplink rup0 (the NAT's 192.168.50.2) whose default gateway is resolved.
+  sh("ip link add kbr0 address 02:00:00:00:0b:01 type bridge && ip link set kbr0 up");
+  sh("ip addr add 10.9.0.1/16 dev kbr0");
+  sh("ip link add rup0 address 02:00:00:00:cc:02 type veth peer name rup0-peer");
+  sh("ip link set rup0 up && ip link set rup0-peer up && ip addr add 192.168.50.2/24 dev rup0");
+  sh("ip route add default via 192.168.50.1 dev rup0");
+  sh("ip neigh replace 192.168.50.1 lladdr 02:00:00:00:cc:01 dev rup0 nud permanent");
+  const Mac gw_mac{0x02, 0, 0, 0, 0x0b, 0x01}, wl_mac{0x02, 0, 0, 0, 0x0b, 0x05},
+      wl2_mac{0x02, 0, 0, 0, 0x0b, 0x06}, router_mac{0x02, 0, 0, 0, 0xcc, 0x01};
+  auto mac_of = [](const Mac& m) {
+    kohaku::netlink::MacAddr out;
+    std::copy(m.begin(), m.end(), out.bytes.begin());
+    return out;
+  };
+  runner->set_fast_path_devices(ifindex_of("rup0"), 0);
+  const uint32_t kbr0 = ifindex_of("kbr0");
+  using Workload = std::tuple<uint32_t, const char*, Mac>;
+  for (auto [veth, addr, mac] :
+       {Workload{4201, "10.9.0.5", wl_mac}, Workload{4202, "10.9.0.6", wl2_mac}})
+    kohaku::runner::upsert_workload(
+        runner->workload_maps(),
+        {veth, Ipv4Addr::parse(addr), 16, mac_of(mac), mac_of(gw_mac), kbr0, true});
+  const uint32_t fw = ip("10.9.0.5"), fw2 = ip("10.9.0.6");
+
   const Mac tun1_mac{0x02, 0, 0, 0, 0x01, 0xfe}, runner1_mac{0x02, 0, 0, 0, 0x01, 0x01};
   const uint32_t w1 = ip("10.1.0.5"), w2 = ip("10.2.0.5"), uplink = ip("192.168.50.2"),
                  server = ip("198.51.100.10"), w1b = ip("10.1.0.6");
@@ -168,6 +197,14 @@ int run(uint32_t repeat, int rounds) {
     };
   };
   auto no_check = [](const Run&) { return std::string(); };
+  auto routed_to = [](const Mac& mac) {
+    return [mac](const Run& r) -> std::string {
+      auto v = parse_eth_ipv4(r.out);
+      if (!v || !std::equal(mac.begin(), mac.end(), r.out.begin())) return "not sent to its MAC";
+      if (v->ttl != 63) return "TTL not decremented";
+      return verify_checksums(r.out);
+    };
+  };
 
   // Prime the NAT flows so the timed runs translate established flows (the common case).
   Bytes tcp_out = tcp_frame(w1, server, 40000, 443, kSyn);
@@ -254,6 +291,15 @@ int run(uint32_t repeat, int rounds) {
       {"runner_forward_filter", "udp64_overlay_to_overlay", runner->forward_filter_fd(),
        eth(kMacA, kMacB, ipv4(w2, w1b, kProtoUdp, udp(w2, w1b, 5000, 53, payload))), 1, 7,
        TC_ACT_OK, no_check},
+      {"runner_workload", "udp64_to_outside_via_fib", runner->workload_fd(),
+       eth(gw_mac, wl_mac, ipv4(fw, server, kProtoUdp, udp(fw, server, 40002, 53, payload))), 0,
+       4201, TC_ACT_REDIRECT, routed_to(router_mac)},
+      {"runner_workload", "udp64_to_workload_of_the_runner", runner->workload_fd(),
+       eth(gw_mac, wl_mac, ipv4(fw, fw2, kProtoUdp, udp(fw, fw2, 40002, 53, payload))), 0, 4201,
+       TC_ACT_REDIRECT, routed_to(wl2_mac)},
+      {"runner_overlay_ingress", "udp64_hub_to_workload", runner->overlay_ingress_fd(),
+       eth(gw_mac, tun1_mac, ipv4(w2, fw2, kProtoUdp, udp(w2, fw2, 40003, 53, payload))), 0, 7,
+       TC_ACT_REDIRECT, routed_to(wl2_mac)},
       {"l2_gateway_guard", "arp_request_for_workload_crosses", guard->program_fd(),
        arp_for_workload, 1, 0, TC_ACT_OK, no_check},
       {"l2_gateway_guard", "arp_request_for_gateway_kept_local", guard->program_fd(),
