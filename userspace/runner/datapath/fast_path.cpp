@@ -13,6 +13,12 @@ constexpr const char* kLog = "fast-path";
 
 }  // namespace
 
+bool FastPath::every_source_reported() const {
+  for (const std::string& source : expected_)
+    if (!sources_.count(source)) return false;
+  return true;
+}
+
 void FastPath::set_workloads(const std::string& source, std::vector<FastPathWorkload> workloads) {
   sources_[source] = std::move(workloads);
 }
@@ -75,6 +81,13 @@ void FastPath::reconcile(uint32_t uplink_ifindex, uint32_t overlay_ifindex) {
                 ", its traffic takes the bridge: " + ex.what());
     }
   }
+  served_.clear();
+  for (const WorkloadEntry& e : served) served_[e.ifindex] = found[e.ifindex];
+  // The first passes of a restarted daemon run before all sources have reported (apply() of the
+  // overlay, then one source after the other): what the maps hold beyond `served` may be a
+  // workload of a source not heard from yet. Removing it would take it off the fast path until
+  // that source reports, and reset its counters.
+  if (!every_source_reported()) return;
   runner::sync_workloads(dp_.workload_maps(), served);
   for (auto it = attached_.begin(); it != attached_.end();) {
     if (found.count(it->first)) {
@@ -89,8 +102,6 @@ void FastPath::reconcile(uint32_t uplink_ifindex, uint32_t overlay_ifindex) {
     }
     it = attached_.erase(it);
   }
-  served_.clear();
-  for (const WorkloadEntry& e : served) served_[e.ifindex] = found[e.ifindex];
 }
 
 std::vector<std::string> FastPath::disable(const std::set<std::string>& bridges) {

@@ -6,6 +6,9 @@
 // source; every reconcile pass makes the maps and the attachments match their union: a new veth
 // gets the program, a recreated one gets it back, a gone one is forgotten. A veth the program
 // cannot attach to keeps today's path (the bridge) with one warning naming the device.
+// A daemon starts with the maps its predecessor pinned: until every source has reported once, a
+// pass adds and never removes, so the workloads served before the restart keep their entries and
+// their counters (a source not heard from yet is not a source without workloads).
 //
 // Not thread safe: RunnerDatapathMode drives it under its own lock.
 #include <nlohmann/json.hpp>
@@ -35,11 +38,18 @@ struct FastPathWorkload {
   bool operator==(const FastPathWorkload&) const = default;
 };
 
+// The sources of workloads: the daemon's own namespace workloads and Docker's containers.
+inline constexpr const char* kFastPathRunnerSource = "runner";
+inline constexpr const char* kFastPathDockerSource = "docker";
+
 class FastPath {
  public:
-  explicit FastPath(RunnerDatapath& dp) : dp_(dp) {}
+  // `sources`: every source that will report (set_workloads); a workload in the maps is removed
+  // only once all of them have.
+  FastPath(RunnerDatapath& dp, std::set<std::string> sources)
+      : dp_(dp), expected_(std::move(sources)) {}
 
-  // The workloads of one source ("runner", "docker"), replacing what it gave before.
+  // The workloads of one source (kFastPath*Source), replacing what it gave before.
   void set_workloads(const std::string& source, std::vector<FastPathWorkload> workloads);
   // One pass: the devices the program may route to, then the maps and the attachments.
   // Problems with one workload are logged (once per message) and leave the others alone.
@@ -52,7 +62,10 @@ class FastPath {
   nlohmann::json status() const;
 
  private:
+  bool every_source_reported() const;
+
   RunnerDatapath& dp_;
+  std::set<std::string> expected_;
   std::map<std::string, std::vector<FastPathWorkload>> sources_;
   std::map<uint32_t, std::string> attached_;     // veth ifindex -> label, program attached
   std::map<uint32_t, FastPathWorkload> served_;  // veth ifindex -> what the maps hold

@@ -72,8 +72,11 @@ std::vector<FastPathWorkload> DockerWorkloadFinder::find(const std::set<std::str
         auto subnet = Ipv4Cidr::try_parse(cidr, true);
         if (!mac || !addr || !subnet) continue;
         const std::string key = container + "/" + listed.value("Id", std::string());
+        const std::string endpoint_id = endpoint.value("EndpointID", std::string());
+        // A restart keeps the MAC (Docker derives it from the address) but gives the container
+        // a new endpoint and a new veth: the cached one would name a device that is gone.
         auto it = cache_.find(key);
-        if (it == cache_.end() || it->second.mac != *mac) {
+        if (it == cache_.end() || it->second.mac != *mac || it->second.endpoint != endpoint_id) {
           auto inspected = docker_.inspect_container(container);
           const std::string sandbox =
               inspected
@@ -89,7 +92,7 @@ std::vector<FastPathWorkload> DockerWorkloadFinder::find(const std::set<std::str
             });
             char name[IF_NAMESIZE] = {};
             if (peer == 0 || !if_indextoname(static_cast<unsigned>(peer), name)) continue;
-            it = cache_.insert_or_assign(key, Found{name, *mac}).first;
+            it = cache_.insert_or_assign(key, Found{endpoint_id, *mac, name}).first;
           } catch (const std::exception& e) {
             log::debug(kLog, "container " + short_id(container) + ": " + e.what());
             continue;  // stopping: the next pass sees it gone

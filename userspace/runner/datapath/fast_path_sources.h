@@ -5,7 +5,9 @@
 // side, which only the container's namespace knows (its interface's IFLA_LINK). The daemon's own
 // workloads are few and may change their MAC: it is read in their namespace on every pass.
 // Docker assigns its containers' MACs and reports them: a container's veth is looked up once and
-// kept while Docker reports the same MAC.
+// kept while Docker reports the same endpoint with the same MAC. The MAC alone does not do: Docker
+// derives it from the address, so a restarted container comes back with its MAC on a new veth
+// (and a new endpoint).
 #include <map>
 #include <set>
 #include <string>
@@ -31,8 +33,9 @@ class DockerWorkloadFinder {
 
  private:
   struct Found {
-    std::string host_veth;
+    std::string endpoint;  // Docker's EndpointID: a new one for every start of the container
     netlink::MacAddr mac;
+    std::string host_veth;
   };
   DockerClient docker_;
   std::map<std::string, Found> cache_;  // "<container>/<network>" -> its veth

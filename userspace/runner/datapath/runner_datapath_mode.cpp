@@ -77,7 +77,8 @@ bool RunnerDatapathMode::try_load_bpf() {
                                    std::to_string(bpf_->table_usage().entries) + " entries)"
                              : std::string()));
     restore_deny_rules();
-    fast_path_ = std::make_unique<FastPath>(*bpf_);
+    fast_path_ = std::make_unique<FastPath>(
+        *bpf_, std::set<std::string>{kFastPathRunnerSource, kFastPathDockerSource});
     return true;
   } catch (const std::exception& e) {
     fast_path_.reset();

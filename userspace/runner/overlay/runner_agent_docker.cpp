@@ -31,8 +31,10 @@ void RunnerAgent::named_networks_changed(const std::vector<L2NetworkView>& appli
 
 void RunnerAgent::refresh_fast_path() {
   if (config_.overlay_datapath != Datapath::kBpf || !config_.overlay_enabled) return;
-  datapath_.set_fast_path_workloads("runner", own_fast_path_workloads(workloads_.current()));
-  datapath_.set_fast_path_workloads("docker", docker_finder_.find(datapath_.fast_path_bridges()));
+  datapath_.set_fast_path_workloads(kFastPathRunnerSource,
+                                    own_fast_path_workloads(workloads_.current()));
+  datapath_.set_fast_path_workloads(kFastPathDockerSource,
+                                    docker_finder_.find(datapath_.fast_path_bridges()));
 }
 
 void RunnerAgent::sync_docker() {
