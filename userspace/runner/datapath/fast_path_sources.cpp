@@ -54,7 +54,8 @@ std::vector<FastPathWorkload> own_fast_path_workloads(const std::vector<Workload
   return out;
 }
 
-std::vector<FastPathWorkload> DockerWorkloadFinder::find(const std::set<std::string>& bridges) {
+std::optional<std::vector<FastPathWorkload>> DockerWorkloadFinder::find(
+    const std::set<std::string>& bridges) {
   std::vector<FastPathWorkload> out;
   std::map<std::string, Found> seen;
   try {
@@ -105,6 +106,7 @@ std::vector<FastPathWorkload> DockerWorkloadFinder::find(const std::set<std::str
     }
   } catch (const std::exception& e) {
     log::debug(kLog, std::string("Docker: ") + e.what());
+    return std::nullopt;  // the cache stays too: nothing was learnt that replaces it
   }
   cache_ = std::move(seen);
   return out;

@@ -9,6 +9,7 @@
 // derives it from the address, so a restarted container comes back with its MAC on a new veth
 // (and a new endpoint).
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -27,9 +28,10 @@ class DockerWorkloadFinder {
  public:
   explicit DockerWorkloadFinder(std::string docker_socket) : docker_(std::move(docker_socket)) {}
 
-  // The containers Docker has on networks whose bridge is one of `bridges`. Never throws: no
-  // Docker (or a failed call) gives what could be found.
-  std::vector<FastPathWorkload> find(const std::set<std::string>& bridges);
+  // The containers Docker has on networks whose bridge is one of `bridges`; none when no Docker
+  // answers. Never throws: a call that fails halfway gives nullopt (the caller keeps what it had:
+  // a partial list would take the fast path from the containers it missed).
+  std::optional<std::vector<FastPathWorkload>> find(const std::set<std::string>& bridges);
 
  private:
   struct Found {

@@ -33,8 +33,8 @@ void RunnerAgent::refresh_fast_path() {
   if (config_.overlay_datapath != Datapath::kBpf || !config_.overlay_enabled) return;
   datapath_.set_fast_path_workloads(kFastPathRunnerSource,
                                     own_fast_path_workloads(workloads_.current()));
-  datapath_.set_fast_path_workloads(kFastPathDockerSource,
-                                    docker_finder_.find(datapath_.fast_path_bridges()));
+  if (auto containers = docker_finder_.find(datapath_.fast_path_bridges()))
+    datapath_.set_fast_path_workloads(kFastPathDockerSource, std::move(*containers));
 }
 
 void RunnerAgent::sync_docker() {
