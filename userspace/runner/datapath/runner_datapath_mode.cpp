@@ -186,6 +186,10 @@ void RunnerDatapathMode::set_fast_path_workloads(const std::string& source,
 
 std::set<std::string> RunnerDatapathMode::fast_path_bridges() const {
   std::lock_guard lock(mu_);
+  return kohaku_bridges();
+}
+
+std::set<std::string> RunnerDatapathMode::kohaku_bridges() const {
   std::set<std::string> out{config_.overlay_bridge_name};
   for (const auto& n : named_) out.insert(l2_bridge_name(n.name));
   return out;
@@ -195,9 +199,7 @@ void RunnerDatapathMode::apply_fast_path(uint32_t uplink_ifindex) {
   if (!fast_path_) return;
   if (!config_.overlay_fast_path) {
     if (fast_path_cleared_) return;  // nothing of ours gets attached while it is off
-    std::set<std::string> bridges{config_.overlay_bridge_name};
-    for (const auto& n : named_) bridges.insert(l2_bridge_name(n.name));
-    for (const auto& dev : fast_path_->disable(bridges))
+    for (const auto& dev : fast_path_->disable(kohaku_bridges()))
       log::info(kLog, "OVERLAY_FAST_PATH is off: detached the fast path from " + dev);
     fast_path_cleared_ = true;
     return;

@@ -95,6 +95,8 @@ class RunnerDatapathMode {
   void apply_kernel(const Ipv4Cidr& overlay);
   void apply_named_bpf();  // runner_nets and the filters on the named networks' bridges
   void apply_fast_path(uint32_t uplink_ifindex);  // under mu_, BPF active
+  std::set<std::string> kohaku_bridges()
+      const;  // under mu_: the overlay's and each named network's
   nlohmann::json named_status() const;
   void leave_kernel_mode();
   void leave_bpf_mode();
