@@ -6,18 +6,8 @@
 source "$(dirname "$0")/lib/cluster.sh"
 
 cluster_machines_up
-hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
-docker_up r1
-sock=$DOCKER_SOCK_r1
-dk() { docker -H "unix://$sock" "$@"; }
-runner_up r1 hub --set "DOCKER_SOCKET=$sock"
-runner_up r2 hub
-wait_for 20 "r1 overlay ready" runner_overlay_ready r1
-wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+docker_cluster
 b=$(workload_up r2 b)
-
-network_ready() { dk network inspect kohakuriver-overlay >/dev/null; }
-wait_for 20 "Docker network kohakuriver-overlay on r1" network_ready
 net=$(dk network inspect kohakuriver-overlay)
 [[ $(jq -r '.[0].Options["com.docker.network.bridge.name"]' <<<"$net") == kohaku-overlay ]] ||
   fail "Docker network not on the kohaku-overlay bridge: $net"

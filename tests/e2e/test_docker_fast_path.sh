@@ -12,31 +12,26 @@
 source "$(dirname "$0")/lib/cluster.sh"
 
 OUTSIDE=192.0.2.1
-status() { in_ns "$1" curl -fsS -m 2 http://127.0.0.1:8001/api/overlay/status; }
-# fast IP: the fast-path entry of the container or workload with that address on r1.
-fast() { status r1 | jq -c --arg ip "$1" '.datapath.fast_path[]? | select(.ip == $ip)'; }
-served() { [[ -n $(fast "$1") ]]; }
+fast() { fast_path_entry r1 "$1"; }
+served() { fast_path_served r1 "$1"; }
 gone() { ! served "$1"; }
-wl_counter() { fast "$1" | jq -r ".counters.$2"; }
-ip_forwarded() { in_ns r1 awk '/^Ip:/ && ++n == 2 {print $7}' /proc/net/snmp; }
-bridge_rx() { in_ns r1 ip -s -j link show kohaku-overlay | jq '.[0].stats64.rx.packets'; }
+wl_counter() { fast_path_counter r1 "$1" "$2"; }
 wl_map_size() {
   bpftool -j map dump pinned "/sys/fs/bpf/kohaku-${CLUSTER_ID}/r1/runner/runner_wl" | jq length
 }
 
+# expect_counted NAME IP: the container's fast path forwarded and delivered its traffic.
+expect_counted() {
+  local c
+  c=$(fast "$2" | jq .counters)
+  jq -e '(.fwd_fib + .fwd_neigh) > 50 and .delivered > 50' <<<"$c" >/dev/null ||
+    fail "$1's fast-path counters: $c"
+}
+
 cluster_machines_up
 outside_up "$OUTSIDE" r1
-hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
-docker_up r1
-sock=$DOCKER_SOCK_r1
-dk() { docker -H "unix://$sock" "$@"; }
-runner_up r1 hub --set "DOCKER_SOCKET=$sock"
-runner_up r2 hub
-wait_for 20 "r1 overlay ready" runner_overlay_ready r1
-wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+docker_cluster
 b1=$(workload_up r2 b1)
-network_ready() { dk network inspect kohakuriver-overlay >/dev/null; }
-wait_for 20 "Docker network kohakuriver-overlay on r1" network_ready
 
 # run NAME NETWORK [DOCKER ARGS...]: a busybox container that sleeps; prints its address there.
 run() {
@@ -50,7 +45,7 @@ run() {
 echoes() {
   local got
   got=$(head -c 1000000 /dev/zero | tr '\0' x |
-    timeout 20 docker -H "unix://$sock" exec -i "$1" nc "$2" "$3" | wc -c)
+    timeout 20 docker -H "unix://$DOCKER_SOCK_r1" exec -i "$1" nc "$2" "$3" | wc -c)
   [[ $got == 1000000 ]] || fail "$1 -> $2:$3 echoed $got of 1000000 bytes"
 }
 reaches() { dk exec "$1" ping -c 1 -W 1 "$2"; }
@@ -75,12 +70,12 @@ wait_for 10 "listener outside" in_ns outside sh -c "ss -ltn | grep -q ':7400 '"
 wait_for 10 "listener on b1" in_ns b1 sh -c "ss -ltn | grep -q ':7401 '"
 wait_for 10 "c1 reaches the outside" reaches c1 "$OUTSIDE"
 wait_for 10 "c1 reaches b1 across the hub" reaches c1 "$b1"
-fwd0=$(ip_forwarded)
-rx0=$(bridge_rx)
+fwd0=$(ip_forwarded r1)
+rx0=$(bridge_rx r1)
 echoes c1 "$OUTSIDE" 7400
 echoes c1 "$b1" 7401
-fwd1=$(ip_forwarded)
-rx1=$(bridge_rx)
+fwd1=$(ip_forwarded r1)
+rx1=$(bridge_rx r1)
 # A few packets may still take the kernel (neighbour resolution of a first packet, ARP).
 ((fwd1 - fwd0 < 20)) || fail "r1 forwarded $((fwd1 - fwd0)) datagrams in the kernel: $(fast "$c1")"
 ((rx1 - rx0 < 20)) || fail "r1's bridge received $((rx1 - rx0)) frames"
@@ -110,20 +105,17 @@ wait_for 10 "c2 reaches the outside after its restart" reaches c2 "$OUTSIDE"
 # --- A container started while kohaku-runnerd is down is found and served once it is back;
 # the containers it served keep their entries and counters across the restart.
 fwd_before=$(wl_counter "$c1" fwd_fib)
-kill -TERM "${DAEMON_PID[runnerd-r1]}"
-wait "${DAEMON_PID[runnerd-r1]}" 2>/dev/null || true
+daemon_stop runnerd-r1
 c3=$(run c3 kohakuriver-overlay)
-runner_up r1 hub --set "DOCKER_SOCKET=$sock"
+runner_up r1 hub --set "DOCKER_SOCKET=$DOCKER_SOCK_r1"
 wait_for 20 "r1 overlay ready after the restart" runner_overlay_ready r1
 wait_for 15 "c3 on the fast path" served "$c3"
-served "$c1" || fail "c1 lost its fast path across the restart: $(status r1 | jq -c .datapath.fast_path)"
+served "$c1" || fail "c1 lost its fast path across the restart: $(runner_status r1 | jq -c .datapath.fast_path)"
 (($(wl_counter "$c1" fwd_fib) >= fwd_before)) ||
   fail "c1's counters were reset by the restart: fwd_fib $fwd_before before, now $(fast "$c1")"
 wait_for 10 "c3 reaches the outside" reaches c3 "$OUTSIDE"
 echoes c3 "$OUTSIDE" 7400
-c=$(fast "$c3" | jq .counters)
-jq -e '(.fwd_fib + .fwd_neigh) > 50 and .delivered > 50' <<<"$c" >/dev/null ||
-  fail "c3's fast-path counters: $c"
+expect_counted c3 "$c3"
 
 # --- A container on a named L2 network: served on that network's bridge, masqueraded to the
 # outside, isolated from the overlay's containers.
@@ -136,9 +128,7 @@ veth4=$(fast "$c4" | jq -r .veth)
   fail "c4's $veth4 is not a port of kbr-train: $(in_ns r1 ip link show dev "$veth4")"
 wait_for 10 "c4 reaches the outside" reaches c4 "$OUTSIDE"
 echoes c4 "$OUTSIDE" 7400
-c=$(fast "$c4" | jq .counters)
-jq -e '(.fwd_fib + .fwd_neigh) > 50 and .delivered > 50' <<<"$c" >/dev/null ||
-  fail "c4's fast-path counters: $c"
+expect_counted c4 "$c4"
 before=$(wl_counter "$c4" drop_isolated)
 reaches c4 "$c1" >/dev/null 2>&1 && fail "c4 on train reached c1 on the overlay"
 (($(wl_counter "$c4" drop_isolated) > before)) || fail "isolation not counted on c4: $(fast "$c4")"
@@ -148,6 +138,6 @@ dk rm -f c1 c4 >/dev/null
 wait_for 10 "c1 off the fast path" gone "$c1"
 wait_for 10 "c4 off the fast path" gone "$c4"
 served "$c3" || fail "c3 lost its fast path when c1 went"
-[[ $(wl_map_size) == $(status r1 | jq '.datapath.fast_path | length') ]] ||
-  fail "runner_wl holds $(wl_map_size) entries for $(status r1 | jq -c .datapath.fast_path)"
+[[ $(wl_map_size) == $(runner_status r1 | jq '.datapath.fast_path | length') ]] ||
+  fail "runner_wl holds $(wl_map_size) entries for $(runner_status r1 | jq -c .datapath.fast_path)"
 log "PASS"

@@ -8,13 +8,9 @@
 source "$(dirname "$0")/lib/cluster.sh"
 
 OUTSIDE=192.0.2.1
-status() { in_ns "$1" curl -fsS -m 2 http://127.0.0.1:8001/api/overlay/status; }
-# fast IP: the fast-path entry of the workload with that address on r1.
-fast() { status r1 | jq -c --arg ip "$1" '.datapath.fast_path[]? | select(.ip == $ip)'; }
-served() { [[ -n $(fast "$1") ]]; }
-wl_counter() { fast "$1" | jq -r ".counters.$2"; }
-ip_forwarded() { in_ns r1 awk '/^Ip:/ && ++n == 2 {print $7}' /proc/net/snmp; }
-bridge_rx() { in_ns r1 ip -s -j link show kohaku-overlay | jq '.[0].stats64.rx.packets'; }
+fast() { fast_path_entry r1 "$1"; }
+served() { fast_path_served r1 "$1"; }
+wl_counter() { fast_path_counter r1 "$1" "$2"; }
 
 cluster_machines_up
 outside_up "$OUTSIDE" r1
@@ -35,16 +31,16 @@ wait_for 10 "listener outside" in_ns outside sh -c "ss -ltn | grep -q ':7400 '"
 wait_for 10 "listener on b1" in_ns b1 sh -c "ss -ltn | grep -q ':7401 '"
 can_ping a1 "$OUTSIDE" >/dev/null || fail "a1 cannot ping the outside"
 can_ping a1 "$b1" >/dev/null || fail "a1 cannot ping b1 across the hub"
-fwd0=$(ip_forwarded)
-rx0=$(bridge_rx)
+fwd0=$(ip_forwarded r1)
+rx0=$(bridge_rx r1)
 for dst in "$OUTSIDE:7400" "$b1:7401"; do
   got=$(head -c 2000000 /dev/zero | tr '\0' x | in_ns a1 timeout 20 socat -T 5 - "TCP:$dst" | wc -c)
   [[ $got == 2000000 ]] || fail "a1 -> $dst echoed $got of 2000000 bytes"
 done
-fwd1=$(ip_forwarded)
-rx1=$(bridge_rx)
+fwd1=$(ip_forwarded r1)
+rx1=$(bridge_rx r1)
 # A few packets may still take the kernel (neighbour resolution of a first packet, ARP).
-((fwd1 - fwd0 < 20)) || fail "r1 forwarded $((fwd1 - fwd0)) datagrams in the kernel: $(status r1 | jq -c .datapath.fast_path) $(in_ns r1 tc filter show dev vxlan0 ingress)"
+((fwd1 - fwd0 < 20)) || fail "r1 forwarded $((fwd1 - fwd0)) datagrams in the kernel: $(runner_status r1 | jq -c .datapath.fast_path) $(in_ns r1 tc filter show dev vxlan0 ingress)"
 ((rx1 - rx0 < 20)) || fail "r1's bridge received $((rx1 - rx0)) frames"
 c=$(fast "$a1" | jq .counters)
 jq -e '(.fwd_fib + .fwd_neigh) > 100 and .delivered > 100 and .pass_kernel < 10' <<<"$c" >/dev/null ||
@@ -74,8 +70,7 @@ bg_in a1 sh -c "for i in \$(seq 120); do head -c 10000 /dev/zero; sleep 0.05; do
 stream_pid=$!
 streaming() { in_ns outside ss -Htn state established '( sport = :7400 )' | grep -q .; }
 wait_for 5 "the stream connected" streaming
-kill -KILL "${DAEMON_PID[runnerd-r1]}"
-wait "${DAEMON_PID[runnerd-r1]}" 2>/dev/null || true
+daemon_stop runnerd-r1 KILL
 can_ping a1 "$OUTSIDE" >/dev/null || fail "a1 lost the outside while kohaku-runnerd was down"
 runner_up r1 hub
 wait_for 20 "r1 overlay ready after the restart" runner_overlay_ready r1
@@ -92,22 +87,20 @@ can_ping a1 "$b1" >/dev/null || fail "a1 cannot ping b1 after the restart"
 on_vxlan0() { in_ns r1 tc filter show dev vxlan0 ingress | grep -q runner_overlay_; }  # tc shows the kernel name, 15 characters
 on_veth() { in_ns r1 tc filter show dev "$veth" ingress | grep -q runner_workload; }
 on_vxlan0 || fail "no runner_overlay_ingress on vxlan0 with the fast path on"
-kill -TERM "${DAEMON_PID[runnerd-r1]}"
-wait "${DAEMON_PID[runnerd-r1]}" 2>/dev/null || true
+daemon_stop runnerd-r1
 runner_up r1 hub --set OVERLAY_FAST_PATH=False
 wait_for 20 "r1 overlay ready with the fast path off" runner_overlay_ready r1
 off() { ! on_veth && ! on_vxlan0; }
 wait_for 10 "the fast-path programs detached" off
-[[ $(status r1 | jq .datapath.fast_path_enabled) == false ]] || fail "status: $(status r1 | jq -c .datapath)"
-[[ $(status r1 | jq '.datapath.fast_path | length') == 0 ]] || fail "workloads still served: $(status r1 | jq -c .datapath.fast_path)"
+[[ $(runner_status r1 | jq .datapath.fast_path_enabled) == false ]] || fail "status: $(runner_status r1 | jq -c .datapath)"
+[[ $(runner_status r1 | jq '.datapath.fast_path | length') == 0 ]] || fail "workloads still served: $(runner_status r1 | jq -c .datapath.fast_path)"
 ctl hub node overlay r1 | grep -Eq "^a1 .* bridge +- +- +- +-$" ||
   fail "kohakuctl with the fast path off: $(ctl hub node overlay r1)"
-fwd0=$(ip_forwarded)
+fwd0=$(ip_forwarded r1)
 can_ping a1 "$OUTSIDE" >/dev/null || fail "a1 cannot ping the outside with the fast path off"
 can_ping a1 "$b1" >/dev/null || fail "a1 cannot ping b1 with the fast path off"
-(($(ip_forwarded) >= fwd0 + 2)) || fail "with the fast path off the kernel forwarded $(($(ip_forwarded) - fwd0)) datagrams"
-kill -TERM "${DAEMON_PID[runnerd-r1]}"
-wait "${DAEMON_PID[runnerd-r1]}" 2>/dev/null || true
+(($(ip_forwarded r1) >= fwd0 + 2)) || fail "with the fast path off the kernel forwarded $(($(ip_forwarded r1) - fwd0)) datagrams"
+daemon_stop runnerd-r1
 runner_up r1 hub
 wait_for 20 "r1 overlay ready with the fast path back on" runner_overlay_ready r1
 wait_for 10 "a1 on the fast path again" served "$a1"

@@ -214,6 +214,27 @@ runner_overlay_ready() {
   in_ns "$1" curl -fsS -m 2 http://127.0.0.1:8001/api/overlay/status | grep -q '"overlay_ready": *true'
 }
 
+# daemon_stop NAME [SIGNAL]: signals daemon NAME (run_daemon's LOGNAME; TERM by default) and
+# reaps it.
+daemon_stop() {
+  local pid=${DAEMON_PID[$1]}
+  kill -"${2:-TERM}" "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# The runner fast path as RUNNER's /api/overlay/status shows it (docs/bpf-runner-fast-path.md).
+runner_status() { in_ns "$1" curl -fsS -m 2 http://127.0.0.1:8001/api/overlay/status; }
+# fast_path_entry RUNNER IP: the entry of the workload or container with that address (none
+# under the kernel datapath, whose status names the datapath instead of describing it).
+fast_path_entry() {
+  runner_status "$1" | jq -c --arg ip "$2" '.datapath | objects | .fast_path[]? | select(.ip == $ip)'
+}
+fast_path_served() { [[ -n $(fast_path_entry "$1" "$2") ]]; }
+fast_path_counter() { fast_path_entry "$1" "$2" | jq -r ".counters.$3"; }
+# What proves the path on RUNNER: its kernel's IpForwDatagrams and its overlay bridge's rx packets.
+ip_forwarded() { in_ns "$1" awk '/^Ip:/ && ++n == 2 {print $7}' /proc/net/snmp; }
+bridge_rx() { in_ns "$1" ip -s -j link show kohaku-overlay | jq '.[0].stats64.rx.packets'; }
+
 # runners_ready HUB RUNNER...: each RUNNER started against HUB with the default settings, then
 # waited for until its overlay is ready (20 s each).
 runners_ready() {
@@ -292,6 +313,21 @@ docker_up() {
   for applet in sh ping nc wget ip sleep cat echo hostname; do ln -sf busybox "$dir/rootfs/bin/$applet"; done
   tar -C "$dir/rootfs" -c . | docker -H "unix://$sock" import - kohaku-busybox:latest >/dev/null
   printf -v "DOCKER_SOCK_${m//-/_}" '%s' "$sock"
+}
+
+# docker_cluster: after cluster_machines_up (and any outside_up), the hub with the classic layout,
+# a Docker engine on r1 used by r1's runner (`dk ARGS...` runs docker against it), r2 without
+# one, both overlays up and the overlay's Docker network created on r1.
+docker_cluster() {
+  hub_up hub --set OVERLAY_SUBNET=10.0.0.0/8/8/16
+  docker_up r1
+  dk() { docker -H "unix://$DOCKER_SOCK_r1" "$@"; }
+  runner_up r1 hub --set "DOCKER_SOCKET=$DOCKER_SOCK_r1"
+  runner_up r2 hub
+  wait_for 20 "r1 overlay ready" runner_overlay_ready r1
+  wait_for 20 "r2 overlay ready" runner_overlay_ready r2
+  network_ready() { dk network inspect kohakuriver-overlay >/dev/null; }
+  wait_for 20 "Docker network kohakuriver-overlay on r1" network_ready
 }
 
 # two_runner_cluster [HUB ARGS...]: the usual test bed: fabric, hub "hub" with the classic

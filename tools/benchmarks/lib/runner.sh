@@ -49,23 +49,14 @@ a1_veth() {
   in_ns r1 ip -j link show | jq -r --argjson i "$peer" '.[] | select(.ifindex == $i) | .ifname'
 }
 
-runner_stop() {
-  local pid=${DAEMON_PID[runnerd-r1]}
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
-r1_status() { in_ns r1 curl -fsS -m 2 http://127.0.0.1:8001/api/overlay/status; }
-# The runner reports its datapath as a name (kernel) or, with BPF, as an object.
-a1_served() { [[ $(r1_status | jq --arg ip "$A1" '[.datapath | objects | .fast_path[]? | select(.ip == $ip)] | length') == 1 ]]; }
+a1_served() { fast_path_served r1 "$A1"; }
 a1_veth_bare() { ! in_ns r1 tc filter show dev "$A1_VETH" ingress | grep -q runner_workload; }
 
 # What r1 says it runs and where its programs and rules sit (the proof, not the setting):
 # "<datapath>/fast_path=<setting>/veth=<filter on a1's veth>/masquerade=<iptables rules>".
 runner_datapath_evidence() {
   local s active enabled veth rules
-  s=$(r1_status 2>/dev/null)
+  s=$(runner_status r1 2>/dev/null)
   active=$(jq -r '.datapath | if type == "object" then .active else . end // "not-reported"' <<<"$s" 2>/dev/null)
   enabled=$(jq -r '.datapath | objects | .fast_path_enabled' <<<"$s" 2>/dev/null)
   veth=$(in_ns r1 tc filter show dev "$A1_VETH" ingress 2>/dev/null | grep -o runner_workload | head -n1)
@@ -78,7 +69,7 @@ runner_datapath_evidence() {
 runner_set_datapath() {
   local col=$1
   if [[ $RUNNER_ACTIVE != "$col" ]]; then
-    runner_stop
+    bench_daemon_stop runnerd-r1
     # shellcheck disable=SC2046
     runner_up r1 hub $(runner_column_args "$col")
     RUNNER_ACTIVE=$col

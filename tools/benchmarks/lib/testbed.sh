@@ -42,8 +42,10 @@ testbed_up() {
   log "testbed: hub ${HOST_IP[hub]}, r1 ${HOST_IP[r1]} (a1 $A1), r2 ${HOST_IP[r2]} (b1 $B1)"
 }
 
-hub_stop() {
-  local pid=${DAEMON_PID[hostd-hub]}
+# bench_daemon_stop NAME: SIGTERM, and SIGKILL after 5 s: a slow shutdown must not stall a
+# column switch (the e2e tests, which judge shutdowns, wait instead).
+bench_daemon_stop() {
+  local pid=${DAEMON_PID[$1]}
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null || true
@@ -68,7 +70,7 @@ hub_datapath_evidence() {
 hub_set_datapath() {
   local dp=$1 fresh=${2:-}
   if [[ $ACTIVE_DP != "$dp" || -n $fresh ]]; then
-    hub_stop
+    bench_daemon_stop hostd-hub
     # shellcheck disable=SC2046
     hub_up hub "${HUB_ARGS[@]}" $(column_args "$dp")
     ACTIVE_DP=$dp
